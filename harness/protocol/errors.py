@@ -1,0 +1,23 @@
+"""Protocol errors shared by every sans-IO core: who broke the rules, and the offending bytes."""
+
+from __future__ import annotations
+
+
+class ProtocolError(Exception):
+    """A protocol rule was broken. ``data`` holds the offending bytes, when there are any."""
+
+    def __init__(self, message: str, data: bytes = b"") -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, {self.data!r})"
+
+
+class LocalProtocolError(ProtocolError):
+    """We (the caller of this core) tried to do something the protocol forbids."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol forbids: a finding, with its bytes."""

@@ -1,0 +1,55 @@
+"""Configuration of the reference agents: one provider (domain) and the whole topology."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reference_agents.accounts import AccountStore
+
+
+@dataclass(frozen=True)
+class ProviderPorts:
+    """Listening ports; 0 means "a free high port chosen at start"."""
+
+    submission: int = 587  # STARTTLS
+    submissions: int = 465  # implicit TLS
+    smtp: int = 25  # inbound MX
+    imap: int = 143  # STARTTLS
+    imaps: int = 993  # implicit TLS
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    """Everything one provider's agents (MSA, MTA, MDA, IMAP) need to run.
+
+    ``outbound_port`` is the TCP port the MTA connects to on the hosts an MX lookup names
+    (25 on the Internet; a high port in tests, where every MX listens on the same one).
+    ``dns_server`` is (address, port) of the zone server the MTA resolves through — never the
+    system resolver."""
+
+    domain: str
+    address: str
+    hostname: str
+    data_dir: Path
+    accounts: AccountStore
+    server_tls: ssl.SSLContext
+    client_tls: ssl.SSLContext
+    dns_server: tuple[str, int]
+    ports: ProviderPorts = field(default_factory=ProviderPorts)
+    outbound_port: int = 25
+    quirks: frozenset[str] = frozenset()
+    max_message_size: int = 10 * 1024 * 1024
+    #: Seconds between delivery attempts after a temporary failure (last value repeats).
+    retry_schedule: tuple[float, ...] = (1.0, 2.0, 5.0, 15.0, 60.0, 300.0)
+    #: Seconds after which a message still undelivered is bounced.
+    max_queue_lifetime: float = 5 * 24 * 3600.0
+    #: Timeout for outbound SMTP connections and replies.
+    smtp_timeout: float = 30.0
+    login_disabled_without_tls: bool = True
+    spam_threshold: float = 5.0
+    idle_poll_interval: float = 1.0
+
+    def has_quirk(self, name: str) -> bool:
+        return name in self.quirks
