@@ -143,9 +143,10 @@ REGISTRY = Registry(
                     "An SMTP server that receives a message inserts a Received trace header "
                     "at the beginning of the message content.", 6),
         # 7 filter and deliver
-        Requirement("DELIVER-INTACT", 5321, "4.4", M,
-                    "Relays and delivery agents prepend trace information and MUST NOT change "
-                    "the message body or other header fields.", 7),
+        Requirement("DELIVER-INTACT", 5321, "4.5.2", M,
+                    "The message arrives byte-identical apart from prepended trace fields: "
+                    "lines starting with '.' are dot-stuffed in transfer (transparency), "
+                    "8-bit text and long lines are kept.", 7),
         Requirement("FILTER-SPAM-VERDICT", 5598, "4.3.2", Y,
                     "The MDA's spam filter files the GTUBE test message into Junk with "
                     "X-Spam-Status: Yes, and a clean message into INBOX.", 7),

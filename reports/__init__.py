@@ -1,0 +1,1 @@
+"""Results documents (JSON) and the self-contained HTML report rendered from them."""

@@ -1,0 +1,152 @@
+"""The `mailharness` command: serve the reference agents, run the suites, merge reports, list quirks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reference_agents.topology import Topology
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from reference_agents.quirks import check_quirks
+    from reference_agents.topology import (
+        ConfigError,
+        Topology,
+        load_settings,
+        settings_from_dict,
+    )
+
+    try:
+        if args.config:
+            settings = load_settings(Path(args.config), data_dir=Path(args.data_dir) if args.data_dir else None)
+        else:
+            settings = settings_from_dict({}, source="defaults", base=Path.cwd(),
+                                          data_dir=Path(args.data_dir or "mailharness-data"))
+        if args.quirk:
+            settings = replace(settings, quirks=settings.quirks | check_quirks(args.quirk))
+    except (ConfigError, ValueError) as exc:
+        print(f"mailharness serve: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve_forever(Topology(settings), Path(args.target_file or settings.data_dir / "target.toml")))
+
+
+async def _serve_forever(topology: Topology, target_file: Path) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await topology.start()
+    except OSError as exc:
+        await topology.stop()
+        print(f"mailharness serve: cannot start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        topology.write_target_file(target_file)
+        target = topology.target()
+        print(f"mailharness reference agents are up (data in {topology.settings.data_dir})")
+        assert topology.dns is not None
+        print(f"  DNS zone server        {topology.settings.dns_address}:{topology.dns.port}")
+        for provider in (target.sender, target.receiver):
+            for kind in ("submission", "submissions", "mx", "imap", "imaps"):
+                endpoint = getattr(provider, kind)
+                print(f"  {provider.domain:<12} {kind:<11} {endpoint.url}")
+            for acct in provider.accounts:
+                print(f"  {provider.domain:<12} account     {acct.user} / {acct.password}")
+        print(f"  example.com  sink MX     {topology.settings.sink_address}:{topology.outbound_port}")
+        print(f"  CA certificate         {target.ca_file}")
+        print(f"target file: {target_file}   (pytest --pyargs suites --target {target_file})")
+        print("Ctrl-C stops.", flush=True)
+        await stop.wait()
+        print("stopping ...", flush=True)
+    finally:
+        await topology.stop()
+    return 0
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    argv = ["--pyargs", "suites", "-p", "no:cacheprovider", "--report", args.report]
+    if args.target:
+        argv += ["--target", args.target]
+    for quirk in args.quirk:
+        argv += ["--quirk", quirk]
+    return int(pytest.main(argv + extra))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from reports.html import write_report
+    from reports.results import ResultsError, load_results
+
+    try:
+        runs = [load_results(Path(p)) for p in args.results]
+    except ResultsError as exc:
+        print(f"mailharness report: {exc}", file=sys.stderr)
+        return 2
+    write_report(Path(args.output), runs)
+    print(f"mailharness report: {args.output} ({len(runs)} target(s))")
+    return 0
+
+
+def _quirks(args: argparse.Namespace) -> int:
+    from reference_agents.quirks import QUIRKS
+
+    for quirk in QUIRKS.values():
+        print(f"{quirk.name:<28} {quirk.agent:<5} {', '.join(quirk.requirements):<36} {quirk.description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mailharness",
+        description="Email protocol conformance harness: reference agents, SMTP/IMAP suites, reports.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the reference agents in the foreground (Ctrl-C stops)")
+    serve.add_argument("--config", help="TOML configuration (see docs/serve.md)")
+    serve.add_argument("--data-dir", help="where mail, queues and certificates live (default ./mailharness-data)")
+    serve.add_argument("--target-file", help="where to write the target file (default DATA_DIR/target.toml)")
+    serve.add_argument("--quirk", action="append", default=[], help="start with this named fault (repeatable)")
+    run = sub.add_parser("run", help="run the suites (default: against the embedded reference agents)",
+                         description="Extra arguments after -- go to pytest.")
+    run.add_argument("--report", default="mailharness-report.html", help="HTML report path")
+    run.add_argument("--target", help="target file describing the servers to test")
+    run.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
+    report = sub.add_parser("report", help="merge JSON results of several targets into one HTML report")
+    report.add_argument("results", nargs="+", help="JSON results files written by a run")
+    report.add_argument("-o", "--output", default="mailharness-report.html")
+    sub.add_parser("quirks", help="list the named faults of the reference agents")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in args_list:
+        cut = args_list.index("--")
+        args_list, extra = args_list[:cut], args_list[cut + 1:]
+    args = build_parser().parse_args(args_list)
+    with contextlib.suppress(KeyboardInterrupt):
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "run":
+            return _run(args, extra)
+        if args.command == "report":
+            return _report(args)
+        if args.command == "quirks":
+            return _quirks(args)
+    return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

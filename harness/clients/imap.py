@@ -1,0 +1,744 @@
+"""The asyncio IMAP client: commands, IDLE and raw mode over the strict response parser, with a transcript."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from harness.clients.transcript import Transcript
+from harness.protocol import sasl
+from harness.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from harness.protocol.imap import mutf7
+from harness.protocol.imap.responses import (
+    STATUS_BYE,
+    STATUS_OK,
+    Capability,
+    Continuation,
+    Exists,
+    Fetch,
+    Flags,
+    Recent,
+    Response,
+    ResponseCode,
+    ResponseParser,
+    Search,
+    Tagged,
+    UntaggedStatus,
+)
+
+_READ_CHUNK = 64 * 1024
+_CLOSE_TIMEOUT = 5.0
+
+# astring = 1*ASTRING-CHAR / string (RFC 9051 §9)
+_ASTRING_ATOM = re.compile(r'[^(){ %*"\\\x00-\x1f\x7f-\U0010ffff]+')
+# list-mailbox = 1*list-char / string; list-char = ATOM-CHAR / list-wildcards / resp-specials
+_LIST_CHARS = re.compile(r'[^(){ "\\\x00-\x1f\x7f-\U0010ffff]+')
+# QUOTED-CHAR without 8-bit: TEXT-CHAR (CHAR except CR and LF), quoted-specials escaped.
+_QUOTABLE = re.compile(r"[\x01-\x09\x0b\x0c\x0e-\x7f]*")
+# flag = "\" atom / atom (flag-keyword, flag-extension)
+_FLAG = re.compile(r'\\?[^(){ %*"\\\]\x00-\x1f\x7f-\U0010ffff]+')
+
+
+class IMAPClientError(Exception):
+    """The IMAP session failed in a way that is not a grammar violation by the server."""
+
+
+class IMAPConnectionClosed(IMAPClientError, ConnectionError):
+    """The connection is closed (by the peer, or already by us)."""
+
+
+class IMAPTimeout(IMAPClientError, TimeoutError):
+    """The server did not answer in time."""
+
+
+class IMAPTLSError(IMAPClientError, ConnectionError):
+    """The TLS handshake failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    """The tagged completion of one command and the untagged responses that came with it."""
+
+    tag: str
+    status: str
+    code: ResponseCode | None
+    text: str
+    untagged: tuple[Response, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK
+
+
+@dataclass(frozen=True, slots=True)
+class SelectResult:
+    """SELECT/EXAMINE: the command result and what the server reported about the mailbox."""
+
+    result: CommandResult
+    exists: int
+    recent: int | None
+    flags: tuple[str, ...]
+    permanent_flags: tuple[str, ...] | None
+    uidvalidity: int | None
+    uidnext: int | None
+    read_only: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Literal:
+    """A synchronising literal argument: sent after the server's "+" continuation."""
+
+    data: bytes
+
+
+_Arg = bytes | _Literal
+
+
+def _check_ip(host: str) -> None:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(
+            f"IMAPClient connects to IP address literals only, not {host!r} "
+            "(resolve names through harness.dns)"
+        ) from None
+
+
+def _string(value: str, *, atom: re.Pattern[str] | None = _ASTRING_ATOM) -> _Arg:
+    """An astring (or list-mailbox with *atom* = list chars): atom, quoted, or literal."""
+    if atom is not None and atom.fullmatch(value):
+        return value.encode("ascii")
+    if _QUOTABLE.fullmatch(value):
+        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+        return f'"{escaped}"'.encode("ascii")
+    return _Literal(value.encode("utf-8"))
+
+
+def _mailbox(name: str) -> _Arg:
+    # RFC 9051 §5.1: mailbox names are sent in modified UTF-7 unless UTF8=ACCEPT is enabled.
+    return _string(mutf7.encode(name))
+
+
+def _flag_list(flags: Sequence[str]) -> bytes:
+    for flag in flags:
+        if not _FLAG.fullmatch(flag):
+            raise LocalProtocolError(f"not a flag: {flag!r}")
+    return ("(" + " ".join(flags) + ")").encode("ascii")
+
+
+def _check_line(text: str) -> bytes:
+    if "\r" in text or "\n" in text:
+        raise LocalProtocolError("a command line cannot contain CR or LF")
+    return text.encode("utf-8")
+
+
+class IMAPClient:
+    """One IMAP connection. Commands run one at a time; every byte goes to ``transcript``.
+
+    A server that breaks the response grammar raises RemoteProtocolError (a finding, with the
+    bytes); a closed connection IMAPConnectionClosed; a silent server IMAPTimeout."""
+
+    greeting: Response
+    capabilities: frozenset[str]
+    transcript: Transcript
+    is_tls: bool
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        transcript: Transcript,
+        timeout: float,
+        is_tls: bool,
+        server_hostname: str | None,
+        max_line: int = 1_000_000,
+        max_literal: int = 100 * 1024 * 1024,
+    ) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._parser = ResponseParser(max_line, max_literal, expect_greeting=True)
+        self._closed = False
+        self._busy = False
+        self._logged_out = False
+        self._tag_counter = 0
+        self._pending: list[Response] = []
+        self._abandoned: set[str] = set()
+        self._last_bye: UntaggedStatus | None = None
+        peer = writer.get_extra_info("peername")
+        self.host: str = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self.server_hostname = server_hostname
+        self.transcript = transcript
+        self.timeout = timeout
+        self.is_tls = is_tls
+        self.capabilities = frozenset()
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        host: str,
+        port: int,
+        *,
+        implicit_tls: bool = False,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+        timeout: float = 30.0,  # noqa: ASYNC109 - the documented API; used with asyncio.timeout
+        transcript: Transcript | None = None,
+    ) -> IMAPClient:
+        """Connect to *host* (an IP address literal) and read the greeting."""
+        _check_ip(host)
+        if transcript is None:
+            transcript = Transcript(f"imap {host}:{port}")
+        tls: ssl.SSLContext | None = None
+        if implicit_tls:
+            tls = ssl_context if ssl_context is not None else ssl.create_default_context()
+        transcript.note(f"connecting to {host}:{port}{' (implicit TLS)' if tls else ''}")
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(
+                    host,
+                    port,
+                    ssl=tls,
+                    server_hostname=(server_hostname if tls is not None else None),
+                    limit=_READ_CHUNK,
+                )
+        except TimeoutError:
+            transcript.note(f"timeout after {timeout}s while connecting")
+            raise IMAPTimeout(f"connecting to {host}:{port} timed out after {timeout}s") from None
+        except ssl.SSLError as exc:
+            transcript.note(f"TLS handshake failed: {exc}")
+            raise IMAPTLSError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
+        except OSError as exc:
+            transcript.note(f"connection failed: {exc}")
+            raise IMAPConnectionClosed(f"cannot connect to {host}:{port}: {exc}") from exc
+        client = cls(
+            reader,
+            writer,
+            transcript=transcript,
+            timeout=timeout,
+            is_tls=tls is not None,
+            server_hostname=server_hostname,
+        )
+        if tls is not None:
+            client._note_tls()
+        try:
+            client.greeting = await client.read_response()
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    def _note_tls(self) -> None:
+        ssl_object = self._writer.get_extra_info("ssl_object")
+        if isinstance(ssl_object, ssl.SSLObject):
+            cipher = ssl_object.cipher()
+            self.transcript.note(
+                f"TLS started: {ssl_object.version()} {cipher[0] if cipher else ''}".rstrip()
+            )
+        else:
+            self.transcript.note("TLS started")
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Close the connection (idempotent) and wait until the transport is gone."""
+        if self._closed:
+            return
+        self._closed = True
+        self.transcript.note("connection closed by client")
+        writer = self._writer
+        writer.close()
+        try:
+            async with asyncio.timeout(_CLOSE_TIMEOUT):
+                await writer.wait_closed()
+        except TimeoutError:
+            writer.transport.abort()
+        except (OSError, ssl.SSLError):
+            pass  # the peer reset the connection or broke TLS shutdown; it is closed either way
+
+    async def __aenter__(self) -> IMAPClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if not self._closed and not self._logged_out and not self._busy:
+            try:
+                await self.logout()
+            except (IMAPClientError, ProtocolError, OSError):
+                pass
+        await self.close()
+
+    # -- raw I/O -------------------------------------------------------------------------------
+
+    async def send_raw(self, data: bytes) -> None:
+        """Send exactly *data* (for deliberately malformed input); recorded in the transcript."""
+        if self._closed:
+            raise IMAPConnectionClosed("connection already closed")
+        self.transcript.client(data)
+        try:
+            self._writer.write(data)
+            async with asyncio.timeout(self.timeout):
+                await self._writer.drain()
+        except TimeoutError:
+            self.transcript.note(f"timeout after {self.timeout}s while sending")
+            raise IMAPTimeout(f"sending timed out after {self.timeout}s") from None
+        except OSError as exc:
+            self.transcript.note(f"connection lost while sending: {exc}")
+            raise IMAPConnectionClosed(f"connection lost while sending: {exc}") from exc
+
+    async def read_response(self, timeout: float | None = None) -> Response:  # noqa: ASYNC109
+        """The next response from the wire, whatever it is (raw mode).
+
+        With *timeout*, the whole response must arrive within it; without, ``self.timeout``
+        bounds each wait for more bytes (so a large literal may take longer, while it flows).
+        Raises IMAPTimeout, IMAPConnectionClosed, or RemoteProtocolError (malformed response)."""
+        return await self._next(timeout)
+
+    async def _next(self, within: float | None, *, note_timeout: bool = True) -> Response:
+        loop = asyncio.get_running_loop()
+        deadline = None if within is None else loop.time() + within
+        while (response := self._parser.next_response()) is None:
+            if self._closed:
+                raise IMAPConnectionClosed("connection already closed")
+            limit = self.timeout if deadline is None else max(0.0, deadline - loop.time())
+            try:
+                async with asyncio.timeout(limit):
+                    chunk = await self._reader.read(_READ_CHUNK)
+            except TimeoutError:
+                if note_timeout:
+                    self.transcript.note(f"timeout after {limit:g}s waiting for a response")
+                raise IMAPTimeout(f"no response within {limit:g}s") from None
+            except OSError as exc:
+                self.transcript.note(f"connection lost: {exc}")
+                raise IMAPConnectionClosed(f"connection lost: {exc}") from exc
+            if not chunk:
+                pending = self._parser.buffered
+                self.transcript.note("connection closed by peer")
+                bye = self._last_bye
+                reason = f" after BYE {bye.text!r}" if bye is not None else ""
+                raise IMAPConnectionClosed(
+                    f"connection closed by peer{reason}"
+                    + (f" inside a response ({pending} octets pending)" if pending else "")
+                )
+            self.transcript.server(chunk)
+            self._parser.feed(chunk)
+        self._observe(response)
+        return response
+
+    def _observe(self, response: Response) -> None:
+        """Track capabilities from CAPABILITY responses and response codes."""
+        if isinstance(response, UntaggedStatus) and response.status == STATUS_BYE:
+            self._last_bye = response
+        if isinstance(response, Capability):
+            self.capabilities = frozenset(c.upper() for c in response.caps)
+        elif isinstance(response, (Tagged, UntaggedStatus, Continuation)):
+            code = response.code
+            if code is not None and code.name == "CAPABILITY" and isinstance(code.value, tuple):
+                self.capabilities = frozenset(str(c).upper() for c in code.value)
+
+    async def _write(self, data: bytes) -> None:
+        await self.send_raw(data)
+
+    # -- command machinery ---------------------------------------------------------------------
+
+    def _next_tag(self) -> str:
+        self._tag_counter += 1
+        return f"A{self._tag_counter:04d}"
+
+    def _begin(self) -> None:
+        if self._busy:
+            raise LocalProtocolError("another IMAP command is in progress on this connection")
+        if self._closed:
+            raise IMAPConnectionClosed("connection already closed")
+        self._busy = True
+
+    def _complete(self, tagged: Tagged, untagged: Sequence[Response]) -> CommandResult:
+        return CommandResult(tagged.tag, tagged.status, tagged.code, tagged.text, tuple(untagged))
+
+    def _take_pending(self) -> list[Response]:
+        taken: list[Response] = list(self._pending)
+        self._pending.clear()
+        return taken
+
+    async def _await_continuation(self, tag: str) -> Continuation | Tagged:
+        """Read until the server asks for more ("+") or completes the command *tag*."""
+        while True:
+            response = await self._next(None)
+            if isinstance(response, Continuation):
+                return response
+            if isinstance(response, Tagged):
+                if self._is_ours(response, tag):
+                    return response
+                continue
+            self._pending.append(response)
+
+    def _is_ours(self, response: Tagged, tag: str) -> bool:
+        """True for the completion of *tag*; False for a command given up earlier (timeout,
+        cancellation), whose late completion is dropped; RemoteProtocolError otherwise."""
+        if response.tag == tag:
+            return True
+        if response.tag in self._abandoned:
+            self._abandoned.discard(response.tag)
+            self.transcript.note(f"late completion of abandoned command {response.tag} ignored")
+            return False
+        raise RemoteProtocolError(
+            f"tagged response for {response.tag!r} while {tag!r} is in progress",
+            data=self._parser.last_raw,
+        )
+
+    async def _collect(self, tag: str, *, cancel_continuations: bool = False) -> CommandResult:
+        untagged = self._take_pending()
+        while True:
+            response = await self._next(None)
+            if isinstance(response, Tagged):
+                if self._is_ours(response, tag):
+                    return self._complete(response, untagged)
+                continue
+            if isinstance(response, Continuation):
+                if not cancel_continuations:
+                    raise RemoteProtocolError(
+                        "continuation request where none was expected",
+                        data=self._parser.last_raw,
+                    )
+                # RFC 9051 §6.2.2: "If the client wishes to cancel an authentication exchange,
+                # it issues a line consisting of a single "*"."
+                await self._write(b"*\r\n")
+                continue
+            untagged.append(response)
+
+    async def _run(
+        self, args: Sequence[_Arg], *, cancel_continuations: bool = False
+    ) -> CommandResult:
+        """Send one command (literals after the server's "+") and collect its responses."""
+        self._begin()
+        tag = self._next_tag()
+        try:
+            line = tag.encode("ascii")
+            for arg in args:
+                line += b" "
+                if isinstance(arg, _Literal):
+                    await self._write(line + b"{%d}\r\n" % len(arg.data))
+                    answer = await self._await_continuation(tag)
+                    if isinstance(answer, Tagged):
+                        return self._complete(answer, self._take_pending())
+                    line = arg.data
+                else:
+                    line += arg
+            await self._write(line + b"\r\n")
+            return await self._collect(tag, cancel_continuations=cancel_continuations)
+        except BaseException:
+            self._abandoned.add(tag)
+            raise
+        finally:
+            self._busy = False
+
+    # -- commands ------------------------------------------------------------------------------
+
+    async def command(self, name_and_args: str) -> CommandResult:
+        """Send any command line (the client adds the tag) and collect its responses."""
+        return await self._run([_check_line(name_and_args)])
+
+    async def capability(self) -> CommandResult:
+        return await self._run([b"CAPABILITY"])
+
+    async def noop(self) -> CommandResult:
+        return await self._run([b"NOOP"])
+
+    async def logout(self) -> CommandResult:
+        """LOGOUT; the server answers BYE then OK and closes. The socket stays for close()."""
+        result = await self._run([b"LOGOUT"])
+        self._logged_out = True
+        return result
+
+    async def starttls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None
+    ) -> CommandResult:
+        """STARTTLS; on OK negotiate TLS, forget the capabilities and ask for them again."""
+        result = await self._run([b"STARTTLS"])
+        if not result.ok:
+            return result
+        if self._parser.buffered:
+            # RFC 9051 §6.2.1: "the client MUST discard cached information about server
+            # capabilities"; bytes sent in clear after OK would be read as if protected.
+            raise RemoteProtocolError(
+                "data after the STARTTLS OK, before the TLS handshake",
+                data=self._parser.pending,
+            )
+        name = server_hostname or self.server_hostname or self.host
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._writer.start_tls(ssl_context, server_hostname=name)
+        except TimeoutError:
+            self.transcript.note("timeout during the TLS handshake")
+            raise IMAPTimeout(f"TLS handshake timed out after {self.timeout}s") from None
+        except ssl.SSLError as exc:
+            self.transcript.note(f"TLS handshake failed: {exc}")
+            raise IMAPTLSError(f"TLS handshake failed: {exc}") from exc
+        except OSError as exc:
+            self.transcript.note(f"connection lost during the TLS handshake: {exc}")
+            raise IMAPConnectionClosed(f"connection lost during TLS handshake: {exc}") from exc
+        self.is_tls = True
+        self._note_tls()
+        self.capabilities = frozenset()
+        await self.capability()
+        return result
+
+    async def login(self, user: str, password: str) -> CommandResult:
+        """LOGIN user password (each an atom, quoted string or literal, as needed)."""
+        return await self._run([b"LOGIN", _string(user), _string(password)])
+
+    async def authenticate_plain(
+        self, user: str, password: str, *, initial_response: bool = True
+    ) -> CommandResult:
+        """AUTHENTICATE PLAIN (RFC 4616), with the SASL-IR initial response or after "+"."""
+        response = sasl.encode_initial_response(sasl.plain_message(user, password))
+        if initial_response:
+            return await self._run(
+                [b"AUTHENTICATE PLAIN", response.encode("ascii")], cancel_continuations=True
+            )
+        self._begin()
+        tag = self._next_tag()
+        try:
+            await self._write(tag.encode("ascii") + b" AUTHENTICATE PLAIN\r\n")
+            answer = await self._await_continuation(tag)
+            if isinstance(answer, Tagged):
+                return self._complete(answer, self._take_pending())
+            await self._write(response.encode("ascii") + b"\r\n")
+            return await self._collect(tag, cancel_continuations=True)
+        except BaseException:
+            self._abandoned.add(tag)
+            raise
+        finally:
+            self._busy = False
+
+    async def list(self, reference: str = "", pattern: str = "*") -> CommandResult:
+        return await self._run(
+            [b"LIST", _mailbox(reference), _string(mutf7.encode(pattern), atom=_LIST_CHARS)]
+        )
+
+    async def select(self, mailbox: str = "INBOX", *, readonly: bool = False) -> SelectResult:
+        """SELECT (or EXAMINE with *readonly*) and gather what the server reported."""
+        result = await self._run([b"EXAMINE" if readonly else b"SELECT", _mailbox(mailbox)])
+        exists: int | None = None
+        recent: int | None = None
+        flags: tuple[str, ...] = ()
+        permanent: tuple[str, ...] | None = None
+        uidvalidity: int | None = None
+        uidnext: int | None = None
+        for response in result.untagged:
+            if isinstance(response, UntaggedStatus) and response.code is not None:
+                if response.code.name == "CLOSED":
+                    # RFC 9051 §6.3.2: what came before [CLOSED] was about the old mailbox.
+                    exists = recent = uidvalidity = uidnext = permanent = None
+                    flags = ()
+                elif response.code.name == "PERMANENTFLAGS":
+                    permanent = _str_tuple(response.code.value)
+                elif response.code.name == "UIDVALIDITY":
+                    uidvalidity = _int(response.code.value)
+                elif response.code.name == "UIDNEXT":
+                    uidnext = _int(response.code.value)
+            elif isinstance(response, Exists):
+                exists = response.n
+            elif isinstance(response, Recent):
+                recent = response.n
+            elif isinstance(response, Flags):
+                flags = response.flags
+        read_only = readonly
+        if result.code is not None and result.code.name in ("READ-ONLY", "READ-WRITE"):
+            read_only = result.code.name == "READ-ONLY"
+        if result.ok and exists is None:
+            # RFC 9051 §6.3.2: "Before returning an OK to the client, the server MUST send the
+            # following untagged data to the client." (FLAGS, <n> EXISTS, ...)
+            raise RemoteProtocolError(
+                "SELECT completed OK without an untagged EXISTS", data=self._parser.last_raw
+            )
+        return SelectResult(
+            result,
+            exists or 0,
+            recent,
+            flags,
+            permanent,
+            uidvalidity,
+            uidnext,
+            read_only,
+        )
+
+    async def fetch(
+        self, message_set: str, items: str, *, uid: bool = False
+    ) -> tuple[CommandResult, dict[int, dict[str, object]]]:
+        """FETCH (or UID FETCH); the items of every FETCH response merged per sequence number."""
+        verb = b"UID FETCH " if uid else b"FETCH "
+        result = await self._run([verb + _check_line(message_set) + b" " + _check_line(items)])
+        merged: dict[int, dict[str, object]] = {}
+        for response in result.untagged:
+            if isinstance(response, Fetch):
+                merged.setdefault(response.seq, {}).update(response.items)
+        return result, merged
+
+    async def store(
+        self,
+        message_set: str,
+        mode: str,
+        flags: Sequence[str],
+        *,
+        uid: bool = False,
+        silent: bool = False,
+    ) -> CommandResult:
+        """STORE set [+|-]FLAGS[.SILENT] (flags)."""
+        if mode not in ("+", "-", ""):
+            raise ValueError(f"STORE mode is '+', '-' or '', not {mode!r}")
+        verb = b"UID STORE " if uid else b"STORE "
+        item = f"{mode}FLAGS{'.SILENT' if silent else ''} ".encode("ascii")
+        return await self._run([verb + _check_line(message_set) + b" " + item + _flag_list(flags)])
+
+    async def search(
+        self, criteria: str, *, uid: bool = False
+    ) -> tuple[CommandResult, tuple[int, ...]]:
+        """SEARCH (or UID SEARCH) *criteria*; the numbers of all SEARCH responses."""
+        verb = b"UID SEARCH " if uid else b"SEARCH "
+        result = await self._run([verb + _check_line(criteria)])
+        numbers: list[int] = []
+        for response in result.untagged:
+            if isinstance(response, Search):
+                numbers.extend(response.numbers)
+        return result, tuple(numbers)
+
+    async def append(
+        self,
+        mailbox: str,
+        message: bytes,
+        flags: Sequence[str] = (),
+        *,
+        internaldate: str | None = None,
+    ) -> CommandResult:
+        """APPEND with a synchronising literal (sent after the server's "+")."""
+        args: list[_Arg] = [b"APPEND", _mailbox(mailbox)]
+        if flags:
+            args.append(_flag_list(flags))
+        if internaldate is not None:
+            if '"' in internaldate or "\\" in internaldate:
+                raise LocalProtocolError(f"not a date-time: {internaldate!r}")
+            args.append(b'"' + _check_line(internaldate) + b'"')
+        args.append(_Literal(message))
+        return await self._run(args)
+
+    async def expunge(self) -> CommandResult:
+        return await self._run([b"EXPUNGE"])
+
+    async def close_mailbox(self) -> CommandResult:
+        """CLOSE (expunges and deselects); not the connection: that is close()."""
+        return await self._run([b"CLOSE"])
+
+    def idle(self) -> IdleSession:
+        """``async with client.idle() as idle: await idle.wait(5)`` (RFC 2177)."""
+        return IdleSession(self)
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) else None
+
+
+def _str_tuple(value: object) -> tuple[str, ...] | None:
+    if isinstance(value, tuple):
+        return tuple(str(v) for v in value)
+    return None
+
+
+class IdleSession:
+    """One IDLE command: entered on "+", left with DONE; ``result`` is its tagged completion."""
+
+    def __init__(self, client: IMAPClient) -> None:
+        self._client = client
+        self._tag = ""
+        self._untagged: list[Response] = []
+        self.result: CommandResult | None = None
+
+    async def __aenter__(self) -> IdleSession:
+        client = self._client
+        client._begin()
+        self._tag = client._next_tag()
+        try:
+            await client._write(self._tag.encode("ascii") + b" IDLE\r\n")
+            answer = await client._await_continuation(self._tag)
+        except BaseException:
+            client._abandoned.add(self._tag)
+            client._busy = False
+            raise
+        self._untagged = client._take_pending()
+        if isinstance(answer, Tagged):
+            client._busy = False
+            self.result = client._complete(answer, self._untagged)
+            raise IMAPClientError(f"IDLE refused: {answer.status} {answer.text}")
+        return self
+
+    async def wait(self, timeout: float) -> Response | None:  # noqa: ASYNC109
+        """The next response during IDLE, or None if none came within *timeout* seconds.
+
+        Normally an untagged response (EXISTS, EXPUNGE, FETCH...); if the server ends IDLE by
+        itself, its tagged completion (then ``result`` is set and later waits return None)."""
+        client = self._client
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.result is None:
+            try:
+                response = await client._next(max(0.0, deadline - loop.time()), note_timeout=False)
+            except IMAPTimeout:
+                return None
+            if isinstance(response, Tagged):
+                if not client._is_ours(response, self._tag):
+                    continue
+                client._busy = False
+                self.result = client._complete(response, self._untagged)
+                return response
+            if isinstance(response, Continuation):
+                raise RemoteProtocolError(
+                    "second continuation request during IDLE", data=client._parser.last_raw
+                )
+            self._untagged.append(response)
+            return response
+        return None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.result is not None:
+            return
+        client = self._client
+        try:
+            if client.closed:
+                return
+            # RFC 2177 §3: "The IDLE command is terminated by the receipt of a "DONE"
+            # continuation from the client".
+            if exc is not None and not isinstance(exc, Exception):
+                # Cancelled (a deadline): say DONE without waiting; the late OK is dropped.
+                client.transcript.client(b"DONE\r\n")
+                client._writer.write(b"DONE\r\n")
+                client._abandoned.add(self._tag)
+                return
+            await client._write(b"DONE\r\n")
+            client._pending[:0] = self._untagged
+            self._untagged = []
+            self.result = await client._collect(self._tag)
+        except (IMAPClientError, ProtocolError, OSError):
+            client._abandoned.add(self._tag)
+            if exc is None:
+                raise
+            # The body's own exception says more than a failure to leave IDLE after it.
+        finally:
+            client._busy = False

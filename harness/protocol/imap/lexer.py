@@ -1,0 +1,229 @@
+"""Tokens of the IMAP command grammar (RFC 9051 §9): a cursor over one complete command's bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# RFC 9051 §9: atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials /
+# resp-specials
+_CTL = frozenset(range(0x00, 0x20)) | {0x7F}
+ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | _CTL
+#: ATOM-CHAR = <any CHAR except atom-specials>; CHAR = %x01-7F
+ATOM_CHARS = frozenset(range(0x01, 0x80)) - ATOM_SPECIALS
+#: ASTRING-CHAR = ATOM-CHAR / resp-specials
+ASTRING_CHARS = ATOM_CHARS | {ord("]")}
+#: tag = 1*<any ASTRING-CHAR except "+">
+TAG_CHARS = ASTRING_CHARS - {ord("+")}
+#: list-char = ATOM-CHAR / list-wildcards / resp-specials
+LIST_CHARS = ASTRING_CHARS | {ord("%"), ord("*")}
+
+_MAX_LITERAL_DIGITS = 20
+
+
+class ParseError(ValueError):
+    """The command does not match the grammar; ``reason`` is short and safe to echo in BAD."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """A literal read from the command: its octets, and whether it was sent as ``{N+}``."""
+
+    data: bytes
+    non_synchronizing: bool
+
+
+def is_tag(data: bytes) -> bool:
+    return bool(data) and all(b in TAG_CHARS for b in data)
+
+
+def extract_tag(line: bytes) -> str | None:
+    """The tag at the start of a (possibly broken) command line, when it is a valid tag."""
+    tag = line.split(b" ", 1)[0].rstrip(b"\r\n")
+    return tag.decode("ascii") if is_tag(tag) else None
+
+
+class Lexer:
+    """A cursor over one command: the line with its literals inline (``{N}`` CRLF N octets)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    # -- primitives ---------------------------------------------------------------------------
+
+    def at_end(self) -> bool:
+        return self.pos >= len(self.data)
+
+    def peek(self) -> int | None:
+        return self.data[self.pos] if self.pos < len(self.data) else None
+
+    def peek_bytes(self, n: int) -> bytes:
+        return self.data[self.pos : self.pos + n]
+
+    def expect(self, token: bytes) -> None:
+        if self.data[self.pos : self.pos + len(token)] != token:
+            raise ParseError(f"expected {token.decode('ascii')!r} at octet {self.pos}")
+        self.pos += len(token)
+
+    def accept(self, token: bytes) -> bool:
+        if self.data[self.pos : self.pos + len(token)] == token:
+            self.pos += len(token)
+            return True
+        return False
+
+    def accept_word(self, word: str) -> bool:
+        """Accept a case-insensitive keyword that is followed by a delimiter (not more atom)."""
+        end = self.pos + len(word)
+        if self.data[self.pos : end].upper() != word.encode("ascii"):
+            return False
+        # "[" is an ATOM-CHAR but ends BODY / BODY.PEEK before a section.
+        if end < len(self.data) and self.data[end] in ATOM_CHARS and self.data[end] != 0x5B:
+            return False
+        self.pos = end
+        return True
+
+    def sp(self) -> None:
+        # RFC 9051 §9: SP is exactly one space.
+        self.expect(b" ")
+
+    def end(self) -> None:
+        if not self.at_end():
+            raise ParseError(f"unexpected data at octet {self.pos}")
+
+    def run(self, chars: frozenset[int]) -> bytes:
+        start = self.pos
+        data = self.data
+        n = len(data)
+        while self.pos < n and data[self.pos] in chars:
+            self.pos += 1
+        return data[start : self.pos]
+
+    # -- tokens -------------------------------------------------------------------------------
+
+    def atom(self) -> str:
+        value = self.run(ATOM_CHARS)
+        if not value:
+            raise ParseError(f"expected an atom at octet {self.pos}")
+        return value.decode("ascii")
+
+    def tag(self) -> str:
+        value = self.run(TAG_CHARS)
+        if not value:
+            raise ParseError("missing or invalid tag")
+        return value.decode("ascii")
+
+    def number(self) -> int:
+        """RFC 9051 §9 number64 (we accept up to 2^63-1)."""
+        value = self.run(frozenset(b"0123456789"))
+        if not value or len(value) > 19:
+            raise ParseError(f"expected a number at octet {self.pos}")
+        return int(value)
+
+    def nz_number(self) -> int:
+        start = self.pos
+        value = self.number()
+        if self.data[start] == ord("0"):
+            raise ParseError(f"expected a non-zero number at octet {start}")
+        return value
+
+    def quoted(self) -> bytes:
+        self.expect(b'"')
+        out = bytearray()
+        data = self.data
+        while True:
+            if self.pos >= len(data):
+                raise ParseError("unterminated quoted string")
+            c = data[self.pos]
+            self.pos += 1
+            if c == 0x22:  # DQUOTE
+                return bytes(out)
+            if c == 0x5C:  # backslash: RFC 9051 §9 "\" quoted-specials
+                if self.pos >= len(data) or data[self.pos] not in (0x22, 0x5C):
+                    raise ParseError("bad escape in quoted string")
+                out.append(data[self.pos])
+                self.pos += 1
+            elif c in (0x00, 0x0A, 0x0D):
+                # QUOTED-CHAR excludes CR, LF and NUL (TEXT-CHAR).
+                raise ParseError("CR, LF or NUL in quoted string")
+            else:
+                # UTF-8 is allowed in quoted strings in IMAP4rev2 (RFC 9051 §9 QUOTED-CHAR).
+                out.append(c)
+
+    def literal(self) -> Literal:
+        self.expect(b"{")
+        digits = self.run(frozenset(b"0123456789"))
+        if not digits or len(digits) > _MAX_LITERAL_DIGITS:
+            raise ParseError("bad literal length")
+        plus = self.accept(b"+")
+        self.expect(b"}")
+        self.expect(b"\r\n")
+        size = int(digits)
+        body = self.data[self.pos : self.pos + size]
+        if len(body) != size:
+            raise ParseError("literal shorter than announced")
+        self.pos += size
+        # RFC 9051 §9: literal = "{" number64 ["+"] "}" CRLF *CHAR8 ; CHAR8 = %x01-ff (no NUL)
+        if b"\x00" in body:
+            raise ParseError("NUL in literal")
+        return Literal(body, plus)
+
+    def string(self) -> bytes:
+        c = self.peek()
+        if c == 0x22:
+            return self.quoted()
+        if c == 0x7B:
+            return self.literal().data
+        raise ParseError(f"expected a string at octet {self.pos}")
+
+    def astring_bytes(self) -> bytes:
+        c = self.peek()
+        if c in (0x22, 0x7B):
+            return self.string()
+        value = self.run(ASTRING_CHARS)
+        if not value:
+            raise ParseError(f"expected an astring at octet {self.pos}")
+        return value
+
+    def astring(self) -> str:
+        return _utf8(self.astring_bytes())
+
+    def nstring(self) -> str | None:
+        if self.accept_word("NIL"):
+            return None
+        return _utf8(self.string())
+
+    def list_mailbox(self) -> str:
+        c = self.peek()
+        if c in (0x22, 0x7B):
+            return _utf8(self.string())
+        value = self.run(LIST_CHARS)
+        if not value:
+            raise ParseError(f"expected a mailbox pattern at octet {self.pos}")
+        return value.decode("ascii")
+
+    def flag(self) -> str:
+        """RFC 9051 §9 flag: "\\" atom (system or extension flag) or a keyword atom."""
+        if self.accept(b"\\"):
+            return "\\" + self.atom()
+        return self.atom()
+
+    def flag_list(self) -> tuple[str, ...]:
+        self.expect(b"(")
+        flags: list[str] = []
+        if not self.accept(b")"):
+            flags.append(self.flag())
+            while self.accept(b" "):
+                flags.append(self.flag())
+            self.expect(b")")
+        return tuple(flags)
+
+
+def _utf8(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParseError("string is not valid UTF-8") from exc

@@ -1,0 +1,300 @@
+"""What suites stand on: evidence recording, sessions opened against a target, messages, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import pytest
+
+from harness.clients.imap import IMAPClient
+from harness.clients.smtp import SMTPClient
+from harness.clients.transcript import Transcript
+from harness.clients.wait import wait_for_message
+from harness.protocol.smtp import Reply
+from harness.targets import Account, Endpoint, ProviderTarget, Target
+
+T = TypeVar("T")
+
+#: Header fields an MTA or MDA may prepend on the way (trace and filter results).
+TRACE_FIELDS = frozenset(
+    {
+        "received", "return-path", "delivered-to", "x-original-to", "x-spam-status",
+        "x-spam-score", "x-spam-flag", "x-spam-level", "x-spam-checker-version",
+        "authentication-results", "received-spf", "dkim-signature", "arc-seal",
+        "arc-message-signature", "arc-authentication-results",
+    }
+)
+
+
+@dataclass
+class Evidence:
+    """Everything one test saw: transcripts of every session and notes on the environment."""
+
+    transcripts: list[Transcript] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def transcript(self, name: str) -> Transcript:
+        transcript = Transcript(name)
+        self.transcripts.append(transcript)
+        return transcript
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+def run(coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
+    """Run one scenario on a fresh event loop, bounded in time."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(coro, timeout)
+
+    return asyncio.run(bounded())
+
+
+def need(condition: object, reason: str) -> None:
+    """Skip the test (with a reason the report shows) when the target cannot take it."""
+    if not condition:
+        pytest.skip(reason)
+
+
+def account(provider: ProviderTarget, index: int = 0) -> Account:
+    need(len(provider.accounts) > index, f"{provider.domain}: target lists no account #{index + 1}")
+    return provider.accounts[index]
+
+
+def token() -> str:
+    """A unique marker that identifies one test's message wherever it lands."""
+    return "mh-" + uuid.uuid4().hex
+
+
+def make_message(
+    *, sender: str, recipient: str, subject: str, body: str | bytes, mark: str,
+    date: bool = True, message_id: bool = True, extra: Sequence[tuple[str, str]] = (),
+) -> bytes:
+    """A well-formed RFC 5322 message (CRLF) carrying *mark* in a header and in the body."""
+    headers = [("From", sender), ("To", recipient), ("Subject", f"{subject} [{mark}]")]
+    if date:
+        headers.append(("Date", email.utils.formatdate(localtime=False)))
+    if message_id:
+        headers.append(("Message-ID", f"<{mark}@client.mailharness.invalid>"))
+    headers.append(("X-Mailharness-Token", mark))
+    headers.extend(extra)
+    head = b"".join(f"{k}: {v}\r\n".encode() for k, v in headers)
+    text = body if isinstance(body, bytes) else body.encode("utf-8")
+    text = re.sub(rb"\r?\n", b"\r\n", text)
+    if not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    return head + b"\r\n" + text + mark.encode() + b"\r\n"
+
+
+def split_added_fields(delivered: bytes, original: bytes) -> tuple[list[bytes], bytes]:
+    """If *delivered* is *original* with header fields prepended, return (those fields, b"").
+    Otherwise return the fields parsed before the point where the two diverge, and the rest."""
+    if delivered.endswith(original):
+        prefix = delivered[: len(delivered) - len(original)]
+        return _fields(prefix), b""
+    return [], delivered
+
+
+def _fields(block: bytes) -> list[bytes]:
+    fields: list[bytes] = []
+    for line in block.split(b"\r\n"):
+        if not line:
+            continue
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\r\n" + line
+        else:
+            fields.append(line)
+    return fields
+
+
+def field_name(raw_field: bytes) -> str:
+    return raw_field.split(b":", 1)[0].decode("ascii", "replace").strip().lower()
+
+
+def header_block(message: bytes) -> bytes:
+    end = message.find(b"\r\n\r\n")
+    return message if end < 0 else message[: end + 2]
+
+
+def header_values(message: bytes, name: str) -> list[str]:
+    wanted = name.lower()
+    return [
+        f.split(b":", 1)[1].decode("utf-8", "replace").strip()
+        for f in _fields(header_block(message)) if b":" in f and field_name(f) == wanted
+    ]
+
+
+# --- sessions -------------------------------------------------------------------------
+
+
+async def smtp_connect(target: Target, evidence: Evidence, endpoint: Endpoint, label: str) -> SMTPClient:
+    transcript = evidence.transcript(f"{label} smtp {endpoint.host}:{endpoint.port}")
+    return await SMTPClient.connect(
+        endpoint.host, endpoint.port, implicit_tls=endpoint.implicit_tls,
+        ssl_context=target.client_ssl_context() if endpoint.implicit_tls else None,
+        transcript=transcript, timeout=30.0,
+    )
+
+
+async def starttls_if_offered(client: SMTPClient, target: Target) -> None:
+    if "STARTTLS" in client.extensions and not client.is_tls:
+        reply = await client.starttls(target.client_ssl_context())
+        assert reply.code == 220, f"STARTTLS answered {reply.code}"
+        await client.ehlo()
+
+
+async def open_submission(
+    target: Target, evidence: Evidence, *, implicit: bool = False, login: bool = True,
+    account_index: int = 0,
+) -> SMTPClient:
+    """A submission session ready for MAIL: EHLO, STARTTLS when offered, AUTH PLAIN."""
+    provider = target.sender
+    endpoint = provider.submissions if implicit else provider.submission
+    need(endpoint is not None, f"target has no {'submissions' if implicit else 'submission'} endpoint")
+    assert endpoint is not None
+    acct = account(provider, account_index) if login else None
+    client = await smtp_connect(target, evidence, endpoint, "submission")
+    try:
+        await client.ehlo()
+        await starttls_if_offered(client, target)
+        if acct is not None:
+            reply = await client.auth_plain(acct.user, acct.password)
+            assert reply.code == 235, f"AUTH PLAIN for {acct.user} answered {reply.code}, not 235"
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def open_mx(target: Target, evidence: Evidence, provider: ProviderTarget) -> SMTPClient:
+    """An unauthenticated session with a provider's inbound MX, as another MTA would open it."""
+    need(provider.mx is not None, f"{provider.domain}: target has no mx endpoint")
+    assert provider.mx is not None
+    client = await smtp_connect(target, evidence, provider.mx, "mx")
+    try:
+        await client.ehlo("relay.mailharness.invalid")
+        await starttls_if_offered(client, target)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+def imap_endpoint(provider: ProviderTarget) -> Endpoint:
+    endpoint = provider.imaps or provider.imap
+    need(endpoint is not None, f"{provider.domain}: target has no imap endpoint")
+    assert endpoint is not None
+    return endpoint
+
+
+def imap_connector(
+    target: Target, evidence: Evidence, provider: ProviderTarget, endpoint: Endpoint | None = None
+) -> Callable[[], Awaitable[IMAPClient]]:
+    chosen = endpoint or imap_endpoint(provider)
+
+    async def connect() -> IMAPClient:
+        transcript = evidence.transcript(f"imap {chosen.host}:{chosen.port}")
+        return await IMAPClient.connect(
+            chosen.host, chosen.port, implicit_tls=chosen.implicit_tls,
+            ssl_context=target.client_ssl_context() if chosen.implicit_tls else None,
+            transcript=transcript, timeout=30.0,
+        )
+
+    return connect
+
+
+async def open_imap(
+    target: Target, evidence: Evidence, provider: ProviderTarget, *, account_index: int = 0,
+    select: str | None = "INBOX",
+) -> IMAPClient:
+    """An IMAP session, over TLS (implicit or STARTTLS), logged in, with *select* selected."""
+    acct = account(provider, account_index)
+    client = await imap_connector(target, evidence, provider)()
+    try:
+        if not client.is_tls:
+            need("STARTTLS" in client.capabilities, "IMAP endpoint offers neither TLS nor STARTTLS")
+            result = await client.starttls(target.client_ssl_context())
+            assert result.ok, f"IMAP STARTTLS answered {result.status}"
+        result = await client.login(acct.user, acct.password)
+        assert result.ok, f"IMAP LOGIN for {acct.user} answered {result.status}"
+        if select is not None:
+            selected = await client.select(select)
+            assert selected.result.ok, f"SELECT {select} answered {selected.result.status}"
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def submit(
+    target: Target, evidence: Evidence, message: bytes, recipients: Sequence[str], *,
+    account_index: int = 0,
+) -> tuple[Reply, str]:
+    """Submit *message* as the sender account; return the final DATA reply and envelope sender."""
+    acct = account(target.sender, account_index)
+    client = await open_submission(target, evidence, account_index=account_index)
+    try:
+        params: list[str] = []
+        if any(b > 0x7F for b in message):
+            # RFC 6152 §3: 8-bit content is sent only to a server that advertises 8BITMIME,
+            # declared with BODY=8BITMIME.
+            need("8BITMIME" in client.extensions, "server does not advertise 8BITMIME")
+            params.append("BODY=8BITMIME")
+        mail = await client.mail(acct.address, params)
+        assert mail.code == 250, f"MAIL FROM answered {mail.code}"
+        for rcpt in recipients:
+            reply = await client.rcpt(rcpt)
+            assert reply.code in (250, 251), f"RCPT TO:<{rcpt}> answered {reply.code}"
+        data = await client.data(message)
+        assert data.code == 250, f"DATA answered {data.code}"
+        await client.quit()
+    finally:
+        await client.close()
+    return data, acct.address
+
+
+async def wait_delivery(
+    target: Target, evidence: Evidence, provider: ProviderTarget, mark: str, *,
+    mailbox: str = "INBOX", account_index: int = 0, timeout: float | None = None,
+) -> tuple[int, bytes]:
+    """Wait (IDLE, or polling) until a message carrying *mark* is in *mailbox*; return (uid, bytes)."""
+    acct = account(provider, account_index)
+    endpoint = imap_endpoint(provider)
+    started = time.monotonic()
+    limit = target.delivery_timeout if timeout is None else timeout
+    try:
+        return await wait_for_message(
+            imap_connector(target, evidence, provider, endpoint), acct.user, acct.password,
+            lambda data: mark.encode() in data, timeout=limit, mailbox=mailbox,
+            starttls_context=None if endpoint.implicit_tls else target.client_ssl_context(),
+        )
+    except TimeoutError:
+        evidence.note(f"no message marked {mark} reached {acct.user}/{mailbox} within {limit:.0f} s")
+        raise AssertionError(
+            f"message {mark} did not reach {acct.address} {mailbox} within {limit:.0f} s"
+        ) from None
+    finally:
+        evidence.note(f"waited {time.monotonic() - started:.2f} s for {mark} in {mailbox}")
+
+
+async def absent(
+    target: Target, evidence: Evidence, provider: ProviderTarget, mark: str, *,
+    mailbox: str = "INBOX", account_index: int = 0, within: float = 2.0,
+) -> bool:
+    """True when no message carrying *mark* shows up in *mailbox* within *within* seconds."""
+    try:
+        await wait_delivery(
+            target, evidence, provider, mark, mailbox=mailbox, account_index=account_index,
+            timeout=within,
+        )
+    except AssertionError:
+        return True
+    return False

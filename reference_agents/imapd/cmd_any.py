@@ -1,0 +1,46 @@
+"""IMAP commands valid in any state (RFC 9051 §6.1): CAPABILITY, NOOP, LOGOUT, ID."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from harness.protocol.imap.commands import Command
+from harness.protocol.imap.formatting import format_capability, quote
+from reference_agents.imapd.state import Handler, Result, Transition
+
+if TYPE_CHECKING:
+    from reference_agents.imapd.session import Session
+
+
+async def capability(s: Session, cmd: Command) -> Result:
+    s.write(format_capability(s.capabilities()))
+    return Result("OK", "CAPABILITY completed")
+
+
+async def noop(s: Session, cmd: Command) -> Result:
+    # RFC 9051 §6.1.2: NOOP "can be used as a periodic poll for new messages or message status
+    # updates" — the dispatcher reports them before the tagged OK.
+    return Result("OK", "NOOP completed")
+
+
+async def logout(s: Session, cmd: Command) -> Result | None:
+    # RFC 9051 §6.1.3: "The server MUST send a BYE untagged response before the (tagged) OK
+    # response, and then close the network connection."
+    s.untagged("BYE", "logging out")
+    s.write(b"%s OK LOGOUT completed\r\n" % cmd.tag.encode("ascii"))
+    s.advance(Transition.LOGOUT)
+    return None
+
+
+async def id_(s: Session, cmd: Command) -> Result:
+    # RFC 2971 §3.1: the server "MUST" answer with an untagged ID response.
+    s.write(b"* ID (" + quote("name") + b" " + quote("mailharness-imapd") + b")\r\n")
+    return Result("OK", "ID completed")
+
+
+COMMANDS: dict[str, Handler] = {
+    "CAPABILITY": capability,
+    "NOOP": noop,
+    "LOGOUT": logout,
+    "ID": id_,
+}

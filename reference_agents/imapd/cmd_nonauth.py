@@ -1,0 +1,116 @@
+"""IMAP commands of the not-authenticated state (RFC 9051 §6.2): STARTTLS, LOGIN, AUTHENTICATE."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from typing import TYPE_CHECKING
+
+from harness.protocol import sasl
+from harness.protocol.imap.commands import Authenticate, Command, Login
+from harness.protocol.imap.formatting import format_continuation, format_tagged
+from reference_agents.accounts import Account
+from reference_agents.imapd.state import MAX_AUTH_FAILURES, Handler, Result, Transition
+
+if TYPE_CHECKING:
+    from reference_agents.imapd.session import Session
+
+_MAX_FAILURE_DELAY = 2.0
+
+
+def _result(status: str, text: str, code: str | None = None) -> Result:
+    return Result(status, text, code)
+
+
+async def starttls(s: Session, cmd: Command) -> Result | None:
+    if s.config.has_quirk("imap_no_starttls"):  # quirk: STARTTLS refused
+        return _result("BAD", "STARTTLS not supported")
+    if s.conn.tls:
+        return _result("BAD", "TLS already active")
+    s.write(format_tagged(cmd.tag, "OK", "Begin TLS negotiation now"))
+    await s.flush()
+    # RFC 9051 §6.2.1: "the server MUST discard any data that arrives before the TLS
+    # negotiation is complete" — here, anything the client pipelined after STARTTLS.
+    s.reader.discard_buffer()
+    try:
+        await s.conn.start_tls(s.config.server_tls)
+    except (ssl.SSLError, ConnectionError, OSError, TimeoutError):
+        s.advance(Transition.LOGOUT)
+        s.conn.abort()
+    return None
+
+
+async def _verify(s: Session, user: str, password: str) -> Account | None:
+    account = await asyncio.to_thread(s.config.accounts.verify, user, password)
+    if account is None and s.config.has_quirk("imap_accept_any_password"):
+        # quirk: any password works for a known user
+        account = s.config.accounts.by_username(user)
+    return account
+
+
+async def _authenticated(s: Session, account: Account, what: str) -> Result:
+    s.user = account.username
+    s.auth_failures = 0
+    s.advance(Transition.AUTHENTICATE)
+    return _result("OK", f"{what} completed", "CAPABILITY " + " ".join(s.capabilities()))
+
+
+async def _failed(s: Session) -> Result:
+    s.auth_failures += 1
+    await asyncio.sleep(min(s.auth_failure_delay * s.auth_failures, _MAX_FAILURE_DELAY))
+    if s.auth_failures >= MAX_AUTH_FAILURES:
+        s.untagged("BYE", "too many authentication failures")
+        s.advance(Transition.LOGOUT)
+    return _result("NO", "authentication failed", "AUTHENTICATIONFAILED")
+
+
+async def login(s: Session, cmd: Command) -> Result:
+    assert isinstance(cmd.args, Login)
+    if s.login_disabled():
+        # RFC 9051 §6.2.3: LOGINDISABLED — "the server ... MUST reject" LOGIN with NO.
+        return _result("NO", "LOGIN needs TLS: use STARTTLS first", "PRIVACYREQUIRED")
+    if s.config.has_quirk("imap_login_broken"):  # quirk: LOGIN always fails
+        return await _failed(s)
+    account = await _verify(s, cmd.args.user, cmd.args.password)
+    if account is None:
+        return await _failed(s)
+    return await _authenticated(s, account, "LOGIN")
+
+
+async def authenticate(s: Session, cmd: Command) -> Result:
+    assert isinstance(cmd.args, Authenticate)
+    if cmd.args.mechanism != "PLAIN":
+        return _result("NO", "unsupported mechanism", "CANNOT")
+    if s.login_disabled():
+        return _result("NO", "AUTHENTICATE PLAIN needs TLS", "PRIVACYREQUIRED")
+    response = cmd.args.initial_response
+    if response is None:
+        s.write(format_continuation(""))
+        await s.flush()
+        line = await s.read_line()
+        if line is None:
+            s.advance(Transition.LOGOUT)
+            return _result("BAD", "connection closed")
+        # RFC 9051 §6.2.2: "If the server receives such a response ["*"], it MUST reject the
+        # AUTHENTICATE command by sending a tagged BAD response."
+        if line == b"*":
+            return _result("BAD", "authentication cancelled")
+        response = line.decode("ascii", "replace")
+    try:
+        authzid, authcid, password = sasl.parse_plain_message(
+            sasl.decode_initial_response(response))
+    except ValueError:
+        return _result("BAD", "malformed PLAIN response")
+    if authzid and authzid != authcid:
+        return _result("NO", "cannot act as another user", "AUTHORIZATIONFAILED")
+    account = await _verify(s, authcid, password)
+    if account is None:
+        return await _failed(s)
+    return await _authenticated(s, account, "AUTHENTICATE")
+
+
+COMMANDS: dict[str, Handler] = {
+    "STARTTLS": starttls,
+    "LOGIN": login,
+    "AUTHENTICATE": authenticate,
+}

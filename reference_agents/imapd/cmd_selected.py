@@ -1,0 +1,402 @@
+"""IMAP commands of the selected state (RFC 9051 §6.4): FETCH, STORE, SEARCH, COPY, EXPUNGE..."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from harness.protocol.imap.commands import (
+    Command,
+    Copy,
+    Fetch,
+    FetchItem,
+    Search,
+    Store,
+    UidExpunge,
+)
+from harness.protocol.imap.formatting import (
+    FetchValue,
+    Raw,
+    apply_partial,
+    bodystructure,
+    envelope,
+    format_esearch_response,
+    format_fetch_response,
+    format_flags,
+    format_internaldate,
+    format_search_response,
+    literal,
+    section_bytes,
+    split_message,
+)
+from harness.protocol.imap.seqset import SequenceSet
+from reference_agents.imapd.search import MessageContext, matches
+from reference_agents.imapd.selected import SelectedMailbox
+from reference_agents.imapd.state import Handler, Result, Transition
+from reference_agents.mailstore import (
+    InvalidMailboxName,
+    MessageInfo,
+    NoSuchMailbox,
+    NoSuchMessage,
+    normalize_flags,
+)
+
+if TYPE_CHECKING:
+    from reference_agents.imapd.session import Session
+
+_SEEN = "\\Seen"
+_DELETED = "\\Deleted"
+
+
+def _ctx(s: Session) -> tuple[str, SelectedMailbox]:
+    assert s.user is not None and s.selected is not None
+    return s.user, s.selected
+
+
+def _bad_set() -> Result:
+    # RFC 9051 §6.4.5 (and §9 seq-number): a sequence number beyond the mailbox is an error.
+    return Result("BAD", "invalid message sequence number")
+
+
+async def check(s: Session, cmd: Command) -> Result:
+    return Result("OK", "CHECK completed")
+
+
+async def _expunge_deleted(s: Session, uids: list[int] | None) -> list[int]:
+    user, sel = _ctx(s)
+    infos = s.store.messages(user, sel.name)
+    doomed = [m.uid for m in infos if _DELETED in m.flags and (uids is None or m.uid in uids)]
+    if not doomed:
+        return []
+    return await asyncio.to_thread(s.store.expunge, user, sel.name, doomed)
+
+
+async def close(s: Session, cmd: Command) -> Result:
+    _, sel = _ctx(s)
+    if not sel.read_only:
+        # RFC 9051 §6.4.1: CLOSE permanently removes \Deleted messages, with no untagged
+        # EXPUNGE responses.
+        await _expunge_deleted(s, None)
+    s.advance(Transition.DESELECT)
+    return Result("OK", "CLOSE completed")
+
+
+async def unselect(s: Session, cmd: Command) -> Result:
+    s.advance(Transition.DESELECT)
+    return Result("OK", "UNSELECT completed")
+
+
+async def expunge(s: Session, cmd: Command) -> Result:
+    _, sel = _ctx(s)
+    if sel.read_only:
+        return Result("NO", "mailbox is read-only", "READ-ONLY")
+    if s.config.has_quirk("imap_expunge_ignored"):  # quirk: EXPUNGE removes nothing
+        return Result("OK", "EXPUNGE completed")
+    await _expunge_deleted(s, None)
+    # The dispatcher's sync sends one untagged EXPUNGE per removed message.
+    return Result("OK", "EXPUNGE completed")
+
+
+async def uid_expunge(s: Session, cmd: Command) -> Result:
+    assert isinstance(cmd.args, UidExpunge)
+    _, sel = _ctx(s)
+    if sel.read_only:
+        return Result("NO", "mailbox is read-only", "READ-ONLY")
+    pairs = sel.resolve(cmd.args.seqset, uid=True) or []
+    await _expunge_deleted(s, [uid for _, uid in pairs])
+    return Result("OK", "UID EXPUNGE completed")
+
+
+# -- FETCH --------------------------------------------------------------------------------------
+
+
+def _needs_content(items: tuple[FetchItem, ...]) -> bool:
+    return any(i.name not in ("FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE") for i in items)
+
+
+def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> FetchValue:
+    name = item.name
+    if item.section is not None:
+        content = section_bytes(data, item.section)
+        # Message text always goes as a literal: byte-exact, whatever it contains.
+        return None if content is None else Raw(literal(apply_partial(content, item.partial)))
+    if name == "RFC822.SIZE":
+        size = info.size
+        if s.config.has_quirk("imap_wrong_size"):  # quirk: size one octet short
+            size -= 1
+        return size
+    if name == "INTERNALDATE":
+        return Raw(format_internaldate(info.internaldate))
+    if name == "ENVELOPE":
+        return Raw(envelope(split_message(data)[0]))
+    if name == "BODYSTRUCTURE":
+        return Raw(bodystructure(data, extensible=True))
+    if name == "BODY":
+        return Raw(bodystructure(data, extensible=False))
+    if name == "RFC822":
+        return Raw(literal(data))
+    if name == "RFC822.HEADER":
+        return Raw(literal(split_message(data)[0]))
+    if name == "RFC822.TEXT":
+        return Raw(literal(split_message(data)[1]))
+    raise AssertionError(f"unhandled fetch item {name}")
+
+
+async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
+    assert isinstance(cmd.args, Fetch)
+    user, sel = _ctx(s)
+    pairs = sel.resolve(cmd.args.seqset, uid=uid_cmd)
+    if pairs is None:
+        return _bad_set()
+    items = cmd.args.items
+    if uid_cmd and not any(i.name == "UID" for i in items):
+        # RFC 9051 §6.4.9: UID FETCH responses always include the UID.
+        items = (FetchItem("UID"), *items)
+    sets_seen = any(i.sets_seen for i in items)
+    if not sets_seen and s.config.has_quirk("imap_peek_sets_seen"):  # quirk: PEEK sets \Seen
+        sets_seen = any(i.section is not None for i in items)
+    infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    missing = False
+    for seq, uid in pairs:
+        info = infos.get(uid)
+        if info is None:
+            missing = True  # expunged by another session; reported at the next allowed moment
+            continue
+        data = b""
+        if _needs_content(items):
+            try:
+                data = s.store.read(user, sel.name, uid)
+            except NoSuchMessage:
+                missing = True
+                continue
+        flags = sel.flags.get(uid, info.flags)
+        flags_changed = False
+        if sets_seen and not sel.read_only and _SEEN not in info.flags:
+            # RFC 9051 §6.4.5: BODY[<section>] — "The \Seen flag is implicitly set; if this
+            # causes the flags to change, they SHOULD be included as part of the FETCH
+            # responses."
+            new = info.flags | {_SEEN}
+            try:
+                s.store.set_flags(user, sel.name, uid, new)
+            except NoSuchMessage:
+                missing = True
+                continue
+            flags = new
+            flags_changed = True
+            sel.flags[uid] = new
+        values: list[tuple[str, FetchValue]] = []
+        for item in items:
+            if item.name == "FLAGS" and item.section is None:
+                values.append(("FLAGS", Raw(format_flags(flags))))
+            elif item.name == "UID" and item.section is None:
+                values.append(("UID", uid))
+            else:
+                values.append((item.response_name(), _item_value(item, data, info, s)))
+        if flags_changed and not any(n == "FLAGS" for n, _ in values):
+            values.append(("FLAGS", Raw(format_flags(flags))))
+        s.write(format_fetch_response(seq, values))
+        await s.flush()
+    if missing:
+        return Result("NO", "some messages no longer exist", "EXPUNGEISSUED")
+    return Result("OK", f"{cmd.name} completed")
+
+
+async def fetch(s: Session, cmd: Command) -> Result:
+    return await _fetch(s, cmd, uid_cmd=False)
+
+
+async def uid_fetch(s: Session, cmd: Command) -> Result:
+    return await _fetch(s, cmd, uid_cmd=True)
+
+
+# -- STORE --------------------------------------------------------------------------------------
+
+
+async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
+    assert isinstance(cmd.args, Store)
+    user, sel = _ctx(s)
+    if sel.read_only:
+        return Result("NO", "mailbox is read-only", "READ-ONLY")
+    pairs = sel.resolve(cmd.args.seqset, uid=uid_cmd)
+    if pairs is None:
+        return _bad_set()
+    try:
+        change = normalize_flags(cmd.args.flags)
+    except ValueError as exc:
+        return Result("BAD", str(exc))
+    infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    missing = False
+    for seq, uid in pairs:
+        info = infos.get(uid)
+        if info is None:
+            missing = True
+            continue
+        if cmd.args.mode == "+":
+            new = info.flags | change
+        elif cmd.args.mode == "-":
+            new = info.flags - change
+        else:
+            new = change
+        if new != info.flags:
+            try:
+                s.store.set_flags(user, sel.name, uid, new)
+            except NoSuchMessage:
+                missing = True
+                continue
+        sel.flags[uid] = new
+        if cmd.args.silent:
+            # RFC 9051 §6.4.6: with .SILENT "the server SHOULD NOT send an untagged FETCH".
+            continue
+        if s.config.has_quirk("imap_store_silent"):  # quirk: no untagged FETCH after STORE
+            continue
+        # RFC 9051 §6.4.6: "the server returns an untagged FETCH response indicating the
+        # current state of the flags"; with UID STORE, including the UID (§6.4.9).
+        values: list[tuple[str, FetchValue]] = [("FLAGS", Raw(format_flags(new)))]
+        if uid_cmd:
+            values.insert(0, ("UID", uid))
+        s.write(format_fetch_response(seq, values))
+    if missing:
+        return Result("NO", "some messages no longer exist", "EXPUNGEISSUED")
+    return Result("OK", f"{cmd.name} completed")
+
+
+async def store(s: Session, cmd: Command) -> Result:
+    return await _store(s, cmd, uid_cmd=False)
+
+
+async def uid_store(s: Session, cmd: Command) -> Result:
+    return await _store(s, cmd, uid_cmd=True)
+
+
+# -- SEARCH -------------------------------------------------------------------------------------
+
+
+async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
+    assert isinstance(cmd.args, Search)
+    user, sel = _ctx(s)
+    if cmd.args.charset not in (None, "US-ASCII", "UTF-8"):
+        return Result("NO", "unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+    infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    largest_uid = sel.uids[-1] if sel.uids else 0
+    found: list[int] = []
+    for seq, uid in enumerate(sel.uids, 1):
+        info = infos.get(uid)
+        if info is None:
+            continue
+
+        def load(uid: int = uid) -> bytes | None:
+            try:
+                return s.store.read(user, sel.name, uid)
+            except NoSuchMessage:
+                return None
+
+        ctx = MessageContext(seq, info, sel.exists, largest_uid, load)
+        if matches(cmd.args.key, ctx):
+            found.append(uid if uid_cmd else seq)
+    opts = cmd.args.return_opts
+    if opts is None and not s.rev2:
+        s.write(format_search_response(found))
+    else:
+        # RFC 9051 §6.4.4: ESEARCH; "RETURN ()" means ALL.
+        wanted = opts or ("ALL",)
+        data: list[tuple[str, str]] = []
+        if found and "MIN" in wanted:
+            data.append(("MIN", str(found[0])))
+        if found and "MAX" in wanted:
+            data.append(("MAX", str(found[-1])))
+        if found and "ALL" in wanted:
+            data.append(("ALL", SequenceSet.from_ints(found).format()))
+        if "COUNT" in wanted:
+            data.append(("COUNT", str(len(found))))
+        s.write(format_esearch_response(cmd.tag, uid_cmd, data))
+    return Result("OK", f"{cmd.name} completed")
+
+
+async def search(s: Session, cmd: Command) -> Result:
+    return await _search(s, cmd, uid_cmd=False)
+
+
+async def uid_search(s: Session, cmd: Command) -> Result:
+    return await _search(s, cmd, uid_cmd=True)
+
+
+# -- COPY / MOVE --------------------------------------------------------------------------------
+
+
+async def _copy(s: Session, cmd: Command, uid_cmd: bool, move: bool) -> Result:
+    assert isinstance(cmd.args, Copy)
+    user, sel = _ctx(s)
+    if move and sel.read_only:
+        return Result("NO", "mailbox is read-only", "READ-ONLY")
+    pairs = sel.resolve(cmd.args.seqset, uid=uid_cmd)
+    if pairs is None:
+        return _bad_set()
+    try:
+        dest = s.store.mailbox_info(user, cmd.args.mailbox)
+    except (NoSuchMailbox, InvalidMailboxName):
+        # RFC 9051 §6.4.7: "If the destination mailbox does not exist, a server SHOULD return
+        # an error. It SHOULD NOT automatically create the mailbox." ... [TRYCREATE].
+        return Result("NO", "no such mailbox", "TRYCREATE")
+    infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    source: list[int] = []
+    target: list[int] = []
+    for _, uid in pairs:
+        info = infos.get(uid)
+        if info is None:
+            continue
+        try:
+            data = s.store.read(user, sel.name, uid)
+        except NoSuchMessage:
+            continue
+        new_uid = await asyncio.to_thread(s.store.append, user, dest.name, data, info.flags,
+                                          info.internaldate)
+        source.append(uid)
+        target.append(new_uid)
+    code = None
+    if source:
+        # RFC 4315 §3: COPYUID uidvalidity source-uids dest-uids
+        code = (f"COPYUID {dest.uidvalidity} {SequenceSet.from_ints(source).format()} "
+                f"{SequenceSet.from_ints(target).format()}")
+    if not move:
+        return Result("OK", f"{cmd.name} completed", code)
+    if code is not None:
+        # RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
+        s.untagged("OK", "moved", code=code)
+    if source:
+        await asyncio.to_thread(s.store.expunge, user, sel.name, source)
+    return Result("OK", f"{cmd.name} completed")
+
+
+async def copy(s: Session, cmd: Command) -> Result:
+    return await _copy(s, cmd, uid_cmd=False, move=False)
+
+
+async def uid_copy(s: Session, cmd: Command) -> Result:
+    return await _copy(s, cmd, uid_cmd=True, move=False)
+
+
+async def move(s: Session, cmd: Command) -> Result:
+    return await _copy(s, cmd, uid_cmd=False, move=True)
+
+
+async def uid_move(s: Session, cmd: Command) -> Result:
+    return await _copy(s, cmd, uid_cmd=True, move=True)
+
+
+COMMANDS: dict[str, Handler] = {
+    "CHECK": check,
+    "CLOSE": close,
+    "UNSELECT": unselect,
+    "EXPUNGE": expunge,
+    "UID EXPUNGE": uid_expunge,
+    "FETCH": fetch,
+    "UID FETCH": uid_fetch,
+    "STORE": store,
+    "UID STORE": uid_store,
+    "SEARCH": search,
+    "UID SEARCH": uid_search,
+    "COPY": copy,
+    "UID COPY": uid_copy,
+    "MOVE": move,
+    "UID MOVE": uid_move,
+}

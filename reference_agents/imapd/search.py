@@ -1,0 +1,130 @@
+"""SEARCH evaluation (RFC 9051 §6.4.4) over one message of the selected mailbox."""
+
+from __future__ import annotations
+
+import email.utils
+from collections.abc import Callable
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from harness.protocol.imap.commands import (
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchKey,
+    SearchNot,
+    SearchOr,
+    SearchSet,
+    SearchSize,
+    SearchText,
+)
+from harness.protocol.imap.formatting import split_message
+from reference_agents.mailstore import MessageInfo
+
+
+def needs_content(key: SearchKey) -> bool:
+    if isinstance(key, SearchHeader | SearchText):
+        return True
+    if isinstance(key, SearchDate):
+        return key.sent
+    if isinstance(key, SearchNot):
+        return needs_content(key.key)
+    if isinstance(key, SearchOr):
+        return needs_content(key.left) or needs_content(key.right)
+    if isinstance(key, SearchAnd):
+        return any(needs_content(k) for k in key.keys)
+    return False
+
+
+def _has_flag(flags: frozenset[str], flag: str) -> bool:
+    # RFC 9051 §2.3.2: system flags are case-insensitive; keywords compare as given, and we
+    # compare them case-insensitively too (RFC 9051 §2.3.2 "flag ... case-insensitive").
+    wanted = flag.lower()
+    return any(f.lower() == wanted for f in flags)
+
+
+def _decoded(value: str) -> str:
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, UnicodeError):
+        return value
+
+
+class MessageContext:
+    """One message as SEARCH sees it; the content is read only when a key needs it."""
+
+    def __init__(self, seq: int, info: MessageInfo, exists: int, largest_uid: int,
+                 load: Callable[[], bytes | None]) -> None:
+        self.seq = seq
+        self.info = info
+        self.exists = exists
+        self.largest_uid = largest_uid
+        self._load = load
+        self._data: bytes | None = None
+        self._loaded = False
+
+    @property
+    def data(self) -> bytes:
+        if not self._loaded:
+            self._data = self._load()
+            self._loaded = True
+        return self._data or b""
+
+    def header_values(self, field: str) -> list[str]:
+        header, _ = split_message(self.data)
+        msg = BytesHeaderParser(policy=compat32).parsebytes(header)
+        return [str(v) for v in msg.get_all(field) or []]
+
+
+def matches(key: SearchKey, ctx: MessageContext) -> bool:
+    """Whether the message satisfies *key*. String matches are case-insensitive substring
+    matches (RFC 9051 §6.4.4: "In all search keys that use strings ... a message matches the
+    key if the string is a substring of the associated text")."""
+    if isinstance(key, SearchAll):
+        return True
+    if isinstance(key, SearchFlag):
+        if key.flag == "\\Recent":
+            return not key.present  # this server never reports \Recent
+        return _has_flag(ctx.info.flags, key.flag) == key.present
+    if isinstance(key, SearchSet):
+        if key.uid:
+            return key.seqset.contains(ctx.info.uid, ctx.largest_uid)
+        return key.seqset.contains(ctx.seq, ctx.exists)
+    if isinstance(key, SearchSize):
+        return ctx.info.size > key.size if key.larger else ctx.info.size < key.size
+    if isinstance(key, SearchNot):
+        return not matches(key.key, ctx)
+    if isinstance(key, SearchOr):
+        return matches(key.left, ctx) or matches(key.right, ctx)
+    if isinstance(key, SearchAnd):
+        return all(matches(k, ctx) for k in key.keys)
+    if isinstance(key, SearchHeader):
+        values = ctx.header_values(key.field)
+        if not key.value:
+            return bool(values)
+        needle = key.value.casefold()
+        return any(needle in v.casefold() or needle in _decoded(v).casefold() for v in values)
+    if isinstance(key, SearchText):
+        haystack = ctx.data if key.whole_message else split_message(ctx.data)[1]
+        return key.value.casefold() in haystack.decode("utf-8", "replace").casefold()
+    if isinstance(key, SearchDate):
+        if key.sent:
+            values = ctx.header_values("Date")
+            if not values:
+                return False
+            try:
+                day = email.utils.parsedate_to_datetime(values[0]).date()
+            except (TypeError, ValueError, IndexError):
+                return False
+        else:
+            # RFC 9051 §6.4.4: dates "disregarding time and timezone".
+            day = ctx.info.internaldate.date()
+        if key.op == "BEFORE":
+            return day < key.day
+        if key.op == "ON":
+            return day == key.day
+        return day >= key.day
+    raise AssertionError(f"unhandled search key {key!r}")

@@ -1,0 +1,89 @@
+"""A session's view of its selected mailbox: the sequence-number map and the flags it has seen."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from harness.protocol.imap.formatting import Raw, format_fetch_response, format_flags
+from harness.protocol.imap.seqset import SequenceSet
+from reference_agents.mailstore import MessageInfo
+
+
+class SelectedMailbox:
+    """What the client has been told: ``uids[i]`` is message sequence number i+1 (RFC 9051
+    §2.3.1.2), ``flags[uid]`` the flags last reported. Changes made by anyone are reported by
+    :meth:`sync` only at the moments the session allows."""
+
+    def __init__(self, name: str, read_only: bool, uidvalidity: int,
+                 messages: Sequence[MessageInfo], version: int) -> None:
+        self.name = name
+        self.read_only = read_only
+        self.uidvalidity = uidvalidity
+        self.uids: list[int] = [m.uid for m in messages]
+        self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in messages}
+        self.version = version
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def seq_of(self, uid: int) -> int | None:
+        i = bisect.bisect_left(self.uids, uid)
+        return i + 1 if i < len(self.uids) and self.uids[i] == uid else None
+
+    def resolve(self, seqset: SequenceSet, *, uid: bool) -> list[tuple[int, int]] | None:
+        """(sequence number, UID) pairs of the messages *seqset* names, ascending. For sequence
+        numbers, None when a number is not in use (the command gets BAD); UIDs that name no
+        message are ignored (RFC 9051 §6.4.8: "A non-existent unique identifier is ignored")."""
+        if not self.uids:
+            return [] if uid else (None if seqset.ranges else [])
+        largest = self.uids[-1] if uid else len(self.uids)
+        picked: set[int] = set()  # indexes into uids
+        for start, end in seqset.ranges:
+            a = largest if start is None else start
+            b = largest if end is None else end
+            if a > b:
+                a, b = b, a
+            if uid:
+                lo = bisect.bisect_left(self.uids, a)
+                hi = bisect.bisect_right(self.uids, b)
+                picked.update(range(lo, hi))
+            else:
+                if b > len(self.uids):
+                    return None
+                picked.update(range(a - 1, b))
+        return [(i + 1, self.uids[i]) for i in sorted(picked)]
+
+    def sync(self, current: Sequence[MessageInfo], version: int, *,
+             allow_expunge: bool) -> list[bytes]:
+        """Untagged responses that bring the client up to date with *current* (ascending UIDs):
+        EXPUNGE (highest first, so each number is right when sent), FETCH FLAGS, EXISTS."""
+        out: list[bytes] = []
+        present = {m.uid: m for m in current}
+        pending_expunge = False
+        if allow_expunge:
+            for i in range(len(self.uids) - 1, -1, -1):
+                gone = self.uids[i]
+                if gone not in present:
+                    out.append(b"* %d EXPUNGE\r\n" % (i + 1))
+                    del self.uids[i]
+                    del self.flags[gone]
+        for seq, uid in enumerate(self.uids, 1):
+            info = present.get(uid)
+            if info is None:
+                pending_expunge = True
+            elif info.flags != self.flags[uid]:
+                self.flags[uid] = info.flags
+                out.append(format_fetch_response(seq, [("FLAGS", Raw(format_flags(info.flags)))]))
+        last = self.uids[-1] if self.uids else 0
+        new = [m for m in current if m.uid > last]
+        if new:
+            for m in new:
+                self.uids.append(m.uid)
+                self.flags[m.uid] = m.flags
+            out.append(b"* %d EXISTS\r\n" % len(self.uids))
+        # Leave the version stale while expunges wait, so that the next allowed moment
+        # reports them.
+        self.version = -1 if pending_expunge else version
+        return out

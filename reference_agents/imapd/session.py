@@ -1,0 +1,268 @@
+"""One IMAP session: connection state (RFC 9051 §3), the single command dispatcher, I/O helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+from harness.protocol.imap.commands import (
+    COMMAND_NAMES,
+    Command,
+    CommandReader,
+    Event,
+    InvalidCommand,
+    LiteralTooLarge,
+    NeedContinuation,
+)
+from harness.protocol.imap.formatting import (
+    format_continuation,
+    format_tagged,
+    format_untagged,
+)
+from reference_agents.config import ProviderConfig
+from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected
+from reference_agents.imapd.connection import Connection
+from reference_agents.imapd.selected import SelectedMailbox
+from reference_agents.imapd.state import Handler, Result, State, Transition, next_state
+from reference_agents.mailstore import MailStore, StorageError
+
+_log = logging.getLogger(__name__)
+
+#: RFC 9051 §5.4: "If a server has an inactivity autologout timer that applies to sessions
+#: after authentication, the duration of that timer MUST be at least 30 minutes."
+AUTOLOGOUT_SECONDS = 30 * 60.0
+
+#: Before authentication only small literals (user names, passwords) are accepted, so that an
+#: anonymous client cannot make the server buffer a whole message.
+UNAUTHENTICATED_MAX_LITERAL = 16 * 1024
+
+#: Commands during which an untagged EXPUNGE must not be sent (RFC 9051 §7.5.1: "An EXPUNGE
+#: response MUST NOT be sent when no command is in progress, nor while responding to a FETCH,
+#: STORE, or SEARCH command.")
+_NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH"})
+
+
+def _handlers() -> dict[State, dict[str, Handler]]:
+    return {
+        State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
+        State.AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS},
+        State.SELECTED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS},
+        State.LOGOUT: {},
+    }
+
+
+class Session:
+    """The state of one client connection, and the loop that serves it."""
+
+    def __init__(self, *, config: ProviderConfig, store: MailStore, conn: Connection,
+                 autologout: float = AUTOLOGOUT_SECONDS,
+                 auth_failure_delay: float = 0.2) -> None:
+        self.config = config
+        self.store = store
+        self.conn = conn
+        self.autologout = autologout
+        #: Seconds of delay per failed authentication so far (slows down password guessing).
+        self.auth_failure_delay = auth_failure_delay
+        self.reader = CommandReader(max_literal=UNAUTHENTICATED_MAX_LITERAL)
+        self.state = State.NOT_AUTHENTICATED
+        self.user: str | None = None
+        self.selected: SelectedMailbox | None = None
+        self.rev2 = False  # ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
+        self.auth_failures = 0
+        self._handlers = _handlers()
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def advance(self, transition: Transition) -> None:
+        self.state = next_state(self.state, transition)
+        if self.state is not State.NOT_AUTHENTICATED:
+            self.reader.max_literal = max(self.config.max_message_size,
+                                          UNAUTHENTICATED_MAX_LITERAL)
+        if self.state is not State.SELECTED:
+            self.selected = None
+
+    def login_disabled(self) -> bool:
+        """RFC 9051 §6.2.3: "A server implementation MUST implement a configuration in which it
+        does not permit any plaintext password mechanisms, unless the STARTTLS command has been
+        negotiated or some other mechanism that protects the session from password snooping has
+        been provided." """
+        if self.config.has_quirk("imap_login_in_clear"):  # quirk: LOGIN in clear text
+            return False
+        return self.config.login_disabled_without_tls and not self.conn.tls
+
+    def capabilities(self) -> list[str]:
+        caps = ["IMAP4rev1", "IMAP4rev2"]
+        if self.state is State.NOT_AUTHENTICATED:
+            if not self.conn.tls and not self.config.has_quirk("imap_no_starttls"):
+                caps.append("STARTTLS")
+            if self.login_disabled():
+                # RFC 9051 §6.2.3: LOGINDISABLED, and no plaintext mechanism advertised.
+                caps.append("LOGINDISABLED")
+            else:
+                caps.append("AUTH=PLAIN")
+        caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
+                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN"]
+        return caps
+
+    # -- output --------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        self.conn.write(data)
+
+    async def flush(self) -> None:
+        await self.conn.drain()
+
+    def untagged(self, keyword: str, text: str = "", code: str | None = None) -> None:
+        self.write(format_untagged(keyword, text, code))
+
+    # -- input ---------------------------------------------------------------------------------
+
+    async def receive(self, seconds: float) -> bool:
+        """Wait for input and feed it to the reader; False at end of input. TimeoutError after
+        *seconds* without any."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            self.conn.wakeup.clear()
+            data = self.conn.take()
+            if data:
+                self.reader.feed(data)
+                return True
+            if self.conn.eof:
+                return False
+            async with asyncio.timeout_at(deadline):
+                await self.conn.wakeup.wait()
+
+    async def wait_wakeup(self, seconds: float) -> bool:
+        """Wait until data, end of input or a store change, at most *seconds*; feed
+        what came. False at end of input."""
+        if not self.conn.wakeup.is_set():
+            try:
+                async with asyncio.timeout(seconds):
+                    await self.conn.wakeup.wait()
+            except TimeoutError:
+                pass
+        self.conn.wakeup.clear()
+        data = self.conn.take()
+        if data:
+            self.reader.feed(data)
+        return not (self.conn.eof and not data)
+
+    async def read_line(self) -> bytes | None:
+        """One raw line (AUTHENTICATE responses), None at end of input."""
+        while True:
+            line = self.reader.next_line()
+            if line is not None:
+                return line
+            if not await self.receive(self.autologout):
+                return None
+
+    def store_changed(self, user: str, mailbox: str) -> None:
+        """Called on the event loop when the store reports a change."""
+        if user == self.user:
+            self.conn.wakeup.set()
+
+    # -- selected mailbox ----------------------------------------------------------------------
+
+    def sync_selected(self, *, allow_expunge: bool, force: bool = False) -> None:
+        """Tell the client what changed in its selected mailbox (EXISTS, EXPUNGE, FLAGS)."""
+        sel = self.selected
+        if sel is None or self.user is None:
+            return
+        try:
+            version = self.store.version(self.user, sel.name)
+            if version == sel.version and not force:
+                return
+            current = self.store.messages(self.user, sel.name)
+        except KeyError:
+            # The mailbox was deleted under us: RFC 9051 §6.3.4 leaves it to the server; end
+            # the session's view of it.
+            self.untagged("BYE", "selected mailbox was deleted")
+            self.advance(Transition.LOGOUT)
+            return
+        for line in sel.sync(current, version, allow_expunge=allow_expunge):
+            self.write(line)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            caps = " ".join(self.capabilities())
+            self.untagged("OK", f"{self.config.hostname} IMAP4rev1 IMAP4rev2 ready",
+                          code=f"CAPABILITY {caps}")
+            while self.state is not State.LOGOUT:
+                event = self.reader.next_event()
+                if event is None:
+                    if not await self.receive(self.autologout):
+                        break
+                    continue
+                await self.handle(event)
+                await self.flush()
+        except TimeoutError:
+            self.untagged("BYE", "autologout: idle for too long")
+        except (ConnectionError, ssl.SSLError, OSError):
+            pass
+        finally:
+            self.state = State.LOGOUT
+            self.selected = None
+            self.conn.close()
+
+    def shutdown(self) -> None:
+        """Server stopping: say BYE and close (RFC 9051 §7.1.5)."""
+        if self.state is not State.LOGOUT:
+            self.untagged("BYE", "server shutting down")
+        self.state = State.LOGOUT
+        self.conn.close()
+
+    async def handle(self, event: Event) -> None:
+        if isinstance(event, NeedContinuation):
+            # RFC 9051 §4.3: the client waits for a command continuation request before
+            # sending the octets of a synchronizing literal.
+            self.write(format_continuation("Ready for literal data"))
+        elif isinstance(event, InvalidCommand):
+            self._bad(event.tag, event.reason)
+        elif isinstance(event, LiteralTooLarge):
+            # RFC 9051 §7.1 TOOBIG; RFC 7888 §4 for a refused non-synchronizing literal.
+            status = "BAD" if event.non_synchronizing else "NO"
+            if event.tag is None:
+                self.untagged("BAD", "literal too large", code="TOOBIG")
+            else:
+                self.write(format_tagged(event.tag, status, "literal too large", code="TOOBIG"))
+        else:
+            await self.dispatch(event)
+
+    def _bad(self, tag: str | None, reason: str) -> None:
+        if tag is None:
+            self.untagged("BAD", reason)
+        else:
+            self.write(format_tagged(tag, "BAD", reason))
+
+    async def dispatch(self, cmd: Command) -> None:
+        """The one place that rejects commands not valid in the current state."""
+        handler = self._handlers[self.state].get(cmd.name)
+        if handler is None:
+            if cmd.name in COMMAND_NAMES:
+                self._bad(cmd.tag, f"{cmd.name} not allowed in {self.state.value} state")
+            else:
+                self._bad(cmd.tag, f"unknown command {cmd.name}")
+            return
+        try:
+            result = await handler(self, cmd)
+        except StorageError:
+            _log.exception("storage failure in %s", cmd.name)
+            result = Result("NO", "storage failure", "UNAVAILABLE")
+        except (ConnectionError, ssl.SSLError, TimeoutError):
+            raise
+        except Exception:
+            _log.exception("internal error in %s", cmd.name)
+            result = Result("NO", "internal error", "SERVERBUG")
+        if result is None:
+            return
+        if self.state is State.SELECTED:
+            base = cmd.name.removeprefix("UID ")
+            allow = cmd.name.startswith("UID ") or base not in _NO_EXPUNGE_DURING
+            self.sync_selected(allow_expunge=allow)
+        if self.state is State.LOGOUT and cmd.name != "LOGOUT":
+            return
+        self.write(format_tagged(cmd.tag, result.status, result.text, result.code))

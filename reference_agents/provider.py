@@ -1,0 +1,76 @@
+"""One mail provider: its MSA, MTA (inbound, queue, outbound), MDA and IMAP server wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+from reference_agents.config import ProviderConfig
+from reference_agents.imapd import IMAPServer
+from reference_agents.mailstore import MaildirStore
+from reference_agents.mda import MDA
+from reference_agents.outbound import DeliveryOutcome, OutboundWorker
+from reference_agents.queue import MailQueue
+from reference_agents.smtpd import SMTPServers
+
+
+class Provider:
+    """Starts and stops every agent of one domain; data lives under ``config.data_dir``."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+        self.store = MaildirStore(config.data_dir / "mail")
+        self.mda = MDA(
+            self.store, config.accounts, threshold=config.spam_threshold, quirks=config.quirks
+        )
+        self.queue = MailQueue(config.data_dir / "queue")
+        self.worker = OutboundWorker(config, self.queue, self._deliver_locally)
+        self.smtp = SMTPServers(config, self._enqueue)
+        self.imap = IMAPServer(
+            config=config, store=self.store, host=config.address,
+            port=config.ports.imap, implicit_tls=False,
+        )
+        self.imaps = IMAPServer(
+            config=config, store=self.store, host=config.address,
+            port=config.ports.imaps, implicit_tls=True,
+        )
+        self._worker_task: asyncio.Task[None] | None = None
+
+    async def _enqueue(self, mail_from: str, recipients: Sequence[str], data: bytes) -> str:
+        # The queue fsyncs before returning: the caller answers 250 only after this.
+        return await asyncio.to_thread(self.queue.enqueue, mail_from, recipients, data)
+
+    async def _deliver_locally(self, mail_from: str, recipient: str, data: bytes) -> DeliveryOutcome:
+        result = await asyncio.to_thread(
+            self.mda.deliver, recipient, data, envelope_from=mail_from
+        )
+        if result.status == "delivered":
+            return DeliveryOutcome("delivered", f"{result.mailbox} uid {result.uid}")
+        if result.status == "unknown_user":
+            return DeliveryOutcome("permanent", "550 5.1.1 no such user", "5.1.1")
+        return DeliveryOutcome("temporary", f"451 4.3.0 {result.detail}", "4.3.0")
+
+    async def start(self) -> None:
+        await self.smtp.start()
+        await self.imap.start()
+        await self.imaps.start()
+        self._worker_task = asyncio.create_task(self.worker.run(), name=f"outbound {self.config.domain}")
+
+    async def stop(self) -> None:
+        if self._worker_task is not None:
+            self._worker_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker_task
+            self._worker_task = None
+        await self.imaps.stop()
+        await self.imap.stop()
+        await self.smtp.stop()
+        self.store.close()
+
+    @property
+    def ports(self) -> dict[str, int]:
+        ports = dict(self.smtp.ports)
+        ports["imap"] = self.imap.port
+        ports["imaps"] = self.imaps.port
+        return ports

@@ -1,0 +1,281 @@
+"""The MTA's durable mail queue: one data file and one metadata file per message in a directory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_DATA_SUFFIX = ".msg"
+_META_SUFFIX = ".json"
+_TMP_DIR = "tmp"
+_CORRUPT_DIR = "corrupt"
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    """One queued message: envelope, when it arrived, and its delivery attempts so far.
+    ``mail_from`` is "" for the null reverse-path; times are seconds since the epoch."""
+
+    id: str
+    mail_from: str
+    recipients: tuple[str, ...]
+    created: float
+    attempts: int
+    next_attempt: float
+    last_error: str
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    """Write *content* to a new file and force it to disk before returning."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(content)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _entry_to_json(entry: QueueEntry) -> bytes:
+    record: dict[str, Any] = {
+        "version": _FORMAT_VERSION,
+        "id": entry.id,
+        "mail_from": entry.mail_from,
+        "recipients": list(entry.recipients),
+        "created": entry.created,
+        "attempts": entry.attempts,
+        "next_attempt": entry.next_attempt,
+        "last_error": entry.last_error,
+    }
+    return json.dumps(record, ensure_ascii=False).encode("utf-8")
+
+
+def _entry_from_json(content: bytes) -> QueueEntry:
+    record = json.loads(content.decode("utf-8"))
+    if not isinstance(record, dict) or record.get("version") != _FORMAT_VERSION:
+        raise ValueError("unknown queue metadata format")
+    recipients = record["recipients"]
+    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise ValueError("recipients must be a list of strings")
+    return QueueEntry(
+        id=str(record["id"]),
+        mail_from=str(record["mail_from"]),
+        recipients=tuple(recipients),
+        created=float(record["created"]),
+        attempts=int(record["attempts"]),
+        next_attempt=float(record["next_attempt"]),
+        last_error=str(record["last_error"]),
+    )
+
+
+class MailQueue:
+    """A directory of queued messages that survives crashes and restarts.
+
+    Each message is ``<id>.msg`` (the bytes) and ``<id>.json`` (envelope and schedule). Files
+    are written in ``tmp/``, fsynced, then renamed into place: data first, metadata last, so
+    the metadata's rename is the commit point. On open, ``tmp/`` is emptied and data files
+    without metadata (a crash between the two renames) are removed. Thread-safe."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._tmp = self.directory / _TMP_DIR
+        self._lock = threading.Lock()
+        self._entries: dict[str, QueueEntry] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._tmp.mkdir(exist_ok=True)
+        self._recover()
+
+    # -- recovery -----------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        for leftover in self._tmp.iterdir():
+            # Never renamed into place: the message was never acknowledged. Drop it.
+            leftover.unlink()
+        for meta in self.directory.glob(f"*{_META_SUFFIX}"):
+            entry_id = meta.name[: -len(_META_SUFFIX)]
+            data = self.directory / f"{entry_id}{_DATA_SUFFIX}"
+            try:
+                entry = _entry_from_json(meta.read_bytes())
+                if entry.id != entry_id:
+                    raise ValueError(f"metadata names id {entry.id!r}")
+                if not data.exists():
+                    raise ValueError("data file missing")
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # A committed entry we cannot read: keep the files for a human, never delete.
+                log.error("queue entry %s is unreadable (%s); moved to %s", entry_id, exc, _CORRUPT_DIR)
+                self._quarantine(entry_id)
+                continue
+            self._entries[entry_id] = entry
+        for data in self.directory.glob(f"*{_DATA_SUFFIX}"):
+            entry_id = data.name[: -len(_DATA_SUFFIX)]
+            if entry_id not in self._entries and not (self.directory / f"{entry_id}{_META_SUFFIX}").exists():
+                # Crash after the data rename but before the metadata rename: not committed.
+                data.unlink()
+        _fsync_directory(self.directory)
+
+    def _quarantine(self, entry_id: str) -> None:
+        corrupt = self.directory / _CORRUPT_DIR
+        corrupt.mkdir(exist_ok=True)
+        for suffix in (_META_SUFFIX, _DATA_SUFFIX):
+            path = self.directory / f"{entry_id}{suffix}"
+            if path.exists():
+                path.rename(corrupt / path.name)
+
+    # -- paths --------------------------------------------------------------------------------
+
+    def _data_path(self, entry_id: str) -> Path:
+        return self.directory / f"{entry_id}{_DATA_SUFFIX}"
+
+    def _meta_path(self, entry_id: str) -> Path:
+        return self.directory / f"{entry_id}{_META_SUFFIX}"
+
+    def _tmp_path(self, name: str) -> Path:
+        return self._tmp / f"{name}.{secrets.token_hex(4)}"
+
+    @staticmethod
+    def _new_id() -> str:
+        # Sortable by creation time, unique across processes.
+        return f"{time.time_ns():016x}-{secrets.token_hex(6)}"
+
+    def _check_id(self, entry_id: str) -> None:
+        if not entry_id or "/" in entry_id or entry_id.startswith("."):
+            raise ValueError(f"bad queue id {entry_id!r}")
+
+    # -- operations ---------------------------------------------------------------------------
+
+    def enqueue(self, mail_from: str, recipients: Sequence[str], data: bytes) -> str:
+        """Store a message durably and return its id. When this returns, the message is on
+        disk (data, metadata and directory entry fsynced): only then may a server answer 250."""
+        if not recipients:
+            raise ValueError("a queued message needs at least one recipient")
+        now = time.time()
+        entry = QueueEntry(
+            id=self._new_id(),
+            mail_from=mail_from,
+            recipients=tuple(recipients),
+            created=now,
+            attempts=0,
+            next_attempt=now,
+            last_error="",
+        )
+        tmp_data = self._tmp_path(entry.id + _DATA_SUFFIX)
+        tmp_meta = self._tmp_path(entry.id + _META_SUFFIX)
+        try:
+            _write_synced(tmp_data, data)
+            _write_synced(tmp_meta, _entry_to_json(entry))
+            os.rename(tmp_data, self._data_path(entry.id))
+            # The commit point: once the metadata is in place the entry exists.
+            os.rename(tmp_meta, self._meta_path(entry.id))
+            _fsync_directory(self.directory)
+        except BaseException:
+            for path in (tmp_data, tmp_meta):
+                path.unlink(missing_ok=True)
+            if not self._meta_path(entry.id).exists():
+                self._data_path(entry.id).unlink(missing_ok=True)
+            raise
+        with self._lock:
+            self._entries[entry.id] = entry
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener()
+            except Exception:  # a listener's bug must not turn a stored message into an error
+                log.exception("queue listener failed")
+        return entry.id
+
+    def entries(self) -> list[QueueEntry]:
+        """All entries, oldest first."""
+        with self._lock:
+            entries = list(self._entries.values())
+        entries.sort(key=lambda e: (e.created, e.id))
+        return entries
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def get(self, id: str) -> QueueEntry | None:
+        with self._lock:
+            return self._entries.get(id)
+
+    def read_data(self, id: str) -> bytes:
+        """The message bytes exactly as enqueued; KeyError for an unknown id."""
+        self._check_id(id)
+        if self.get(id) is None:
+            raise KeyError(id)
+        return self._data_path(id).read_bytes()
+
+    def reschedule(
+        self,
+        id: str,
+        *,
+        recipients: Sequence[str],
+        attempts: int,
+        next_attempt: float,
+        last_error: str,
+    ) -> None:
+        """Atomically replace the entry's recipients (those still to deliver) and schedule."""
+        self._check_id(id)
+        if not recipients:
+            raise ValueError("reschedule needs at least one recipient; remove() the entry instead")
+        with self._lock:
+            current = self._entries.get(id)
+        if current is None:
+            raise KeyError(id)
+        entry = replace(
+            current,
+            recipients=tuple(recipients),
+            attempts=attempts,
+            next_attempt=next_attempt,
+            last_error=last_error,
+        )
+        tmp_meta = self._tmp_path(id + _META_SUFFIX)
+        try:
+            _write_synced(tmp_meta, _entry_to_json(entry))
+            os.replace(tmp_meta, self._meta_path(id))
+            _fsync_directory(self.directory)
+        except BaseException:
+            tmp_meta.unlink(missing_ok=True)
+            raise
+        with self._lock:
+            if id in self._entries:
+                self._entries[id] = entry
+
+    def remove(self, id: str) -> None:
+        """Forget a message (delivered, or bounced). Removing an unknown id does nothing.
+
+        The directory is not fsynced: if a crash undoes the unlink, the message is delivered
+        once more after the restart — a duplicate, never a loss (the trade every MTA makes)."""
+        self._check_id(id)
+        with self._lock:
+            self._entries.pop(id, None)
+        # Metadata first: a crash in between leaves a data file that recovery removes.
+        self._meta_path(id).unlink(missing_ok=True)
+        self._data_path(id).unlink(missing_ok=True)
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call *callback* after every enqueue, in the enqueuing thread."""
+        with self._lock:
+            self._listeners.append(callback)

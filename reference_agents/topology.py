@@ -1,0 +1,334 @@
+"""The embedded topology: a DNS zone server, example.org and example.net providers, an example.com sink."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import threading
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.dns import ZoneServer
+from harness.sink import SinkServer
+from harness.targets import Account as TargetAccount
+from harness.targets import DNSControl, Endpoint, ProviderTarget, Target, dump_target
+from reference_agents.accounts import Account, AccountStore, hash_password
+from reference_agents.config import ProviderConfig, ProviderPorts
+from reference_agents.provider import Provider
+from reference_agents.quirks import check_quirks
+from reference_agents.tls import TLSMaterial
+
+STANDARD_PORTS = ProviderPorts(submission=587, submissions=465, smtp=25, imap=143, imaps=993)
+FREE_PORTS = ProviderPorts(submission=0, submissions=0, smtp=0, imap=0, imaps=0)
+
+
+class ConfigError(Exception):
+    """A bad topology configuration; ``str()`` is one line naming the file and the problem."""
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    user: str
+    password: str
+    address: str
+
+
+DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = (
+    AccountSpec("alice@example.org", "alice-password", "alice@example.org"),
+    AccountSpec("carol@example.org", "carol-password", "carol@example.org"),
+    AccountSpec("bob@example.net", "bob-password", "bob@example.net"),
+    AccountSpec("dave@example.net", "dave-password", "dave@example.net"),
+)
+
+
+@dataclass(frozen=True)
+class TopologySettings:
+    """What `mailharness serve` and the pytest plugin start. Addresses follow DESIGN.md."""
+
+    data_dir: Path
+    standard_ports: bool = False
+    dns_address: str = "127.0.0.1"
+    dns_port: int = 0
+    sender_address: str = "127.0.0.2"
+    receiver_address: str = "127.0.0.3"
+    sink_address: str = "127.0.0.4"
+    sink_addresses: tuple[str, ...] = ("127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9")
+    accounts: tuple[AccountSpec, ...] = DEFAULT_ACCOUNTS
+    quirks: frozenset[str] = frozenset()
+    retry_schedule: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 30.0)
+    max_queue_lifetime: float = 5 * 24 * 3600.0
+    delivery_timeout: float = 10.0
+    max_message_size: int = 10 * 1024 * 1024
+    idle_poll_interval: float = 1.0
+
+
+_SETTING_KEYS = {
+    "data_dir", "standard_ports", "dns_port", "quirks", "retry_schedule", "max_queue_lifetime",
+    "delivery_timeout", "max_message_size", "accounts",
+}
+
+
+def load_settings(path: Path, *, data_dir: Path | None = None) -> TopologySettings:
+    """Read a `mailharness serve` TOML config; every problem is a one-line ConfigError."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return settings_from_dict(raw, source=str(path), base=path.parent, data_dir=data_dir)
+
+
+def settings_from_dict(
+    raw: dict[str, Any], *, source: str, base: Path, data_dir: Path | None = None
+) -> TopologySettings:
+    for key in raw:
+        if key not in _SETTING_KEYS:
+            raise ConfigError(f"{source}: unknown key {key!r} (known: {', '.join(sorted(_SETTING_KEYS))})")
+
+    def typed(key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = raw.get(key, default)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
+            raise ConfigError(f"{source}: {key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+        return value
+
+    defaults = TopologySettings(data_dir=Path("mailharness-data"))
+    chosen_dir = data_dir or base / typed("data_dir", str, "mailharness-data")
+    try:
+        quirks = check_quirks(typed("quirks", list, []))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: quirks: {exc}") from None
+    schedule = typed("retry_schedule", list, list(defaults.retry_schedule))
+    if not schedule or not all(isinstance(s, int | float) and s > 0 for s in schedule):
+        raise ConfigError(f"{source}: retry_schedule: expected a non-empty list of positive seconds")
+    accounts = defaults.accounts
+    if "accounts" in raw:
+        accounts = tuple(_account(a, source, i) for i, a in enumerate(typed("accounts", list, [])))
+    settings = TopologySettings(
+        data_dir=chosen_dir,
+        standard_ports=typed("standard_ports", bool, True),
+        dns_port=typed("dns_port", int, 5300),
+        quirks=quirks,
+        retry_schedule=tuple(float(s) for s in schedule),
+        max_queue_lifetime=float(typed("max_queue_lifetime", (int, float), defaults.max_queue_lifetime)),
+        delivery_timeout=float(typed("delivery_timeout", (int, float), defaults.delivery_timeout)),
+        max_message_size=typed("max_message_size", int, defaults.max_message_size),
+        accounts=accounts,
+    )
+    if not 0 <= settings.dns_port <= 65535:
+        raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
+    for domain in ("example.org", "example.net"):
+        if not any(a.address.endswith("@" + domain) for a in settings.accounts):
+            raise ConfigError(f"{source}: accounts: no account at {domain}")
+    return settings
+
+
+def _account(raw: Any, source: str, index: int) -> AccountSpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: accounts[{index}]: expected a table")
+    unknown = set(raw) - {"user", "password", "address"}
+    if unknown:
+        raise ConfigError(f"{source}: accounts[{index}]: unknown key {sorted(unknown)[0]!r}")
+    for key in ("user", "password"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ConfigError(f"{source}: accounts[{index}]: {key} is missing")
+    address = raw.get("address", raw["user"])
+    if not isinstance(address, str) or address.count("@") != 1:
+        raise ConfigError(f"{source}: accounts[{index}]: address {address!r} is not user@domain")
+    if address.rsplit("@", 1)[1].lower() not in ("example.org", "example.net"):
+        raise ConfigError(f"{source}: accounts[{index}]: {address} is not at example.org or example.net")
+    return AccountSpec(raw["user"], raw["password"], address)
+
+
+def _bindable(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def common_free_port(addresses: Sequence[str], preferred: int | None = None) -> int:
+    """A TCP port free on every one of *addresses* (MX hosts must share the outbound port)."""
+    if preferred and all(_bindable(a, preferred) for a in addresses):
+        return preferred
+    for _ in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((addresses[0], 0))
+            port = int(sock.getsockname()[1])
+        if all(_bindable(a, port) for a in addresses):
+            return port
+    raise OSError(errno.EADDRINUSE, "no port is free on all of " + ", ".join(addresses))
+
+
+def _ports(address: str, standard: bool, smtp_port: int) -> ProviderPorts:
+    if not standard:
+        return replace(FREE_PORTS, smtp=smtp_port)
+    chosen = {
+        name: (port if _bindable(address, port) else 0)
+        for name, port in (("submission", 587), ("submissions", 465), ("imap", 143), ("imaps", 993))
+    }
+    return ProviderPorts(smtp=smtp_port, **chosen)
+
+
+@dataclass
+class Topology:
+    """Everything the embedded target needs, started together on one event loop."""
+
+    settings: TopologySettings
+    tls: TLSMaterial | None = None
+    dns: ZoneServer | None = None
+    providers: dict[str, Provider] = field(default_factory=dict)
+    sink: SinkServer | None = None
+    outbound_port: int = 0
+
+    async def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.tls = await asyncio.to_thread(TLSMaterial.create, s.data_dir / "tls")
+        self.dns = ZoneServer(s.dns_address, s.dns_port)
+        await self.dns.start()
+        mx_addresses = [s.sender_address, s.receiver_address, s.sink_address, *s.sink_addresses]
+        self.outbound_port = common_free_port(mx_addresses, 25 if s.standard_ports else None)
+        hashed = await asyncio.to_thread(
+            lambda: [Account(a.user, a.address, hash_password(a.password)) for a in s.accounts]
+        )
+        for domain, address in (("example.org", s.sender_address), ("example.net", s.receiver_address)):
+            hostname = f"mail.{domain}"
+            self.dns.add_zone(domain)
+            self.dns.add_record(f"{domain}.", "MX", f"10 {hostname}.")
+            self.dns.add_record(f"{hostname}.", "A", address)
+            accounts = AccountStore([a for a in hashed if a.domain == domain], [domain])
+            config = ProviderConfig(
+                domain=domain,
+                address=address,
+                hostname=hostname,
+                data_dir=s.data_dir / domain,
+                accounts=accounts,
+                server_tls=self.tls.server_context([hostname, address]),
+                client_tls=self.tls.client_context(),
+                dns_server=(s.dns_address, self.dns.port),
+                ports=_ports(address, s.standard_ports, self.outbound_port),
+                outbound_port=self.outbound_port,
+                quirks=s.quirks,
+                max_message_size=s.max_message_size,
+                retry_schedule=s.retry_schedule,
+                max_queue_lifetime=s.max_queue_lifetime,
+                idle_poll_interval=s.idle_poll_interval,
+            )
+            provider = Provider(config)
+            await provider.start()
+            self.providers[domain] = provider
+        self.dns.add_zone("example.com")
+        self.dns.add_record("example.com.", "MX", "10 mx.example.com.")
+        self.dns.add_record("mx.example.com.", "A", s.sink_address)
+        self.sink = SinkServer(s.sink_address, self.outbound_port, hostname="mx.example.com")
+        await self.sink.start()
+        # A zone of its own for suites that script DNS with RFC 2136 UPDATE.
+        self.dns.add_zone("test.mailharness.invalid")
+
+    async def stop(self) -> None:
+        if self.sink is not None:
+            await self.sink.stop()
+        for provider in reversed(list(self.providers.values())):
+            await provider.stop()
+        self.providers.clear()
+        if self.dns is not None:
+            await self.dns.stop()
+
+    def target(self) -> Target:
+        """Describe the running topology as a harness Target (what a target file would say)."""
+        assert self.tls is not None and self.dns is not None
+        s = self.settings
+
+        def provider_target(domain: str) -> ProviderTarget:
+            p = self.providers[domain]
+            ports, address = p.ports, p.config.address
+            return ProviderTarget(
+                domain=domain,
+                submission=Endpoint("smtp", address, ports["submission"]),
+                submissions=Endpoint("smtps", address, ports["submissions"]),
+                mx=Endpoint("smtp", address, ports["smtp"]),
+                imap=Endpoint("imap", address, ports["imap"]),
+                imaps=Endpoint("imaps", address, ports["imaps"]),
+                outbound_port=self.outbound_port,
+                accounts=tuple(
+                    TargetAccount(a.user, a.password, a.address)
+                    for a in s.accounts if a.address.endswith("@" + domain)
+                ),
+            )
+
+        return Target(
+            name="reference agents" + (f" (quirks: {', '.join(sorted(s.quirks))})" if s.quirks else ""),
+            description="mailharness embedded topology: example.org → example.net, DNS on "
+                        f"{s.dns_address}:{self.dns.port}",
+            sender=provider_target("example.org"),
+            receiver=provider_target("example.net"),
+            dns=DNSControl(s.dns_address, self.dns.port, True),
+            ca_file=self.tls.ca_file,
+            tls_verify=True,
+            sink_addresses=s.sink_addresses,
+            delivery_timeout=s.delivery_timeout,
+            embedded=True,
+            quirks=tuple(sorted(s.quirks)),
+        )
+
+    def write_target_file(self, path: Path) -> None:
+        path.write_text(dump_target(self.target()), encoding="utf-8")
+
+
+class TopologyThread:
+    """Runs a Topology on an event loop of its own in a background thread (for the pytest plugin)."""
+
+    def __init__(self, settings: TopologySettings) -> None:
+        self.topology = Topology(settings)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="mailharness-topology", daemon=True)
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._stop: asyncio.Event | None = None
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._main())
+        finally:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    async def _main(self) -> None:
+        self._stop = asyncio.Event()
+        try:
+            await self.topology.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            with contextlib.suppress(Exception):
+                await self.topology.stop()
+            return
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.topology.stop()
+
+    def start(self, timeout: float = 60.0) -> Target:
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise TimeoutError("the embedded topology did not start in time")
+        if self._error is not None:
+            self._thread.join()
+            raise self._error
+        return self.topology.target()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._stop is not None and self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout)

@@ -1,0 +1,102 @@
+"""Step 2 — authenticate: AUTH required before MAIL, bad credentials refused, no plaintext AUTH before TLS."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.protocol.smtp import Reply
+from harness.suite import Evidence, account, need, open_submission, run, smtp_connect
+from harness.targets import Target
+
+pytestmark = pytest.mark.step(2)
+
+
+@pytest.mark.requirement("AUTH-REQUIRED")
+def test_mail_without_auth_is_refused(target: Target, evidence: Evidence) -> None:
+    acct = account(target.sender)
+
+    async def scenario() -> Reply:
+        client = await open_submission(target, evidence, login=False)
+        try:
+            return await client.mail(acct.address)
+        finally:
+            await client.close()
+
+    reply = run(scenario())
+    # RFC 6409 §4.3: "The MSA MUST by default issue an error response to the MAIL command
+    # if the session has not been authenticated"; RFC 4954 §6 names 530 5.7.0.
+    assert reply.code == 530, f"MAIL before AUTH answered {reply.code}"
+    if reply.enhanced is not None:
+        assert str(reply.enhanced) == "5.7.0", f"enhanced code {reply.enhanced}"
+
+
+@pytest.mark.requirement("AUTH-BAD-CREDENTIALS")
+def test_wrong_password_is_refused(target: Target, evidence: Evidence) -> None:
+    acct = account(target.sender)
+
+    async def scenario() -> tuple[Reply, Reply]:
+        client = await open_submission(target, evidence, login=False)
+        try:
+            auth = await client.auth_plain(acct.user, acct.password + "-wrong")
+            mail = await client.mail(acct.address)
+            return auth, mail
+        finally:
+            await client.close()
+
+    auth, mail = run(scenario())
+    # RFC 4954 §6: 535 5.7.8 "Authentication credentials invalid".
+    assert auth.code == 535, f"AUTH with a wrong password answered {auth.code}"
+    if auth.enhanced is not None:
+        assert str(auth.enhanced) == "5.7.8", f"enhanced code {auth.enhanced}"
+    assert not mail.is_positive, "MAIL accepted after failed AUTH"
+
+
+@pytest.mark.requirement("AUTH-NO-PLAINTEXT")
+def test_no_plaintext_auth_before_tls(target: Target, evidence: Evidence) -> None:
+    endpoint = target.sender.submission
+    need(endpoint is not None and not endpoint.implicit_tls, "target has no clear-text submission port")
+    acct = account(target.sender)
+
+    async def scenario() -> tuple[str, Reply]:
+        assert endpoint is not None
+        client = await smtp_connect(target, evidence, endpoint, "submission")
+        try:
+            await client.ehlo()
+            need("STARTTLS" in client.extensions,
+                 "submission port offers no STARTTLS (so clear-text AUTH is the only way)")
+            offered = client.extensions.get("AUTH", "")
+            return offered, await client.auth_plain(acct.user, acct.password)
+        finally:
+            await client.close()
+
+    offered, reply = run(scenario())
+    # RFC 4954 §4: "A server implementation MUST implement a configuration in which it does NOT
+    # permit any plaintext password mechanisms, unless either the STARTTLS command has been
+    # negotiated or some other mechanism that protects the session from password snooping".
+    assert not reply.is_positive, f"AUTH PLAIN before STARTTLS answered {reply.code}"
+    assert "PLAIN" not in offered.upper().split() or reply.code == 538, (
+        f"PLAIN is offered before TLS and refused with {reply.code} instead of 538"
+    )
+
+
+@pytest.mark.requirement("SUBMIT-SENDER-RIGHTS")
+def test_cannot_send_as_someone_else(target: Target, evidence: Evidence) -> None:
+    need(len(target.sender.accounts) >= 2, "target lists fewer than two sender accounts")
+    other = target.sender.accounts[1]
+
+    async def scenario() -> tuple[Reply, Reply | None]:
+        client = await open_submission(target, evidence)
+        try:
+            mail = await client.mail(other.address)
+            rcpt = await client.rcpt(other.address) if mail.is_positive else None
+            return mail, rcpt
+        finally:
+            await client.close()
+
+    mail, rcpt = run(scenario())
+    # RFC 6409 §6.1: the MSA checks that the submitter is authorised to use the address.
+    refused = not mail.is_positive or (rcpt is not None and not rcpt.is_positive)
+    assert refused, f"MAIL FROM:<{other.address}> as {target.sender.accounts[0].user} was accepted"
+    assert (mail.code if not mail.is_positive else rcpt.code if rcpt else 0) in (550, 553, 554), (
+        "refusal is not 550/553/554"
+    )

@@ -1,0 +1,109 @@
+"""Tests for reference_agents.queue: durability across reopen, crash leftovers, atomic updates."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from reference_agents.queue import MailQueue, QueueEntry
+
+
+def test_enqueue_then_reopen_has_the_same_entries(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path / "q")
+    first = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"one\r\n")
+    second = queue.enqueue("", ["a@example.org"], b"\x00binary\xff\r\n")
+    entries = queue.entries()
+    assert [e.id for e in entries] == [first, second]
+    entry = queue.get(first)
+    assert entry is not None
+    assert entry.recipients == ("b@example.net", "c@example.net")
+    assert entry.attempts == 0 and entry.last_error == ""
+    assert entry.next_attempt == entry.created
+
+    reopened = MailQueue(tmp_path / "q")
+    assert reopened.entries() == entries
+    assert reopened.read_data(first) == b"one\r\n"
+    assert reopened.read_data(second) == b"\x00binary\xff\r\n"
+    assert reopened.get(second) == QueueEntry(
+        id=second,
+        mail_from="",
+        recipients=("a@example.org",),
+        created=entries[1].created,
+        attempts=0,
+        next_attempt=entries[1].next_attempt,
+        last_error="",
+    )
+
+
+def test_reschedule_and_remove_survive_reopen(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path)
+    entry_id = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"x\r\n")
+    queue.reschedule(
+        entry_id, recipients=["c@example.net"], attempts=2, next_attempt=123.5, last_error="451 later"
+    )
+    gone = queue.enqueue("a@example.org", ["d@example.net"], b"y\r\n")
+    queue.remove(gone)
+    queue.remove(gone)  # idempotent
+    reopened = MailQueue(tmp_path)
+    entry = reopened.get(entry_id)
+    assert entry is not None
+    assert (entry.recipients, entry.attempts, entry.next_attempt, entry.last_error) == (
+        ("c@example.net",),
+        2,
+        123.5,
+        "451 later",
+    )
+    assert reopened.get(gone) is None
+    assert [e.id for e in reopened.entries()] == [entry_id]
+    with pytest.raises(KeyError):
+        reopened.read_data(gone)
+    with pytest.raises(KeyError):
+        reopened.reschedule(gone, recipients=["x@y"], attempts=1, next_attempt=0, last_error="")
+
+
+def test_half_written_entries_are_invisible_and_cleaned(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path)
+    kept = queue.enqueue("a@example.org", ["b@example.net"], b"kept\r\n")
+    # A crash while writing temporary files (before any rename) ...
+    (tmp_path / "tmp" / "0001-dead.msg.1234").write_bytes(b"partial")
+    (tmp_path / "tmp" / "0001-dead.json.1234").write_bytes(b'{"id": ')
+    # ... and a crash between the data rename and the metadata rename (the commit point).
+    (tmp_path / "0002-dead.msg").write_bytes(b"uncommitted")
+    assert [e.id for e in queue.entries()] == [kept]
+
+    reopened = MailQueue(tmp_path)
+    assert [e.id for e in reopened.entries()] == [kept]
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert not (tmp_path / "0002-dead.msg").exists()
+    assert reopened.read_data(kept) == b"kept\r\n"
+
+
+def test_unreadable_committed_entry_is_quarantined_not_deleted(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path)
+    entry_id = queue.enqueue("a@example.org", ["b@example.net"], b"data\r\n")
+    (tmp_path / f"{entry_id}.json").write_bytes(b"not json")
+    reopened = MailQueue(tmp_path)
+    assert reopened.entries() == []
+    assert (tmp_path / "corrupt" / f"{entry_id}.json").exists()
+    assert (tmp_path / "corrupt" / f"{entry_id}.msg").read_bytes() == b"data\r\n"
+
+
+def test_listeners_are_called_after_the_entry_is_visible(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path)
+    seen: list[int] = []
+    queue.add_listener(lambda: seen.append(len(queue.entries())))
+    queue.enqueue("a@example.org", ["b@example.net"], b"1\r\n")
+    thread = threading.Thread(target=queue.enqueue, args=("a@example.org", ["c@example.net"], b"2"))
+    thread.start()
+    thread.join(5)
+    assert seen == [1, 2]
+
+
+def test_enqueue_refuses_no_recipients(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path)
+    with pytest.raises(ValueError):
+        queue.enqueue("a@example.org", [], b"x")
+    assert queue.entries() == []
+    assert list((tmp_path / "tmp").iterdir()) == []
