@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from harness.clients.smtp import SMTPTimeout
 from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.smtp import Reply
 from harness.suite import Evidence, need, run, smtp_connect
 from harness.targets import Target
 
 pytestmark = pytest.mark.step(1)
+
+#: How long to listen for reply lines that should not be there.
+STRAY_WAIT = 0.5
 
 
 @pytest.mark.requirement("SMTP-GREETING-220")
@@ -34,20 +39,29 @@ def test_ehlo_lists_extensions(target: Target, evidence: Evidence) -> None:
     endpoint = target.sender.submission
     need(endpoint is not None, "target has no submission endpoint")
 
-    async def scenario() -> tuple[int, dict[str, str]]:
+    async def scenario() -> tuple[int, dict[str, str], Reply | None]:
         assert endpoint is not None
         client = await smtp_connect(target, evidence, endpoint, "submission")
         try:
             reply = await client.ehlo()
-            return reply.code, dict(client.extensions)
+            # A server sends nothing more until the next command: lines arriving now mean the
+            # multiline reply was cut short by a line without its hyphen.
+            try:
+                stray: Reply | None = await client.read_reply(timeout=STRAY_WAIT)
+            except SMTPTimeout:
+                stray = None
+            return reply.code, dict(client.extensions), stray
         except RemoteProtocolError as exc:
             # RFC 5321 §4.2: a malformed multiline reply is a finding, with its bytes.
             raise AssertionError(f"malformed EHLO reply: {exc.message}: {exc.data!r}") from None
         finally:
             await client.close()
 
-    code, extensions = run(scenario())
+    code, extensions, stray = run(scenario())
     assert code == 250, f"EHLO answered {code}"
+    # RFC 5321 §4.2.1: "the format for multiline replies requires that every line, except the
+    # last, begin with the reply code, followed immediately by a hyphen"
+    assert stray is None, f"more reply lines followed the end of the EHLO reply: {stray.raw!r}"
     assert extensions, "EHLO reply lists no service extensions"
 
 

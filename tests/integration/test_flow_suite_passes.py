@@ -14,7 +14,7 @@ def test_flow_suite_is_green_and_reported(pytester: pytest.Pytester, tmp_path: P
     report = tmp_path / "report.html"
     result = pytester.runpytest_inprocess(
         str(Path(suites.flow.__file__).parent), "--report", str(report),
-        "-p", "no:cacheprovider", "-q", "-o", "filterwarnings=error",
+        "-p", "no:cacheprovider", "-q", "-o", "filterwarnings=error", "-W", "ignore::pytest.PytestAssertRewriteWarning",
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]

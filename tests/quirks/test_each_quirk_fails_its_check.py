@@ -80,7 +80,7 @@ def test_suite_fails_with_quirk_on(quirk: str, pytester: pytest.Pytester) -> Non
     result = pytester.runpytest_inprocess(
         f"{path}::{function}", "--quirk", quirk, "--delivery-timeout", "3",
         "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
-        "-o", "filterwarnings=error", "--hypothesis-seed=0",
+        "-o", "filterwarnings=error", "-W", "ignore::pytest.PytestAssertRewriteWarning", "--hypothesis-seed=0",
     )
     outcomes = result.parseoutcomes()
     assert outcomes.get("failed", 0) >= 1, f"{CATCHES[quirk]} did not fail with {quirk}: {outcomes}"
