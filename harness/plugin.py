@@ -8,7 +8,7 @@ import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -133,10 +133,11 @@ def _step_of(item: pytest.Item, requirement_ids: list[str]) -> int | None:
     return steps.pop() if len(steps) == 1 else None
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.when == "call" or report.outcome != "passed":
         recorded = item.stash.get(EVIDENCE_KEY, None)
         requirement_ids = _requirements_of(item)
@@ -148,6 +149,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             "notes": recorded.notes if recorded else [],
         }
         report.user_properties.append((USER_PROPERTY, json.dumps(payload)))
+    return report
 
 
 class ResultsCollector:
@@ -162,7 +164,7 @@ class ResultsCollector:
         self.t0 = time.monotonic()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        payload = next((json.loads(v) for k, v in report.user_properties if k == USER_PROPERTY), None)
+        payload = next((json.loads(str(v)) for k, v in report.user_properties if k == USER_PROPERTY), None)
         if payload is None:
             return
         entry = self.results.setdefault(report.nodeid, {"nodeid": report.nodeid, "duration": 0.0})

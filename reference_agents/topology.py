@@ -243,8 +243,11 @@ class Topology:
         if self.dns is not None:
             await self.dns.stop()
 
-    def target(self) -> Target:
-        """Describe the running topology as a harness Target (what a target file would say)."""
+    def target(self, *, embedded: bool = True) -> Target:
+        """Describe the running topology as a harness Target (what a target file would say).
+
+        ``embedded`` is False when the agents run on their own (`mailharness serve`) and the
+        suites reach them through a target file."""
         assert self.tls is not None and self.dns is not None
         s = self.settings
 
@@ -266,7 +269,8 @@ class Topology:
             )
 
         return Target(
-            name="reference agents" + (f" (quirks: {', '.join(sorted(s.quirks))})" if s.quirks else ""),
+            name=("reference agents" if embedded else "reference agents (mailharness serve)")
+            + (f" with quirks: {', '.join(sorted(s.quirks))}" if s.quirks else ""),
             description="mailharness embedded topology: example.org → example.net, DNS on "
                         f"{s.dns_address}:{self.dns.port}",
             sender=provider_target("example.org"),
@@ -276,12 +280,12 @@ class Topology:
             tls_verify=True,
             sink_addresses=s.sink_addresses,
             delivery_timeout=s.delivery_timeout,
-            embedded=True,
+            embedded=embedded,
             quirks=tuple(sorted(s.quirks)),
         )
 
     def write_target_file(self, path: Path) -> None:
-        path.write_text(dump_target(self.target()), encoding="utf-8")
+        path.write_text(dump_target(self.target(embedded=False)), encoding="utf-8")
 
 
 class TopologyThread:
