@@ -76,7 +76,10 @@ async def _serve_forever(topology: Topology, target_file: Path) -> int:
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
-    argv = ["--pyargs", "suites", "-p", "no:cacheprovider", "--report", args.report]
+    # This process imported `harness` before pytest could mark it for assertion rewriting;
+    # only the suites' own asserts need rewriting, and they are not imported yet.
+    argv = ["--pyargs", "suites", "-p", "no:cacheprovider", "--report", args.report,
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     if args.target:
         argv += ["--target", args.target]
     for quirk in args.quirk:
