@@ -1,17 +1,13 @@
-"""Each quirk of the reference agents makes the suite test that checks its requirement fail."""
+"""Each flow quirk of the reference agents makes the flow test that checks its requirement fail."""
 
 from __future__ import annotations
 
-import importlib
-from pathlib import Path
-
 import pytest
 
-from harness.requirements import REGISTRY
-from reference_agents.quirks import QUIRKS
+from tests.quirks.runner import assert_fails_with
 
 #: quirk -> the suite test (module:function under suites/) that must fail with it on.
-CATCHES: dict[str, str] = {
+CATCHES_FLOW: dict[str, str] = {
     "msa_greeting_554": "flow.test_1_submit:test_greeting_is_220",
     "msa_ehlo_bad_continuation": "flow.test_1_submit:test_ehlo_lists_extensions",
     "msa_no_starttls": "flow.test_1_submit:test_starttls_then_ehlo_again",
@@ -47,41 +43,6 @@ CATCHES: dict[str, str] = {
 }
 
 
-def _suite_test(ref: str) -> tuple[Path, str, set[str]]:
-    module_name, function = ref.split(":")
-    module = importlib.import_module(f"suites.{module_name}")
-    func = getattr(module, function)
-    marks = getattr(func, "pytestmark", [])
-    requirements = {a for m in marks if m.name == "requirement" for a in m.args}
-    return Path(module.__file__ or ""), function, requirements
-
-
-def test_every_quirk_has_a_check() -> None:
-    assert set(CATCHES) == set(QUIRKS)
-
-
-@pytest.mark.parametrize("quirk", sorted(QUIRKS))
-def test_check_names_the_quirks_requirement(quirk: str) -> None:
-    _, _, requirements = _suite_test(CATCHES[quirk])
-    assert set(QUIRKS[quirk].requirements) & requirements, (
-        f"{CATCHES[quirk]} checks {sorted(requirements)}, not {QUIRKS[quirk].requirements}"
-    )
-
-
-def test_every_testable_requirement_has_a_quirk() -> None:
-    covered = {r for q in QUIRKS.values() for r in q.requirements}
-    missing = [r.id for r in REGISTRY.values() if r.testable and r.id not in covered]
-    assert not missing, f"requirements no quirk violates: {missing}"
-
-
-@pytest.mark.parametrize("quirk", sorted(QUIRKS))
-def test_suite_fails_with_quirk_on(quirk: str, pytester: pytest.Pytester) -> None:
-    path, function, _ = _suite_test(CATCHES[quirk])
-    result = pytester.runpytest_inprocess(
-        f"{path}::{function}", "--quirk", quirk, "--delivery-timeout", "3",
-        "-p", "no:cacheprovider", "-p", "no:randomly", "-q",
-        "-o", "filterwarnings=error", "-W", "ignore::pytest.PytestAssertRewriteWarning", "--hypothesis-seed=0",
-    )
-    outcomes = result.parseoutcomes()
-    assert outcomes.get("failed", 0) >= 1, f"{CATCHES[quirk]} did not fail with {quirk}: {outcomes}"
-    assert outcomes.get("passed", 0) == 0
+@pytest.mark.parametrize("quirk", sorted(CATCHES_FLOW))
+def test_flow_test_fails_with_quirk_on(quirk: str, pytester: pytest.Pytester) -> None:
+    assert_fails_with(pytester, CATCHES_FLOW[quirk], quirk)

@@ -1,0 +1,42 @@
+"""Every quirk is caught by a suite test that names its requirement; every testable requirement has a quirk."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.requirements import REGISTRY
+from reference_agents.quirks import QUIRKS
+from tests.quirks.runner import suite_test
+from tests.quirks.test_flow_quirks import CATCHES_FLOW
+from tests.quirks.test_imap_quirks import CATCHES_IMAP
+from tests.quirks.test_smtp_quirks import CATCHES_SMTP
+
+CATCHES = {**CATCHES_FLOW, **CATCHES_SMTP, **CATCHES_IMAP}
+
+
+def test_tables_do_not_overlap() -> None:
+    assert len(CATCHES) == len(CATCHES_FLOW) + len(CATCHES_SMTP) + len(CATCHES_IMAP)
+
+
+def test_every_quirk_has_a_check() -> None:
+    assert sorted(set(QUIRKS) - set(CATCHES)) == [], "quirks no suite test is shown to catch"
+    assert sorted(set(CATCHES) - set(QUIRKS)) == [], "checks for quirks that do not exist"
+
+
+@pytest.mark.parametrize("quirk", sorted(CATCHES))
+def test_check_names_the_quirks_requirement(quirk: str) -> None:
+    _, _, requirements = suite_test(CATCHES[quirk])
+    assert set(QUIRKS[quirk].requirements) & requirements, (
+        f"{CATCHES[quirk]} checks {sorted(requirements)}, not {QUIRKS[quirk].requirements}"
+    )
+
+
+def test_every_testable_requirement_has_a_quirk() -> None:
+    covered = {r for q in QUIRKS.values() for r in q.requirements}
+    missing = [r.id for r in REGISTRY.values() if r.testable and r.id not in covered]
+    assert not missing, f"requirements no quirk violates: {missing}"
+
+
+def test_untestable_requirements_say_why() -> None:
+    for req in REGISTRY.values():
+        assert req.testable or req.untestable_reason, f"{req.id} is untestable without a reason"
