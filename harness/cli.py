@@ -101,6 +101,40 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dns(args: argparse.Namespace) -> int:
+    return asyncio.run(_dns_forever(args))
+
+
+async def _dns_forever(args: argparse.Namespace) -> int:
+    from harness.dns import ZoneServer
+
+    server = ZoneServer(args.address, args.port)
+    try:
+        for spec in args.zone:
+            origin, _, path = spec.partition("=")
+            server.add_zone(origin, Path(path).read_text(encoding="utf-8") if path else None)
+    except (OSError, ValueError) as exc:
+        print(f"mailharness dns: {exc}", file=sys.stderr)
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+    except OSError as exc:
+        print(f"mailharness dns: cannot listen on {args.address}:{args.port}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
+    try:
+        print(f"zone server on {args.address}:{server.port} for {', '.join(server.zones())}; "
+              "accepts RFC 2136 UPDATE from loopback. Ctrl-C stops.", flush=True)
+        await stop.wait()
+    finally:
+        await server.stop()
+    return 0
+
+
 def _quirks(args: argparse.Namespace) -> int:
     from reference_agents.quirks import QUIRKS
 
@@ -129,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", nargs="+", help="JSON results files written by a run")
     report.add_argument("-o", "--output", default="mailharness-report.html")
     sub.add_parser("quirks", help="list the named faults of the reference agents")
+    dns = sub.add_parser("dns", help="run a standalone DNS zone server (for an external MTA to resolve through)")
+    dns.add_argument("--address", default="127.0.0.1", help="loopback address to listen on")
+    dns.add_argument("--port", type=int, default=5300, help="UDP and TCP port (0 = free)")
+    dns.add_argument("--zone", action="append", default=[], metavar="ORIGIN[=FILE]",
+                     help="serve this zone, from a zone file or empty (repeatable)")
     return parser
 
 
@@ -148,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _report(args)
         if args.command == "quirks":
             return _quirks(args)
+        if args.command == "dns":
+            return _dns(args)
     return 130
 
 

@@ -8,14 +8,17 @@ from harness.requirements import REGISTRY
 from reference_agents.quirks import QUIRKS
 from tests.quirks.runner import suite_test
 from tests.quirks.test_flow_quirks import CATCHES_FLOW
+from tests.quirks.test_imap_model_quirks import CATCHES_IMAP_MODEL
 from tests.quirks.test_imap_quirks import CATCHES_IMAP
+from tests.quirks.test_smtp_model_quirks import CATCHES_SMTP_MODEL
 from tests.quirks.test_smtp_quirks import CATCHES_SMTP
 
-CATCHES = {**CATCHES_FLOW, **CATCHES_SMTP, **CATCHES_IMAP}
+TABLES = (CATCHES_FLOW, CATCHES_SMTP, CATCHES_SMTP_MODEL, CATCHES_IMAP, CATCHES_IMAP_MODEL)
+CATCHES = {quirk: ref for table in TABLES for quirk, ref in table.items()}
 
 
 def test_tables_do_not_overlap() -> None:
-    assert len(CATCHES) == len(CATCHES_FLOW) + len(CATCHES_SMTP) + len(CATCHES_IMAP)
+    assert len(CATCHES) == sum(len(table) for table in TABLES)
 
 
 def test_every_quirk_has_a_check() -> None:
