@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from harness.dns import ZoneServer
     from reference_agents.topology import Topology
 
 
@@ -102,10 +103,6 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _dns(args: argparse.Namespace) -> int:
-    return asyncio.run(_dns_forever(args))
-
-
-async def _dns_forever(args: argparse.Namespace) -> int:
     from harness.dns import ZoneServer
 
     server = ZoneServer(args.address, args.port)
@@ -116,6 +113,10 @@ async def _dns_forever(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"mailharness dns: {exc}", file=sys.stderr)
         return 2
+    return asyncio.run(_dns_forever(args, server))
+
+
+async def _dns_forever(args: argparse.Namespace, server: ZoneServer) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
