@@ -39,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="start the embedded reference agents with this named fault (repeatable)")
     group.addoption("--delivery-timeout", type=float, metavar="SECONDS",
                     help="how long to wait for a message to arrive")
+    group.addoption("--model-examples", type=int, metavar="N",
+                    help="examples per run of the stateful SMTP/IMAP models (default 25)")
     group.addoption("--report", metavar="PATH.html",
                     help="write the HTML conformance report here (and the JSON results beside it)")
     group.addoption("--results-json", metavar="PATH.json", help="write the JSON results here")
