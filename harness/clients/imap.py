@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
+from harness.clients.stream import (
+    READ_CHUNK,
+    ErrorKinds,
+    check_ip,
+    close_stream,
+    open_stream,
+    send_recorded,
+    upgrade_tls,
+)
 from harness.clients.transcript import Transcript
 from harness.protocol import sasl
 from harness.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -30,9 +38,6 @@ from harness.protocol.imap.responses import (
     Tagged,
     UntaggedStatus,
 )
-
-_READ_CHUNK = 64 * 1024
-_CLOSE_TIMEOUT = 5.0
 
 # astring = 1*ASTRING-CHAR / string (RFC 9051 §9)
 _ASTRING_ATOM = re.compile(r'[^(){ %*"\\\x00-\x1f\x7f-\U0010ffff]+')
@@ -58,6 +63,11 @@ class IMAPTimeout(IMAPClientError, TimeoutError):
 
 class IMAPTLSError(IMAPClientError, ConnectionError):
     """The TLS handshake failed."""
+
+
+_ERRORS = ErrorKinds(
+    connect=IMAPConnectionClosed, closed=IMAPConnectionClosed, timeout=IMAPTimeout, tls=IMAPTLSError
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +107,6 @@ class _Literal:
 
 
 _Arg = bytes | _Literal
-
-
-def _check_ip(host: str) -> None:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(
-            f"IMAPClient connects to IP address literals only, not {host!r} "
-            "(resolve names through harness.dns)"
-        ) from None
 
 
 def _string(value: str, *, atom: re.Pattern[str] | None = _ASTRING_ATOM) -> _Arg:
@@ -193,57 +193,27 @@ class IMAPClient:
         transcript: Transcript | None = None,
     ) -> IMAPClient:
         """Connect to *host* (an IP address literal) and read the greeting."""
-        _check_ip(host)
+        check_ip(host, "IMAPClient")
         if transcript is None:
             transcript = Transcript(f"imap {host}:{port}")
-        tls: ssl.SSLContext | None = None
-        if implicit_tls:
-            tls = ssl_context if ssl_context is not None else ssl.create_default_context()
-        transcript.note(f"connecting to {host}:{port}{' (implicit TLS)' if tls else ''}")
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    host,
-                    port,
-                    ssl=tls,
-                    server_hostname=(server_hostname if tls is not None else None),
-                    limit=_READ_CHUNK,
-                )
-        except TimeoutError:
-            transcript.note(f"timeout after {timeout}s while connecting")
-            raise IMAPTimeout(f"connecting to {host}:{port} timed out after {timeout}s") from None
-        except ssl.SSLError as exc:
-            transcript.note(f"TLS handshake failed: {exc}")
-            raise IMAPTLSError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
-        except OSError as exc:
-            transcript.note(f"connection failed: {exc}")
-            raise IMAPConnectionClosed(f"cannot connect to {host}:{port}: {exc}") from exc
+        reader, writer = await open_stream(
+            host, port, implicit_tls=implicit_tls, ssl_context=ssl_context,
+            server_hostname=server_hostname, timeout=timeout, transcript=transcript, errors=_ERRORS,
+        )
         client = cls(
             reader,
             writer,
             transcript=transcript,
             timeout=timeout,
-            is_tls=tls is not None,
+            is_tls=implicit_tls,
             server_hostname=server_hostname,
         )
-        if tls is not None:
-            client._note_tls()
         try:
             client.greeting = await client.read_response()
         except BaseException:
             await client.close()
             raise
         return client
-
-    def _note_tls(self) -> None:
-        ssl_object = self._writer.get_extra_info("ssl_object")
-        if isinstance(ssl_object, ssl.SSLObject):
-            cipher = ssl_object.cipher()
-            self.transcript.note(
-                f"TLS started: {ssl_object.version()} {cipher[0] if cipher else ''}".rstrip()
-            )
-        else:
-            self.transcript.note("TLS started")
 
     @property
     def closed(self) -> bool:
@@ -254,16 +224,7 @@ class IMAPClient:
         if self._closed:
             return
         self._closed = True
-        self.transcript.note("connection closed by client")
-        writer = self._writer
-        writer.close()
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
-                await writer.wait_closed()
-        except TimeoutError:
-            writer.transport.abort()
-        except (OSError, ssl.SSLError):
-            pass  # the peer reset the connection or broke TLS shutdown; it is closed either way
+        await close_stream(self._writer, self.transcript)
 
     async def __aenter__(self) -> IMAPClient:
         return self
@@ -287,17 +248,9 @@ class IMAPClient:
         """Send exactly *data* (for deliberately malformed input); recorded in the transcript."""
         if self._closed:
             raise IMAPConnectionClosed("connection already closed")
-        self.transcript.client(data)
-        try:
-            self._writer.write(data)
-            async with asyncio.timeout(self.timeout):
-                await self._writer.drain()
-        except TimeoutError:
-            self.transcript.note(f"timeout after {self.timeout}s while sending")
-            raise IMAPTimeout(f"sending timed out after {self.timeout}s") from None
-        except OSError as exc:
-            self.transcript.note(f"connection lost while sending: {exc}")
-            raise IMAPConnectionClosed(f"connection lost while sending: {exc}") from exc
+        await send_recorded(
+            self._writer, data, timeout=self.timeout, transcript=self.transcript, errors=_ERRORS
+        )
 
     async def read_response(self, timeout: float | None = None) -> Response:  # noqa: ASYNC109
         """The next response from the wire, whatever it is (raw mode).
@@ -316,7 +269,7 @@ class IMAPClient:
             limit = self.timeout if deadline is None else max(0.0, deadline - loop.time())
             try:
                 async with asyncio.timeout(limit):
-                    chunk = await self._reader.read(_READ_CHUNK)
+                    chunk = await self._reader.read(READ_CHUNK)
             except TimeoutError:
                 if note_timeout:
                     self.transcript.note(f"timeout after {limit:g}s waiting for a response")
@@ -478,20 +431,11 @@ class IMAPClient:
                 data=self._parser.pending,
             )
         name = server_hostname or self.server_hostname or self.host
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self._writer.start_tls(ssl_context, server_hostname=name)
-        except TimeoutError:
-            self.transcript.note("timeout during the TLS handshake")
-            raise IMAPTimeout(f"TLS handshake timed out after {self.timeout}s") from None
-        except ssl.SSLError as exc:
-            self.transcript.note(f"TLS handshake failed: {exc}")
-            raise IMAPTLSError(f"TLS handshake failed: {exc}") from exc
-        except OSError as exc:
-            self.transcript.note(f"connection lost during the TLS handshake: {exc}")
-            raise IMAPConnectionClosed(f"connection lost during TLS handshake: {exc}") from exc
+        await upgrade_tls(
+            self._writer, ssl_context, server_hostname=name, timeout=self.timeout,
+            transcript=self.transcript, errors=_ERRORS,
+        )
         self.is_tls = True
-        self._note_tls()
         self.capabilities = frozenset()
         await self.capability()
         return result

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
+from harness.clients.stream import (
+    CLOSE_TIMEOUT,
+    READ_CHUNK,
+    ErrorKinds,
+    check_ip,
+    close_stream,
+    open_stream,
+    send_recorded,
+    upgrade_tls,
+)
 from harness.clients.transcript import Transcript
 from harness.protocol import sasl
 from harness.protocol.errors import LocalProtocolError, RemoteProtocolError
@@ -33,9 +42,6 @@ from harness.protocol.smtp import (
     transition,
 )
 
-_READ_CHUNK = 65536
-_CLOSE_TIMEOUT = 5.0
-
 
 class SMTPClientError(Exception):
     """Base of the client's own errors (a malformed reply raises RemoteProtocolError instead)."""
@@ -55,6 +61,11 @@ class SMTPTimeout(SMTPClientError, TimeoutError):
 
 class SMTPTLSError(SMTPClientError, ConnectionError):
     """The TLS handshake (implicit or after STARTTLS) failed; the ssl error is the cause."""
+
+
+_ERRORS = ErrorKinds(
+    connect=SMTPConnectError, closed=SMTPConnectionClosed, timeout=SMTPTimeout, tls=SMTPTLSError
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +88,6 @@ class SendResult:
     def delivered(self) -> bool:
         """True when the server took responsibility for the message (250 after the data)."""
         return self.data is not None and self.data.is_positive
-
-
-def _check_ip(host: str) -> None:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        raise ValueError(
-            f"SMTPClient connects to IP address literals only, not {host!r} "
-            "(resolve names through harness.dns)"
-        ) from None
 
 
 class SMTPClient:
@@ -143,42 +144,22 @@ class SMTPClient:
         max_line_length: int = MAX_REPLY_LINE,
     ) -> SMTPClient:
         """Connect to *host* (an IP address literal) and read the greeting."""
-        _check_ip(host)
+        check_ip(host, "SMTPClient")
         if transcript is None:
             transcript = Transcript(f"smtp {host}:{port}")
-        tls: ssl.SSLContext | None = None
-        if implicit_tls:
-            tls = ssl_context if ssl_context is not None else ssl.create_default_context()
-        transcript.note(f"connecting to {host}:{port}{' (implicit TLS)' if tls else ''}")
-        try:
-            async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_connection(
-                    host,
-                    port,
-                    ssl=tls,
-                    server_hostname=(server_hostname if tls is not None else None),
-                    limit=_READ_CHUNK,
-                )
-        except TimeoutError:
-            transcript.note(f"timeout after {timeout}s while connecting")
-            raise SMTPTimeout(f"connecting to {host}:{port} timed out after {timeout}s") from None
-        except ssl.SSLError as exc:
-            transcript.note(f"TLS handshake failed: {exc}")
-            raise SMTPTLSError(f"TLS handshake with {host}:{port} failed: {exc}") from exc
-        except OSError as exc:
-            transcript.note(f"connection failed: {exc}")
-            raise SMTPConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+        reader, writer = await open_stream(
+            host, port, implicit_tls=implicit_tls, ssl_context=ssl_context,
+            server_hostname=server_hostname, timeout=timeout, transcript=transcript, errors=_ERRORS,
+        )
         client = cls(
             reader,
             writer,
             transcript=transcript,
             timeout=timeout,
             local_hostname=local_hostname,
-            is_tls=tls is not None,
+            is_tls=implicit_tls,
             max_line_length=max_line_length,
         )
-        if tls is not None:
-            client._note_tls()
         try:
             client.greeting = await client.read_reply()
         except BaseException:
@@ -186,16 +167,6 @@ class SMTPClient:
             raise
         client._advance(GREETING, client.greeting)
         return client
-
-    def _note_tls(self) -> None:
-        ssl_object = self._writer.get_extra_info("ssl_object")
-        if isinstance(ssl_object, ssl.SSLObject):
-            cipher = ssl_object.cipher()
-            self.transcript.note(
-                f"TLS started: {ssl_object.version()} {cipher[0] if cipher else ''}".rstrip()
-            )
-        else:
-            self.transcript.note("TLS started")
 
     @property
     def closed(self) -> bool:
@@ -207,16 +178,7 @@ class SMTPClient:
             return
         self._closed = True
         self.state = SessionState.CLOSED
-        self.transcript.note("connection closed by client")
-        writer = self._writer
-        writer.close()
-        try:
-            async with asyncio.timeout(_CLOSE_TIMEOUT):
-                await writer.wait_closed()
-        except TimeoutError:
-            writer.transport.abort()
-        except (OSError, ssl.SSLError):
-            pass  # the peer reset the connection or broke TLS shutdown; it is closed either way
+        await close_stream(self._writer, self.transcript)
 
     async def __aenter__(self) -> SMTPClient:
         return self
@@ -229,7 +191,7 @@ class SMTPClient:
     ) -> None:
         if not self._closed and self.state not in (SessionState.CLOSED, SessionState.DATA):
             try:
-                async with asyncio.timeout(min(self.timeout, _CLOSE_TIMEOUT)):
+                async with asyncio.timeout(min(self.timeout, CLOSE_TIMEOUT)):
                     await self.quit()
             except (SMTPClientError, RemoteProtocolError, OSError):
                 pass  # OSError includes TimeoutError
@@ -241,18 +203,13 @@ class SMTPClient:
         """Send exactly *data* (for deliberately malformed input); recorded in the transcript."""
         if self._closed:
             raise SMTPConnectionClosed("connection already closed")
-        self.transcript.client(data)
         try:
-            self._writer.write(data)
-            async with asyncio.timeout(self.timeout):
-                await self._writer.drain()
-        except TimeoutError:
-            self.transcript.note(f"timeout after {self.timeout}s while sending")
-            raise SMTPTimeout(f"sending timed out after {self.timeout}s") from None
-        except OSError as exc:
-            self.transcript.note(f"connection lost while sending: {exc}")
+            await send_recorded(
+                self._writer, data, timeout=self.timeout, transcript=self.transcript, errors=_ERRORS
+            )
+        except SMTPConnectionClosed:
             self.state = SessionState.CLOSED
-            raise SMTPConnectionClosed(f"connection lost while sending: {exc}") from exc
+            raise
 
     async def read_reply(self, timeout: float | None = None) -> Reply:  # noqa: ASYNC109
         """The next complete reply. Raises SMTPTimeout, SMTPConnectionClosed, or
@@ -267,7 +224,7 @@ class SMTPClient:
             async with asyncio.timeout(limit):
                 while True:
                     try:
-                        chunk = await self._reader.read(_READ_CHUNK)
+                        chunk = await self._reader.read(READ_CHUNK)
                     except OSError as exc:
                         self.transcript.note(f"connection lost: {exc}")
                         self.state = SessionState.CLOSED
@@ -343,24 +300,13 @@ class SMTPClient:
                 "server sent data after 220 to STARTTLS, before the TLS handshake",
                 self._parser.buffered,
             )
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self._writer.start_tls(
-                    ssl_context, server_hostname=server_hostname or self.host or None
-                )
-        except TimeoutError:
-            self.transcript.note(f"timeout after {self.timeout}s in the TLS handshake")
-            raise SMTPTimeout("TLS handshake timed out") from None
-        except ssl.SSLError as exc:
-            self.transcript.note(f"TLS handshake failed: {exc}")
-            raise SMTPTLSError(f"TLS handshake failed: {exc}") from exc
-        except OSError as exc:
-            self.transcript.note(f"connection lost in the TLS handshake: {exc}")
-            raise SMTPConnectionClosed(f"connection lost in the TLS handshake: {exc}") from exc
+        await upgrade_tls(
+            self._writer, ssl_context, server_hostname=server_hostname or self.host or None,
+            timeout=self.timeout, transcript=self.transcript, errors=_ERRORS,
+        )
         self.is_tls = True
         self.extensions = {}
         self.ehlo_reply = None
-        self._note_tls()
         return reply
 
     async def _sasl_line(self, line: str) -> Reply:
