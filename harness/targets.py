@@ -13,6 +13,8 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 #: Default port per URL scheme.
+from harness.errors import FileProblem
+
 DEFAULT_PORTS: Mapping[str, int] = MappingProxyType(
     {"smtp": 25, "smtps": 465, "imap": 143, "imaps": 993}
 )
@@ -45,18 +47,8 @@ _ACCOUNT_KEYS = frozenset({"user", "password", "address"})
 _DNS_KEYS = frozenset({"server", "update"})
 
 
-class TargetError(Exception):
+class TargetError(FileProblem):
     """A bad target description; ``str()`` is one line: ``<file>: <key>: <problem>``."""
-
-    def __init__(self, problem: str, *, source: str = "", key: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.source = source
-        self.key = key
-
-    def __str__(self) -> str:
-        text = ": ".join(part for part in (self.source, self.key, self.problem) if part)
-        return " ".join(text.split("\n"))
 
     def located(self, *, source: str, key: str) -> TargetError:
         """The same problem, attributed to ``source`` and ``key`` (kept if already set)."""

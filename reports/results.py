@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from harness.errors import FileProblem
 from harness.requirements import REGISTRY, STEPS
 
 SCHEMA = "mailharness.results/1"
@@ -21,18 +22,8 @@ _PASSING = frozenset({"passed", "xpassed"})
 _FAILING = frozenset({"failed", "error"})
 
 
-class ResultsError(Exception):
+class ResultsError(FileProblem):
     """A bad results file; ``str()`` is one line: ``<file>: <key>: <problem>``."""
-
-    def __init__(self, problem: str, *, source: str = "", key: str = "") -> None:
-        super().__init__(problem)
-        self.problem = problem
-        self.source = source
-        self.key = key
-
-    def __str__(self) -> str:
-        text = ": ".join(part for part in (self.source, self.key, self.problem) if part)
-        return " ".join(text.split("\n"))
 
 
 def decode_wire(data: bytes) -> str:
