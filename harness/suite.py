@@ -17,6 +17,7 @@ from harness.clients.imap import IMAPClient
 from harness.clients.smtp import SMTPClient
 from harness.clients.transcript import Transcript
 from harness.clients.wait import wait_for_message
+from harness.dns import send_update
 from harness.protocol.smtp import Reply
 from harness.targets import Account, Endpoint, ProviderTarget, Target
 
@@ -130,6 +131,48 @@ def header_values(message: bytes, name: str) -> list[str]:
         f.split(b":", 1)[1].decode("utf-8", "replace").strip()
         for f in _fields(header_block(message)) if b":" in f and field_name(f) == wanted
     ]
+
+
+# --- scripted DNS ---------------------------------------------------------------------
+
+#: The zone suites change with RFC 2136 UPDATE; the target's zone server must serve it.
+SCRIPTED_ZONE = "test.mailharness.invalid"
+
+
+@dataclass(frozen=True)
+class ScriptedDNS:
+    """The zone server the target's MTA resolves through, and where harness sinks may listen."""
+
+    host: str
+    port: int
+    outbound_port: int
+    sinks: tuple[str, ...]
+
+    async def point(
+        self, evidence: Evidence, domain: str, *, mx: Sequence[tuple[int, str]] = (),
+        a: str | None = None,
+    ) -> None:
+        """Give *domain* MX records (preference, address) — hosts mx<N>.<domain> — and/or an A."""
+        records: list[tuple[str, int, str, str]] = []
+        for index, (preference, address) in enumerate(mx):
+            host = f"mx{index}.{domain}."
+            records += [(f"{domain}.", 60, "MX", f"{preference} {host}"), (host, 60, "A", address)]
+        if a is not None:
+            records.append((f"{domain}.", 60, "A", a))
+        await send_update(self.host, self.port, SCRIPTED_ZONE, add=records)
+        shown = ", ".join(f"MX {p} → {addr}" for p, addr in mx) or f"no MX, A {a}"
+        evidence.note(f"DNS UPDATE {domain}: {shown}")
+
+
+def scripted_dns(target: Target, sinks: int) -> ScriptedDNS:
+    """What tests of the sender MTA's routing need; skips with the reason when the target lacks it."""
+    need(target.dns is not None and target.dns.update,
+         "target's MTA does not resolve through a zone server the harness may update")
+    need(target.sender.outbound_port is not None, "target does not give its MTA's outbound port")
+    need(len(target.sink_addresses) >= sinks, f"target gives fewer than {sinks} sink addresses")
+    assert target.dns is not None and target.sender.outbound_port is not None
+    return ScriptedDNS(target.dns.host, target.dns.port, target.sender.outbound_port,
+                       target.sink_addresses)
 
 
 # --- sessions -------------------------------------------------------------------------

@@ -4,44 +4,35 @@ from __future__ import annotations
 
 import pytest
 
-from harness.dns import send_update
 from harness.sink import SinkServer
-from harness.suite import Evidence, account, make_message, need, run, submit, token
+from harness.suite import (
+    SCRIPTED_ZONE,
+    Evidence,
+    account,
+    make_message,
+    run,
+    scripted_dns,
+    submit,
+    token,
+)
 from harness.targets import Target
 
 pytestmark = pytest.mark.step(4)
 
-ZONE = "test.mailharness.invalid"
-
-
-def _dns_controlled(target: Target) -> tuple[str, int, int, tuple[str, ...]]:
-    need(target.dns is not None and target.dns.update,
-         "target's MTA does not resolve through a zone server the harness may update")
-    need(target.sender.outbound_port is not None, "target does not give its MTA's outbound port")
-    need(len(target.sink_addresses) >= 3, "target gives fewer than three sink addresses")
-    assert target.dns is not None and target.sender.outbound_port is not None
-    return target.dns.host, target.dns.port, target.sender.outbound_port, target.sink_addresses
-
 
 @pytest.mark.requirement("MX-PREFERENCE")
 def test_lowest_preference_first_and_fallback(target: Target, evidence: Evidence) -> None:
-    dns_host, dns_port, port, sinks = _dns_controlled(target)
+    dns = scripted_dns(target, sinks=3)
     mark = token()
-    domain = f"{mark}.{ZONE}"
-    dead, best, worse = sinks[0], sinks[1], sinks[2]
+    domain = f"{mark}.{SCRIPTED_ZONE}"
+    dead, best, worse = dns.sinks[0], dns.sinks[1], dns.sinks[2]
     sender = account(target.sender)
 
     async def scenario() -> tuple[int, int]:
-        async with SinkServer(best, port) as good, SinkServer(worse, port) as backup:
-            await send_update(dns_host, dns_port, ZONE, add=[
-                (f"{domain}.", 60, "MX", f"5 dead.{domain}."),
-                (f"{domain}.", 60, "MX", f"10 best.{domain}."),
-                (f"{domain}.", 60, "MX", f"20 worse.{domain}."),
-                (f"dead.{domain}.", 60, "A", dead),  # nothing listens here
-                (f"best.{domain}.", 60, "A", best),
-                (f"worse.{domain}.", 60, "A", worse),
-            ])
-            evidence.note(f"MX for {domain}: 5 → {dead} (closed), 10 → {best}, 20 → {worse}")
+        async with SinkServer(best, dns.outbound_port) as good, \
+                SinkServer(worse, dns.outbound_port) as backup:
+            # Nothing listens on *dead*: the MTA must fall back to the next preference.
+            await dns.point(evidence, domain, mx=[(5, dead), (10, best), (20, worse)])
             message = make_message(sender=sender.address, recipient=f"user@{domain}",
                                    subject="mx preference", body="Which MX?\r\n", mark=mark)
             await submit(target, evidence, message, [f"user@{domain}"])
@@ -56,16 +47,14 @@ def test_lowest_preference_first_and_fallback(target: Target, evidence: Evidence
 
 @pytest.mark.requirement("MX-IMPLICIT")
 def test_a_record_is_implicit_mx(target: Target, evidence: Evidence) -> None:
-    dns_host, dns_port, port, sinks = _dns_controlled(target)
+    dns = scripted_dns(target, sinks=4)
     mark = token()
-    domain = f"{mark}.{ZONE}"
+    domain = f"{mark}.{SCRIPTED_ZONE}"
     sender = account(target.sender)
 
     async def scenario() -> bytes:
-        address = sinks[3 % len(sinks)]
-        async with SinkServer(address, port) as sink:
-            await send_update(dns_host, dns_port, ZONE, add=[(f"{domain}.", 60, "A", address)])
-            evidence.note(f"{domain} has no MX, only A {address}")
+        async with SinkServer(dns.sinks[3], dns.outbound_port) as sink:
+            await dns.point(evidence, domain, a=dns.sinks[3])
             message = make_message(sender=sender.address, recipient=f"user@{domain}",
                                    subject="implicit mx", body="No MX here.\r\n", mark=mark)
             await submit(target, evidence, message, [f"user@{domain}"])
