@@ -613,6 +613,10 @@ def _build_transitions() -> dict[tuple[SessionState, SessionEvent], SessionState
         # negotiation."
         (_S.GREETED, _E.STARTTLS_OK): _S.GREETED,
         (_S.READY, _E.STARTTLS_OK): _S.GREETED,
+        # RFC 3207 §4.2: after TLS "the SMTP server MUST discard any knowledge obtained from the
+        # client" — a transaction in progress is gone too.
+        (_S.MAIL, _E.STARTTLS_OK): _S.GREETED,
+        (_S.RCPT, _E.STARTTLS_OK): _S.GREETED,
     }
     for state in _SESSION:
         # RFC 5321 §4.1.4: an accepted EHLO later in the session resets "exactly as if a RSET
@@ -724,12 +728,13 @@ _REPLIES: dict[str, tuple[frozenset[int], frozenset[int]]] = {
     "NOOP": (frozenset({250}), frozenset()),
     "QUIT": (frozenset({221}), frozenset()),
     # RFC 3207 §4: 220 Ready to start TLS, 501 Syntax error, 454 TLS not available.  503 for a
-    # repeated STARTTLS is common practice.
-    "STARTTLS": (frozenset({220}), frozenset({454, 501, 503})),
-    # RFC 4954 §4 and §6.
+    # repeated STARTTLS is common practice; 502 where the extension is not implemented
+    # (RFC 5321 §4.2.4: "Reply code 502 ... for commands that are not implemented").
+    "STARTTLS": (frozenset({220}), frozenset({454, 501, 502, 503})),
+    # RFC 4954 §4 and §6; 502 where AUTH is not offered (RFC 5321 §4.2.4).
     "AUTH": (
         frozenset({235, 334}),
-        frozenset({432, 454, 500, 501, 503, 504, 534, 535, 538}),
+        frozenset({432, 454, 500, 501, 502, 503, 504, 534, 535, 538}),
     ),
 }
 
@@ -741,7 +746,8 @@ _IN_SEQUENCE: dict[str, frozenset[SessionState]] = {
     # RFC 4954 §4: "The AUTH command is not permitted during a mail transaction. An AUTH
     # command issued during a mail transaction MUST be rejected with a 503 reply."
     "AUTH": frozenset({_S.READY}),
-    "STARTTLS": frozenset({_S.GREETED, _S.READY}),
+    # RFC 3207 does not forbid STARTTLS inside a transaction; it resets the session.
+    "STARTTLS": frozenset({_S.GREETED, _S.READY, _S.MAIL, _S.RCPT}),
 }
 
 # RFC 4954 §6: 530 "SHOULD be returned by any command other than AUTH, EHLO, HELO, NOOP, RSET,

@@ -471,7 +471,7 @@ def _expected_next(state: SessionState, event: SessionEvent) -> SessionState | N
     if event is E.RSET_OK:
         return S.GREETED if state is S.GREETED else S.READY
     if event is E.STARTTLS_OK:
-        return S.GREETED if state in (S.GREETED, S.READY) else None
+        return S.GREETED
     if event is E.MAIL_OK:
         return S.MAIL if state is S.READY else None
     if event is E.RCPT_OK:
