@@ -144,6 +144,66 @@ def _quirks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """Replay dialogue files: 0 when all pass, 1 on a mismatch, 2 on a bad file or target."""
+    from harness.dialogue import DialogueError, load_dialogue
+    from harness.replay import ReplayError, replay
+    from harness.targets import Target, TargetError, load_target, target_from_urls
+
+    try:
+        dialogues = [load_dialogue(path) for path in args.files]
+        target: Target | None = None
+        if args.target:
+            target = load_target(args.target)
+        elif args.submission or args.mx:
+            target = target_from_urls(
+                submission=args.submission, mx=args.mx, imap=None, accounts=args.account,
+                domain=args.domain, ca_file=args.ca_file, tls_verify=not args.no_tls_verify,
+            )
+        if target is not None and args.quirk:
+            raise TargetError("--quirk applies to the embedded reference agents, not to a target")
+        if args.quirk:
+            from reference_agents.quirks import check_quirks
+
+            check_quirks(args.quirk)
+    except (DialogueError, TargetError, ValueError) as exc:
+        print(f"mailharness replay: {exc}", file=sys.stderr)
+        return 2
+    runner = None
+    data_dir: Path | None = None
+    if target is None:
+        import tempfile
+
+        from reference_agents.topology import TopologySettings, TopologyThread
+
+        data_dir = Path(tempfile.mkdtemp(prefix="mailharness-replay-"))
+        runner = TopologyThread(TopologySettings(data_dir=data_dir, quirks=frozenset(args.quirk)))
+        target = runner.start()
+    failed = False
+    try:
+        for dialogue in dialogues:
+            try:
+                result = asyncio.run(replay(dialogue, target, reply_timeout=args.timeout))
+            except ReplayError as exc:
+                print(f"mailharness replay: {exc}", file=sys.stderr)
+                return 2
+            print(f"== {dialogue.source}")
+            print(result.render(mask_auth=not args.show_auth), end="")
+            if result.mismatch is None:
+                print(f"PASS {dialogue.source}")
+            else:
+                failed = True
+                print(f"FAIL {result.mismatch}")
+    finally:
+        if runner is not None:
+            runner.stop()
+        if data_dir is not None:
+            import shutil
+
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailharness",
@@ -163,6 +223,22 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="merge JSON results of several targets into one HTML report")
     report.add_argument("results", nargs="+", help="JSON results files written by a run")
     report.add_argument("-o", "--output", default="mailharness-report.html")
+    replay = sub.add_parser(
+        "replay", help="replay SMTP dialogue files against a server (default: the embedded agents)",
+        description="Exit status: 0 all dialogues pass, 1 a server reply did not match, "
+                    "2 a bad dialogue file or target.")
+    replay.add_argument("files", nargs="+", metavar="FILE", help="dialogue files (docs/dialogues.md)")
+    replay.add_argument("--target", help="target file (TOML) describing the servers")
+    replay.add_argument("--submission", metavar="URL", help="submission endpoint, e.g. smtp://127.0.0.2:587")
+    replay.add_argument("--mx", metavar="URL", help="inbound MX endpoint, e.g. smtp://127.0.0.3:25")
+    replay.add_argument("--account", action="append", default=[], metavar="USER:PASSWORD[:ADDRESS]",
+                        help="an account on the server (repeatable)")
+    replay.add_argument("--domain", help="mail domain of the server (with URL options)")
+    replay.add_argument("--ca-file", metavar="PEM", help="CA certificates to trust")
+    replay.add_argument("--no-tls-verify", action="store_true", help="do not verify certificates")
+    replay.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
+    replay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
+    replay.add_argument("--show-auth", action="store_true", help="do not mask AUTH credentials")
     sub.add_parser("quirks", help="list the named faults of the reference agents")
     dns = sub.add_parser("dns", help="run a standalone DNS zone server (for an external MTA to resolve through)")
     dns.add_argument("--address", default="127.0.0.1", help="loopback address to listen on")
@@ -190,6 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _quirks(args)
         if args.command == "dns":
             return _dns(args)
+        if args.command == "replay":
+            return _replay(args)
     return 130
 
 

@@ -341,3 +341,70 @@ async def absent(
     except AssertionError:
         return True
     return False
+
+
+# --- SMTP in depth (suites/smtp, suites/security) ----------------------------------------
+
+
+async def open_mx_plain(target: Target, evidence: Evidence, provider: ProviderTarget) -> SMTPClient:
+    """An unauthenticated clear-text session with a provider's MX, after EHLO (no STARTTLS)."""
+    need(provider.mx is not None, f"{provider.domain}: target has no mx endpoint")
+    assert provider.mx is not None
+    client = await smtp_connect(target, evidence, provider.mx, "mx")
+    try:
+        await client.ehlo("relay.mailharness.invalid")
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def send_pipelined(
+    client: SMTPClient, lines: Sequence[str], *, timeout: float | None = None  # noqa: ASYNC109
+) -> list[Reply]:
+    """Send the command *lines* in one write and read one reply per line, in order."""
+    await client.send_raw(b"".join(line.encode("utf-8") + b"\r\n" for line in lines))
+    return [await client.read_reply(timeout) for _ in lines]
+
+
+async def replies_until_closed(
+    client: SMTPClient, *, limit: int = 50, timeout: float = 5.0  # noqa: ASYNC109
+) -> tuple[list[Reply], bool]:
+    """Read replies until the server closes the connection (True), or until *limit* replies or
+    *timeout* seconds without one (False)."""
+    from harness.clients.smtp import SMTPConnectionClosed, SMTPTimeout
+
+    replies: list[Reply] = []
+    try:
+        for _ in range(limit):
+            replies.append(await client.read_reply(timeout))
+    except SMTPConnectionClosed:
+        return replies, True
+    except SMTPTimeout:
+        return replies, False
+    return replies, False
+
+
+def dns_sink_control(target: Target, provider: ProviderTarget) -> tuple[str, int, int]:
+    """(zone server host, port, *provider*'s outbound port) when the harness may point MX records
+    of its own test zone at a scriptable sink; skips otherwise."""
+    need(target.dns is not None and target.dns.update,
+         "target's MTA does not resolve through a zone server the harness may update")
+    need(provider.outbound_port is not None,
+         f"{provider.domain}: target does not give its MTA's outbound port")
+    need(len(target.sink_addresses) >= 1, "target gives no sink address")
+    assert target.dns is not None and provider.outbound_port is not None
+    return target.dns.host, target.dns.port, provider.outbound_port
+
+
+async def start_tls_after_reply(client: SMTPClient, target: Target) -> None:
+    """Negotiate TLS on *client* after a 220 to a STARTTLS that was sent with send_raw (so that
+    other commands could follow it in the same write). SMTPClient.starttls() sends STARTTLS on
+    its own; this is the second half of it for deliberately pipelined input."""
+    writer = client._writer
+    async with asyncio.timeout(client.timeout):
+        await writer.start_tls(target.client_ssl_context(), server_hostname=client.host or None)
+    client.is_tls = True
+    client.extensions = {}
+    client.ehlo_reply = None
+    client.transcript.note("TLS started (after a pipelined STARTTLS)")

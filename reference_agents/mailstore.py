@@ -146,6 +146,14 @@ class MailStore(Protocol):
 
     def close(self) -> None: ...
 
+    def rename_mailbox(self, user: str, old: str, new: str) -> None: ...
+
+    def subscriptions(self, user: str) -> list[str]: ...
+
+    def set_subscribed(self, user: str, name: str, subscribed: bool) -> None: ...
+
+    def force_uidnext(self, user: str, name: str, uidnext: int) -> None: ...
+
 
 # --------------------------------------------------------------------------- pure helpers
 
@@ -331,6 +339,7 @@ class MemoryStore(_StoreBase):
     def __init__(self) -> None:
         super().__init__()
         self._users: dict[str, dict[str, _MemMailbox]] = {}
+        self._subscriptions: dict[str, set[str]] = {}
         self._last_uidvalidity = 0
 
     def _new_uidvalidity(self) -> int:
@@ -454,6 +463,48 @@ class MemoryStore(_StoreBase):
         with self._lock:
             return self._mailbox(user, name).version
 
+    def rename_mailbox(self, user: str, old: str, new: str) -> None:
+        with self._lock:
+            boxes = self._mailboxes(user)
+            old = normalize_mailbox_name(old)
+            new = normalize_mailbox_name(_strip_declaration(new))
+            plan = _rename_plan(old, new, boxes)
+            if old == INBOX:
+                box = boxes[INBOX]
+                moved = _MemMailbox(self._new_uidvalidity(), box.uidnext, 1, dict(box.messages))
+                box.messages.clear()
+                box.version += 1
+                for parent in _missing_with_parents(new, boxes)[:-1]:
+                    boxes[parent] = _MemMailbox(self._new_uidvalidity())
+                boxes[new] = moved
+            else:
+                for parent in _missing_with_parents(new, boxes)[:-1]:
+                    boxes[parent] = _MemMailbox(self._new_uidvalidity())
+                for src, dst in plan:
+                    boxes[dst] = boxes.pop(src)
+                    boxes[dst].version += 1
+        self._notify(user, [old, new, *(n for pair in plan for n in pair)])
+
+    def subscriptions(self, user: str) -> list[str]:
+        with self._lock:
+            self._mailboxes(user)
+            return _sorted_mailboxes(self._subscriptions.get(user, set()))
+
+    def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
+        with self._lock:
+            self._mailboxes(user)
+            name = normalize_mailbox_name(name)
+            names = self._subscriptions.setdefault(user, set())
+            if subscribed:
+                names.add(name)
+            else:
+                names.discard(name)
+
+    def force_uidnext(self, user: str, name: str, uidnext: int) -> None:
+        with self._lock:
+            box = self._mailbox(user, name)
+            box.uidnext = max(1, uidnext)
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -477,6 +528,28 @@ def _missing_with_parents(name: str, existing: Iterable[str]) -> list[str]:
     segments = name.split(DELIMITER)
     wanted = [DELIMITER.join(segments[: i + 1]) for i in range(len(segments))]
     return [n for n in wanted if n not in have]
+
+
+def _rename_plan(old: str, new: str, existing: Iterable[str]) -> list[tuple[str, str]]:
+    """(from, to) pairs of RENAME *old* *new*: the mailbox and its inferiors (RFC 9051 §6.3.6:
+    "If the name has inferior hierarchical names, then the inferior hierarchical names MUST
+    also be renamed"); INBOX's inferiors stay. Raise NoSuchMailbox or MailboxExists."""
+    names = set(existing)
+    if old not in names:
+        raise NoSuchMailbox(old)
+    if new in names:
+        raise MailboxExists(new)
+    if old == INBOX:
+        return []
+    if new.startswith(old + DELIMITER):
+        raise InvalidMailboxName("cannot rename a mailbox into its own hierarchy")
+    plan = [(old, new)]
+    plan += [(n, new + n[len(old):]) for n in sorted(names) if n.startswith(old + DELIMITER)]
+    for _, dst in plan:
+        if dst in names:
+            raise MailboxExists(dst)
+        normalize_mailbox_name(dst)
+    return plan
 
 
 # --------------------------------------------------------------------------- Maildir backend
@@ -519,6 +592,9 @@ CREATE TABLE IF NOT EXISTS messages (
     size INTEGER NOT NULL,
     PRIMARY KEY (mailbox, uid),
     UNIQUE (mailbox, filename)
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    name TEXT PRIMARY KEY
 );
 """
 
@@ -816,6 +892,99 @@ class MaildirStore(_StoreBase):
         with self._lock:
             index = self._user(user)
             return self._row(index, normalize_mailbox_name(name)).version
+
+    def rename_mailbox(self, user: str, old: str, new: str) -> None:
+        with self._lock:
+            index = self._user(user)
+            old = normalize_mailbox_name(old)
+            new = normalize_mailbox_name(_strip_declaration(new))
+            existing = [str(r[0]) for r in index.conn.execute("SELECT name FROM mailboxes")]
+            plan = _rename_plan(old, new, existing)
+            parents = _missing_with_parents(new, existing)[:-1]
+            if old == INBOX:
+                self._rename_inbox(index, new, parents)
+            else:
+                with _transaction(index.conn):
+                    for parent in parents:
+                        self._create_mailbox(index, parent)
+                    for src, dst in plan:
+                        row = self._row(index, src)
+                        index.conn.execute(
+                            "UPDATE mailboxes SET name = ?, version = version + 1"
+                            " WHERE name = ?", (dst, src))
+                        index.conn.execute(
+                            "UPDATE messages SET mailbox = ? WHERE mailbox = ?", (dst, src))
+                        try:
+                            _replace_file(index.directory / row.dirname / _NAME_FILE,
+                                          dst.encode("utf-8"))
+                        except OSError as exc:
+                            raise StorageError(f"cannot rename mailbox: {exc}") from exc
+        self._notify(user, [old, new, *parents, *(n for pair in plan for n in pair)])
+
+    def _rename_inbox(self, index: _UserIndex, new: str, parents: list[str]) -> None:
+        """RFC 9051 §6.3.6: renaming INBOX moves all its messages to a new mailbox with the
+        given name, leaving INBOX empty. Files move first, then the rows: a crash in between
+        leaves files that recovery adopts into the new mailbox, never a lost message."""
+        with _transaction(index.conn):
+            for parent in parents:
+                self._create_mailbox(index, parent)
+            self._create_mailbox(index, new)
+        src = self._row(index, INBOX)
+        dst = self._row(index, new)
+        rows = index.conn.execute(
+            "SELECT uid, filename, location FROM messages WHERE mailbox = ?", (INBOX,)
+        ).fetchall()
+        src_dir = index.directory / src.dirname
+        dst_dir = index.directory / dst.dirname
+        moved: list[tuple[int, str]] = []
+        try:
+            for uid, base, location in rows:
+                path = self._find(src_dir, str(base), str(location))
+                if path is None:
+                    continue
+                target = dst_dir / path.parent.name / path.name
+                os.rename(path, target)
+                moved.append((int(uid), f"{path.parent.name}/{path.name}"))
+            for sub in ("new", "cur"):
+                _fsync_dir(src_dir / sub)
+                _fsync_dir(dst_dir / sub)
+        except OSError as exc:
+            raise StorageError(f"cannot rename INBOX: {exc}") from exc
+        with _transaction(index.conn):
+            for uid, location in moved:
+                index.conn.execute(
+                    "UPDATE messages SET mailbox = ?, location = ? WHERE mailbox = ? AND uid = ?",
+                    (new, location, INBOX, uid))
+            index.conn.execute("DELETE FROM messages WHERE mailbox = ?", (INBOX,))
+            index.conn.execute(
+                "UPDATE mailboxes SET uidnext = ?, version = version + 1 WHERE name = ?",
+                (src.uidnext, new))
+            index.conn.execute(
+                "UPDATE mailboxes SET version = version + 1 WHERE name = ?", (INBOX,))
+
+    def subscriptions(self, user: str) -> list[str]:
+        with self._lock:
+            rows = self._user(user).conn.execute("SELECT name FROM subscriptions").fetchall()
+            return _sorted_mailboxes(str(r[0]) for r in rows)
+
+    def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
+        with self._lock:
+            index = self._user(user)
+            name = normalize_mailbox_name(name)
+            with _transaction(index.conn):
+                if subscribed:
+                    index.conn.execute(
+                        "INSERT OR IGNORE INTO subscriptions (name) VALUES (?)", (name,))
+                else:
+                    index.conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
+
+    def force_uidnext(self, user: str, name: str, uidnext: int) -> None:
+        with self._lock:
+            index = self._user(user)
+            row = self._row(index, normalize_mailbox_name(name))
+            with _transaction(index.conn):
+                index.conn.execute("UPDATE mailboxes SET uidnext = ? WHERE name = ?",
+                                   (max(1, uidnext), row.name))
 
     def close(self) -> None:
         with self._lock:

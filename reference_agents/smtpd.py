@@ -68,6 +68,18 @@ SIZE_PARAM_ALLOWANCE = 26
 #: awaiting the next command from the sender."
 SERVER_TIMEOUT = 300.0
 
+#: Client errors (500, 501, 502, 503, 504, 555 replies) after which a session is cut off with 421.
+#: RFC 5321 §7.8: "it would be reasonable for the server to close the connection after
+#: generating an appropriate number of 5yz (normally 550) replies."
+ERROR_LIMIT = 20
+_ERROR_CODES = frozenset({500, 501, 502, 503, 504, 555})
+
+#: Failed AUTH attempts after which the session is cut off with 421 (RFC 4954 §14: "they SHOULD
+#: NOT drop the connection until at least 3 attempts to authenticate have failed").
+AUTH_FAILURE_LIMIT = 5
+#: From the third failure on, each failed AUTH is answered this much later per failure past two.
+AUTH_FAILURE_DELAY = 0.2
+
 #: How long stop() lets sessions close gracefully (421, TLS close_notify answered by the
 #: client) before it aborts them.
 SHUTDOWN_GRACE = 1.0
@@ -89,6 +101,7 @@ R500_LINE_TOO_LONG = _reply(C500_SYNTAX_ERROR, "5.5.2", "Line too long")
 R500_AUTH_LINE_TOO_LONG = _reply(C500_SYNTAX_ERROR, "5.5.6", "Authentication Exchange line is too long")
 R501_BAD_AUTH_RESPONSE = _reply(C501_SYNTAX_PARAMS, "5.5.2", "Cannot decode the authentication response")
 R501_BAD_RECIPIENT = _reply(C501_SYNTAX_PARAMS, "5.1.3", "Bad recipient address syntax")
+R501_BAD_PATH = _reply(C501_SYNTAX_PARAMS, "5.5.4", "Syntax: path must be enclosed in <>")
 R501_DATA_SYNTAX = _reply(C501_SYNTAX_PARAMS, "5.5.4", "Syntax: DATA")
 R502_AUTH_NOT_AVAILABLE = _reply(C502_NOT_IMPLEMENTED, "5.5.1", "AUTH not available on this port")
 R503_AUTH_IN_TRANSACTION = _reply(C503_BAD_SEQUENCE, "5.5.1", "AUTH not permitted during a mail transaction")
@@ -101,6 +114,16 @@ R550_NO_SUCH_USER = _reply(C550_MAILBOX_UNAVAILABLE, "5.1.1", "No such user here
 R550_RELAY_DENIED = _reply(C550_MAILBOX_UNAVAILABLE, "5.7.1", "Relay access denied")
 R550_SENDER_NOT_OWNED = _reply(C550_MAILBOX_UNAVAILABLE, "5.7.1", "Sender address not owned by the authenticated user")
 R552_TOO_BIG = _reply(C552_EXCEEDED_STORAGE, "5.3.4", "Message size exceeds fixed maximum message size")
+R214_HELP = _reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT STARTTLS AUTH")
+R250_OK = _reply(C250_OK, "2.0.0", "OK")
+R421_AUTH_FAILURES = _reply(C421_SERVICE_UNAVAILABLE, "4.7.0", "Too many authentication failures, closing")
+R421_TOO_MANY_ERRORS = _reply(C421_SERVICE_UNAVAILABLE, "4.7.0", "Too many errors, closing")
+R501_NOOP_ARGUMENT = _reply(C501_SYNTAX_PARAMS, "5.5.4", "Syntax: NOOP")
+R502_HELO = _reply(C502_NOT_IMPLEMENTED, "5.5.1", "HELO not implemented")
+R530_STARTTLS_FIRST = _reply(C530_AUTH_REQUIRED, "5.7.0", "Must issue a STARTTLS command first")
+R550_NULL_SENDER = _reply(C550_MAILBOX_UNAVAILABLE, "5.7.1", "Null sender not accepted")
+R550_TOO_MANY_RECIPIENTS = _reply(C550_MAILBOX_UNAVAILABLE, "5.5.3", "Too many recipients")
+R555_BODY = _reply(555, "5.5.4", "BODY parameter not accepted")
 R554_BARE_LINE_ENDING = _reply(C554_TRANSACTION_FAILED, "5.6.0", "Message contains a bare CR or LF (RFC 5321 section 2.3.8)")
 
 #: Enhanced status code for aiosmtpd replies that carry none, by reply code (RFC 3463 §3).
@@ -126,7 +149,18 @@ _REPLY_LINE_RE = re.compile(r"([2-5][0-9][0-9])([ -])(.*)", re.DOTALL)
 _DOMAIN_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*")
 _ADDRESS_LITERAL_RE = re.compile(r"\[[\x21-\x5a\x5e-\x7e]+\]")
 # RFC 5322 §2.2 / §3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126 (obs: WSP before ":").
+# What a lenient server takes for the end of data (quirks *_accept_bare_lf_end_of_data).
+_BARE_LF_END_RE = re.compile(rb"(?<!\r)\n\.\r?\n")
 _FIELD_LINE_RE = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+
+
+def _unclosed_path(arg: str, keyword: str) -> bool:
+    """True when the path after *keyword* opens with "<" and never closes: aiosmtpd takes
+    ``MAIL FROM:<a@b`` for ``<a@b>``. RFC 5321 §4.1.2: Path = "<" [ A-d-l ":" ] Mailbox ">"."""
+    if not arg[: len(keyword)].upper() == keyword:
+        return False
+    path = arg[len(keyword):].lstrip()
+    return path.startswith("<") and ">" not in path
 
 
 def _with_enhanced_status(line: str) -> str:
@@ -200,7 +234,11 @@ def _loopback_socket(address: str, port: int) -> socket.socket:
     ip = ipaddress.ip_address(address)
     if not ip.is_loopback:
         raise ValueError(f"refusing to listen on {address}: reference agents bind loopback only")
-    sock = socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted sockets only when it can see
+    # they are TCP, and without it every multiline reply waits ~40 ms for a delayed ACK.
+    sock = socket.socket(
+        socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
+    )
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((address, port))
@@ -273,6 +311,10 @@ class _SMTPSession(SMTP):
         tracker: _SessionTracker,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
+        self.config = config
+        #: "msa" or "mta": which agent's quirks apply to this session.
+        self.agent = "msa" if listener.offer_auth else "mta"
+        self.listener = listener
         # An instance dict, set before SMTP.__init__ clears it: aiosmtpd keeps these limits in
         # a class attribute shared by every session and grows MAIL's by 26 on every EHLO.
         self.command_size_limits = self._fresh_command_limits()
@@ -290,8 +332,10 @@ class _SMTPSession(SMTP):
             timeout=SERVER_TIMEOUT,
             loop=loop,
         )
-        self.listener = listener
         self._tracker = tracker
+        self.errors = 0
+        self.auth_failures = 0
+        self._close_after_reply = False
         self._greeted = False
         self._plain_replies = False
         self._lost = asyncio.Event()
@@ -303,10 +347,29 @@ class _SMTPSession(SMTP):
             self._smtp_methods = {name: self._refuse for name in self._smtp_methods}
             self._smtp_methods["QUIT"] = self.smtp_QUIT
 
-    @staticmethod
-    def _fresh_command_limits() -> collections.defaultdict[str, int]:
+    def quirk(self, name: str) -> bool:
+        """True when quirk *name* is on and belongs to this session's agent (msa_/mta_)."""
+        return name.startswith(self.agent + "_") and self.config.has_quirk(name)
+
+    def _fresh_command_limits(self) -> collections.defaultdict[str, int]:
         # aiosmtpd compares the line without its CRLF with this limit.
+        if self.quirk("msa_no_command_line_limit"):
+            # Breaks RFC 5321 §4.5.3.1.4: "The maximum total length of a command line including
+            # the command word and the <CRLF> is 512 octets."
+            return collections.defaultdict(lambda: 1 << 20)
         return collections.defaultdict(lambda: MAX_COMMAND_LINE)
+
+    def close_after_reply(self) -> None:
+        """Close the connection once the next reply has been sent."""
+        self._close_after_reply = True
+
+    async def _handle_client(self) -> None:
+        if self.quirk("mta_one_session_at_a_time"):
+            # Breaks RFC 5321 §7.8 (SMTP-HOSTILE-SESSION): one slow client holds the server.
+            async with self._tracker.serial:
+                await super()._handle_client()
+            return
+        await super()._handle_client()
 
     # --- connection bookkeeping -------------------------------------------------------------
 
@@ -364,10 +427,58 @@ class _SMTPSession(SMTP):
                     # S: 220): this MSA does serve, yet greets as if refusing the session.
                     status = f"{C554_TRANSACTION_FAILED} {self.hostname} {IDENT}"
             elif not self._plain_replies:
-                status = _with_enhanced_status(status)
+                status = self._adjust_reply(status)
+            transport = self.transport
+            if transport is None or transport.is_closing():
+                return  # cut off: nothing more is said
             await super().push(status)
+            await self._after_reply(status)
         else:
             await super().push(status)
+
+    def _adjust_reply(self, status: str) -> str:
+        if status.startswith('500 Error: command "') and self.quirk("msa_unknown_command_accepted"):
+            # Breaks RFC 5321 §4.2.4: an unrecognised command gets 500, not success.
+            status = R250_OK
+        if status.startswith("502 5.5.1 Too many unrecognized commands"):
+            # aiosmtpd closes after five unknown commands with a 502. RFC 5321 §3.8: "An SMTP
+            # server MUST NOT intentionally close the connection under normal operational
+            # circumstances ... except ... After detecting the need to shut down the SMTP
+            # service and returning a 421 response code."
+            status = R421_TOO_MANY_ERRORS
+        if status.startswith("501 5.7.0 Auth aborted") and self.quirk("msa_auth_cancel_535"):
+            # Breaks RFC 4954 §4: on "*" the server "MUST reject the AUTH command by sending a
+            # 501 reply".
+            status = R535_AUTH_INVALID
+        status = _with_enhanced_status(status)
+        if status[:1] == "5" and status[4:6] == "5." and self.quirk("mta_enhanced_class_mismatch"):
+            # Breaks RFC 3463 §2: "The class sub-code ... [is] the same as the first digit of the
+            # reply code" for a 5yz reply.
+            status = status[:4] + "4" + status[5:]
+        return status
+
+    async def _after_reply(self, status: str) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        if self._close_after_reply:
+            transport.close()
+            return
+        if self.quirk("mta_pipelining_flush_input"):
+            # Breaks RFC 2920 §3.2: the server "MUST respond to commands in the order they are
+            # received from the client" — commands buffered after this one are lost.
+            self._reader._buffer.clear()  # type: ignore[attr-defined]
+        code = int(status[:3]) if status[:3].isdigit() else 0
+        if code not in _ERROR_CODES:
+            return
+        self.errors += 1
+        if self.errors < ERROR_LIMIT or self.quirk("msa_no_error_limit"):
+            return
+        if not self.quirk("msa_error_limit_silent_close"):
+            # RFC 5321 §3.8: a server closes on its own only "after detecting the need to shut
+            # down the SMTP service and returning a 421 response code".
+            await super().push(R421_TOO_MANY_ERRORS)
+        transport.close()
 
     async def _refuse(self, arg: str | None) -> None:
         await self.push(R503_REFUSED)
@@ -376,17 +487,30 @@ class _SMTPSession(SMTP):
 
     @syntax("EHLO hostname")
     async def smtp_EHLO(self, hostname: str) -> None:
+        if not hostname and self.quirk("msa_ehlo_no_domain_accepted"):
+            # Breaks RFC 5321 §4.1.1.1 (ehlo = "EHLO" SP ( Domain / address-literal ) CRLF):
+            # a missing argument is a syntax error, 501.
+            hostname = "unnamed"
         self.command_size_limits = self._fresh_command_limits()
+        kept = self.envelope if self.quirk("msa_ehlo_keeps_transaction") else None
         self._plain_replies = True
         try:
             await super().smtp_EHLO(hostname)
         finally:
             self._plain_replies = False
+        if kept is not None:
+            # Breaks RFC 5321 §4.1.4: after EHLO "the SMTP server MUST clear all buffers and
+            # reset the state exactly as if a RSET command had been issued."
+            self.envelope = kept
         if self.data_size_limit:
             self.command_size_limits["MAIL"] = MAX_COMMAND_LINE + SIZE_PARAM_ALLOWANCE
 
     @syntax("HELO hostname")
     async def smtp_HELO(self, hostname: str) -> None:
+        if self.quirk("msa_helo_unsupported"):
+            # Breaks RFC 5321 §4.5.1: HELO is among the commands that "MUST be supported".
+            await self.push(R502_HELO)
+            return
         self._plain_replies = True
         try:
             await super().smtp_HELO(hostname)
@@ -398,20 +522,135 @@ class _SMTPSession(SMTP):
         if self.tls_active:
             # RFC 3207 §4.2: "A client MUST NOT attempt to start a TLS session if a TLS session
             # is already active."
+            if self.quirk("msa_starttls_twice"):
+                # Breaks RFC 3207 §4.2: a second TLS session inside the first is accepted.
+                await self.push("220 2.0.0 Ready to start TLS")
+                return
             await self.push(R503_TLS_ACTIVE)
             return
+        if arg and self.quirk("msa_starttls_with_argument"):
+            # Breaks RFC 3207 §4: "501 Syntax error (no parameters allowed)".
+            arg = ""
+        assert self.session is not None
+        pending = bytes(self._reader._buffer)  # type: ignore[attr-defined]
+        host_name, extended = self.session.host_name, self.session.extended_smtp
+        # aiosmtpd's connection_made() discards what was buffered in clear text. RFC 3207 §4.2:
+        # "The server MUST discard any knowledge obtained from the client, such as the argument
+        # to the EHLO command, which was not obtained from the TLS negotiation itself."
         await super().smtp_STARTTLS(arg)
+        if not self.tls_active:
+            return
+        if pending and self.quirk("msa_keep_pre_starttls_buffer"):
+            # Breaks RFC 3207 §4.2: clear-text commands sent after STARTTLS run inside TLS.
+            self._reader._buffer[:0] = pending
+        if self.quirk("msa_keep_ehlo_after_starttls"):
+            assert self.session is not None
+            # Breaks RFC 3207 §4.2: the pre-TLS EHLO argument is kept.
+            self.session.host_name, self.session.extended_smtp = host_name, extended
 
     @syntax("AUTH <mechanism>")
     async def smtp_AUTH(self, arg: str) -> None:
         if not self.listener.offer_auth:
             await self.push(R502_AUTH_NOT_AVAILABLE)
             return
+        assert self.session is not None
+        mechanism = ""
         if arg:
             # SASL mechanism names are matched without regard to case.
             mechanism, _, rest = arg.partition(" ")
-            arg = f"{mechanism.upper()} {rest}" if rest else mechanism.upper()
+            mechanism = mechanism.upper()
+            arg = f"{mechanism} {rest}" if rest else mechanism
+        if (mechanism and mechanism not in self._auth_methods and self.session.extended_smtp
+                and self.quirk("msa_auth_unknown_mechanism_535")):
+            # Breaks RFC 4954 §4: "If the requested authentication mechanism is not supported,
+            # the server rejects the AUTH command with a 504 reply."
+            await self.push(R535_AUTH_INVALID)
+            return
+        in_transaction = self.envelope is not None and self.envelope.mail_from is not None
+        if self.session.authenticated and (
+            self.quirk("msa_auth_twice") or (in_transaction and self.quirk("msa_auth_in_transaction"))
+        ):
+            # Breaks RFC 4954 §4: "After a successful AUTH command completes, a server MUST
+            # reject any further AUTH commands with a 503 reply."
+            self.session.authenticated = False
         await super().smtp_AUTH(arg)
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        if not arg and self.quirk("msa_mail_without_argument_accepted"):
+            # Breaks RFC 5321 §4.1.1.2 (mail = "MAIL FROM:" Reverse-path ...): 501 is due.
+            arg = "FROM:<>"
+        if arg and self.quirk("msa_size_param_ignored"):
+            # Breaks RFC 1870 §6.1: a SIZE above the fixed maximum must get 552.
+            arg = re.sub(r"(?i)\s+SIZE=\d+", "", arg)
+        if arg and _unclosed_path(arg, "FROM:"):
+            await self.push(R501_BAD_PATH)
+            return
+        assert self.envelope is not None
+        if self.envelope.mail_from is not None and self.quirk("msa_nested_mail_accepted"):
+            # Breaks RFC 5321 §4.1.4: "a 503 failure reply MUST be returned" to a command out
+            # of sequence; this restarts the transaction instead.
+            self.envelope = self._create_envelope()
+        await super().smtp_MAIL(arg)
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        assert self.envelope is not None and self.session is not None
+        if (self.envelope.mail_from is None and self.session.host_name
+                and self.quirk("msa_rcpt_before_mail_accepted")):
+            # Breaks RFC 5321 §4.1.4: RCPT before MAIL is out of sequence (503).
+            await self.push(R250_RECIPIENT_OK)
+            return
+        if arg and _unclosed_path(arg, "TO:"):
+            await self.push(R501_BAD_PATH)
+            return
+        await super().smtp_RCPT(arg)
+
+    @syntax("RSET")
+    async def smtp_RSET(self, arg: str | None) -> None:
+        if not arg and self.quirk("msa_rset_keeps_transaction"):
+            # Breaks RFC 5321 §4.1.1.5: "any stored sender, recipients, and mail data MUST be
+            # discarded".
+            await self.push(R250_OK)
+            return
+        await super().smtp_RSET(arg)
+
+    @syntax("NOOP [ignored]")
+    async def smtp_NOOP(self, arg: str | None) -> None:
+        if arg and self.quirk("msa_noop_with_argument_refused"):
+            # Breaks RFC 5321 §4.1.1.9: "If a parameter string is specified, servers SHOULD
+            # ignore it"; NOOP specifies no action other than a "250 OK" reply.
+            await self.push(R501_NOOP_ARGUMENT)
+            return
+        await super().smtp_NOOP(arg or "")
+
+    @syntax("VRFY <address>")
+    async def smtp_VRFY(self, arg: str | None) -> None:
+        if arg and self.quirk("mta_vrfy_syntax_only"):
+            # Breaks RFC 5321 §3.5.3: "a server MUST NOT return 250 if all it has done is to
+            # verify that the syntax given is valid."
+            await self.push(_reply(C250_OK, "2.1.5", f"<{arg.strip('<>')}>"))
+            return
+        await super().smtp_VRFY(arg or "")
+
+    @syntax("HELP [command]")
+    async def smtp_HELP(self, arg: str | None) -> None:
+        if self.quirk("msa_help_wrong_code"):
+            # Breaks RFC 5321 §4.3.2: HELP is answered "S: 211, 214", never 250 (aiosmtpd's own
+            # answer).
+            await super().smtp_HELP(arg or "")
+            return
+        # RFC 5321 §4.3.2: HELP "S: 211, 214  E: 502, 504".
+        await self.push(R214_HELP)
+
+    @syntax("QUIT")
+    async def smtp_QUIT(self, arg: str | None) -> None:
+        if not arg and self.quirk("msa_quit_keeps_connection"):
+            # Breaks RFC 5321 §4.1.1.10: "the receiver MUST send a "221 OK" reply, and then
+            # close the transmission channel."
+            await self.push(f"221 2.0.0 {self.hostname} closing connection")
+            return
+        await super().smtp_QUIT(arg or "")
 
     @syntax("DATA")
     async def smtp_DATA(self, arg: str | None) -> None:
@@ -427,10 +666,24 @@ class _SMTPSession(SMTP):
             await self.push(R501_DATA_SYNTAX)
             return
         await self.push(R354_START_DATA)
-        collector = _DataCollector(self.data_size_limit)
+        size_limit = None if self.quirk("mta_size_not_enforced") else self.data_size_limit
+        collector = _DataCollector(size_limit)
+        smuggle = self.quirk("msa_accept_bare_lf_end_of_data") or self.quirk("mta_accept_bare_lf_end_of_data")
         last_reset = self.loop.time()
         try:
-            while not collector.feed(await self._read_data_piece()):
+            while True:
+                piece = await self._read_data_piece()
+                if smuggle and (m := _BARE_LF_END_RE.search(piece)) is not None:
+                    # Breaks RFC 5321 §4.1.1.4: "the sequence "<LF>.<LF>" (bare line feeds,
+                    # without carriage returns) MUST NOT be treated as equivalent to
+                    # <CRLF>.<CRLF> as the end of mail data indication."  What follows is read
+                    # as commands: a smuggled transaction.
+                    self._reader._buffer[:0] = piece[m.end():]  # type: ignore[attr-defined]
+                    collector.feed(piece[: m.start()] + b"\r\n")
+                    collector.feed(b".\r\n")
+                    break
+                if collector.feed(piece):
+                    break
                 # Data is arriving: keep the idle timeout from firing (at most once a second).
                 if self.loop.time() - last_reset > 1.0:
                     last_reset = self.loop.time()
@@ -443,7 +696,7 @@ class _SMTPSession(SMTP):
             return
         if collector.overflow or collector.message is None:
             status: Any = R552_TOO_BIG
-        elif collector.line_too_long:
+        elif collector.line_too_long and not self.quirk("msa_no_text_line_limit"):
             status = R500_LINE_TOO_LONG
         elif collector.bare_line_ending:
             status = R554_BARE_LINE_ENDING
@@ -476,6 +729,8 @@ class _SessionTracker:
     def __init__(self) -> None:
         self.sessions: set[_SMTPSession] = set()
         self.stopping = False
+        #: Held by every session while quirk mta_one_session_at_a_time is on.
+        self.serial = asyncio.Lock()
 
 
 class _Handler:
@@ -498,16 +753,34 @@ class _Handler:
         session.host_name = hostname
         lines = [r for r in responses if server.listener.offer_auth or not r[4:].startswith("AUTH")]
         lines.insert(len(lines) - 1, "250-ENHANCEDSTATUSCODES")
+        # RFC 2920: commands are read one by one from the stream and answered in order, so
+        # pipelined groups are served as they arrive.
+        lines.insert(len(lines) - 1, "250-PIPELINING")
         if self.submission and self.quirk("msa_ehlo_bad_continuation"):
             # Breaks RFC 5321 §4.2.1: "The format for multiline replies requires that every line,
             # except the last, begin with the reply code, followed immediately by a hyphen".
             lines[1] = "250 " + lines[1][4:]
+        if server.tls_active and server.quirk("msa_starttls_reoffered"):
+            # Breaks RFC 3207 §4.2: "A server MUST NOT return the STARTTLS extension in response
+            # to an EHLO command received after a TLS handshake has completed."
+            lines.insert(len(lines) - 1, "250-STARTTLS")
+        if server.quirk("mta_smtputf8_advertised_unsupported"):
+            # Breaks RFC 6531 §3.2: a server announcing SMTPUTF8 must take UTF-8 addresses.
+            lines.insert(len(lines) - 1, "250-SMTPUTF8")
         return lines
 
     async def handle_MAIL(
         self, server: _SMTPSession, session: Session, envelope: Envelope, address: str,
         mail_options: list[str],
     ) -> str:
+        if server.quirk("mta_require_starttls") and not server.tls_active:
+            # Breaks RFC 3207 §4: "A publicly-referenced SMTP server MUST NOT require use of the
+            # STARTTLS extension in order to deliver mail locally."
+            return R530_STARTTLS_FIRST
+        if address == "<>" and server.quirk("mta_refuse_null_sender"):
+            return R550_NULL_SENDER  # breaks RFC 1123 §5.2.9: the empty reverse-path is a MUST
+        if "BODY=8BITMIME" in mail_options and server.quirk("msa_reject_body_8bitmime"):
+            return R555_BODY  # breaks RFC 6152 §3: BODY=8BITMIME is the advertised parameter
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return R250_SENDER_OK
@@ -515,7 +788,7 @@ class _Handler:
     def _recipient_domain(self, address: str) -> tuple[str, str] | None:
         """(address, domain) with the domain-less ``Postmaster`` qualified with our domain, or
         None when *address* has no domain."""
-        if address.lower() == "postmaster":
+        if address.lower() == "postmaster" and not (self.quirk("mta_no_bare_postmaster") and not self.submission):
             # RFC 5321 §4.5.1: "Any system that includes an SMTP server supporting mail relaying
             # or delivery MUST support the reserved mailbox "postmaster" as a case-insensitive
             # local name."
@@ -524,6 +797,20 @@ class _Handler:
         if not at or not local or not domain:
             return None
         return address, domain
+
+    def _postmaster_alias(self, address: str, domain: str) -> str:
+        """*address*, or, for postmaster@<local domain> without a mailbox of its own, the first
+        account of that domain. RFC 5321 §4.5.1: "RCPT commands that specify a mailbox for
+        postmaster at any of the domains for which the SMTP server provides mail service, as
+        well as the special case of "RCPT TO:<Postmaster>" (with no domain specification), MUST
+        be supported."""
+        accounts = self.config.accounts
+        if address.rpartition("@")[0].lower() != "postmaster" or accounts.by_address(address):
+            return address
+        for account in accounts:
+            if account.domain.lower() == domain.lower():
+                return str(account.address)
+        return address
 
     def _accept_recipient(self, envelope: Envelope, address: str, options: list[str]) -> str:
         envelope.rcpt_tos.append(address)
@@ -600,14 +887,18 @@ class _SubmissionHandler(_Handler):
     async def handle_AUTH(
         self, server: _SMTPSession, session: Session, envelope: Envelope, args: list[str],
     ) -> str | None:
-        if envelope.mail_from is not None:
+        if envelope.mail_from is not None and not self.quirk("msa_auth_in_transaction"):
             # RFC 4954 §4: "An AUTH command issued during a mail transaction MUST be rejected
-            # with a 503 reply."
+            # with a 503 reply."  The quirk breaks it.
             return R503_AUTH_IN_TRANSACTION
         mechanism = args[0]
         initial = args[1] if len(args) > 1 else None
         try:
             if mechanism == "PLAIN":
+                if initial is None and self.quirk("msa_auth_plain_no_continuation"):
+                    # Breaks RFC 4954 §4: without an initial response the server sends an empty
+                    # challenge ("334 ") and reads the response.
+                    return R501_BAD_AUTH_RESPONSE
                 if initial is None:
                     response = await server.challenge_auth("")
                     if response is MISSING:
@@ -635,7 +926,13 @@ class _SubmissionHandler(_Handler):
             if "limit" in str(error):
                 # StreamReader.readline: the response did not fit in the stream's line limit.
                 return R500_AUTH_LINE_TOO_LONG
+            if self.quirk("msa_auth_bad_base64_535"):
+                # Breaks RFC 4954 §4: "If the server cannot [BASE64] decode any client response,
+                # it MUST reject the AUTH command with a 501 reply."
+                return R535_AUTH_INVALID
             return R501_BAD_AUTH_RESPONSE
+        if mechanism == "LOGIN" and self.quirk("msa_auth_login_broken"):
+            return await self._auth_failed(server)  # breaks AUTH-LOGIN: advertised, never works
         account = await asyncio.to_thread(self._verify, user, password)
         # RFC 4616 §2: the server "will verify that the authentication credentials permit the
         # client to act as the (presented or derived) authorization identity (authzid)".
@@ -644,10 +941,32 @@ class _SubmissionHandler(_Handler):
         ):
             account = None
         if account is None:
-            return R535_AUTH_INVALID
+            return await self._auth_failed(server)
         session.authenticated = True
         session.auth_data = account  # type: ignore[assignment]  # aiosmtpd annotates it None
         return R235_AUTH_OK
+
+    async def _auth_failed(self, server: _SMTPSession) -> str:
+        """535, later and later from the third failure on, and 421 with a close at the limit.
+
+        RFC 4954 §14: "Servers MAY implement a policy whereby the connection is dropped after a
+        number of failed authentication attempts.  If they do so, they SHOULD NOT drop the
+        connection until at least 3 attempts to authenticate have failed."
+        """
+        server.auth_failures += 1
+        failures = server.auth_failures
+        if self.quirk("msa_auth_drop_after_first_failure"):
+            server.close_after_reply()  # breaks AUTH-NO-EARLY-DROP
+            return R421_AUTH_FAILURES
+        if self.quirk("msa_no_auth_throttle"):
+            return R535_AUTH_INVALID  # breaks AUTH-FAILURE-THROTTLE: guessing at full speed
+        if failures >= AUTH_FAILURE_LIMIT:
+            server.close_after_reply()
+            return R421_AUTH_FAILURES
+        if failures >= 3:
+            # A tarpit, not a wait for a condition: each further guess costs more time.
+            await asyncio.sleep(AUTH_FAILURE_DELAY * (failures - 2))
+        return R535_AUTH_INVALID
 
     def _verify(self, user: str, password: str) -> Account | None:
         if self.quirk("msa_accept_any_password"):
@@ -686,12 +1005,17 @@ class _SubmissionHandler(_Handler):
             return R501_BAD_RECIPIENT
         address, domain = parsed
         accounts = self.config.accounts
+        if accounts.is_local_domain(domain):
+            address = self._postmaster_alias(address, domain)
         if accounts.is_local_domain(domain) and accounts.by_address(address) is None:
             return R550_NO_SUCH_USER
         # Authenticated users may send to any domain: that relaying is what submission is for.
         return self._accept_recipient(envelope, address, rcpt_options)
 
     def _prepare(self, message: bytes) -> bytes:
+        if self.quirk("msa_strip_8bit"):
+            # Breaks RFC 6152 §3: 8-bit content declared with BODY=8BITMIME is passed on intact.
+            message = bytes(b & 0x7F for b in message)
         fields: list[tuple[bytes, bytes]] = []
         if not self.quirk("msa_no_date"):
             # RFC 6409 §8.2: "The MSA MAY add a 'Date' field to the submitted message, if it
@@ -711,7 +1035,12 @@ class _InboundHandler(_Handler):
         self, server: _SMTPSession, session: Session, envelope: Envelope, address: str,
         rcpt_options: list[str],
     ) -> str:
-        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+        # The quirk breaks RFC 5321 §4.5.3.1.8: "Rejection of messages (for excessive
+        # recipients) with fewer than 100 RCPT commands is a violation of this specification."
+        limit = MAX_RECIPIENTS // 2 if self.quirk("mta_rcpt_limit_50") else MAX_RECIPIENTS
+        if len(envelope.rcpt_tos) >= limit:
+            if self.quirk("mta_rcpt_limit_550"):
+                return R550_TOO_MANY_RECIPIENTS  # breaks the 452 rule just below
             # RFC 5321 §4.5.3.1.10: "If an SMTP server has an implementation limit on the number
             # of RCPT commands and this limit is exhausted, it MUST use a response code of 452".
             return R452_TOO_MANY_RECIPIENTS
@@ -721,9 +1050,20 @@ class _InboundHandler(_Handler):
         address, domain = parsed
         accounts = self.config.accounts
         if accounts.is_local_domain(domain):
+            local_part = address.rpartition("@")[0]
+            if "%" in local_part and self.quirk("mta_relay_percent_hack"):
+                # Breaks RFC 5321 §3.6.2 (RELAY-ADDRESS-FORMS): the old "percent hack" turns
+                # user%foreign@local into user@foreign, relayed for anyone.
+                user, _, foreign = local_part.rpartition("%")
+                return self._accept_recipient(envelope, f"{user}@{foreign}", rcpt_options)
+            if (local_part.startswith('"') and "@" in local_part
+                    and self.quirk("mta_relay_quoted_local_part")):
+                # Breaks RFC 5321 §3.6.2: "user@foreign"@local is unquoted and relayed.
+                return self._accept_recipient(envelope, local_part.strip('"'), rcpt_options)
             if self.quirk("mta_reject_local"):
                 # Breaks RFC 5321 §3.6: the MTA must accept mail for the domains it serves.
                 return _reply(C451_LOCAL_ERROR, "4.3.0", "Temporary local problem, try again later")
+            address = self._postmaster_alias(address, domain)
             if accounts.by_address(address) is None and not self.quirk("mta_accept_unknown_user"):
                 # RFC 5321 §3.3: "the SMTP server returns a 550 reply, typically with a string
                 # such as "no such user - " and the mailbox name".

@@ -6,4 +6,163 @@ from harness.requirements import Level, Requirement
 
 M, S, Y = Level.MUST, Level.SHOULD, Level.MAY
 
-IMAP: tuple[Requirement, ...] = ()
+IMAP: tuple[Requirement, ...] = (
+    # -- any state, capabilities, extensions announced at login -------------------------------
+    Requirement("IMAP-CAPABILITY", 9051, "6.1.1", M,
+                "CAPABILITY is answered with one untagged CAPABILITY response that lists "
+                "IMAP4rev2 or IMAP4rev1, then a tagged OK.", 9),
+    Requirement("IMAP-LOGOUT", 9051, "6.1.3", M,
+                "LOGOUT is answered with an untagged BYE before the tagged OK.", 9),
+    Requirement("IMAP-ENABLE", 5161, "3.1", M,
+                "A successful ENABLE is answered with an untagged ENABLED response listing "
+                "what was enabled.", 9),
+    Requirement("IMAP-ID", 2971, "3.1", M,
+                "The ID command is answered with an untagged ID response (a list or NIL) and "
+                "a tagged OK, in any state.", 9),
+    Requirement("IMAP-NAMESPACE", 2342, "5", M,
+                "NAMESPACE reports a personal namespace whose hierarchy delimiter is the one "
+                "LIST reports.", 9),
+    # -- log in --------------------------------------------------------------------------------
+    Requirement("IMAP-AUTHENTICATE-PLAIN", 9051, "6.2.2", M,
+                "AUTHENTICATE PLAIN succeeds with valid credentials, both with a SASL-IR "
+                "initial response and after an empty continuation request.", 8),
+    Requirement("IMAP-AUTH-CANCEL", 9051, "6.2.2", M,
+                "A client answering an AUTHENTICATE challenge with \"*\" gets a tagged BAD.", 8),
+    Requirement("IMAP-AUTH-DELAY", 9051, "11.7", S,
+                "Failed LOGIN attempts are limited or delayed.", 8),
+    # -- mailboxes -------------------------------------------------------------------------------
+    Requirement("IMAP-CREATE", 9051, "6.3.4", M,
+                "CREATE makes a mailbox that LIST shows; CREATE of an existing name is NO.", 9),
+    Requirement("IMAP-DELETE", 9051, "6.3.5", M,
+                "DELETE removes a mailbox; deleting INBOX or a missing mailbox is NO.", 9),
+    Requirement("IMAP-RENAME", 9051, "6.3.6", M,
+                "RENAME moves a mailbox with its messages and inferiors to the new name; "
+                "the old name no longer exists.", 9),
+    Requirement("IMAP-RENAME-INBOX", 9051, "6.3.6", M,
+                "RENAME of INBOX, when accepted, moves all its messages to the new mailbox "
+                "and leaves INBOX empty.", 9),
+    Requirement("IMAP-SUBSCRIBE", 9051, "6.3.7", M,
+                "SUBSCRIBE adds a name to the subscription list (LSUB shows it); UNSUBSCRIBE "
+                "removes it.", 9),
+    Requirement("IMAP-LIST-DELIMITER", 9051, "6.3.9", M,
+                "LIST \"\" \"\" returns the hierarchy delimiter, and every LIST response "
+                "carries that same delimiter.", 9),
+    Requirement("IMAP-LIST-WILDCARDS", 9051, "6.3.9", M,
+                "In LIST patterns \"*\" matches any characters and \"%\" matches any but the "
+                "hierarchy delimiter.", 9),
+    Requirement("IMAP-INBOX-CASE", 9051, "5.1", M,
+                "The mailbox name INBOX is case-insensitive.", 9),
+    Requirement("IMAP-SPECIAL-USE", 9051, "7.3.1", S,
+                "A server advertising SPECIAL-USE marks its special mailboxes in LIST with "
+                "\\Sent, \\Trash, \\Drafts, \\Junk ... (RFC 6154 §2).", 9),
+    Requirement("IMAP-STATUS", 9051, "6.3.11", M,
+                "STATUS MESSAGES, UIDNEXT, UIDVALIDITY and UNSEEN agree with the mailbox.", 9),
+    Requirement("IMAP-TRYCREATE", 9051, "6.3.12", M,
+                "APPEND, COPY or MOVE to a missing mailbox fails with NO [TRYCREATE].", 9),
+    Requirement("IMAP-NO-AUTOCREATE", 9051, "6.3.12", M,
+                "APPEND, COPY or MOVE to a missing mailbox does not create it.", 9),
+    # -- APPEND --------------------------------------------------------------------------------
+    Requirement("IMAP-APPEND", 9051, "6.3.12", M,
+                "APPEND stores the message byte for byte with the flags given.", 9),
+    Requirement("IMAP-APPEND-DATE", 9051, "6.3.12", S,
+                "APPEND with a date-time sets the message's INTERNALDATE to it.", 9),
+    Requirement("IMAP-LITERAL-PLUS", 7888, "4", M,
+                "A server advertising LITERAL+ accepts a non-synchronizing literal without "
+                "a continuation request.", 9),
+    Requirement("IMAP-APPENDUID", 4315, "3", S,
+                "With UIDPLUS, APPEND OK carries APPENDUID with the mailbox's UIDVALIDITY and "
+                "the new message's UID.", 9),
+    Requirement("IMAP-APPEND-ATOMIC", 9051, "6.3.12", M,
+                "An APPEND that does not complete (client gone mid-literal) leaves no partial "
+                "message.", 9),
+    Requirement("IMAP-TOOBIG", 7888, "4", M,
+                "A literal larger than the server accepts is refused (NO/BAD, TOOBIG) before "
+                "its octets are read: no continuation request is sent.", 9),
+    # -- FETCH -----------------------------------------------------------------------------------
+    Requirement("IMAP-FETCH-ENVELOPE", 9051, "7.5.2", M,
+                "ENVELOPE carries the message's Date, Subject, From, To and Message-ID.", 9),
+    Requirement("IMAP-FETCH-BODYSTRUCTURE", 9051, "7.5.2", M,
+                "BODYSTRUCTURE describes the MIME structure: a multipart has its parts and "
+                "subtype, each part its type and subtype.", 9),
+    Requirement("IMAP-FETCH-SECTIONS", 9051, "6.4.5.1", M,
+                "BODY[HEADER], BODY[TEXT], BODY[n] and BODY[HEADER.FIELDS (...)] return "
+                "exactly those parts of the message.", 9),
+    Requirement("IMAP-FETCH-PARTIAL", 9051, "6.4.5", M,
+                "BODY[]<origin.octets> returns that substring, reported as BODY[]<origin>.", 9),
+    Requirement("IMAP-UID-FETCH-UID", 9051, "6.4.9", M,
+                "Every FETCH response to UID FETCH includes the UID.", 9),
+    # -- STORE -----------------------------------------------------------------------------------
+    Requirement("IMAP-STORE-MODES", 9051, "6.4.6", M,
+                "STORE FLAGS replaces the flags, +FLAGS adds and -FLAGS removes them; keywords "
+                "too.", 9),
+    Requirement("IMAP-STORE-SILENT", 9051, "6.4.6", S,
+                "STORE ...FLAGS.SILENT sends no untagged FETCH for the change.", 9),
+    Requirement("IMAP-EXAMINE-READONLY", 9051, "6.3.3", M,
+                "EXAMINE opens the mailbox read-only: [READ-ONLY], and reading a body does "
+                "not set \\Seen.", 9),
+    # -- SEARCH ----------------------------------------------------------------------------------
+    Requirement("IMAP-SEARCH-KEYS", 9051, "6.4.4", M,
+                "SEARCH keys (flags, header fields, BODY/TEXT, sizes, dates, UID, NOT, OR) "
+                "select exactly the matching messages; string matching is case-insensitive.", 9),
+    Requirement("IMAP-SEARCH-CHARSET", 9051, "6.4.4", M,
+                "SEARCH CHARSET UTF-8 is supported; an unknown charset is NO [BADCHARSET].", 9),
+    Requirement("IMAP-ESEARCH", 9051, "7.3.4", M,
+                "After ENABLE IMAP4rev2, SEARCH answers with ESEARCH (with RETURN options "
+                "honoured), never with SEARCH.", 9),
+    Requirement("IMAP-SEARCH-CORRECT", 9051, "6.4.4", M,
+                "SEARCH results match the mailbox's messages and flags at the time.", 9),
+    # -- COPY / MOVE -----------------------------------------------------------------------------
+    Requirement("IMAP-COPY", 9051, "6.4.7", M,
+                "COPY puts a copy in the destination with the same flags and INTERNALDATE; "
+                "the source keeps its message.", 9),
+    Requirement("IMAP-COPYUID", 4315, "3", S,
+                "With UIDPLUS, COPY and MOVE report COPYUID mapping source to new UIDs.", 9),
+    Requirement("IMAP-MOVE", 6851, "3.3", M,
+                "MOVE puts the messages in the destination, removes them from the source and "
+                "reports each with an untagged EXPUNGE.", 9),
+    # -- EXPUNGE / CLOSE / UNSELECT --------------------------------------------------------------
+    Requirement("IMAP-UID-EXPUNGE", 4315, "2.1", M,
+                "UID EXPUNGE removes only the \\Deleted messages whose UIDs it names.", 9),
+    Requirement("IMAP-CLOSE", 9051, "6.4.1", M,
+                "CLOSE removes \\Deleted messages without sending untagged EXPUNGE.", 9),
+    Requirement("IMAP-UNSELECT", 9051, "6.4.2", M,
+                "UNSELECT leaves the selected state without removing \\Deleted messages.", 9),
+    # -- IDLE, concurrency, UIDs -----------------------------------------------------------------
+    Requirement("IMAP-IDLE-PROMPT", 2177, "3", S,
+                "During IDLE a message added by another session is announced within about a "
+                "second.", 9),
+    Requirement("IMAP-CONCURRENT-UPDATES", 9051, "5.2", M,
+                "A session learns of messages added by another session as untagged EXISTS at "
+                "its next command (NOOP).", 9),
+    Requirement("IMAP-SESSIONS-AGREE", 9051, "5.2", S,
+                "After NOOP in every session, concurrent sessions agree on message count, "
+                "UIDs and flags.", 9),
+    Requirement("IMAP-NO-EXPUNGE-DURING-FETCH", 9051, "7.5.1", M,
+                "No untagged EXPUNGE is sent while responding to FETCH, STORE or SEARCH.", 9),
+    Requirement("IMAP-SEQ-UID-STABLE", 9051, "2.3.1.2", M,
+                "The sequence number to UID map changes only by announced EXPUNGE (and new "
+                "messages at the end).", 9),
+    Requirement("IMAP-STATIC-DATA", 9051, "2.3.1.1", M,
+                "A message's data never changes: size, INTERNALDATE, ENVELOPE, BODYSTRUCTURE "
+                "and body are the same at every fetch.", 9),
+    Requirement("IMAP-UID-MONOTONIC", 9051, "2.3.1.1", M,
+                "A new message gets a UID above every UID the mailbox ever had; an expunged "
+                "UID is never reused.", 9),
+    Requirement("IMAP-UIDVALIDITY-STABLE", 9051, "2.3.1.1", M,
+                "UIDVALIDITY does not change between sessions while UIDs persist, and UIDNEXT "
+                "grows with each new message.", 9),
+    # -- mailbox names ---------------------------------------------------------------------------
+    Requirement("IMAP-MUTF7", 3501, "5.1.3", M,
+                "Outside IMAP4rev2, non-ASCII mailbox names travel in modified UTF-7, both "
+                "ways.", 9),
+    Requirement("IMAP-NAME-ROBUST", 9051, "11.7", M,
+                "Mailbox names with \"..\", \"%\", \"*\", NUL or absurd length are refused or "
+                "handled, and the session goes on.", 9),
+    Requirement("IMAP-USER-ISOLATION", 9051, "11.5", M,
+                "No mailbox name lets one user create or see another user's mailboxes.", 9),
+    # -- bad input -------------------------------------------------------------------------------
+    Requirement("IMAP-BAD-COMMAND", 9051, "7.1.3", M,
+                "An unknown or malformed command is answered BAD and the session goes on.", 9),
+    Requirement("IMAP-LINE-LIMIT", 9051, "11.7", S,
+                "An endless command line is cut off (BAD or BYE) rather than buffered.", 9),
+)

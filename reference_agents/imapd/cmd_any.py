@@ -13,7 +13,10 @@ if TYPE_CHECKING:
 
 
 async def capability(s: Session, cmd: Command) -> Result:
-    s.write(format_capability(s.capabilities()))
+    caps = s.capabilities()
+    if s.config.has_quirk("imap_capability_no_rev"):  # quirk: no IMAP4rev1/IMAP4rev2
+        caps = [c for c in caps if not c.startswith("IMAP4")]
+    s.write(format_capability(caps))
     return Result("OK", "CAPABILITY completed")
 
 
@@ -26,15 +29,18 @@ async def noop(s: Session, cmd: Command) -> Result:
 async def logout(s: Session, cmd: Command) -> Result | None:
     # RFC 9051 §6.1.3: "The server MUST send a BYE untagged response before the (tagged) OK
     # response, and then close the network connection."
-    s.untagged("BYE", "logging out")
+    if not s.config.has_quirk("imap_logout_no_bye"):  # quirk: no BYE
+        s.untagged("BYE", "logging out")
     s.write(b"%s OK LOGOUT completed\r\n" % cmd.tag.encode("ascii"))
     s.advance(Transition.LOGOUT)
     return None
 
 
 async def id_(s: Session, cmd: Command) -> Result:
-    # RFC 2971 §3.1: the server "MUST" answer with an untagged ID response.
-    s.write(b"* ID (" + quote("name") + b" " + quote("mailharness-imapd") + b")\r\n")
+    # RFC 2971 §3.1: "A server MUST send a tagged ID response to an ID command." (an untagged
+    # ID response, then the tagged OK)
+    if not s.config.has_quirk("imap_id_no_response"):  # quirk: no untagged ID
+        s.write(b"* ID (" + quote("name") + b" " + quote("mailharness-imapd") + b")\r\n")
     return Result("OK", "ID completed")
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
+import secrets
 from typing import TYPE_CHECKING
 
 from harness.protocol.imap.commands import (
@@ -12,6 +14,7 @@ from harness.protocol.imap.commands import (
     Enable,
     ListArgs,
     MailboxArg,
+    Rename,
     Status,
 )
 from harness.protocol.imap.formatting import (
@@ -24,6 +27,8 @@ from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result, State, Transition
 from reference_agents.mailstore import (
     DELIMITER,
+    INBOX,
+    MAX_NAME_LENGTH,
     InvalidMailboxName,
     MailboxExists,
     NoSuchMailbox,
@@ -33,8 +38,20 @@ if TYPE_CHECKING:
     from reference_agents.imapd.session import Session
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
-#: RFC 6154 §2: the special-use attribute of each special mailbox.
-SPECIAL_USE = {"Junk": "\\Junk"}
+#: RFC 6154 §2 (RFC 9051 §7.3.1): the special-use attribute of each special mailbox.
+SPECIAL_USE = {"Junk": "\\Junk", "Sent": "\\Sent", "Trash": "\\Trash", "Drafts": "\\Drafts"}
+
+
+def ensure_special_mailboxes(s: Session) -> None:
+    """Every user has the special-use mailboxes (created at login when missing)."""
+    user = _user(s)
+    existing = set(s.store.list_mailboxes(user))
+    for name in SPECIAL_USE:
+        if name not in existing:
+            try:
+                s.store.create_mailbox(user, name)
+            except MailboxExists:
+                pass
 
 
 def _user(s: Session) -> str:
@@ -52,12 +69,17 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
         # RFC 9051 §6.3.2: a new SELECT first deselects; the OK [CLOSED] response marks when.
         s.advance(Transition.DESELECT)
         s.untagged("OK", "previous mailbox closed", code="CLOSED")
+    if (s.config.has_quirk("imap_inbox_case_sensitive") and cmd.args.mailbox == INBOX
+            and cmd.args.raw not in ("", INBOX)):
+        return Result("NO", "no such mailbox", "NONEXISTENT")  # quirk: "inbox" is not INBOX
     try:
         info = s.store.mailbox_info(user, cmd.args.mailbox)
         version = s.store.version(user, cmd.args.mailbox)
         messages = s.store.messages(user, cmd.args.mailbox)
     except (NoSuchMailbox, InvalidMailboxName):
         return Result("NO", "no such mailbox", "NONEXISTENT")
+    if s.config.has_quirk("imap_uidvalidity_changes"):  # quirk: a new UIDVALIDITY each time
+        info = dataclasses.replace(info, uidvalidity=info.uidvalidity + secrets.randbelow(999) + 1)
     sel = SelectedMailbox(info.name, read_only, info.uidvalidity, messages, version)
     keywords = sorted({f for m in messages for f in m.flags if not f.startswith("\\")})
     s.untagged("FLAGS", format_flags([*SYSTEM_FLAGS, *keywords]).decode("utf-8"))
@@ -73,7 +95,7 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     s.untagged("OK", "flags that can be changed", code=f"PERMANENTFLAGS {permanent}")
     if s.rev2:
         # RFC 9051 §6.3.2: "The server MUST return a LIST response with the mailbox name."
-        s.write(format_list_response("LIST", [], DELIMITER, info.name))
+        s.write(format_list_response("LIST", [], DELIMITER, info.name, utf8=True))
     s.selected = sel
     s.advance(Transition.SELECT)
     mode = "READ-ONLY" if read_only else "READ-WRITE"
@@ -91,17 +113,32 @@ async def examine(s: Session, cmd: Command) -> Result:
 # -- mailbox management ------------------------------------------------------------------------
 
 
-async def create(s: Session, cmd: Command) -> Result:
+async def create(s: Session, cmd: Command) -> Result | None:
     assert isinstance(cmd.args, MailboxArg)
     name = cmd.args.mailbox
     # RFC 9051 §6.3.4: a trailing hierarchy separator declares intent to create children.
     if name.endswith(DELIMITER) and len(name) > 1:
         name = name.rstrip(DELIMITER)
+    if s.config.has_quirk("imap_long_name_crash") and len(name) > MAX_NAME_LENGTH:
+        s.conn.abort()  # quirk: a long name drops the connection
+        s.advance(Transition.LOGOUT)
+        return None
+    if s.config.has_quirk("imap_name_escapes") and name.startswith("../"):
+        # quirk: "../<user>/<name>" creates <name> in another user's storage
+        other, _, rest = name[3:].partition(DELIMITER)
+        if other and rest:
+            try:
+                s.store.create_mailbox(other, rest)
+            except (MailboxExists, InvalidMailboxName, ValueError):
+                return Result("NO", "cannot create", "CANNOT")
+            return Result("OK", "CREATE completed")
     if name.upper() == "INBOX":
         return Result("NO", "INBOX always exists", "ALREADYEXISTS")
     try:
         s.store.create_mailbox(_user(s), name)
     except MailboxExists:
+        if s.config.has_quirk("imap_create_existing_ok"):  # quirk: CREATE existing is OK
+            return Result("OK", "CREATE completed")
         return Result("NO", "mailbox already exists", "ALREADYEXISTS")
     except InvalidMailboxName as exc:
         return Result("NO", str(exc), "CANNOT")
@@ -111,6 +148,8 @@ async def create(s: Session, cmd: Command) -> Result:
 async def delete(s: Session, cmd: Command) -> Result:
     assert isinstance(cmd.args, MailboxArg)
     if cmd.args.mailbox == "INBOX":
+        if s.config.has_quirk("imap_delete_inbox_ok"):  # quirk: DELETE INBOX "succeeds"
+            return Result("OK", "DELETE completed")
         # RFC 9051 §6.3.5: "It is an error to attempt to delete INBOX".
         return Result("NO", "cannot delete INBOX", "CANNOT")
     if s.selected is not None and s.selected.name == cmd.args.mailbox:
@@ -125,16 +164,59 @@ async def delete(s: Session, cmd: Command) -> Result:
 
 
 async def subscribe(s: Session, cmd: Command) -> Result:
+    """SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8): the list is kept in the store."""
     assert isinstance(cmd.args, MailboxArg)
-    # Every mailbox counts as subscribed (LSUB lists them all).
+    user = _user(s)
+    adding = cmd.name == "SUBSCRIBE"
+    if adding:
+        try:
+            s.store.mailbox_info(user, cmd.args.mailbox)
+        except (NoSuchMailbox, InvalidMailboxName):
+            return Result("NO", "no such mailbox", "NONEXISTENT")
+    elif cmd.args.mailbox not in s.store.subscriptions(user):
+        return Result("NO", "not subscribed", "NONEXISTENT")
+    if adding and s.config.has_quirk("imap_subscribe_forgotten"):  # quirk: nothing recorded
+        return Result("OK", f"{cmd.name} completed")
     try:
-        s.store.mailbox_info(_user(s), cmd.args.mailbox)
-    except (NoSuchMailbox, InvalidMailboxName):
-        return Result("NO", "no such mailbox", "NONEXISTENT")
+        s.store.set_subscribed(user, cmd.args.mailbox, adding)
+    except InvalidMailboxName as exc:
+        return Result("NO", str(exc), "CANNOT")
     return Result("OK", f"{cmd.name} completed")
 
 
-def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
+async def rename(s: Session, cmd: Command) -> Result:
+    assert isinstance(cmd.args, Rename)
+    user = _user(s)
+    old, new = cmd.args.old, cmd.args.new
+    if s.selected is not None and s.selected.name == old:
+        return Result("NO", "mailbox is selected; close it first", "INUSE")
+    try:
+        if s.config.has_quirk("imap_rename_loses_messages") and old != INBOX:
+            # quirk: a fresh empty mailbox replaces the old one
+            s.store.mailbox_info(user, old)
+            s.store.create_mailbox(user, new)
+            s.store.delete_mailbox(user, old)
+        elif s.config.has_quirk("imap_rename_inbox_copies") and old == INBOX:
+            # quirk: the messages are copied, INBOX keeps them
+            s.store.create_mailbox(user, new)
+            for m in s.store.messages(user, INBOX):
+                data = s.store.read(user, INBOX, m.uid)
+                s.store.append(user, new, data, m.flags, m.internaldate)
+        else:
+            # RFC 9051 §6.3.6: "Renaming INBOX is permitted ... It moves all messages in INBOX
+            # to a new mailbox with the given name, leaving INBOX empty."
+            await asyncio.to_thread(s.store.rename_mailbox, user, old, new)
+    except NoSuchMailbox:
+        return Result("NO", "no such mailbox", "NONEXISTENT")
+    except MailboxExists:
+        return Result("NO", "mailbox already exists", "ALREADYEXISTS")
+    except InvalidMailboxName as exc:
+        return Result("NO", str(exc), "CANNOT")
+    return Result("OK", "RENAME completed")
+
+
+def pattern_regex(reference: str, pattern: str, *,
+                  percent_is_star: bool = False) -> re.Pattern[str]:
     """RFC 9051 §6.3.9: "*" matches zero or more characters, "%" the same but not the
     hierarchy delimiter; the reference is prefixed to the pattern."""
     full = reference + pattern
@@ -143,6 +225,8 @@ def pattern_regex(reference: str, pattern: str) -> re.Pattern[str]:
     out = []
     for ch in full:
         if ch == "*":
+            out.append(".*")
+        elif ch == "%" and percent_is_star:  # quirk imap_list_percent_is_star
             out.append(".*")
         elif ch == "%":
             out.append(f"[^{re.escape(DELIMITER)}]*")
@@ -159,15 +243,30 @@ async def list_(s: Session, cmd: Command) -> Result:
         s.write(format_list_response(kind, ["\\Noselect"], DELIMITER, ""))
         return Result("OK", f"{kind} completed")
     names = s.store.list_mailboxes(_user(s))
-    regex = pattern_regex(cmd.args.reference, cmd.args.pattern)
+    subscribed = set(s.store.subscriptions(_user(s)))
+    regex = pattern_regex(cmd.args.reference, cmd.args.pattern,
+                          percent_is_star=s.config.has_quirk("imap_list_percent_is_star"))
+    # quirk imap_list_no_delimiter: NIL where the delimiter belongs
+    delimiter = None if s.config.has_quirk("imap_list_no_delimiter") else DELIMITER
+    # quirk imap_mutf7_raw_utf8: UTF-8 names to an IMAP4rev1 client
+    utf8 = s.rev2 or s.config.has_quirk("imap_mutf7_raw_utf8")
+    if kind == "LSUB":
+        # RFC 3501 §6.3.9: LSUB returns the names in the subscription list that match.
+        for name in sorted(subscribed):
+            if regex.fullmatch(name):
+                attrs = [] if name in names else ["\\Noselect"]
+                s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8))
+        return Result("OK", f"{kind} completed")
     for name in names:
         if not regex.fullmatch(name):
             continue
         has_children = any(other.startswith(name + DELIMITER) for other in names)
         attrs = ["\\HasChildren" if has_children else "\\HasNoChildren"]
-        if name in SPECIAL_USE:
+        if name in subscribed:
+            attrs.append("\\Subscribed")
+        if name in SPECIAL_USE and not s.config.has_quirk("imap_special_use_missing"):
             attrs.append(SPECIAL_USE[name])
-        s.write(format_list_response(kind, attrs, DELIMITER, name))
+        s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8))
     return Result("OK", f"{kind} completed")
 
 
@@ -180,7 +279,8 @@ async def status(s: Session, cmd: Command) -> Result:
     except (NoSuchMailbox, InvalidMailboxName):
         return Result("NO", "no such mailbox", "NONEXISTENT")
     values = {
-        "MESSAGES": info.exists,
+        # quirk imap_status_wrong_count: one message too many
+        "MESSAGES": info.exists + int(s.config.has_quirk("imap_status_wrong_count")),
         "UIDNEXT": info.uidnext,
         "UIDVALIDITY": info.uidvalidity,
         "UNSEEN": sum(1 for m in messages if "\\Seen" not in m.flags),
@@ -188,7 +288,8 @@ async def status(s: Session, cmd: Command) -> Result:
         "SIZE": sum(m.size for m in messages),
         "RECENT": 0,
     }
-    s.write(format_status_response(info.name, [(k, values[k]) for k in cmd.args.items]))
+    s.write(format_status_response(info.name, [(k, values[k]) for k in cmd.args.items],
+                                   utf8=s.rev2))
     return Result("OK", "STATUS completed")
 
 
@@ -196,22 +297,44 @@ async def append(s: Session, cmd: Command) -> Result:
     assert isinstance(cmd.args, Append)
     user = _user(s)
     try:
+        if s.config.has_quirk("imap_append_autocreate"):  # quirk: a missing mailbox is made
+            try:
+                s.store.create_mailbox(user, cmd.args.mailbox)
+            except MailboxExists:
+                pass
         info = s.store.mailbox_info(user, cmd.args.mailbox)
     except (NoSuchMailbox, InvalidMailboxName):
         # RFC 9051 §6.3.12: "If the destination mailbox does not exist, a server MUST return
-        # an error, and MUST NOT automatically create the mailbox." ... with TRYCREATE.
-        return Result("NO", "no such mailbox", "TRYCREATE")
+        # an error and MUST NOT automatically create the mailbox.  Unless it is certain that
+        # the destination mailbox cannot be created, the server MUST send the response code
+        # "[TRYCREATE]" as the prefix of the text of the tagged NO response."
+        return Result("NO", "no such mailbox", trycreate_code(s))
     if not cmd.args.message:
         return Result("NO", "empty message")
+    if s.config.has_quirk("imap_uid_reuse"):
+        # quirk: UIDNEXT falls back to just above the highest UID left, so an expunged UID is
+        # given out again (RFC 9051 §2.3.1.1 forbids)
+        left = s.store.messages(user, info.name)
+        s.store.force_uidnext(user, info.name, (left[-1].uid if left else 0) + 1)
+    flags = () if s.config.has_quirk("imap_append_drops_flags") else cmd.args.flags
+    when = None if s.config.has_quirk("imap_append_ignores_date") else cmd.args.date
     try:
         uid = await asyncio.to_thread(s.store.append, user, info.name, cmd.args.message,
-                                      cmd.args.flags, cmd.args.date)
+                                      flags, when)
     except NoSuchMailbox:
-        return Result("NO", "no such mailbox", "TRYCREATE")
+        return Result("NO", "no such mailbox", trycreate_code(s))
     except ValueError as exc:
         return Result("BAD", str(exc))
+    if s.config.has_quirk("imap_append_no_appenduid"):  # quirk: no APPENDUID
+        return Result("OK", "APPEND completed")
     # RFC 4315 §3: APPENDUID uidvalidity uid
     return Result("OK", "APPEND completed", f"APPENDUID {info.uidvalidity} {uid}")
+
+
+def trycreate_code(s: Session) -> str | None:
+    if s.config.has_quirk("imap_trycreate_missing"):  # quirk: NO without [TRYCREATE]
+        return None
+    return "TRYCREATE"
 
 
 async def enable(s: Session, cmd: Command) -> Result:
@@ -223,13 +346,17 @@ async def enable(s: Session, cmd: Command) -> Result:
     if "IMAP4REV2" in cmd.args.capabilities:
         s.rev2 = True
         enabled.append("IMAP4rev2")
-    s.write(b"* ENABLED" + b"".join(b" " + c.encode("ascii") for c in enabled) + b"\r\n")
+    if not s.config.has_quirk("imap_enable_no_enabled"):  # quirk: no ENABLED response
+        # RFC 5161 §3.1: "If the ENABLE command is successful, the server MUST send an
+        # untagged ENABLED response".
+        s.write(b"* ENABLED" + b"".join(b" " + c.encode("ascii") for c in enabled) + b"\r\n")
     return Result("OK", "ENABLE completed")
 
 
 async def namespace(s: Session, cmd: Command) -> Result:
     # RFC 2342 §5: personal namespace "" with delimiter "/", no others.
-    s.write(b'* NAMESPACE (("" "/")) NIL NIL\r\n')
+    delimiter = b"." if s.config.has_quirk("imap_namespace_wrong_delimiter") else b"/"
+    s.write(b'* NAMESPACE (("" "' + delimiter + b'")) NIL NIL\r\n')
     return Result("OK", "NAMESPACE completed")
 
 
@@ -243,7 +370,10 @@ async def idle(s: Session, cmd: Command) -> Result:
     while True:
         if s.config.has_quirk("imap_idle_no_notify"):  # quirk: IDLE reports nothing
             pass
+        elif s.config.has_quirk("imap_idle_slow") and loop.time() < s.idle_next_look:
+            pass  # quirk: look for changes only every 3 seconds
         elif s.state is State.SELECTED:
+            s.idle_next_look = loop.time() + 3.0
             s.sync_selected(allow_expunge=True)
             await s.flush()
         if s.state is State.LOGOUT:
@@ -267,6 +397,7 @@ COMMANDS: dict[str, Handler] = {
     "DELETE": delete,
     "SUBSCRIBE": subscribe,
     "UNSUBSCRIBE": subscribe,
+    "RENAME": rename,
     "LIST": list_,
     "LSUB": list_,
     "STATUS": status,

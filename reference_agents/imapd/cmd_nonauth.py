@@ -10,6 +10,7 @@ from harness.protocol import sasl
 from harness.protocol.imap.commands import Authenticate, Command, Login
 from harness.protocol.imap.formatting import format_continuation, format_tagged
 from reference_agents.accounts import Account
+from reference_agents.imapd.cmd_auth import ensure_special_mailboxes
 from reference_agents.imapd.state import MAX_AUTH_FAILURES, Handler, Result, Transition
 
 if TYPE_CHECKING:
@@ -52,12 +53,16 @@ async def _authenticated(s: Session, account: Account, what: str) -> Result:
     s.user = account.username
     s.auth_failures = 0
     s.advance(Transition.AUTHENTICATE)
+    await asyncio.to_thread(ensure_special_mailboxes, s)
     return _result("OK", f"{what} completed", "CAPABILITY " + " ".join(s.capabilities()))
 
 
 async def _failed(s: Session) -> Result:
     s.auth_failures += 1
-    await asyncio.sleep(min(s.auth_failure_delay * s.auth_failures, _MAX_FAILURE_DELAY))
+    if not s.config.has_quirk("imap_no_auth_delay"):  # quirk: failures answered at once
+        # RFC 9051 §11.7: "A server SHOULD have mechanisms in place to limit or delay failed
+        # AUTHENTICATE/LOGIN attempts."
+        await asyncio.sleep(min(s.auth_failure_delay * s.auth_failures, _MAX_FAILURE_DELAY))
     if s.auth_failures >= MAX_AUTH_FAILURES:
         s.untagged("BYE", "too many authentication failures")
         s.advance(Transition.LOGOUT)
@@ -84,6 +89,8 @@ async def authenticate(s: Session, cmd: Command) -> Result:
     if s.login_disabled():
         return _result("NO", "AUTHENTICATE PLAIN needs TLS", "PRIVACYREQUIRED")
     response = cmd.args.initial_response
+    if s.config.has_quirk("imap_sasl_ir_ignored"):  # quirk: the initial response is dropped
+        response = None
     if response is None:
         s.write(format_continuation(""))
         await s.flush()
@@ -94,6 +101,8 @@ async def authenticate(s: Session, cmd: Command) -> Result:
         # RFC 9051 §6.2.2: "If the server receives such a response ["*"], it MUST reject the
         # AUTHENTICATE command by sending a tagged BAD response."
         if line == b"*":
+            if s.config.has_quirk("imap_auth_cancel_not_bad"):  # quirk: NO, not BAD
+                return _result("NO", "authentication cancelled")
             return _result("BAD", "authentication cancelled")
         response = line.decode("ascii", "replace")
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import TYPE_CHECKING
 
 from harness.protocol.imap.commands import (
@@ -30,6 +31,7 @@ from harness.protocol.imap.formatting import (
     split_message,
 )
 from harness.protocol.imap.seqset import SequenceSet
+from reference_agents.imapd.cmd_auth import trycreate_code
 from reference_agents.imapd.search import MessageContext, matches
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result, Transition
@@ -77,11 +79,19 @@ async def close(s: Session, cmd: Command) -> Result:
         # RFC 9051 §6.4.1: CLOSE permanently removes \Deleted messages, with no untagged
         # EXPUNGE responses.
         await _expunge_deleted(s, None)
+        if s.config.has_quirk("imap_close_sends_expunge"):  # quirk: EXPUNGEs reported
+            s.sync_selected(allow_expunge=True)
     s.advance(Transition.DESELECT)
     return Result("OK", "CLOSE completed")
 
 
 async def unselect(s: Session, cmd: Command) -> Result:
+    _, sel = _ctx(s)
+    if s.config.has_quirk("imap_unselect_expunges") and not sel.read_only:
+        await _expunge_deleted(s, None)  # quirk: UNSELECT expunges like CLOSE
+    # RFC 9051 §6.4.2: UNSELECT "frees a session's resources associated with the selected
+    # mailbox and returns the server to the authenticated state.  This command performs the
+    # same actions as CLOSE, except that no messages are permanently removed".
     s.advance(Transition.DESELECT)
     return Result("OK", "UNSELECT completed")
 
@@ -103,6 +113,11 @@ async def uid_expunge(s: Session, cmd: Command) -> Result:
     if sel.read_only:
         return Result("NO", "mailbox is read-only", "READ-ONLY")
     pairs = sel.resolve(cmd.args.seqset, uid=True) or []
+    if s.config.has_quirk("imap_uid_expunge_all"):  # quirk: every \Deleted message goes
+        await _expunge_deleted(s, None)
+        return Result("OK", "UID EXPUNGE completed")
+    # RFC 4315 §2.1: "The UID EXPUNGE command permanently removes all messages that both have
+    # the \Deleted flag set and have a UID that is included in the specified sequence set"
     await _expunge_deleted(s, [uid for _, uid in pairs])
     return Result("OK", "UID EXPUNGE completed")
 
@@ -118,18 +133,31 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> 
     name = item.name
     if item.section is not None:
         content = section_bytes(data, item.section)
-        # Message text always goes as a literal: byte-exact, whatever it contains.
-        return None if content is None else Raw(literal(apply_partial(content, item.partial)))
+        if (s.config.has_quirk("imap_section_text_with_header") and item.section.text == "TEXT"
+                and not item.section.part):
+            content = data  # quirk: BODY[TEXT] includes the header
+        partial = item.partial
+        if partial is not None and s.config.has_quirk("imap_partial_off_by_one"):
+            partial = (partial[0] + 1, partial[1])  # quirk: starts one octet late
+        return None if content is None else Raw(literal(apply_partial(content, partial)))
     if name == "RFC822.SIZE":
         size = info.size
         if s.config.has_quirk("imap_wrong_size"):  # quirk: size one octet short
             size -= 1
+        if s.config.has_quirk("imap_size_changes"):  # quirk: the size alternates by one
+            s.size_flip ^= 1
+            size += s.size_flip
         return size
     if name == "INTERNALDATE":
         return Raw(format_internaldate(info.internaldate))
     if name == "ENVELOPE":
-        return Raw(envelope(split_message(data)[0]))
+        header = split_message(data)[0]
+        if s.config.has_quirk("imap_envelope_no_subject"):  # quirk: the subject is lost
+            header = re.sub(rb"(?im)^subject:.*\r?\n(?:[ \t].*\r?\n)*", b"", header)
+        return Raw(envelope(header))
     if name == "BODYSTRUCTURE":
+        if s.config.has_quirk("imap_bodystructure_flat"):  # quirk: always one text part
+            return Raw(bodystructure(b"\r\n" + split_message(data)[1], extensible=True))
         return Raw(bodystructure(data, extensible=True))
     if name == "BODY":
         return Raw(bodystructure(data, extensible=False))
@@ -149,7 +177,8 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
     if pairs is None:
         return _bad_set()
     items = cmd.args.items
-    if uid_cmd and not any(i.name == "UID" for i in items):
+    if (uid_cmd and not any(i.name == "UID" for i in items)
+            and not s.config.has_quirk("imap_uid_fetch_no_uid")):  # quirk: UID left out
         # RFC 9051 §6.4.9: UID FETCH responses always include the UID.
         items = (FetchItem("UID"), *items)
     sets_seen = any(i.sets_seen for i in items)
@@ -171,7 +200,9 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
                 continue
         flags = sel.flags.get(uid, info.flags)
         flags_changed = False
-        if sets_seen and not sel.read_only and _SEEN not in info.flags:
+        # quirk imap_examine_sets_seen: \Seen set in a read-only mailbox
+        writable = not sel.read_only or s.config.has_quirk("imap_examine_sets_seen")
+        if sets_seen and writable and _SEEN not in info.flags:
             # RFC 9051 §6.4.5: BODY[<section>] — "The \Seen flag is implicitly set; if this
             # causes the flags to change, they SHOULD be included as part of the FETCH
             # responses."
@@ -195,6 +226,9 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         if flags_changed and not any(n == "FLAGS" for n, _ in values):
             values.append(("FLAGS", Raw(format_flags(flags))))
         s.write(format_fetch_response(seq, values))
+        if s.config.has_quirk("imap_expunge_during_fetch"):
+            # quirk: pending EXPUNGEs go out between FETCH responses (RFC 9051 §7.5.1 forbids)
+            s.sync_selected(allow_expunge=True)
         await s.flush()
     if missing:
         return Result("NO", "some messages no longer exist", "EXPUNGEISSUED")
@@ -226,14 +260,18 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         return Result("BAD", str(exc))
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
     missing = False
+    mode = cmd.args.mode
+    if mode == "" and s.config.has_quirk("imap_store_replace_adds"):  # quirk: FLAGS acts as +
+        mode = "+"
+    silent = cmd.args.silent and not s.config.has_quirk("imap_store_silent_ignored")
     for seq, uid in pairs:
         info = infos.get(uid)
         if info is None:
             missing = True
             continue
-        if cmd.args.mode == "+":
+        if mode == "+":
             new = info.flags | change
-        elif cmd.args.mode == "-":
+        elif mode == "-":
             new = info.flags - change
         else:
             new = change
@@ -244,7 +282,7 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
                 missing = True
                 continue
         sel.flags[uid] = new
-        if cmd.args.silent:
+        if silent:
             # RFC 9051 §6.4.6: with .SILENT "the server SHOULD NOT send an untagged FETCH".
             continue
         if s.config.has_quirk("imap_store_silent"):  # quirk: no untagged FETCH after STORE
@@ -274,8 +312,12 @@ async def uid_store(s: Session, cmd: Command) -> Result:
 async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
     assert isinstance(cmd.args, Search)
     user, sel = _ctx(s)
-    if cmd.args.charset not in (None, "US-ASCII", "UTF-8"):
-        return Result("NO", "unsupported charset", "BADCHARSET (US-ASCII UTF-8)")
+    charsets = ("US-ASCII",) if s.config.has_quirk("imap_search_utf8_refused") else (
+        "US-ASCII", "UTF-8")  # quirk imap_search_utf8_refused: UTF-8 not accepted
+    if cmd.args.charset is not None and cmd.args.charset not in charsets:
+        # RFC 9051 §6.4.4: "If the server does not support the specified [CHARSET], it MUST
+        # return a tagged NO response (not a BAD)" with [BADCHARSET].
+        return Result("NO", "unsupported charset", "BADCHARSET (" + " ".join(charsets) + ")")
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
     largest_uid = sel.uids[-1] if sel.uids else 0
     found: list[int] = []
@@ -290,11 +332,17 @@ async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             except NoSuchMessage:
                 return None
 
-        ctx = MessageContext(seq, info, sel.exists, largest_uid, load)
+        ctx = MessageContext(seq, info, sel.exists, largest_uid, load,
+                             ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
+                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"))
         if matches(cmd.args.key, ctx):
             found.append(uid if uid_cmd else seq)
+    if s.config.has_quirk("imap_expunge_during_search"):
+        s.sync_selected(allow_expunge=True)  # quirk: EXPUNGE while answering SEARCH
     opts = cmd.args.return_opts
-    if opts is None and not s.rev2:
+    # quirk imap_esearch_as_search: plain SEARCH responses in IMAP4rev2
+    plain = not s.rev2 or s.config.has_quirk("imap_esearch_as_search")
+    if opts is None and plain:
         s.write(format_search_response(found))
     else:
         # RFC 9051 §6.4.4: ESEARCH; "RETURN ()" means ALL.
@@ -336,7 +384,7 @@ async def _copy(s: Session, cmd: Command, uid_cmd: bool, move: bool) -> Result:
     except (NoSuchMailbox, InvalidMailboxName):
         # RFC 9051 §6.4.7: "If the destination mailbox does not exist, a server SHOULD return
         # an error. It SHOULD NOT automatically create the mailbox." ... [TRYCREATE].
-        return Result("NO", "no such mailbox", "TRYCREATE")
+        return Result("NO", "no such mailbox", trycreate_code(s))
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
     source: list[int] = []
     target: list[int] = []
@@ -348,12 +396,14 @@ async def _copy(s: Session, cmd: Command, uid_cmd: bool, move: bool) -> Result:
             data = s.store.read(user, sel.name, uid)
         except NoSuchMessage:
             continue
-        new_uid = await asyncio.to_thread(s.store.append, user, dest.name, data, info.flags,
+        # quirk imap_copy_drops_flags: the copy has no flags
+        flags = frozenset() if s.config.has_quirk("imap_copy_drops_flags") else info.flags
+        new_uid = await asyncio.to_thread(s.store.append, user, dest.name, data, flags,
                                           info.internaldate)
         source.append(uid)
         target.append(new_uid)
     code = None
-    if source:
+    if source and not s.config.has_quirk("imap_copy_no_copyuid"):  # quirk: no COPYUID
         # RFC 4315 §3: COPYUID uidvalidity source-uids dest-uids
         code = (f"COPYUID {dest.uidvalidity} {SequenceSet.from_ints(source).format()} "
                 f"{SequenceSet.from_ints(target).format()}")
@@ -362,7 +412,9 @@ async def _copy(s: Session, cmd: Command, uid_cmd: bool, move: bool) -> Result:
     if code is not None:
         # RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGE responses.
         s.untagged("OK", "moved", code=code)
-    if source:
+    if source and not s.config.has_quirk("imap_move_no_expunge"):  # quirk: source kept
+        # RFC 6851 §3.3: "the original message is removed from the source mailbox"; the
+        # dispatcher's sync then sends the untagged EXPUNGE responses.
         await asyncio.to_thread(s.store.expunge, user, sel.name, source)
     return Result("OK", f"{cmd.name} completed")
 

@@ -57,8 +57,13 @@ class MessageContext:
     """One message as SEARCH sees it; the content is read only when a key needs it."""
 
     def __init__(self, seq: int, info: MessageInfo, exists: int, largest_uid: int,
-                 load: Callable[[], bytes | None]) -> None:
+                 load: Callable[[], bytes | None], *, ignore_deleted: bool = False,
+                 case_sensitive: bool = False) -> None:
         self.seq = seq
+        #: Quirk imap_search_ignores_deleted_flag: DELETED/UNDELETED act as if nothing had it.
+        self.ignore_deleted = ignore_deleted
+        #: Quirk imap_search_case_sensitive: string keys compare case-sensitively.
+        self.fold: Callable[[str], str] = (lambda t: t) if case_sensitive else str.casefold
         self.info = info
         self.exists = exists
         self.largest_uid = largest_uid
@@ -88,6 +93,8 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
     if isinstance(key, SearchFlag):
         if key.flag == "\\Recent":
             return not key.present  # this server never reports \Recent
+        if ctx.ignore_deleted and key.flag == "\\Deleted":
+            return not key.present
         return _has_flag(ctx.info.flags, key.flag) == key.present
     if isinstance(key, SearchSet):
         if key.uid:
@@ -105,11 +112,11 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
         values = ctx.header_values(key.field)
         if not key.value:
             return bool(values)
-        needle = key.value.casefold()
-        return any(needle in v.casefold() or needle in _decoded(v).casefold() for v in values)
+        needle = ctx.fold(key.value)
+        return any(needle in ctx.fold(v) or needle in ctx.fold(_decoded(v)) for v in values)
     if isinstance(key, SearchText):
         haystack = ctx.data if key.whole_message else split_message(ctx.data)[1]
-        return key.value.casefold() in haystack.decode("utf-8", "replace").casefold()
+        return ctx.fold(key.value) in ctx.fold(haystack.decode("utf-8", "replace"))
     if isinstance(key, SearchDate):
         if key.sent:
             values = ctx.header_values("Date")

@@ -56,7 +56,7 @@ class SelectedMailbox:
         return [(i + 1, self.uids[i]) for i in sorted(picked)]
 
     def sync(self, current: Sequence[MessageInfo], version: int, *,
-             allow_expunge: bool) -> list[bytes]:
+             allow_expunge: bool, report_flags: bool = True) -> list[bytes]:
         """Untagged responses that bring the client up to date with *current* (ascending UIDs):
         EXPUNGE (highest first, so each number is right when sent), FETCH FLAGS, EXISTS."""
         out: list[bytes] = []
@@ -73,7 +73,7 @@ class SelectedMailbox:
             info = present.get(uid)
             if info is None:
                 pending_expunge = True
-            elif info.flags != self.flags[uid]:
+            elif info.flags != self.flags[uid] and report_flags:
                 self.flags[uid] = info.flags
                 out.append(format_fetch_response(seq, [("FLAGS", Raw(format_flags(info.flags)))]))
         last = self.uids[-1] if self.uids else 0

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 
 from harness.protocol.imap.commands import (
     COMMAND_NAMES,
+    Append,
     Command,
     CommandReader,
     Event,
     InvalidCommand,
     LiteralTooLarge,
     NeedContinuation,
+    parse_command,
 )
 from harness.protocol.imap.formatting import (
     format_continuation,
@@ -36,6 +39,9 @@ AUTOLOGOUT_SECONDS = 30 * 60.0
 #: Before authentication only small literals (user names, passwords) are accepted, so that an
 #: anonymous client cannot make the server buffer a whole message.
 UNAUTHENTICATED_MAX_LITERAL = 16 * 1024
+
+#: Longest command line accepted (RFC 9051 §11.7: protection against denial of service).
+MAX_LINE = 65536
 
 #: Commands during which an untagged EXPUNGE must not be sent (RFC 9051 §7.5.1: "An EXPUNGE
 #: response MUST NOT be sent when no command is in progress, nor while responding to a FETCH,
@@ -64,12 +70,18 @@ class Session:
         self.autologout = autologout
         #: Seconds of delay per failed authentication so far (slows down password guessing).
         self.auth_failure_delay = auth_failure_delay
-        self.reader = CommandReader(max_literal=UNAUTHENTICATED_MAX_LITERAL)
+        # quirk imap_no_line_limit: a line is buffered whatever its length
+        max_line = 1 << 40 if config.has_quirk("imap_no_line_limit") else MAX_LINE
+        self.reader = CommandReader(max_line=max_line, max_literal=UNAUTHENTICATED_MAX_LITERAL)
         self.state = State.NOT_AUTHENTICATED
         self.user: str | None = None
         self.selected: SelectedMailbox | None = None
         self.rev2 = False  # ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
         self.auth_failures = 0
+        #: Quirk imap_size_changes: toggles with every RFC822.SIZE sent.
+        self.size_flip = 0
+        #: Quirk imap_idle_slow: when IDLE next looks for changes (event loop time).
+        self.idle_next_look = 0.0
         self._handlers = _handlers()
 
     # -- state ---------------------------------------------------------------------------------
@@ -181,7 +193,9 @@ class Session:
             self.untagged("BYE", "selected mailbox was deleted")
             self.advance(Transition.LOGOUT)
             return
-        for line in sel.sync(current, version, allow_expunge=allow_expunge):
+        # quirk imap_flags_not_shared: flag changes made elsewhere are never reported
+        share = not self.config.has_quirk("imap_flags_not_shared")
+        for line in sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share):
             self.write(line)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -204,9 +218,27 @@ class Session:
         except (ConnectionError, ssl.SSLError, OSError):
             pass
         finally:
+            if self.config.has_quirk("imap_append_partial"):
+                self._store_partial_append()
             self.state = State.LOGOUT
             self.selected = None
             self.conn.close()
+
+    def _store_partial_append(self) -> None:
+        """Quirk imap_append_partial: store what an interrupted APPEND had sent (RFC 9051
+        §6.3.12: "no partial appending is permitted")."""
+        pending = self.reader.pending_command()
+        m = re.search(rb"\{(\d+)\+?\}\r\n", pending)
+        if m is None or self.user is None or self.state is State.NOT_AUTHENTICATED:
+            return
+        body = pending[m.end():]
+        head = pending[: m.start()] + b"{%d}\r\n" % len(body)
+        cmd = parse_command(head + body)
+        if isinstance(cmd, Command) and isinstance(cmd.args, Append) and body:
+            try:
+                self.store.append(self.user, cmd.args.mailbox, body, cmd.args.flags)
+            except (KeyError, ValueError, OSError):
+                pass
 
     def shutdown(self) -> None:
         """Server stopping: say BYE and close (RFC 9051 §7.1.5)."""
@@ -221,8 +253,15 @@ class Session:
             # sending the octets of a synchronizing literal.
             self.write(format_continuation("Ready for literal data"))
         elif isinstance(event, InvalidCommand):
+            if self.config.has_quirk("imap_unknown_command_bye"):  # quirk: BYE, not BAD
+                self.untagged("BYE", "bad command")
+                self.advance(Transition.LOGOUT)
+                return
             self._bad(event.tag, event.reason)
         elif isinstance(event, LiteralTooLarge):
+            if not event.non_synchronizing and self.config.has_quirk("imap_toobig_reads_literal"):
+                self.write(format_continuation("go ahead"))  # quirk: asks for the octets
+            # RFC 7888 §4 / RFC 9051 §7.1: refused before its octets are read.
             # RFC 9051 §7.1 TOOBIG; RFC 7888 §4 for a refused non-synchronizing literal.
             status = "BAD" if event.non_synchronizing else "NO"
             if event.tag is None:
@@ -247,6 +286,10 @@ class Session:
             else:
                 self._bad(cmd.tag, f"unknown command {cmd.name}")
             return
+        if self.reader.last_had_non_sync_literal and self.config.has_quirk(
+                "imap_literal_plus_refused"):
+            self._bad(cmd.tag, "non-synchronizing literals not accepted")  # quirk
+            return
         try:
             result = await handler(self, cmd)
         except StorageError:
@@ -259,7 +302,9 @@ class Session:
             result = Result("NO", "internal error", "SERVERBUG")
         if result is None:
             return
-        if self.state is State.SELECTED:
+        if cmd.name == "NOOP" and self.config.has_quirk("imap_noop_no_updates"):
+            pass  # quirk: NOOP reports nothing
+        elif self.state is State.SELECTED:
             base = cmd.name.removeprefix("UID ")
             allow = cmd.name.startswith("UID ") or base not in _NO_EXPUNGE_DURING
             self.sync_selected(allow_expunge=allow)

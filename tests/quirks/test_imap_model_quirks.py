@@ -7,7 +7,16 @@ import pytest
 from tests.quirks.runner import assert_fails_with
 
 #: quirk -> the suite test (module:function under suites/) that must fail with it on.
-CATCHES_IMAP_MODEL: dict[str, str] = {}
+CATCHES_IMAP_MODEL: dict[str, str] = {
+    quirk: "imap.test_imap_mailbox_model:test_mailbox_model"
+    for quirk in (
+        "imap_expunge_during_fetch",
+        "imap_uid_reuse",
+        "imap_search_ignores_deleted_flag",
+        "imap_flags_not_shared",
+        "imap_size_changes",
+    )
+}
 
 
 @pytest.mark.parametrize("quirk", sorted(CATCHES_IMAP_MODEL))

@@ -7,7 +7,10 @@ import pytest
 from tests.quirks.runner import assert_fails_with
 
 #: quirk -> the suite test (module:function under suites/) that must fail with it on.
-CATCHES_SMTP_MODEL: dict[str, str] = {}
+CATCHES_SMTP_MODEL: dict[str, str] = {
+    "msa_nested_mail_accepted": "smtp_model.test_smtp_session_model:test_submission_session_model",
+    "msa_rcpt_before_mail_accepted": "smtp_model.test_smtp_session_model:test_submission_session_model",
+}
 
 
 @pytest.mark.parametrize("quirk", sorted(CATCHES_SMTP_MODEL))

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from imapclient import IMAPClient
@@ -635,13 +636,88 @@ def test_quirk_changes_behaviour(base_config: tuple[ProviderConfig, TLSMaterial]
         assert not check(running)
 
 
-def test_every_imap_quirk_is_covered() -> None:
+def test_every_flow_imap_quirk_is_covered() -> None:
+    """The flow's IMAP quirks are checked here; those of IMAP in depth (quirks_imap.py) by
+    tests/quirks through the suites."""
     from reference_agents.quirks import QUIRKS
+    from reference_agents.quirks_imap import IMAP_QUIRKS
 
-    assert {q.name for q in QUIRKS.values() if q.agent == "imap"} == set(QUIRK_CHECKS)
+    depth = {q.name for q in IMAP_QUIRKS}
+    flow = {q.name for q in QUIRKS.values() if q.agent == "imap" and q.name not in depth}
+    assert flow == set(QUIRK_CHECKS)
 
 
 def test_host_names_are_refused(base_config: tuple[ProviderConfig, TLSMaterial]) -> None:
     with pytest.raises(ValueError):
         IMAPServer(config=base_config[0], store=MemoryStore(), host="localhost", port=0,
                    implicit_tls=False)
+
+
+def test_rename_subscribe_lsub_and_special_use(srv: Running) -> None:
+    m = srv.login()
+    try:
+        data = b"\n".join(d for d in m.list()[1] if isinstance(d, bytes))
+        for attr, name in ((b"\\Sent", b"Sent"), (b"\\Trash", b"Trash"), (b"\\Drafts", b"Drafts"),
+                           (b"\\Junk", b"Junk")):
+            assert attr in data and name in data  # created at login (RFC 6154 §2)
+        assert m.create("Proj/a")[0] == "OK"
+        assert m.append("Proj", None, None, b"Subject: p\r\n\r\np\r\n")[0] == "OK"
+        validity = srv.store.mailbox_info("alice", "Proj").uidvalidity
+        assert m.rename("Proj", "Done")[0] == "OK"
+        names = srv.store.list_mailboxes("alice")
+        assert "Proj" not in names and "Proj/a" not in names and "Done/a" in names
+        assert srv.store.mailbox_info("alice", "Done").uidvalidity == validity
+        assert srv.store.mailbox_info("alice", "Done").exists == 1
+        typ, resp = m.rename("Nope", "Other")
+        assert typ == "NO" and _code(resp) == b"NONEXISTENT"
+        typ, resp = m.rename("Done", "INBOX")
+        assert typ == "NO" and _code(resp) == b"ALREADYEXISTS"
+        assert m.subscribe("Done")[0] == "OK"
+        assert m.lsub('""', "*")[1] == [b'() "/" Done']
+        assert b"\\Subscribed" in b"".join(d for d in m.list('""', "Done")[1]
+                                          if isinstance(d, bytes))
+        assert m.unsubscribe("Done")[0] == "OK"
+        assert m.lsub('""', "*")[1] == [None]
+        assert m.unsubscribe("Done")[0] == "NO"
+        srv.store.append("alice", "INBOX", MESSAGE)
+        assert m.rename("INBOX", "Old")[0] == "OK"  # RFC 9051 §6.3.6: INBOX is emptied
+        assert srv.store.mailbox_info("alice", "INBOX").exists == 0
+        assert srv.store.read("alice", "Old", srv.store.messages("alice", "Old")[0].uid) == MESSAGE
+    finally:
+        m.logout()
+
+
+@pytest.mark.parametrize("backend", ["memory", "maildir"])
+def test_store_rename_subscriptions_uidnext(backend: str, tmp_path: Path) -> None:
+    from reference_agents.mailstore import MailboxExists, MaildirStore, MailStore, NoSuchMailbox
+
+    store: MailStore = MemoryStore() if backend == "memory" else MaildirStore(tmp_path)
+    store.create_mailbox("u", "a/b")
+    uid = store.append("u", "a", b"Subject: a\r\n\r\na\r\n", ["\\Seen"])
+    inbox_uid = store.append("u", "INBOX", MESSAGE)
+    store.rename_mailbox("u", "a", "x/y")
+    assert store.list_mailboxes("u") == ["INBOX", "Junk", "x", "x/y", "x/y/b"]
+    assert store.messages("u", "x/y")[0].uid == uid
+    with pytest.raises(NoSuchMailbox):
+        store.rename_mailbox("u", "a", "z")
+    with pytest.raises(MailboxExists):
+        store.rename_mailbox("u", "x", "x/y")
+    store.rename_mailbox("u", "INBOX", "Saved")
+    assert store.messages("u", "INBOX") == []
+    assert store.read("u", "Saved", inbox_uid) == MESSAGE
+    assert store.append("u", "INBOX", MESSAGE) > inbox_uid  # INBOX's UIDs are not reused
+    store.set_subscribed("u", "Saved", True)
+    store.set_subscribed("u", "Gone", True)
+    store.set_subscribed("u", "Gone", False)
+    second = store.append("u", "x/y", MESSAGE)
+    store.expunge("u", "x/y", [second])
+    store.force_uidnext("u", "x/y", second)
+    assert store.append("u", "x/y", MESSAGE) == second  # what quirk imap_uid_reuse relies on
+    if isinstance(store, MaildirStore):
+        store.close()
+        store = MaildirStore(tmp_path)
+        assert store.read("u", "Saved", inbox_uid) == MESSAGE  # recovery keeps the moved files
+        assert store.messages("u", "x/y")[0].flags == frozenset({"\\Seen"})
+        assert store.mailbox_info("u", "x/y").uidnext == second + 1
+    assert store.subscriptions("u") == ["Saved"]
+    store.close()

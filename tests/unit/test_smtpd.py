@@ -273,7 +273,8 @@ def test_bad_credentials_then_good(make_config: Callable[..., ProviderConfig], c
         with smtp(ports["submission"]) as s:
             s.starttls(context=client_tls)
             s.ehlo()
-            for user, password in [("alice", "wrong"), ("nobody", "x"), ("alice", PASSWORDS["bob"])]:
+            # smtplib tries PLAIN then LOGIN: two failures per login(), four in all (the limit is 5)
+            for user, password in [("alice", "wrong"), ("nobody", "x")]:
                 with pytest.raises(smtplib.SMTPAuthenticationError) as info:
                     s.login(user, password)
                 assert (info.value.smtp_code, enhanced((535, info.value.smtp_error))) == (535, "5.7.8")
@@ -853,3 +854,84 @@ def test_quirk_mta_no_received(make_config: Callable[..., ProviderConfig]) -> No
 
     serve(make_config("mta_no_received"), client, queue)
     assert queue.items[0][2] == PLAIN_MESSAGE
+
+
+# --- SMTP in depth: behaviour the suites under suites/smtp and suites/security rely on -------------
+
+
+def test_help_pipelining_postmaster_and_unclosed_paths(make_config: Callable[..., ProviderConfig]) -> None:
+    def client(ports: dict[str, int]) -> None:
+        raw = Raw(ports["smtp"])
+        code, lines = raw.cmd("EHLO client.test.invalid")
+        assert code == 250 and "PIPELINING" in lines
+        assert raw.cmd("HELP")[0] == 214  # RFC 5321 §4.3.2: 211/214, not aiosmtpd's 250
+        assert raw.cmd("MAIL FROM:<x@example.net")[0] == 501
+        assert raw.cmd("MAIL FROM:<x@example.net>")[0] == 250
+        assert raw.cmd("RCPT TO:<alice@example.org")[0] == 501
+        assert raw.cmd("RCPT TO:<postmaster>")[0] == 250  # aliased to the domain's first account
+        assert raw.cmd("RCPT TO:<PostMaster@example.org>")[0] == 250
+        # a pipelined group is answered in order
+        raw.send(b"RSET\r\nMAIL FROM:<x@example.net>\r\nRCPT TO:<nobody@example.org>\r\nNOOP\r\n")
+        assert [raw.reply()[0] for _ in range(4)] == [250, 250, 550, 250]
+        raw.close()
+
+    serve(make_config(), client, FakeQueue())
+
+
+def test_error_limit_and_unknown_commands_end_with_421(make_config: Callable[..., ProviderConfig]) -> None:
+    def client(ports: dict[str, int]) -> None:
+        raw = Raw(ports["smtp"])
+        raw.cmd("EHLO client.test.invalid")
+        codes = [raw.cmd("DATA")[0] for _ in range(smtpd.ERROR_LIMIT - 1)]
+        assert set(codes) == {503}
+        assert raw.cmd("DATA")[0] == 503
+        assert raw.reply()[0] == 421  # RFC 5321 §3.8: close only after 421
+        assert raw.sock.recv(10) == b""
+        raw.close()
+        raw = Raw(ports["smtp"])
+        raw.cmd("EHLO client.test.invalid")
+        for _ in range(4):
+            assert raw.cmd("XBOGUS")[0] == 500
+        assert raw.cmd("XBOGUS")[0] == 421  # aiosmtpd's 502-and-close, made a 421
+        raw.close()
+
+    serve(make_config(), client, FakeQueue())
+
+
+def test_auth_failures_slow_down_then_421(make_config: Callable[..., ProviderConfig], client_tls: ssl.SSLContext) -> None:
+    import base64
+    import time
+
+    def client(ports: dict[str, int]) -> list[tuple[int, float]]:
+        raw = Raw(ports["submissions"], client_tls)
+        raw.cmd("EHLO client.test.invalid")
+        seen = []
+        bad = base64.b64encode(b"\0alice\0wrong").decode()
+        for _ in range(smtpd.AUTH_FAILURE_LIMIT):
+            started = time.monotonic()
+            seen.append((raw.cmd(f"AUTH PLAIN {bad}")[0], time.monotonic() - started))
+        assert raw.sock.recv(10) == b""
+        raw.close()
+        return seen
+
+    seen = serve(make_config(), client, FakeQueue())
+    assert [c for c, _ in seen] == [535, 535, 535, 535, 421]
+    assert seen[3][1] >= 2 * smtpd.AUTH_FAILURE_DELAY * 0.9
+
+
+def test_bare_lf_quirk_smuggles_a_second_transaction(make_config: Callable[..., ProviderConfig]) -> None:
+    queue = FakeQueue()
+
+    def client(ports: dict[str, int]) -> None:
+        raw = Raw(ports["smtp"])
+        raw.cmd("EHLO client.test.invalid")
+        raw.cmd("MAIL FROM:<x@example.net>")
+        raw.cmd("RCPT TO:<alice@example.org>")
+        assert raw.cmd("DATA")[0] == 354
+        raw.send(b"Subject: a\r\n\r\nhi\n.\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<bob@example.org>\r\n"
+                 b"DATA\r\nSubject: b\r\n\r\nsmuggled\r\n.\r\n")
+        assert [raw.reply()[0] for _ in range(5)] == [250, 250, 250, 354, 250]
+        raw.close()
+
+    serve(make_config("mta_accept_bare_lf_end_of_data"), client, queue)
+    assert [item[0] for item in queue.items] == ["x@example.net", "evil@example.net"]

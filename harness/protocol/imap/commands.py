@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TypeAlias
 
@@ -34,6 +34,16 @@ class MailboxArg:
     """SELECT, EXAMINE, CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE: one decoded mailbox name."""
 
     mailbox: str
+    #: The name as the client spelled it (before INBOX was canonicalised); "" if not known.
+    raw: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """RENAME existing-mailbox new-mailbox (RFC 9051 §6.3.6), both decoded."""
+
+    old: str
+    new: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,7 +244,7 @@ class Search:
 
 
 CommandArgs: TypeAlias = (
-    None | Login | Authenticate | MailboxArg | ListArgs | Status | Fetch | Store | Copy
+    None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
     | UidExpunge | Append | Enable | Id | Search
 )
 
@@ -351,7 +361,15 @@ def _authenticate(lx: Lexer) -> Authenticate:
 
 def _mailbox_arg(lx: Lexer) -> MailboxArg:
     lx.sp()
-    return MailboxArg(_mailbox(lx))
+    raw = lx.astring()
+    return MailboxArg(normalise_mailbox(raw), raw)
+
+
+def _rename(lx: Lexer) -> Rename:
+    lx.sp()
+    old = _mailbox(lx)
+    lx.sp()
+    return Rename(old, _mailbox(lx))
 
 
 def _decode_pattern(raw: str) -> str:
@@ -729,6 +747,7 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "LOGIN": _login, "AUTHENTICATE": _authenticate,
     "SELECT": _mailbox_arg, "EXAMINE": _mailbox_arg, "CREATE": _mailbox_arg,
     "DELETE": _mailbox_arg, "SUBSCRIBE": _mailbox_arg, "UNSUBSCRIBE": _mailbox_arg,
+    "RENAME": _rename,
     "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append,
     "FETCH": _fetch, "STORE": _store, "SEARCH": _search, "COPY": _copy, "MOVE": _copy,
     "ENABLE": _enable, "ID": _id,
@@ -806,6 +825,10 @@ class CommandReader:
         self._discard_left = 0  # octets of a refused literal+ still to drop
         self._skip_line = False  # drop input up to the next LF
         self._skip_command = False  # after a refused literal+: drop the rest of the command
+        self._non_sync = False  # the command being read has a non-synchronizing literal
+        #: Whether the last command returned by :meth:`next_event` had a non-synchronizing
+        #: literal (RFC 7888).
+        self.last_had_non_sync_literal = False
 
     @property
     def _max_command(self) -> int:
@@ -828,6 +851,11 @@ class CommandReader:
     def _reset(self) -> None:
         self._cmd.clear()
         self._literal_left = 0
+        self._non_sync = False
+
+    def pending_command(self) -> bytes:
+        """The octets of a command still being read (lines and literal octets so far)."""
+        return bytes(self._cmd)
 
     def next_line(self) -> bytes | None:
         """One raw line without its CRLF, for IDLE's DONE and AUTHENTICATE responses; None when
@@ -908,6 +936,7 @@ class CommandReader:
             m = _LITERAL_AT_END.search(line)
             if m is None:
                 data = bytes(self._cmd[:-2])
+                self.last_had_non_sync_literal = self._non_sync
                 self._reset()
                 return _parse(data)
             size = int(m.group(1))
@@ -922,5 +951,6 @@ class CommandReader:
                         self._skip_command = True
                 return LiteralTooLarge(tag, size, non_sync)
             self._literal_left = size
+            self._non_sync = self._non_sync or non_sync
             if not non_sync:
                 return NeedContinuation(size)

@@ -64,9 +64,10 @@ def astring(value: str | bytes) -> bytes:
     return quote(data)
 
 
-def format_mailbox(name: str) -> bytes:
-    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), as an astring."""
-    return astring(mutf7.encode(name))
+def format_mailbox(name: str, *, utf8: bool = False) -> bytes:
+    """A mailbox name on the wire, as an astring: modified UTF-7 (RFC 3501 §5.1.3), or with
+    *utf8* (IMAP4rev2 enabled, RFC 9051 §5.1) UTF-8 as is."""
+    return astring(name.encode("utf-8") if utf8 else mutf7.encode(name))
 
 
 def _safe_text(text: str) -> bytes:
@@ -164,16 +165,17 @@ def format_fetch_response(seq: int, items: Sequence[tuple[str, FetchValue]]) -> 
 
 
 def format_list_response(kind: str, attributes: Iterable[str], delimiter: str | None,
-                         name: str) -> bytes:
+                         name: str, *, utf8: bool = False) -> bytes:
     """``* LIST (\\HasNoChildren) "/" name`` CRLF (RFC 9051 §7.3.1); ``kind`` LIST or LSUB."""
     delim = b"NIL" if delimiter is None else quote(delimiter)
     return (b"* " + kind.encode("ascii") + b" (" + " ".join(attributes).encode("ascii") + b") "
-            + delim + b" " + format_mailbox(name) + CRLF)
+            + delim + b" " + format_mailbox(name, utf8=utf8) + CRLF)
 
 
-def format_status_response(mailbox: str, items: Sequence[tuple[str, int]]) -> bytes:
+def format_status_response(mailbox: str, items: Sequence[tuple[str, int]], *,
+                           utf8: bool = False) -> bytes:
     body = " ".join(f"{k} {v}" for k, v in items).encode("ascii")
-    return b"* STATUS " + format_mailbox(mailbox) + b" (" + body + b")" + CRLF
+    return b"* STATUS " + format_mailbox(mailbox, utf8=utf8) + b" (" + body + b")" + CRLF
 
 
 def format_search_response(numbers: Iterable[int]) -> bytes:

@@ -1,0 +1,1 @@
+"""Models of protocol sessions: what the RFCs allow, checked against a live server."""

@@ -1,0 +1,143 @@
+"""What the IMAP suites share: sessions with clean-up, scratch mailboxes, raw commands, messages."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Sequence
+
+from harness.clients.imap import (
+    CommandResult,
+    IMAPClient,
+    IMAPClientError,
+    IMAPConnectionClosed,
+)
+from harness.protocol.errors import ProtocolError
+from harness.protocol.imap import mutf7
+from harness.protocol.imap.formatting import astring
+from harness.protocol.imap.responses import Fetch, Response, Tagged
+from harness.suite import Evidence, make_message, open_imap, token
+from harness.targets import ProviderTarget, Target
+
+
+def mbox(name: str) -> str:
+    """A mailbox name as a command argument: modified UTF-7 (RFC 3501 §5.1.3), atom or quoted."""
+    return astring(mutf7.encode(name)).decode("ascii")
+
+
+def message(mark: str, *, subject: str = "imap suite", body: str = "Hello from the suite.\r\n",
+            extra: Sequence[tuple[str, str]] = ()) -> bytes:
+    return make_message(sender="Sender <sender@example.com>", recipient="rcpt@example.net",
+                        subject=subject, body=body, mark=mark, extra=extra)
+
+
+def multipart(mark: str) -> bytes:
+    """A multipart/mixed message: a text/plain part and a base64 application/octet-stream."""
+    body = (
+        "--b1\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\nfirst part\r\n"
+        "--b1\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64"
+        "\r\n\r\nAAECAwQ=\r\n--b1--\r\n"
+    )
+    return make_message(sender="sender@example.com", recipient="rcpt@example.net",
+                        subject="multipart", body=body, mark=mark,
+                        extra=[("MIME-Version", "1.0"),
+                               ("Content-Type", 'multipart/mixed; boundary="b1"')])
+
+
+@contextlib.asynccontextmanager
+async def session(target: Target, evidence: Evidence, *, account_index: int = 0,
+                  select: str | None = None,
+                  provider: ProviderTarget | None = None) -> AsyncIterator[IMAPClient]:
+    """A logged-in session (nothing selected by default), logged out and closed afterwards."""
+    client = await open_imap(target, evidence, provider or target.receiver,
+                             account_index=account_index, select=select)
+    try:
+        yield client
+    finally:
+        if not client.closed:
+            with contextlib.suppress(IMAPClientError, ProtocolError, OSError):
+                await client.logout()
+        await client.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch(client: IMAPClient, *, create: bool = True) -> AsyncIterator[str]:
+    """A fresh, uniquely named mailbox, deleted afterwards (with what was made under it)."""
+    name = token()
+    if create:
+        result = await client.command(f"CREATE {mbox(name)}")
+        assert result.ok, f"CREATE {name} answered {result.status}"
+    try:
+        yield name
+    finally:
+        await cleanup(client, name)
+
+
+async def cleanup(client: IMAPClient, *names: str) -> None:
+    """Delete mailboxes (and their inferiors) a test made; errors are ignored."""
+    if client.closed:
+        return
+    with contextlib.suppress(IMAPClientError, ProtocolError, OSError):
+        await client.command("UNSELECT" if "UNSELECT" in client.capabilities else "CLOSE")
+        for name in names:
+            listed = await client.list("", name + "/*")
+            inferiors = sorted((r.mailbox for r in listed.untagged
+                                if getattr(r, "kind", "") == "LIST"), reverse=True)
+            for inner in [*inferiors, name]:
+                await client.command(f"DELETE {mbox(inner)}")
+
+
+async def append(client: IMAPClient, mailbox: str, data: bytes,
+                 flags: Sequence[str] = ()) -> CommandResult:
+    result = await client.append(mailbox, data, flags)
+    assert result.ok, f"APPEND to {mailbox} answered {result.status}"
+    return result
+
+
+async def uids(client: IMAPClient) -> list[int]:
+    result, found = await client.search("ALL", uid=True)
+    assert result.ok, f"UID SEARCH ALL answered {result.status}"
+    return sorted(found)
+
+
+async def fetch_uid(client: IMAPClient, uid: int, items: str) -> dict[str, object]:
+    """The items of one message by UID, merged over its FETCH responses."""
+    result = await client.command(f"UID FETCH {uid} {items}")
+    assert result.ok, f"UID FETCH {uid} {items} answered {result.status}"
+    merged: dict[str, object] = {}
+    for response in result.untagged:
+        if isinstance(response, Fetch) and response.items.get("UID") in (uid, None):
+            merged.update(response.items)
+    return merged
+
+
+def flags_of(items: dict[str, object]) -> set[str]:
+    value = items.get("FLAGS")
+    assert isinstance(value, tuple), f"no FLAGS in {items}"
+    return {str(f) for f in value}
+
+
+async def raw(client: IMAPClient, line: bytes, *,
+              timeout: float = 10.0) -> tuple[Tagged | None, list[Response]]:  # noqa: ASYNC109
+    """Send ``tag line`` CRLF exactly; read until its tagged response. (None, responses) when
+    the server closed the connection first."""
+    tag = next_raw_tag()
+    await client.send_raw(tag.encode("ascii") + b" " + line + b"\r\n")
+    return await until_tagged(client, tag, timeout=timeout)
+
+
+async def until_tagged(client: IMAPClient, tag: str, *,
+                       timeout: float = 10.0) -> tuple[Tagged | None, list[Response]]:  # noqa: ASYNC109
+    seen: list[Response] = []
+    try:
+        while True:
+            response = await client.read_response(timeout)
+            if isinstance(response, Tagged) and response.tag == tag:
+                return response, seen
+            seen.append(response)
+    except IMAPConnectionClosed:
+        return None, seen
+
+
+def next_raw_tag() -> str:
+    return "X" + uuid.uuid4().hex[:8]

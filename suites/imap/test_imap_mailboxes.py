@@ -1,0 +1,290 @@
+"""IMAP in depth — mailboxes: CREATE, DELETE, RENAME, SUBSCRIBE, LIST/LSUB, STATUS, INBOX,
+special use, TRYCREATE."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.clients.imap import IMAPClient
+from harness.protocol.imap.responses import List, Status
+from harness.suite import Evidence, need, run, token
+from harness.targets import Target
+from suites.imap.imap_helpers import append, cleanup, mbox, message, scratch, session
+
+pytestmark = pytest.mark.step(9)
+
+SPECIAL_USE = {"\\ALL", "\\ARCHIVE", "\\DRAFTS", "\\FLAGGED", "\\JUNK", "\\SENT", "\\TRASH"}
+
+
+async def _listed(client: IMAPClient, pattern: str, reference: str = "") -> list[List]:
+    result = await client.list(reference, pattern)
+    assert result.ok, f"LIST {reference!r} {pattern!r} answered {result.status}"
+    return [r for r in result.untagged if isinstance(r, List)]
+
+
+async def _names(client: IMAPClient, pattern: str) -> set[str]:
+    return {r.mailbox for r in await _listed(client, pattern)}
+
+
+async def _delimiter(client: IMAPClient) -> str:
+    roots = await _listed(client, "")
+    assert len(roots) == 1, f'LIST "" "" gave {len(roots)} responses'
+    need(roots[0].delimiter is not None, "server has a flat namespace (no hierarchy delimiter)")
+    assert roots[0].delimiter is not None
+    return roots[0].delimiter
+
+
+async def _count(client: IMAPClient, name: str) -> int:
+    result = await client.command(f"STATUS {mbox(name)} (MESSAGES)")
+    assert result.ok, f"STATUS {name} answered {result.status}"
+    (status,) = [r for r in result.untagged if isinstance(r, Status)]
+    value = status.items["MESSAGES"]
+    assert isinstance(value, int)
+    return value
+
+
+@pytest.mark.requirement("IMAP-CREATE")
+def test_imap_create_then_list(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[set[str], str, str]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            listed = await _names(client, name)
+            again = await client.command(f"CREATE {mbox(name)}")
+            return listed, name, again.status
+
+    listed, name, again = run(scenario())
+    # RFC 9051 §6.3.4: "The OK response is returned only if a new mailbox with that name has
+    # been created."; "It is an error to attempt to create ... a mailbox with a name that
+    # refers to an extant mailbox."
+    assert listed == {name}, f"LIST after CREATE shows {listed}"
+    assert again == "NO", f"CREATE of an existing mailbox answered {again}"
+
+
+@pytest.mark.requirement("IMAP-DELETE")
+def test_imap_delete(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, set[str], str, str]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            deleted = await client.command(f"DELETE {mbox(name)}")
+            listed = await _names(client, name)
+            again = await client.command(f"DELETE {mbox(name)}")
+            inbox = await client.command("DELETE INBOX")
+            return deleted.status, listed, again.status, inbox.status
+
+    deleted, listed, again, inbox = run(scenario())
+    assert deleted == "OK" and not listed, f"DELETE answered {deleted}; LIST still shows {listed}"
+    # RFC 9051 §6.3.5: "It is an error to attempt to delete INBOX or a mailbox name that does
+    # not exist."
+    assert again == "NO", f"DELETE of a missing mailbox answered {again}"
+    assert inbox == "NO", f"DELETE INBOX answered {inbox}"
+
+
+@pytest.mark.requirement("IMAP-RENAME")
+def test_imap_rename_keeps_messages(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, set[str], set[str], int]:
+        async with session(target, evidence) as client:
+            d = await _delimiter(client)
+            old, new = token(), token()
+            try:
+                assert (await client.command(f"CREATE {mbox(old + d + 'child')}")).ok
+                await append(client, old, message(old))
+                renamed = await client.command(f"RENAME {mbox(old)} {mbox(new)}")
+                gone = await _names(client, old + "*")
+                moved = await _names(client, new + "*")
+                count = await _count(client, new) if renamed.ok else -1
+            finally:
+                await cleanup(client, old, new)
+            return renamed.status, gone, moved - {new, new + d + "child"} | (
+                {new, new + d + "child"} - moved), count
+
+    status, gone, wrong, count = run(scenario())
+    assert status == "OK", f"RENAME answered {status}"
+    # RFC 9051 §6.3.6: "The RENAME command changes the name of a mailbox."; "If the name has
+    # inferior hierarchical names, then the inferior hierarchical names MUST also be renamed."
+    assert not gone, f"old names still listed after RENAME: {gone}"
+    assert not wrong, f"after RENAME the new hierarchy differs by {wrong}"
+    assert count == 1, f"the renamed mailbox holds {count} messages, not the 1 it had"
+
+
+@pytest.mark.requirement("IMAP-RENAME-INBOX")
+def test_imap_rename_inbox_moves_messages(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, int, int]:
+        # The second account: renaming INBOX moves everything in it, so not the flow's account.
+        async with session(target, evidence, account_index=1) as client:
+            mark, new = token(), token()
+            await append(client, "INBOX", message(mark))
+            renamed = await client.command(f"RENAME INBOX {mbox(new)}")
+            if not renamed.ok:
+                return renamed.status, -1, -1
+            try:
+                await client.select("INBOX")
+                _, left = await client.search(f"HEADER X-Mailharness-Token {mark}", uid=True)
+                await client.select(new)
+                _, moved = await client.search(f"HEADER X-Mailharness-Token {mark}", uid=True)
+                await client.command("UID COPY 1:* INBOX")  # give the account its mail back
+            finally:
+                await cleanup(client, new)
+            return "OK", len(left), len(moved)
+
+    status, left, moved = run(scenario())
+    # RFC 9051 §6.3.6: "Note that some servers disallow renaming INBOX by returning a tagged NO
+    # response".
+    need(status == "OK", f"server refuses RENAME INBOX ({status}), which RFC 9051 allows")
+    # RFC 9051 §6.3.6: renaming INBOX "moves all messages in INBOX to a new mailbox with the
+    # given name, leaving INBOX empty."
+    assert left == 0, "the message is still in INBOX after RENAME INBOX"
+    assert moved == 1, f"the new mailbox holds {moved} copies of the message, not 1"
+
+
+@pytest.mark.requirement("IMAP-SUBSCRIBE")
+def test_imap_subscribe_and_lsub(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, set[str], str, set[str]]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            need("IMAP4REV1" in client.capabilities, "LSUB is IMAP4rev1; server is rev2 only")
+            sub = await client.command(f"SUBSCRIBE {mbox(name)}")
+            lsub = await client.command(f"LSUB \"\" {mbox(name)}")
+            after_sub = {r.mailbox for r in lsub.untagged if isinstance(r, List)}
+            unsub = await client.command(f"UNSUBSCRIBE {mbox(name)}")
+            lsub = await client.command(f"LSUB \"\" {mbox(name)}")
+            after_unsub = {r.mailbox for r in lsub.untagged if isinstance(r, List)}
+            return sub.status, after_sub, unsub.status, after_unsub
+
+    sub, after_sub, unsub, after_unsub = run(scenario())
+    # RFC 9051 §6.3.7: "The SUBSCRIBE command adds the specified mailbox name to the server's
+    # set of "active" or "subscribed" mailboxes as returned by the LIST (SUBSCRIBED) command."
+    assert sub == "OK" and len(after_sub) == 1, f"SUBSCRIBE {sub}; LSUB then lists {after_sub}"
+    # RFC 9051 §6.3.8: UNSUBSCRIBE "removes the specified mailbox name from the server's set".
+    assert unsub == "OK" and not after_unsub, f"UNSUBSCRIBE {unsub}; LSUB lists {after_unsub}"
+
+
+@pytest.mark.requirement("IMAP-LIST-DELIMITER")
+def test_imap_list_delimiter(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, list[str | None]]:
+        async with session(target, evidence) as client:
+            d = await _delimiter(client)
+            name = token()
+            try:
+                assert (await client.command(f"CREATE {mbox(name + d + 'a')}")).ok
+                listed = await _listed(client, name + "*")
+            finally:
+                await cleanup(client, name)
+            return d, [r.delimiter for r in listed]
+
+    d, delimiters = run(scenario())
+    # RFC 9051 §6.3.9: LIST "" "" "is a special request to return the hierarchy delimiter";
+    # "In all cases, a hierarchy delimiter (or NIL if there is no hierarchy) is returned."
+    assert len(delimiters) == 2, f"LIST shows {len(delimiters)} of the 2 mailboxes made"
+    assert all(x == d for x in delimiters), f"LIST delimiters {delimiters}, LIST \"\" \"\" said {d!r}"
+
+
+@pytest.mark.requirement("IMAP-LIST-WILDCARDS")
+def test_imap_list_wildcards(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, str, set[str], set[str]]:
+        async with session(target, evidence) as client:
+            d = await _delimiter(client)
+            root = token()
+            try:
+                assert (await client.command(f"CREATE {mbox(root + d + 'a' + d + 'b')}")).ok
+                percent = await _names(client, root + d + "%")
+                star = await _names(client, root + d + "*")
+            finally:
+                await cleanup(client, root)
+            return d, root, percent, star
+
+    d, root, percent, star = run(scenario())
+    # RFC 9051 §6.3.9: ""*" is a wildcard and matches zero or more characters at this position.
+    # "%" is similar to "*", but it does not match a hierarchy delimiter."
+    assert percent == {f"{root}{d}a"}, f"'%' matched {percent}"
+    assert star == {f"{root}{d}a", f"{root}{d}a{d}b"}, f"'*' matched {star}"
+
+
+@pytest.mark.requirement("IMAP-INBOX-CASE")
+def test_imap_inbox_case_insensitive(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, str, set[str]]:
+        async with session(target, evidence) as client:
+            lower = await client.command("SELECT inbox")
+            mixed = await client.command('EXAMINE "InBoX"')
+            listed = await _names(client, "inbox")
+            return lower.status, mixed.status, listed
+
+    lower, mixed, listed = run(scenario())
+    # RFC 9051 §5.1: "The case-insensitive mailbox name INBOX is a special name reserved to mean
+    # "the primary mailbox for this user on this server"."
+    assert lower == "OK", f"SELECT inbox answered {lower}"
+    assert mixed == "OK", f'EXAMINE "InBoX" answered {mixed}'
+    assert {n.upper() for n in listed} == {"INBOX"}, f'LIST "" inbox gave {listed}'
+
+
+@pytest.mark.requirement("IMAP-SPECIAL-USE")
+def test_imap_special_use_attributes(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> dict[str, list[str]]:
+        async with session(target, evidence) as client:
+            need("SPECIAL-USE" in client.capabilities, "server does not advertise SPECIAL-USE")
+            marked: dict[str, list[str]] = {}
+            for r in await _listed(client, "*"):
+                for attr in r.attributes:
+                    if attr.upper() in SPECIAL_USE:
+                        marked.setdefault(attr.upper(), []).append(r.mailbox)
+            for names in marked.values():
+                for name in names:
+                    assert (await client.select(name, readonly=True)).result.ok, \
+                        f"special-use mailbox {name} cannot be examined"
+            return marked
+
+    marked = run(scenario())
+    # RFC 6154 §2 (RFC 9051 §7.3.1): a server advertising SPECIAL-USE includes the attributes of
+    # its special-use mailboxes in LIST responses.
+    assert marked, "SPECIAL-USE is advertised but no LIST response carries a special-use attribute"
+
+
+@pytest.mark.requirement("IMAP-STATUS")
+def test_imap_status_agrees_with_select(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[dict[str, object], tuple[int, int | None, int | None, int]]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            await append(client, name, message(token()), ["\\Seen"])
+            await append(client, name, message(token()))
+            result = await client.command(
+                f"STATUS {mbox(name)} (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)")
+            assert result.ok, f"STATUS answered {result.status}"
+            (status,) = [r for r in result.untagged if isinstance(r, Status)]
+            selected = await client.select(name, readonly=True)
+            _, unseen = await client.search("UNSEEN")
+            return status.items, (selected.exists, selected.uidnext, selected.uidvalidity,
+                                  len(unseen))
+
+    items, (exists, uidnext, uidvalidity, unseen) = run(scenario())
+    # RFC 9051 §6.3.11: MESSAGES "The number of messages in the mailbox", UIDNEXT "The next
+    # unique identifier value", UIDVALIDITY "The unique identifier validity value", UNSEEN "The
+    # number of messages that do not have the \Seen flag set".
+    assert items.get("MESSAGES") == exists == 2, f"STATUS MESSAGES {items.get('MESSAGES')}, EXISTS {exists}"
+    assert items.get("UIDNEXT") == uidnext, f"STATUS UIDNEXT {items.get('UIDNEXT')}, SELECT {uidnext}"
+    assert items.get("UIDVALIDITY") == uidvalidity, "STATUS UIDVALIDITY differs from SELECT's"
+    assert items.get("UNSEEN") == unseen == 1, f"STATUS UNSEEN {items.get('UNSEEN')}, SEARCH {unseen}"
+
+
+@pytest.mark.requirement("IMAP-TRYCREATE", "IMAP-NO-AUTOCREATE")
+def test_imap_missing_mailbox_trycreate(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[list[tuple[str, str, str | None]], set[str]]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            missing = token()
+            outcomes = []
+            appended = await client.append(missing, message(token()))
+            outcomes.append(("APPEND", appended.status, appended.code and appended.code.name))
+            await append(client, name, message(token()))
+            await client.select(name)
+            for verb in ("COPY", "MOVE"):
+                if verb == "MOVE" and "MOVE" not in client.capabilities:
+                    continue
+                result = await client.command(f"{verb} 1 {mbox(missing)}")
+                outcomes.append((verb, result.status, result.code and result.code.name))
+            created = await _names(client, missing)
+            await cleanup(client, missing)
+            return outcomes, created
+
+    outcomes, created = run(scenario())
+    # RFC 9051 §6.3.12 (and §6.4.7, §6.4.8 for COPY and MOVE): "If the destination mailbox does
+    # not exist, a server MUST return an error and MUST NOT automatically create the mailbox.
+    # Unless it is certain that the destination mailbox cannot be created, the server MUST send
+    # the response code "[TRYCREATE]" as the prefix of the text of the tagged NO response."
+    for verb, status, code in outcomes:
+        assert status == "NO", f"{verb} to a missing mailbox answered {status}"
+        assert code == "TRYCREATE", f"{verb} to a missing mailbox answered NO without [TRYCREATE]"
+    assert not created, f"a command to a missing mailbox created it: {created}"

@@ -1,0 +1,1 @@
+"""Security checks of SMTP servers: relay, STARTTLS injection, smuggling, AUTH abuse, limits."""

@@ -1,0 +1,1 @@
+"""SMTP conformance in depth: session, commands, AUTH, STARTTLS, extensions, limits."""

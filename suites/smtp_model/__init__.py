@@ -1,0 +1,1 @@
+"""The stateful SMTP session model and replayable dialogues of the tricky cases."""

@@ -1,0 +1,326 @@
+"""The stateful IMAP mailbox model: its search keys and checks, and a malformed response as a finding."""
+
+from __future__ import annotations
+
+import re
+import socket
+import socketserver
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from harness.clients.imap import CommandResult, IMAPClient
+from harness.models.imap_mailbox import (
+    AGREE,
+    NO_EXPUNGE,
+    SEQ_UID,
+    STATIC,
+    UID_MONOTONIC,
+    MailboxModel,
+    ModelViolation,
+    SearchKey,
+    TrueMessage,
+    View,
+    as_finding,
+    flag_set,
+    make_body,
+    search_hits,
+)
+from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.imap.responses import (
+    ESearch,
+    Exists,
+    Expunge,
+    Fetch,
+    Flags,
+    Response,
+    Search,
+)
+from harness.suite import Evidence
+from harness.targets import Account, Endpoint, ProviderTarget, Target
+from reference_agents.tls import TLSMaterial
+
+HOST = "127.0.0.1"
+
+
+def result(*untagged: Response) -> CommandResult:
+    return CommandResult("A0001", "OK", None, "done", tuple(untagged))
+
+
+# -- search keys, flags, messages ---------------------------------------------------------------
+
+
+def message(uid: int, *flags: str) -> TrueMessage:
+    return TrueMessage(uid, b"x", frozenset(flags), 0)
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "matching"),
+    [
+        (SearchKey("ALL"), "ALL", [1, 2, 3]),
+        (SearchKey("DELETED"), "DELETED", [2]),
+        (SearchKey("UNDELETED"), "UNDELETED", [1, 3]),
+        (SearchKey("UNSEEN"), "UNSEEN", [2, 3]),
+        (SearchKey("KEYWORD", "mh_red"), "KEYWORD mh_red", [3]),
+        (SearchKey("UNKEYWORD", "mh_red"), "UNKEYWORD mh_red", [1, 2]),
+        (SearchKey("UID", lo=2, hi=1), "UID 5:3", [2, 3]),
+        (SearchKey("NOT", sub=(SearchKey("SEEN"),)), "NOT SEEN", [2, 3]),
+        (SearchKey("OR", sub=(SearchKey("SEEN"), SearchKey("DELETED"))),
+         "OR (SEEN) (DELETED)", [1, 2]),
+    ],
+)
+def test_search_key_text_and_model(key: SearchKey, text: str, matching: list[int]) -> None:
+    uids = [1, 3, 5]
+    mailbox = [message(1, "\\Seen"), message(3, "\\Deleted"), message(5, "mh_red")]
+    assert key.text(uids) == text
+    assert [i + 1 for i, m in enumerate(mailbox) if key.matches(m, uids)] == matching
+
+
+def test_uid_key_on_an_empty_mailbox_is_valid_syntax() -> None:
+    assert SearchKey("UID", lo=1).text([]) == "UID 1:4294967295"
+    assert SearchKey("UID", lo=0).text([]) == "UID 4294967295"
+
+
+def test_flag_set_ignores_recent_and_case_of_system_flags() -> None:
+    assert flag_set(["\\SEEN", "\\Recent", "$Label1", "\\deleted"]) == {
+        "\\Seen", "\\Deleted", "$Label1"}
+
+
+def test_search_hits_reads_search_and_esearch() -> None:
+    assert search_hits(result(Search((2, 4)))) == [2, 4]
+    assert search_hits(result(ESearch("A1", True, {"ALL": "3:5,9", "COUNT": 4}))) == [3, 4, 5, 9]
+    assert search_hits(result(ESearch("A1", False, {"COUNT": 0}))) == []
+
+
+@pytest.mark.parametrize("kind", ["plain", "multipart"])
+def test_model_messages_are_crlf_ascii_with_headers(kind: str) -> None:
+    body = make_body(kind, 3, "mark")
+    assert b"\r\n\r\n" in body and body.isascii()
+    assert re.search(rb"(?<!\r)\n", body) is None
+    assert b"Message-ID: <mark@" in body
+
+
+# -- the checks, on synthetic responses ---------------------------------------------------------
+
+
+@pytest.fixture
+def model() -> Iterator[MailboxModel]:
+    machine = MailboxModel(cast(Target, None), Evidence())
+    yield machine
+    machine.teardown()
+
+
+def view(*uids: int | None) -> View:
+    seen = View("A", cast(IMAPClient, None))
+    seen.seq = list(uids)
+    return seen
+
+
+def violation(check: Callable[[], object]) -> ModelViolation:
+    with pytest.raises(ModelViolation) as info:
+        check()
+    return info.value
+
+
+def test_expunge_during_fetch_is_a_violation(model: MailboxModel) -> None:
+    model.truth = {2: message(2)}
+    seen = view(1, 2)
+    found = violation(lambda: model._absorb(seen, "FETCH", result(Expunge(1))))
+    assert found.requirement == NO_EXPUNGE and found.session == "A"
+    assert "while responding to FETCH" in str(found)
+    # The UID form may carry it (RFC 9051 §7.5.1 note).
+    model._absorb(seen, "UID FETCH", result(Expunge(1)))
+    assert seen.seq == [2]
+
+
+def test_expunge_of_a_message_nobody_removed(model: MailboxModel) -> None:
+    model.truth = {1: message(1)}
+    found = violation(lambda: model._absorb(view(1), "NOOP", result(Expunge(1))))
+    assert found.requirement == SEQ_UID
+
+
+def test_unannounced_sequence_number_and_shrinking_exists(model: MailboxModel) -> None:
+    model.truth = {1: message(1)}
+    found = violation(lambda: model._absorb(view(1), "NOOP", result(Fetch(2, {"UID": 7}))))
+    assert found.requirement == SEQ_UID and "only 1 were announced" in str(found)
+    found = violation(lambda: model._absorb(view(1, 2), "NOOP", result(Exists(1))))
+    assert found.requirement == SEQ_UID
+
+
+def test_sequence_number_changing_uid(model: MailboxModel) -> None:
+    model.truth = {1: message(1), 2: message(2)}
+    found = violation(lambda: model._absorb(view(1, 2), "FETCH", result(Fetch(1, {"UID": 2}))))
+    assert found.requirement == SEQ_UID and "was UID 1, now FETCH says UID 2" in str(found)
+
+
+def test_static_data_must_not_change(model: MailboxModel) -> None:
+    model.truth = {1: TrueMessage(1, b"12345", frozenset(), 0)}
+    seen = view(1)
+    model._absorb(seen, "FETCH", result(Fetch(1, {"UID": 1, "RFC822.SIZE": 5,
+                                                 "INTERNALDATE": "01-Jan-2024 00:00:00 +0000"})))
+    found = violation(lambda: model._absorb(
+        seen, "FETCH", result(Fetch(1, {"UID": 1, "INTERNALDATE": "02-Jan-2024 00:00:00 +0000"}))))
+    assert found.requirement == STATIC and "INTERNALDATE of UID 1 changed" in str(found)
+    found = violation(lambda: model._absorb(seen, "FETCH", result(Fetch(1, {"RFC822.SIZE": 4}))))
+    assert found.requirement == STATIC
+
+
+def test_new_uid_must_be_above_every_earlier_one(model: MailboxModel) -> None:
+    model._register(view(), 5, b"x", frozenset())
+    model.truth.pop(5)
+    model.expunged.add(5)
+    found = violation(lambda: model._register(view(), 5, b"y", frozenset()))
+    assert found.requirement == UID_MONOTONIC and "a UID used before" in str(found)
+
+
+def test_reported_flags_must_be_the_mailbox_flags(model: MailboxModel) -> None:
+    model.truth = {1: message(1, "\\Seen")}
+    found = violation(lambda: model._absorb(view(1), "NOOP",
+                                            result(Fetch(1, {"FLAGS": ("\\Flagged",)}))))
+    assert found.requirement == AGREE
+
+
+def test_keywords_need_announcing(model: MailboxModel) -> None:
+    model.truth = {1: message(1, "mh_red")}
+    seen = view(1)
+    found = violation(lambda: model._absorb(seen, "NOOP", result(Fetch(1, {"FLAGS": ("mh_red",)}))))
+    assert found.requirement == AGREE and "never announced" in str(found)
+    model._absorb(seen, "NOOP", result(Flags(("\\Seen", "mh_red")), Fetch(1, {"FLAGS": ("mh_red",)})))
+    assert seen.flags[1] == {"mh_red"}
+
+
+def test_recent_in_two_sessions(model: MailboxModel) -> None:
+    model.truth = {1: message(1)}
+    first, second = view(1), view(1)
+    second.name = "B"
+    model._absorb(first, "NOOP", result(Fetch(1, {"FLAGS": ("\\Recent",)})))
+    found = violation(lambda: model._absorb(second, "NOOP",
+                                            result(Fetch(1, {"FLAGS": ("\\Recent",)}))))
+    assert found.requirement == AGREE and "\\Recent in session A" in str(found)
+
+
+def test_modseq_must_not_go_back(model: MailboxModel) -> None:
+    model.truth = {1: message(1)}
+    seen = view(1)
+    model._absorb(seen, "NOOP", result(Fetch(1, {"MODSEQ": 10})))
+    found = violation(lambda: model._absorb(seen, "NOOP", result(Fetch(1, {"MODSEQ": 9}))))
+    assert found.requirement == AGREE and "MODSEQ" in str(found)
+
+
+def test_finding_names_the_bytes() -> None:
+    exc = RemoteProtocolError("expected number at offset 22", data=b"* 1 FETCH (RFC822.SIZE x)\r\n")
+    finding = as_finding(exc, "step 3")
+    assert isinstance(finding, AssertionError)
+    assert str(finding).splitlines()[0] == (
+        "malformed response from the server (step 3): expected number at offset 22: "
+        "b'* 1 FETCH (RFC822.SIZE x)\\r\\n'"
+    )
+
+
+# -- a scripted server that sends one malformed FETCH response ---------------------------------
+
+MALFORMED = b"* 1 FETCH (UID 1 RFC822.SIZE twelve)\r\n"
+_LITERAL = re.compile(rb"\{(\d+)\}\r\n\Z")
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    """Just enough IMAP for the model's setup; FETCH of RFC822.SIZE is malformed."""
+
+    server: _FakeServer
+
+    def send(self, data: bytes) -> None:
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def handle(self) -> None:
+        self.send(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN UIDPLUS] fake ready\r\n")
+        while line := self.rfile.readline():
+            while (m := _LITERAL.search(line)) is not None:
+                self.send(b"+ go ahead\r\n")
+                line += self.rfile.read(int(m.group(1))) + self.rfile.readline()
+            tag, _, rest = line.partition(b" ")
+            verb = rest.split(b" ", 1)[0].strip().upper()
+            ok = tag + b" OK done\r\n"
+            if verb == b"LOGIN":
+                self.send(tag + b" OK [CAPABILITY IMAP4rev1 UIDPLUS] logged in\r\n")
+            elif verb == b"APPEND":
+                self.server.messages += 1
+                self.send(tag + b" OK [APPENDUID 7 %d] stored\r\n" % self.server.messages)
+            elif verb == b"SELECT":
+                self.send(b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\r\n"
+                          b"* %d EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 7] v\r\n"
+                          b"* OK [UIDNEXT %d] n\r\n* OK [PERMANENTFLAGS (\\Seen \\Deleted \\*)] p\r\n"
+                          % (self.server.messages, self.server.messages + 1)
+                          + tag + b" OK [READ-WRITE] selected\r\n")
+            elif verb == b"FETCH":
+                if b"RFC822.SIZE" in rest:
+                    self.send(MALFORMED + ok)
+                else:
+                    self.send(b"* 1 FETCH (UID 1 FLAGS ())\r\n" + ok)
+            elif verb == b"LOGOUT":
+                self.send(b"* BYE bye\r\n" + ok)
+                return
+            else:
+                self.send(ok)
+
+
+class _FakeServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        super().__init__((HOST, 0), _Handler)
+        self.context = context
+        self.messages = 0
+
+    def get_request(self) -> tuple[socket.socket, object]:
+        sock, address = super().get_request()
+        return self.context.wrap_socket(sock, server_side=True), address
+
+
+@pytest.fixture
+def fake_target(tmp_path: Path) -> Iterator[Target]:
+    tls = TLSMaterial.create(tmp_path)
+    server = _FakeServer(tls.server_context([HOST]))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    port = server.server_address[1]
+    provider = ProviderTarget(
+        domain="example.net", submission=None, submissions=None, mx=None, imap=None,
+        imaps=Endpoint("imaps", HOST, port), outbound_port=None,
+        accounts=(Account("bob", "secret", "bob@example.net"),),
+    )
+    try:
+        yield Target(name="fake", description="scripted IMAP server", sender=provider,
+                     receiver=provider, dns=None, ca_file=tls.ca_file, tls_verify=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_malformed_fetch_response_is_a_failure_naming_the_bytes(fake_target: Target) -> None:
+    evidence = Evidence()
+    machine = MailboxModel(fake_target, evidence)
+    try:
+        machine.setup(rev2=(False, False), seed=[("plain", 1, [])])
+        assert sorted(machine.truth) == [1]
+        with pytest.raises(AssertionError) as info:
+            machine.fetch(session=1, choice=[0], by_uid=False, items=["RFC822.SIZE"], stale=False)
+    finally:
+        machine.teardown()
+    failure = info.value
+    assert not isinstance(failure, RemoteProtocolError)
+    first_line = str(failure).splitlines()[0]
+    assert first_line.startswith("malformed response from the server (step ")
+    assert "FETCH ['RFC822.SIZE']" in first_line
+    assert repr(MALFORMED) in first_line
+    assert isinstance(failure.__cause__, RemoteProtocolError)
+    # The failing example keeps its transcripts; the offending bytes are in session B's.
+    names = [t.name for t in evidence.transcripts]
+    assert any(n.startswith("imap model session B") for n in names)
+    assert any(MALFORMED in t.received() for t in evidence.transcripts)
