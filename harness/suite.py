@@ -18,6 +18,7 @@ from harness.clients.smtp import SMTPClient
 from harness.clients.transcript import Transcript
 from harness.clients.wait import wait_for_message
 from harness.dns import send_update
+from harness.protocol.errors import RemoteProtocolError, as_finding
 from harness.protocol.smtp import Reply
 from harness.targets import Account, Endpoint, ProviderTarget, Target
 
@@ -56,7 +57,11 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
     async def bounded() -> T:
         return await asyncio.wait_for(coro, timeout)
 
-    return asyncio.run(bounded())
+    try:
+        return asyncio.run(bounded())
+    except RemoteProtocolError as exc:
+        # A malformed reply or response is a finding about the server, not a harness crash.
+        raise as_finding(exc) from exc
 
 
 def need(condition: object, reason: str) -> None:

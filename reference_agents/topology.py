@@ -62,7 +62,7 @@ class TopologySettings:
     quirks: frozenset[str] = frozenset()
     retry_schedule: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 30.0)
     max_queue_lifetime: float = 5 * 24 * 3600.0
-    delivery_timeout: float = 10.0
+    delivery_timeout: float = 30.0
     max_message_size: int = 10 * 1024 * 1024
     idle_poll_interval: float = 1.0
 
@@ -288,6 +288,13 @@ class Topology:
         path.write_text(dump_target(self.target(embedded=False)), encoding="utf-8")
 
 
+_START_ATTEMPTS = 3
+
+
+def _in_use(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+
+
 class TopologyThread:
     """Runs a Topology on an event loop of its own in a background thread (for the pytest plugin)."""
 
@@ -309,14 +316,21 @@ class TopologyThread:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        try:
-            await self.topology.start()
-        except BaseException as exc:
-            self._error = exc
-            self._ready.set()
-            with contextlib.suppress(Exception):
-                await self.topology.stop()
-            return
+        for attempt in range(_START_ATTEMPTS):
+            try:
+                await self.topology.start()
+                break
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    await self.topology.stop()
+                # The shared MX port is chosen free, then bound a moment later: another process
+                # may take it in between. Choose again rather than fail.
+                if _in_use(exc) and attempt + 1 < _START_ATTEMPTS:
+                    self.topology = Topology(self.topology.settings)
+                    continue
+                self._error = exc
+                self._ready.set()
+                return
         self._ready.set()
         try:
             await self._stop.wait()

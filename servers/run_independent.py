@@ -565,7 +565,7 @@ def summary(results: Path) -> int:
                           if o not in ("passed", "failed", "skipped"))
         print(f"independent servers, {folder}: {text}{', ' + extra if extra else ''}")
         for test in data["tests"]:
-            if test["nodeid"].startswith(folder) and test["outcome"] in ("failed", "error"):
+            if test["nodeid"].startswith(folder + "/") and test["outcome"] in ("failed", "error"):
                 print(f"    red: {test['nodeid']}")
     if total == 0:
         print(f"independent: {results} records no test", file=sys.stderr)

@@ -61,7 +61,7 @@ from hypothesis.stateful import (
 
 from harness.clients.imap import CommandResult, IMAPClient
 from harness.clients.transcript import Transcript
-from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.errors import RemoteProtocolError, as_finding
 from harness.protocol.imap.responses import (
     ESearch,
     Exists,
@@ -117,12 +117,6 @@ class ModelViolation(AssertionError):
         self.requirement = requirement
         self.session = session
         self.step = step
-
-
-def as_finding(exc: RemoteProtocolError, where: str) -> AssertionError:
-    """A malformed server response as a test failure whose first line names the bytes."""
-    shown = exc.data if len(exc.data) <= 400 else exc.data[:400] + b"..."
-    return AssertionError(f"malformed response from the server ({where}): {exc.message}: {shown!r}")
 
 
 # --- the model's side: messages, flags, search keys -------------------------------------------

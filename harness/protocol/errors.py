@@ -21,3 +21,10 @@ class LocalProtocolError(ProtocolError):
 
 class RemoteProtocolError(ProtocolError):
     """The peer sent something the protocol forbids: a finding, with its bytes."""
+
+
+def as_finding(exc: RemoteProtocolError, where: str = "") -> AssertionError:
+    """A malformed message from the server as a test failure whose first line names the bytes."""
+    shown = exc.data if len(exc.data) <= 400 else exc.data[:400] + b"..."
+    place = f" ({where})" if where else ""
+    return AssertionError(f"malformed response from the server{place}: {exc.message}: {shown!r}")
