@@ -2,23 +2,24 @@
 
     python benchmarks/e2e_throughput.py [--messages 1000] [--sessions 8]
 
-Starts the embedded reference topology (example.org → example.net), submits the messages from
-alice@example.org to bob@example.net over STARTTLS + AUTH on concurrent sessions, and waits until
-bob's INBOX holds all of them (IMAP SELECT over TLS). Prints messages per second."""
+Starts the reference agents in a process of their own (`mailharness serve`), submits the
+messages from alice@example.org to bob@example.net over STARTTLS + AUTH on concurrent sessions,
+and waits until bob's INBOX holds all of them (IMAP SELECT over TLS). Prints messages/second."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import tempfile
+import sys
 import time
 from pathlib import Path
 
-from harness.clients.imap import IMAPClient
-from harness.suite import Evidence, make_message, open_submission
-from harness.targets import Target
-from reference_agents.topology import Topology, TopologySettings
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.served import served_topology  # noqa: E402
+from harness.clients.imap import IMAPClient  # noqa: E402
+from harness.suite import Evidence, make_message, open_submission  # noqa: E402
+from harness.targets import Target  # noqa: E402
 
 
 async def _submit_batch(target: Target, indexes: list[int], run_id: str) -> None:
@@ -56,11 +57,7 @@ async def _count_inbox(target: Target) -> int:
 
 
 async def main(messages: int, sessions: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="mailharness-bench-"))
-    topology = Topology(TopologySettings(data_dir=data_dir))
-    await topology.start()
-    try:
-        target = topology.target()
+    with served_topology() as target:
         before = await _count_inbox(target)
         batches = [list(range(s, messages, sessions)) for s in range(sessions)]
         start = time.perf_counter()
@@ -73,9 +70,6 @@ async def main(messages: int, sessions: int) -> None:
                 raise TimeoutError(f"only {count - before} of {messages} arrived in 600 s")
             await asyncio.sleep(0.05)
         done = time.perf_counter()
-    finally:
-        await topology.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
     print(f"messages:            {messages} ({sessions} submission sessions)")
     print(f"submission:          {submitted - start:.2f} s ({messages / (submitted - start):.1f} msg/s accepted by the MSA)")
     print(f"end to end:          {done - start:.2f} s")

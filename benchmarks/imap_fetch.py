@@ -2,7 +2,7 @@
 
     python benchmarks/imap_fetch.py [--messages 10000] [--fill-sessions 8] [--repeat 3]
 
-Starts the embedded reference topology (in a thread of its own), fills one fresh mailbox of
+Starts the reference agents in a process of their own (`mailharness serve`), fills one fresh mailbox of
 bob@example.net with N small messages, then times the FETCH over implicit TLS with the harness's
 own client (strict parser and transcript included) and prints messages per second.
 
@@ -15,20 +15,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.served import served_topology  # noqa: E402
 from harness.clients.imap import IMAPClient  # noqa: E402
 from harness.clients.transcript import Transcript  # noqa: E402
 from harness.protocol.imap.responses import Tagged  # noqa: E402
 from harness.targets import Target  # noqa: E402
-from reference_agents.topology import TopologySettings, TopologyThread  # noqa: E402
 
 BATCH = 100
 
@@ -80,10 +78,7 @@ async def fill(target: Target, mailbox: str, indexes: list[int], run: str) -> No
 
 
 async def main(messages: int, fill_sessions: int, repeat: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="mailharness-bench-"))
-    runner = TopologyThread(TopologySettings(data_dir=data_dir))
-    try:
-        target = runner.start()
+    with served_topology() as target:
         run = uuid.uuid4().hex[:8]
         mailbox = f"bench-{run}"
         client = await connect(target)
@@ -114,9 +109,6 @@ async def main(messages: int, fill_sessions: int, repeat: int) -> None:
             await client.logout()
         finally:
             await client.close()
-    finally:
-        runner.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

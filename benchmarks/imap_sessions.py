@@ -2,7 +2,7 @@
 
     python benchmarks/imap_sessions.py [--sessions 50] [--seconds 20] [--messages 200]
 
-Starts the embedded reference topology (in a thread of its own), fills one mailbox of
+Starts the reference agents in a process of their own (`mailharness serve`), fills one mailbox of
 bob@example.net with a few hundred small messages, then opens S sessions over implicit TLS, each
 logged in, and runs them all at once for the given time: each session loops SELECT, a FETCH of a
 few random messages (FLAGS UID RFC822.SIZE BODY.PEEK[]), and a STORE +FLAGS or -FLAGS (\\Flagged)
@@ -16,21 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.served import served_topology  # noqa: E402
 from harness.clients.imap import IMAPClient  # noqa: E402
 from harness.clients.transcript import Transcript  # noqa: E402
 from harness.protocol.imap.responses import Tagged  # noqa: E402
 from harness.targets import Target  # noqa: E402
-from reference_agents.topology import TopologySettings, TopologyThread  # noqa: E402
 
 COMMAND_TIMEOUT = 30.0
 
@@ -109,10 +107,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def main(sessions: int, seconds: float, messages: int) -> None:
-    data_dir = Path(tempfile.mkdtemp(prefix="mailharness-bench-"))
-    runner = TopologyThread(TopologySettings(data_dir=data_dir))
-    try:
-        target = runner.start()
+    with served_topology() as target:
         mailbox = f"load-{uuid.uuid4().hex[:8]}"
         admin = await connect(target)
         try:
@@ -138,9 +133,6 @@ async def main(sessions: int, seconds: float, messages: int) -> None:
             print(f"  {name:6} {len(values):6} commands, p50 {percentile(values, 0.5) * 1000:6.1f} ms, "
                   f"p99 {percentile(values, 0.99) * 1000:6.1f} ms, "
                   f"mean {statistics.fmean(values) * 1000:6.1f} ms")
-    finally:
-        runner.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

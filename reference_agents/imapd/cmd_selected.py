@@ -208,7 +208,8 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             # responses."
             new = info.flags | {_SEEN}
             try:
-                s.store.set_flags(user, sel.name, uid, new)
+                # Off the event loop: the store fsyncs, and other sessions must not wait.
+                await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
             except NoSuchMessage:
                 missing = True
                 continue
@@ -277,7 +278,8 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             new = change
         if new != info.flags:
             try:
-                s.store.set_flags(user, sel.name, uid, new)
+                # Off the event loop: the store fsyncs, and other sessions must not wait.
+                await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
             except NoSuchMessage:
                 missing = True
                 continue
