@@ -40,8 +40,8 @@ SMTP_QUIRKS: tuple[Quirk, ...] = (
     Quirk("mta_no_bare_postmaster", "mta", ("SMTP-POSTMASTER",),
           "RCPT TO:<postmaster> without a domain is refused as bad syntax"),
     # --- limits
-    Quirk("msa_no_command_line_limit", "msa", ("SMTP-LINE-COMMAND",),
-          "command lines longer than 512 octets are executed"),
+    Quirk("msa_long_command_line_closes", "msa", ("SMTP-LINE-COMMAND",),
+          "a command line longer than 512 octets makes it drop the connection without a reply"),
     Quirk("msa_no_text_line_limit", "msa", ("SMTP-LINE-TEXT",),
           "messages with text lines over 1000 octets are accepted"),
     Quirk("mta_rcpt_limit_50", "mta", ("SMTP-RCPT-MIN-100",),

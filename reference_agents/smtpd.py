@@ -353,10 +353,6 @@ class _SMTPSession(SMTP):
 
     def _fresh_command_limits(self) -> collections.defaultdict[str, int]:
         # aiosmtpd compares the line without its CRLF with this limit.
-        if self.quirk("msa_no_command_line_limit"):
-            # Breaks RFC 5321 §4.5.3.1.4: "The maximum total length of a command line including
-            # the command word and the <CRLF> is 512 octets."
-            return collections.defaultdict(lambda: 1 << 20)
         return collections.defaultdict(lambda: MAX_COMMAND_LINE)
 
     def close_after_reply(self) -> None:
@@ -431,6 +427,11 @@ class _SMTPSession(SMTP):
             transport = self.transport
             if transport is None or transport.is_closing():
                 return  # cut off: nothing more is said
+            if "line too long" in status and self.quirk("msa_long_command_line_closes"):
+                # Breaks RFC 5321 §4.5.3.1.10: limits are "reported by using the reply codes"
+                # (500 Line too long) — this server just hangs up.
+                transport.close()
+                return
             await super().push(status)
             await self._after_reply(status)
         else:

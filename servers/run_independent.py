@@ -529,6 +529,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     if args.action == "summary":
         return summary(Path(args.dir))
+    # A SIGTERM (e.g. from timeout(1)) unwinds like an error: pytest is killed and the servers
+    # this run started are stopped by the `finally` blocks, not left behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     layout = Layout(Path(args.dir).resolve())
     try:
         if args.action == "render":

@@ -20,6 +20,7 @@ from harness.protocol.smtp import (
     C502_NOT_IMPLEMENTED,
     C503_BAD_SEQUENCE,
     C504_PARAM_NOT_IMPLEMENTED,
+    C530_AUTH_REQUIRED,
     END_DATA,
     SessionEvent,
     SessionState,
@@ -135,6 +136,9 @@ _CANCEL_RULE = ("RFC 4954 §4: \"If the client wishes to cancel an authenticatio
 _END_DATA_RULE = "RFC 5321 §4.3.2: DATA ... \"I: 354 -> data -> S: 250  E: 552, 554, 451, 452\""
 
 
+_BEFORE_TLS_ALWAYS = frozenset({"NOOP", "EHLO", "STARTTLS", "QUIT"})
+
+
 def _positive(codes: frozenset[int]) -> frozenset[int]:
     return frozenset(c for c in codes if c < 400)
 
@@ -172,8 +176,13 @@ def predict(session: SessionModel, command: Command) -> Prediction:
     if verb == "STARTTLS" and session.tls:
         # Implicit TLS (465) or after a completed STARTTLS: a second handshake cannot start.
         return Prediction(FAILURES, _TLS_AGAIN_RULE)
+    if not session.tls and verb not in _BEFORE_TLS_ALWAYS and state is not SessionState.REFUSED:
+        # RFC 3207 §4: a server that requires TLS answers "530 Must issue a STARTTLS command
+        # first" to "a command other than NOOP, EHLO, STARTTLS, or QUIT".
+        codes |= {C530_AUTH_REQUIRED}
     flaw = command.flaw
-    if flaw is not None:
+    if flaw is not None and verb != "QUIT":
+        # (QUIT with a stray argument may still be honoured with 221: it harms no one.)
         codes = codes - _positive(codes)
         if flaw is Flaw.BAD_CREDENTIALS:
             rule = _AUTH_CREDENTIALS_RULE

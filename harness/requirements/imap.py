@@ -161,7 +161,7 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-USER-ISOLATION", 9051, "11.5", M,
                 "No mailbox name lets one user create or see another user's mailboxes.", 9),
     # -- bad input -------------------------------------------------------------------------------
-    Requirement("IMAP-BAD-COMMAND", 9051, "7.1.3", M,
+    Requirement("IMAP-BAD-COMMAND", 9051, "2.2.2", S,
                 "An unknown or malformed command is answered BAD and the session goes on.", 9),
     Requirement("IMAP-LINE-LIMIT", 9051, "11.7", S,
                 "An endless command line is cut off (BAD or BYE) rather than buffered.", 9),

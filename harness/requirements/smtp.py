@@ -41,9 +41,9 @@ SMTP: tuple[Requirement, ...] = (
     Requirement("SMTP-POSTMASTER", 5321, "4.5.1", M,
                 "RCPT TO:<postmaster> (no domain) and postmaster at each local domain are "
                 "accepted.", 6),
-    Requirement("SMTP-LINE-COMMAND", 5321, "4.5.3.1.4", S,
-                "A command line longer than 512 octets is refused with 500 (line too long) "
-                "and the session goes on.", 1),
+    Requirement("SMTP-LINE-COMMAND", 5321, "4.5.3.1.10", S,
+                "A command line longer than 512 octets is either refused with 500 (line too "
+                "long) or processed as one command; the session goes on.", 1),
     Requirement("SMTP-LINE-TEXT", 5321, "4.5.3.1.6", Y,
                 "A message with a text line longer than 1000 octets is refused (5yz) rather "
                 "than cut or folded silently.", 1),

@@ -84,6 +84,8 @@ def test_imap_rename_keeps_messages(target: Target, evidence: Evidence) -> None:
             d = await _delimiter(client)
             old, new = token(), token()
             try:
+                # The parent first: servers need not create it implicitly (RFC 9051 §6.3.4 MAY).
+                assert (await client.command(f"CREATE {mbox(old)}")).ok
                 assert (await client.command(f"CREATE {mbox(old + d + 'child')}")).ok
                 await append(client, old, message(old))
                 renamed = await client.command(f"RENAME {mbox(old)} {mbox(new)}")

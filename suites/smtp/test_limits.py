@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.clients.smtp import SMTPConnectionClosed
 from harness.protocol.smtp import Reply, data_payload
 from harness.suite import (
     Evidence,
@@ -26,22 +27,31 @@ RCPT_BATCH = 100
 
 
 @pytest.mark.requirement("SMTP-LINE-COMMAND")
-def test_smtp_command_line_over_512_is_500(target: Target, evidence: Evidence) -> None:
-    async def scenario() -> tuple[int, int]:
+def test_smtp_long_command_line_keeps_session(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[int, int | None]:
         client = await open_submission(target, evidence, login=False)
         try:
             line = "NOOP " + "x" * 795  # 802 octets with CRLF: over 512, under common buffers
             await client.send_raw(line.encode() + b"\r\n")
             long_reply = (await client.read_reply()).code
-            return long_reply, (await client.noop()).code
+            try:
+                after: int | None = (await client.noop()).code
+            except SMTPConnectionClosed:
+                after = None
+            return long_reply, after
+        except SMTPConnectionClosed:
+            return 0, None
         finally:
             await client.close()
 
     long_reply, after = run(scenario())
     # RFC 5321 §4.5.3.1.4: "The maximum total length of a command line including the command word
-    # and the <CRLF> is 512 octets."  §4.5.3.1.10: "Errors due to exceeding these limits may be
-    # reported by using the reply codes.  Some examples of reply codes are: 500 Line too long."
-    assert long_reply == 500, f"an 802-octet command line answered {long_reply}"
+    # and the <CRLF> is 512 octets", yet §4.5.3.1: "implementation techniques that impose no
+    # limits on the length of these objects should be used"; §4.5.3.1.10: "Errors due to
+    # exceeding these limits may be reported by using the reply codes ... 500 Line too long".
+    # So: 500, or the NOOP done (250; 501 for its argument) — as ONE command, never a dropped
+    # session or a second reply from the rest of the line.
+    assert long_reply in (250, 500, 501), f"an 802-octet command line answered {long_reply or 'nothing'}"
     assert after == 250, f"NOOP after the long line answered {after}: the session did not go on"
 
 
