@@ -4,8 +4,9 @@ A suite's check is only trusted once a quirk makes it fail (tests/quirks)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,7 @@ def _build() -> dict[str, Quirk]:
 
 
 #: Every quirk by name: the flow's, SMTP's in depth (quirks_smtp.py) and IMAP's (quirks_imap.py).
-QUIRKS: dict[str, Quirk] = _build()
+QUIRKS: Mapping[str, Quirk] = MappingProxyType(_build())
 
 
 def check_quirks(names: Iterable[str]) -> frozenset[str]:

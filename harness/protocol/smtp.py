@@ -5,8 +5,9 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import NoReturn
 
 from harness.protocol.errors import LocalProtocolError, RemoteProtocolError
@@ -635,7 +636,9 @@ def _build_transitions() -> dict[tuple[SessionState, SessionEvent], SessionState
 
 
 #: The one transition table: (state, event) -> next state. Missing pairs are protocol errors.
-TRANSITIONS: dict[tuple[SessionState, SessionEvent], SessionState] = _build_transitions()
+TRANSITIONS: Mapping[tuple[SessionState, SessionEvent], SessionState] = MappingProxyType(
+    _build_transitions()
+)
 
 
 def transition(state: SessionState, event: SessionEvent) -> SessionState:
