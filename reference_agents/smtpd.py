@@ -327,7 +327,11 @@ class _SMTPSession(SMTP):
             auth_required=False,  # enforced by the handler's MAIL hook (RFC 6409 §4.3)
             auth_require_tls=listener.auth_require_tls,
             data_size_limit=config.max_message_size or None,
-            enable_SMTPUTF8=False,
+            # RFC 6531: UTF-8 addresses and headers. The quirk advertises SMTPUTF8 (in the EHLO
+            # hook) while this session stays in strict ASCII mode and refuses them.
+            enable_SMTPUTF8=not (
+                self.agent == "mta" and config.has_quirk("mta_smtputf8_advertised_unsupported")
+            ),
             decode_data=False,
             timeout=SERVER_TIMEOUT,
             loop=loop,
