@@ -6,6 +6,9 @@ import pytest
 
 from tests.quirks.runner import assert_fails_with
 
+#: Examples the model may take to find the fault (as in CI); it stops at the first failure.
+MODEL_EXAMPLES = 200
+
 #: quirk -> the suite test (module:function under suites/) that must fail with it on.
 CATCHES_SMTP_MODEL: dict[str, str] = {
     "msa_nested_mail_accepted": "smtp_model.test_smtp_session_model:test_submission_session_model",
@@ -15,4 +18,4 @@ CATCHES_SMTP_MODEL: dict[str, str] = {
 
 @pytest.mark.parametrize("quirk", sorted(CATCHES_SMTP_MODEL))
 def test_smtp_model_fails_with_quirk_on(quirk: str, pytester: pytest.Pytester) -> None:
-    assert_fails_with(pytester, CATCHES_SMTP_MODEL[quirk], quirk)
+    assert_fails_with(pytester, CATCHES_SMTP_MODEL[quirk], quirk, "--model-examples", str(MODEL_EXAMPLES))
