@@ -42,7 +42,7 @@ SMTP_QUIRKS: tuple[Quirk, ...] = (
     # --- limits
     Quirk("msa_long_command_line_closes", "msa", ("SMTP-LINE-COMMAND",),
           "a command line longer than 512 octets makes it drop the connection without a reply"),
-    Quirk("msa_no_text_line_limit", "msa", ("SMTP-LINE-TEXT",),
+    Quirk("msa_fold_long_lines", "msa", ("SMTP-LINE-TEXT",),
           "messages with text lines over 1000 octets are accepted"),
     Quirk("mta_rcpt_limit_50", "mta", ("SMTP-RCPT-MIN-100",),
           "refuses recipients after the 50th (452)"),

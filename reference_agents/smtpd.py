@@ -701,13 +701,18 @@ class _SMTPSession(SMTP):
             return
         if collector.overflow or collector.message is None:
             status: Any = R552_TOO_BIG
-        elif collector.line_too_long and not self.quirk("msa_no_text_line_limit"):
+        elif collector.line_too_long and not self.quirk("msa_fold_long_lines"):
             status = R500_LINE_TOO_LONG
         elif collector.bare_line_ending:
             status = R554_BARE_LINE_ENDING
         else:
-            self.envelope.content = collector.message
-            self.envelope.original_content = collector.message
+            content = collector.message
+            if collector.line_too_long:
+                # Quirk msa_fold_long_lines: takes the long line, then silently breaks it up,
+                # changing the message it accepted (RFC 5321 §4.5.3.1.6 / SMTP-LINE-TEXT).
+                content = _fold_long_lines(content)
+            self.envelope.content = content
+            self.envelope.original_content = content
             status = await self._call_handler_hook("DATA")
         self.envelope = self._create_envelope()
         await self.push(_reply(C250_OK, "2.0.0", "OK") if status is MISSING else status)
@@ -719,6 +724,17 @@ class _SMTPSession(SMTP):
             return await self._reader.readuntil(b"\r\n")
         except asyncio.LimitOverrunError as overrun:
             return await self._reader.read(overrun.consumed)
+
+
+def _fold_long_lines(message: bytes) -> bytes:
+    """Break every line longer than 998 octets into pieces of 998 (what quirky relays do)."""
+    out: list[bytes] = []
+    for line in message.split(b"\r\n"):
+        while len(line) > MAX_TEXT_LINE - 2:
+            out.append(line[: MAX_TEXT_LINE - 2])
+            line = line[MAX_TEXT_LINE - 2:]
+        out.append(line)
+    return b"\r\n".join(out)
 
 
 def _consume_task_result(task: asyncio.Task[None]) -> None:

@@ -44,9 +44,9 @@ SMTP: tuple[Requirement, ...] = (
     Requirement("SMTP-LINE-COMMAND", 5321, "4.5.3.1.10", S,
                 "A command line longer than 512 octets is either refused with 500 (line too "
                 "long) or processed as one command; the session goes on.", 1),
-    Requirement("SMTP-LINE-TEXT", 5321, "4.5.3.1.6", Y,
-                "A message with a text line longer than 1000 octets is refused (5yz) rather "
-                "than cut or folded silently.", 1),
+    Requirement("SMTP-LINE-TEXT", 5321, "4.5.3.1.6", S,
+                "A message with a text line longer than 1000 octets is refused (5yz) or "
+                "delivered with the line intact — never cut or folded silently.", 1),
     Requirement("SMTP-RCPT-MIN-100", 5321, "4.5.3.1.8", M,
                 "At least 100 recipients are accepted in one transaction.", 6),
     Requirement("SMTP-RCPT-LIMIT-452", 5321, "4.5.3.1.10", M,
