@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from reference_agents.durable import fsync_dir, write_new_file
+
 _log = logging.getLogger(__name__)
 
 INBOX = "INBOX"
@@ -246,37 +248,13 @@ def _flags_from_filename(filename: str) -> frozenset[str]:
     return frozenset(_LETTER_FLAGS[c] for c in info if c in _LETTER_FLAGS)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_new_file(path: Path, data: bytes) -> None:
-    """Create *path* (which must not exist), write *data*, fsync, close."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-
-
 def _replace_file(path: Path, data: bytes) -> None:
     """Atomically give *path* the content *data* (write aside, fsync, rename, fsync dir)."""
     aside = path.with_name(path.name + ".new")
     aside.unlink(missing_ok=True)
-    _write_new_file(aside, data)
+    write_new_file(aside, data)
     os.rename(aside, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _sorted_mailboxes(names: Iterable[str]) -> list[str]:
@@ -706,7 +684,7 @@ class MaildirStore(_StoreBase):
             try:
                 if live.exists():
                     os.rename(live, trash)
-                    _fsync_dir(index.directory)
+                    fsync_dir(index.directory)
             except OSError as exc:
                 raise StorageError(f"cannot delete mailbox {name!r}: {exc}") from exc
             try:
@@ -778,9 +756,9 @@ class MaildirStore(_StoreBase):
             location = _location(base, flagset, in_new=True)
             final = mailbox_dir / location
             try:
-                _write_new_file(tmp, data)
+                write_new_file(tmp, data)
                 os.rename(tmp, final)
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             except OSError as exc:
                 tmp.unlink(missing_ok=True)
                 final.unlink(missing_ok=True)
@@ -834,9 +812,9 @@ class MaildirStore(_StoreBase):
                 target = mailbox_dir / new_location
                 try:
                     os.rename(current, target)
-                    _fsync_dir(target.parent)
+                    fsync_dir(target.parent)
                     if current.parent != target.parent:
-                        _fsync_dir(current.parent)
+                        fsync_dir(current.parent)
                 except OSError as exc:
                     raise StorageError(f"cannot update flags of {uid}: {exc}") from exc
             with _transaction(index.conn):
@@ -872,8 +850,8 @@ class MaildirStore(_StoreBase):
                     path = self._find(mailbox_dir, base, location)
                     if path is not None:
                         path.unlink(missing_ok=True)
-                _fsync_dir(mailbox_dir / "new")
-                _fsync_dir(mailbox_dir / "cur")
+                fsync_dir(mailbox_dir / "new")
+                fsync_dir(mailbox_dir / "cur")
             except OSError as exc:
                 raise StorageError(f"cannot expunge: {exc}") from exc
             removed = [uid for uid, _, _ in found]
@@ -946,8 +924,8 @@ class MaildirStore(_StoreBase):
                 os.rename(path, target)
                 moved.append((int(uid), f"{path.parent.name}/{path.name}"))
             for sub in ("new", "cur"):
-                _fsync_dir(src_dir / sub)
-                _fsync_dir(dst_dir / sub)
+                fsync_dir(src_dir / sub)
+                fsync_dir(dst_dir / sub)
         except OSError as exc:
             raise StorageError(f"cannot rename INBOX: {exc}") from exc
         with _transaction(index.conn):
@@ -1022,7 +1000,7 @@ class MaildirStore(_StoreBase):
         try:
             if not directory.exists():
                 directory.mkdir()
-                _fsync_dir(self._root)
+                fsync_dir(self._root)
             conn = sqlite3.connect(
                 directory / _INDEX_FILE, check_same_thread=False, isolation_level=None
             )
@@ -1129,9 +1107,9 @@ class MaildirStore(_StoreBase):
                 (path / sub).mkdir(exist_ok=True)
             name_file = path / _NAME_FILE
             if not name_file.exists():
-                _write_new_file(name_file, name.encode("utf-8"))
-            _fsync_dir(path)
-            _fsync_dir(path.parent)
+                write_new_file(name_file, name.encode("utf-8"))
+            fsync_dir(path)
+            fsync_dir(path.parent)
         except OSError as exc:
             raise StorageError(f"cannot create mailbox directory: {exc}") from exc
 
@@ -1157,7 +1135,7 @@ class MaildirStore(_StoreBase):
                 live = index.directory / dirname
                 if uidvalidities.get(dirname) == _int_or_none(validity) and not live.exists():
                     os.rename(entry.path, live)
-                    _fsync_dir(index.directory)
+                    fsync_dir(index.directory)
                 else:
                     shutil.rmtree(entry.path)
             elif entry.name not in dirnames:

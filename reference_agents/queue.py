@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from reference_agents.durable import fsync_dir, write_new_file
+
 log = logging.getLogger(__name__)
 
 _DATA_SUFFIX = ".msg"
@@ -34,27 +36,6 @@ class QueueEntry:
     attempts: int
     next_attempt: float
     last_error: str
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_synced(path: Path, content: bytes) -> None:
-    """Write *content* to a new file and force it to disk before returning."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        view = memoryview(content)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _entry_to_json(entry: QueueEntry) -> bytes:
@@ -133,7 +114,7 @@ class MailQueue:
             if entry_id not in self._entries and not (self.directory / f"{entry_id}{_META_SUFFIX}").exists():
                 # Crash after the data rename but before the metadata rename: not committed.
                 data.unlink()
-        _fsync_directory(self.directory)
+        fsync_dir(self.directory)
 
     def _quarantine(self, entry_id: str) -> None:
         corrupt = self.directory / _CORRUPT_DIR
@@ -183,12 +164,12 @@ class MailQueue:
         tmp_data = self._tmp_path(entry.id + _DATA_SUFFIX)
         tmp_meta = self._tmp_path(entry.id + _META_SUFFIX)
         try:
-            _write_synced(tmp_data, data)
-            _write_synced(tmp_meta, _entry_to_json(entry))
+            write_new_file(tmp_data, data)
+            write_new_file(tmp_meta, _entry_to_json(entry))
             os.rename(tmp_data, self._data_path(entry.id))
             # The commit point: once the metadata is in place the entry exists.
             os.rename(tmp_meta, self._meta_path(entry.id))
-            _fsync_directory(self.directory)
+            fsync_dir(self.directory)
         except BaseException:
             for path in (tmp_data, tmp_meta):
                 path.unlink(missing_ok=True)
@@ -253,9 +234,9 @@ class MailQueue:
         )
         tmp_meta = self._tmp_path(id + _META_SUFFIX)
         try:
-            _write_synced(tmp_meta, _entry_to_json(entry))
+            write_new_file(tmp_meta, _entry_to_json(entry))
             os.replace(tmp_meta, self._meta_path(id))
-            _fsync_directory(self.directory)
+            fsync_dir(self.directory)
         except BaseException:
             tmp_meta.unlink(missing_ok=True)
             raise
