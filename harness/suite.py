@@ -222,14 +222,18 @@ async def open_submission(
     return client
 
 
-async def open_mx(target: Target, evidence: Evidence, provider: ProviderTarget) -> SMTPClient:
-    """An unauthenticated session with a provider's inbound MX, as another MTA would open it."""
+async def open_mx(
+    target: Target, evidence: Evidence, provider: ProviderTarget, *, starttls: bool = True
+) -> SMTPClient:
+    """An unauthenticated session with a provider's inbound MX, as another MTA would open it:
+    EHLO, then STARTTLS (and EHLO again) when offered unless *starttls* is False."""
     need(provider.mx is not None, f"{provider.domain}: target has no mx endpoint")
     assert provider.mx is not None
     client = await smtp_connect(target, evidence, provider.mx, "mx")
     try:
         await client.ehlo("relay.mailharness.invalid")
-        await starttls_if_offered(client, target)
+        if starttls:
+            await starttls_if_offered(client, target)
     except BaseException:
         await client.close()
         raise
@@ -353,15 +357,7 @@ async def absent(
 
 async def open_mx_plain(target: Target, evidence: Evidence, provider: ProviderTarget) -> SMTPClient:
     """An unauthenticated clear-text session with a provider's MX, after EHLO (no STARTTLS)."""
-    need(provider.mx is not None, f"{provider.domain}: target has no mx endpoint")
-    assert provider.mx is not None
-    client = await smtp_connect(target, evidence, provider.mx, "mx")
-    try:
-        await client.ehlo("relay.mailharness.invalid")
-    except BaseException:
-        await client.close()
-        raise
-    return client
+    return await open_mx(target, evidence, provider, starttls=False)
 
 
 async def send_pipelined(
