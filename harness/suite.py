@@ -169,15 +169,19 @@ class ScriptedDNS:
         evidence.note(f"DNS UPDATE {domain}: {shown}")
 
 
-def scripted_dns(target: Target, sinks: int) -> ScriptedDNS:
-    """What tests of the sender MTA's routing need; skips with the reason when the target lacks it."""
+def scripted_dns(
+    target: Target, sinks: int, provider: ProviderTarget | None = None
+) -> ScriptedDNS:
+    """What tests of an MTA's routing need (the sender's, unless *provider* is given); skips
+    with the reason when the target lacks it."""
+    mta = provider or target.sender
     need(target.dns is not None and target.dns.update,
          "target's MTA does not resolve through a zone server the harness may update")
-    need(target.sender.outbound_port is not None, "target does not give its MTA's outbound port")
+    need(mta.outbound_port is not None,
+         f"{mta.domain}: target does not give its MTA's outbound port")
     need(len(target.sink_addresses) >= sinks, f"target gives fewer than {sinks} sink addresses")
-    assert target.dns is not None and target.sender.outbound_port is not None
-    return ScriptedDNS(target.dns.host, target.dns.port, target.sender.outbound_port,
-                       target.sink_addresses)
+    assert target.dns is not None and mta.outbound_port is not None
+    return ScriptedDNS(target.dns.host, target.dns.port, mta.outbound_port, target.sink_addresses)
 
 
 # --- sessions -------------------------------------------------------------------------
@@ -337,21 +341,6 @@ async def wait_delivery(
         evidence.note(f"waited {time.monotonic() - started:.2f} s for {mark} in {mailbox}")
 
 
-async def absent(
-    target: Target, evidence: Evidence, provider: ProviderTarget, mark: str, *,
-    mailbox: str = "INBOX", account_index: int = 0, within: float = 2.0,
-) -> bool:
-    """True when no message carrying *mark* shows up in *mailbox* within *within* seconds."""
-    try:
-        await wait_delivery(
-            target, evidence, provider, mark, mailbox=mailbox, account_index=account_index,
-            timeout=within,
-        )
-    except AssertionError:
-        return True
-    return False
-
-
 # --- SMTP in depth (suites/smtp, suites/security) ----------------------------------------
 
 
@@ -384,28 +373,3 @@ async def replies_until_closed(
     except SMTPTimeout:
         return replies, False
     return replies, False
-
-
-def dns_sink_control(target: Target, provider: ProviderTarget) -> tuple[str, int, int]:
-    """(zone server host, port, *provider*'s outbound port) when the harness may point MX records
-    of its own test zone at a scriptable sink; skips otherwise."""
-    need(target.dns is not None and target.dns.update,
-         "target's MTA does not resolve through a zone server the harness may update")
-    need(provider.outbound_port is not None,
-         f"{provider.domain}: target does not give its MTA's outbound port")
-    need(len(target.sink_addresses) >= 1, "target gives no sink address")
-    assert target.dns is not None and provider.outbound_port is not None
-    return target.dns.host, target.dns.port, provider.outbound_port
-
-
-async def start_tls_after_reply(client: SMTPClient, target: Target) -> None:
-    """Negotiate TLS on *client* after a 220 to a STARTTLS that was sent with send_raw (so that
-    other commands could follow it in the same write). SMTPClient.starttls() sends STARTTLS on
-    its own; this is the second half of it for deliberately pipelined input."""
-    writer = client._writer
-    async with asyncio.timeout(client.timeout):
-        await writer.start_tls(target.client_ssl_context(), server_hostname=client.host or None)
-    client.is_tls = True
-    client.extensions = {}
-    client.ehlo_reply = None
-    client.transcript.note("TLS started (after a pipelined STARTTLS)")

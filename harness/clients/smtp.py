@@ -300,6 +300,15 @@ class SMTPClient:
                 "server sent data after 220 to STARTTLS, before the TLS handshake",
                 self._parser.buffered,
             )
+        await self.negotiate_tls(ssl_context, server_hostname)
+        return reply
+
+    async def negotiate_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None
+    ) -> None:
+        """The second half of STARTTLS: the handshake after a 220, and forgetting what EHLO
+        said. starttls() calls it; call it directly after a STARTTLS sent with send_raw (to
+        pipeline other commands behind it) and its 220 read with read_reply."""
         await upgrade_tls(
             self._writer, ssl_context, server_hostname=server_hostname or self.host or None,
             timeout=self.timeout, transcript=self.transcript, errors=_ERRORS,
@@ -307,7 +316,6 @@ class SMTPClient:
         self.is_tls = True
         self.extensions = {}
         self.ehlo_reply = None
-        return reply
 
     async def _sasl_line(self, line: str) -> Reply:
         await self.send_raw(check_command_line(line))

@@ -5,22 +5,21 @@ from __future__ import annotations
 import pytest
 
 from harness.clients.smtp import SMTPClient
-from harness.dns import send_update
 from harness.sink import SinkServer
 from harness.suite import (
+    SCRIPTED_ZONE,
     Evidence,
-    dns_sink_control,
     make_message,
     open_mx_plain,
     open_submission,
     run,
+    scripted_dns,
     token,
 )
 from harness.targets import ProviderTarget, Target
 
 pytestmark = pytest.mark.step(6)
 
-ZONE = "test.mailharness.invalid"
 #: How long a relayed message gets to show up at the sink when a relay attempt was accepted.
 RELAY_WINDOW = 5.0
 
@@ -52,19 +51,16 @@ async def _attempt(client: SMTPClient, mail_from: str, path: str, message: bytes
 def _check_no_relay(
     target: Target, evidence: Evidence, provider: ProviderTarget, opener: str, mail_from: str
 ) -> None:
-    dns_host, dns_port, port = dns_sink_control(target, provider)
+    dns = scripted_dns(target, sinks=1, provider=provider)
     mark = token()
-    foreign = f"{mark}.{ZONE}"
-    sink_ip = target.sink_addresses[0]
+    foreign = f"{mark}.{SCRIPTED_ZONE}"
+    sink_ip, port = dns.sinks[0], dns.outbound_port
     local = provider.domain
 
     async def scenario() -> tuple[list[tuple[str, str, int, int | None]], int]:
         async with SinkServer(sink_ip, port) as sink:
-            await send_update(dns_host, dns_port, ZONE, add=[
-                (f"{foreign}.", 60, "MX", f"10 mx.{foreign}."),
-                (f"mx.{foreign}.", 60, "A", sink_ip),
-            ])
-            evidence.note(f"MX for {foreign} → {sink_ip}:{port} (a harness sink)")
+            await dns.point(evidence, foreign, mx=[(10, sink_ip)])
+            evidence.note(f"{sink_ip}:{port} is a harness sink")
             client = (await open_mx_plain(target, evidence, provider) if opener == "mx"
                       else await open_submission(target, evidence, login=False))
             results = []

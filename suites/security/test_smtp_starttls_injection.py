@@ -10,7 +10,6 @@ from harness.suite import (
     replies_until_closed,
     run,
     smtp_connect,
-    start_tls_after_reply,
 )
 from harness.targets import Endpoint, Target
 
@@ -28,7 +27,7 @@ async def _inject(target: Target, evidence: Evidence, endpoint: Endpoint, label:
         reply = await client.read_reply()
         if reply.code != 220:
             return True, reply.code, []
-        await start_tls_after_reply(client, target)
+        await client.negotiate_tls(target.client_ssl_context())
         await client.send_raw(b"NOOP\r\nQUIT\r\n")
         replies, _ = await replies_until_closed(client, limit=5, timeout=3.0)
         return True, 220, [r.code for r in replies]
