@@ -30,3 +30,17 @@ def write_new_file(path: Path, data: bytes) -> None:
         path.unlink(missing_ok=True)
         raise
     os.close(fd)
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Atomically put *data* at *path*: readers see the old file or the whole new one, never a
+    partial write (write a sibling temporary, fsync, rename over)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)
+    write_new_file(temporary, data)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)

@@ -19,6 +19,7 @@ from harness.targets import Account as TargetAccount
 from harness.targets import DNSControl, Endpoint, ProviderTarget, Target, dump_target
 from reference_agents.accounts import Account, AccountStore, hash_password
 from reference_agents.config import ProviderConfig, ProviderPorts
+from reference_agents.durable import replace_file
 from reference_agents.provider import Provider
 from reference_agents.quirks import check_quirks
 from reference_agents.tls import TLSMaterial
@@ -285,7 +286,8 @@ class Topology:
         )
 
     def write_target_file(self, path: Path) -> None:
-        path.write_text(dump_target(self.target(embedded=False)), encoding="utf-8")
+        # Atomic: a script polling for the file must never read it half-written.
+        replace_file(path, dump_target(self.target(embedded=False)).encode("utf-8"))
 
 
 _START_ATTEMPTS = 3
