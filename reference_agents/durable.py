@@ -33,14 +33,14 @@ def write_new_file(path: Path, data: bytes) -> None:
 
 
 def replace_file(path: Path, data: bytes) -> None:
-    """Atomically put *data* at *path*: readers see the old file or the whole new one, never a
-    partial write (write a sibling temporary, fsync, rename over)."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
-    write_new_file(temporary, data)
+    """Atomically give *path* the content *data*: readers see the old file or the whole new one,
+    never a partial write (write aside, fsync, rename over, fsync the directory)."""
+    aside = path.with_name(path.name + ".new")
+    aside.unlink(missing_ok=True)
+    write_new_file(aside, data)
     try:
-        os.replace(temporary, path)
+        os.replace(aside, path)
     except BaseException:
-        temporary.unlink(missing_ok=True)
+        aside.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from reference_agents.durable import fsync_dir, write_new_file
+from reference_agents.durable import fsync_dir, replace_file, write_new_file
 
 _log = logging.getLogger(__name__)
 
@@ -246,15 +246,6 @@ def _flags_from_filename(filename: str) -> frozenset[str]:
     if not sep:
         return frozenset()
     return frozenset(_LETTER_FLAGS[c] for c in info if c in _LETTER_FLAGS)
-
-
-def _replace_file(path: Path, data: bytes) -> None:
-    """Atomically give *path* the content *data* (write aside, fsync, rename, fsync dir)."""
-    aside = path.with_name(path.name + ".new")
-    aside.unlink(missing_ok=True)
-    write_new_file(aside, data)
-    os.rename(aside, path)
-    fsync_dir(path.parent)
 
 
 def _sorted_mailboxes(names: Iterable[str]) -> list[str]:
@@ -893,7 +884,7 @@ class MaildirStore(_StoreBase):
                         index.conn.execute(
                             "UPDATE messages SET mailbox = ? WHERE mailbox = ?", (dst, src))
                         try:
-                            _replace_file(index.directory / row.dirname / _NAME_FILE,
+                            replace_file(index.directory / row.dirname / _NAME_FILE,
                                           dst.encode("utf-8"))
                         except OSError as exc:
                             raise StorageError(f"cannot rename mailbox: {exc}") from exc
@@ -1090,7 +1081,7 @@ class MaildirStore(_StoreBase):
                 dirname = f"{dirname}+{secrets.token_hex(8)}"
             self._make_maildir(index.directory / dirname, name)
         try:
-            _replace_file(index.directory / dirname / _VALIDITY_FILE, str(validity).encode())
+            replace_file(index.directory / dirname / _VALIDITY_FILE, str(validity).encode())
         except OSError as exc:
             raise StorageError(f"cannot create mailbox directory: {exc}") from exc
         index.conn.execute(
