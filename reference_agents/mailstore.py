@@ -156,6 +156,13 @@ class MailStore(Protocol):
 
     def force_uidnext(self, user: str, name: str, uidnext: int) -> None: ...
 
+    def take_recent(self, user: str, name: str, *, upto: int | None) -> int:
+        """The highest UID some session has already been told of as ``\\Recent`` (RFC 3501
+        §2.3.2); messages above it are recent to the caller. With *upto* (a read-write
+        selection that has just been told of the messages up to that UID) the mark moves up to
+        it, so that no later session sees them as recent; without (EXAMINE, STATUS) it stays."""
+        ...
+
 
 # --------------------------------------------------------------------------- pure helpers
 
@@ -300,6 +307,7 @@ class _MemMailbox:
     uidnext: int = 1
     version: int = 1
     messages: dict[int, _MemMessage] = field(default_factory=dict)
+    recent: int = 0  # highest UID a session was told of as \Recent
 
 
 class MemoryStore(_StoreBase):
@@ -469,6 +477,14 @@ class MemoryStore(_StoreBase):
             else:
                 names.discard(name)
 
+    def take_recent(self, user: str, name: str, *, upto: int | None) -> int:
+        with self._lock:
+            box = self._mailbox(user, name)
+            before = box.recent
+            if upto is not None:
+                box.recent = max(box.recent, upto)
+            return before
+
     def force_uidnext(self, user: str, name: str, uidnext: int) -> None:
         with self._lock:
             box = self._mailbox(user, name)
@@ -549,7 +565,8 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     dirname TEXT NOT NULL UNIQUE,
     uidvalidity INTEGER NOT NULL,
     uidnext INTEGER NOT NULL,
-    version INTEGER NOT NULL
+    version INTEGER NOT NULL,
+    recent INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS messages (
     mailbox TEXT NOT NULL,
@@ -947,6 +964,18 @@ class MaildirStore(_StoreBase):
                 else:
                     index.conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
 
+    def take_recent(self, user: str, name: str, *, upto: int | None) -> int:
+        with self._lock:
+            index = self._user(user)
+            row = self._row(index, normalize_mailbox_name(name))
+            (before,) = index.conn.execute(
+                "SELECT recent FROM mailboxes WHERE name = ?", (row.name,)).fetchone()
+            if upto is not None and upto > before:
+                with _transaction(index.conn):
+                    index.conn.execute("UPDATE mailboxes SET recent = ? WHERE name = ?",
+                                       (upto, row.name))
+            return int(before)
+
     def force_uidnext(self, user: str, name: str, uidnext: int) -> None:
         with self._lock:
             index = self._user(user)
@@ -1001,6 +1030,9 @@ class MaildirStore(_StoreBase):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
+            columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(mailboxes)")}
+            if "recent" not in columns:  # an index written before \Recent was kept
+                conn.execute("ALTER TABLE mailboxes ADD COLUMN recent INTEGER NOT NULL DEFAULT 0")
             index = _UserIndex(directory, conn)
             with _transaction(conn):
                 self._recover(index)

@@ -26,9 +26,10 @@ untagged response is checked as it is absorbed, and each rule checks what it is 
   every session) each session's view holds the model's UIDs, count and flags, and an explicit
   FETCH FLAGS agrees; keywords in FETCH were announced by FLAGS or PERMANENTFLAGS (``\\*`` for
   those the model itself stored); MODSEQ and HIGHESTMODSEQ never go backwards in a session where
-  CONDSTORE is offered; in IMAP4rev1, no two selections see one message as ``\\Recent``, and
-  exactly one does for a message that arrived while both were selected — checked only once the
-  server has ever reported ``\\Recent`` (a server may keep no recent state and report 0 RECENT).
+  CONDSTORE is offered.
+- IMAP-RECENT: in IMAP4rev1, no two selections see one message as ``\\Recent``, and exactly one
+  does for a message that arrived while both were selected — checked only once the server has
+  ever reported ``\\Recent`` (suites/imap checks that a server keeps recent state at all).
 - IMAP-UID-MONOTONIC: a new message's UID is above every UID the mailbox ever had; UIDNEXT after
   SELECT is above them too.
 
@@ -86,9 +87,10 @@ NO_EXPUNGE = "IMAP-NO-EXPUNGE-DURING-FETCH"
 STATIC = "IMAP-STATIC-DATA"
 SEARCH = "IMAP-SEARCH-CORRECT"
 AGREE = "IMAP-SESSIONS-AGREE"
+RECENT_ONCE = "IMAP-RECENT"
 UID_MONOTONIC = "IMAP-UID-MONOTONIC"
 #: The requirements the model checks (for the suite test's marker).
-REQUIREMENTS = (SEQ_UID, NO_EXPUNGE, STATIC, SEARCH, AGREE, UID_MONOTONIC)
+REQUIREMENTS = (SEQ_UID, NO_EXPUNGE, STATIC, SEARCH, AGREE, RECENT_ONCE, UID_MONOTONIC)
 
 #: Every rule (one to four commands) must finish within this many seconds.
 STEP_TIMEOUT = 30.0
@@ -649,7 +651,7 @@ class MailboxModel(RuleBasedStateMachine):
         owner = (view.name, view.selection)
         first = self.recent_owner.setdefault(uid, owner)
         if first != owner:
-            raise self._violate(AGREE, view, f"UID {uid} is \\Recent in session {first[0]} "
+            raise self._violate(RECENT_ONCE, view, f"UID {uid} is \\Recent in session {first[0]} "
                                 f"(selection {first[1]}) and in session {view.name} too")
         view.recent.add(uid)
 
@@ -1007,7 +1009,7 @@ class MailboxModel(RuleBasedStateMachine):
                     continue
                 owners = [v.name for v in self.views if uid in v.recent]
                 if len(owners) != 1:
-                    raise self._violate(AGREE, "A+B", f"UID {uid} arrived while both sessions "
+                    raise self._violate(RECENT_ONCE, "A+B", f"UID {uid} arrived while both sessions "
                                         f"had the mailbox selected; \\Recent in {owners or 'none'}"
                                         ", not in exactly one")
 

@@ -134,6 +134,13 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-CONCURRENT-UPDATES", 9051, "5.2", M,
                 "A session learns of messages added by another session as untagged EXISTS at "
                 "its next command (NOOP).", 9),
+    Requirement("IMAP-RECENT", 3501, "2.3.2", M,
+                "In IMAP4rev1 a message that arrives while two read-write sessions have the "
+                "mailbox selected is \\Recent in exactly one of them (the first told of it; "
+                "where unsure, a server SHOULD call it recent), and SEARCH RECENT agrees.", 9),
+    Requirement("IMAP-EXAMINE-KEEPS-RECENT", 3501, "6.3.2", M,
+                "EXAMINE does not take \\Recent away: a session that selects the mailbox "
+                "afterwards still sees the new message as \\Recent.", 9),
     Requirement("IMAP-SESSIONS-AGREE", 9051, "5.2", S,
                 "After NOOP in every session, concurrent sessions agree on message count, "
                 "UIDs and flags.", 9),

@@ -31,6 +31,7 @@ from reference_agents.mailstore import (
     MAX_NAME_LENGTH,
     InvalidMailboxName,
     MailboxExists,
+    MessageInfo,
     NoSuchMailbox,
 )
 
@@ -80,12 +81,21 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
         return Result("NO", "no such mailbox", "NONEXISTENT")
     if s.config.has_quirk("imap_uidvalidity_changes"):  # quirk: a new UIDVALIDITY each time
         info = dataclasses.replace(info, uidvalidity=info.uidvalidity + secrets.randbelow(999) + 1)
-    sel = SelectedMailbox(info.name, read_only, info.uidvalidity, messages, version)
+    recent_above = None
+    if not s.rev2:  # IMAP4rev2 has no \Recent (RFC 9051 Appendix E)
+        newest = messages[-1].uid if messages else 0
+        try:
+            recent_above = s.take_recent(info.name, read_only, newest)
+        except NoSuchMailbox:
+            return Result("NO", "no such mailbox", "NONEXISTENT")
+    sel = SelectedMailbox(info.name, read_only, info.uidvalidity, messages, version,
+                          recent_above=recent_above)
     keywords = sorted({f for m in messages for f in m.flags if not f.startswith("\\")})
     s.untagged("FLAGS", format_flags([*SYSTEM_FLAGS, *keywords]).decode("utf-8"))
     s.untagged(f"{sel.exists} EXISTS")
-    if not s.rev2:
-        s.untagged("0 RECENT")  # RFC 3501 §6.3.1: "REQUIRED untagged response"
+    if sel.recent is not None:
+        # RFC 3501 §6.3.1: "<n> RECENT ... REQUIRED untagged response"
+        s.untagged(f"{len(sel.recent)} RECENT")
     s.untagged("OK", "UIDs valid", code=f"UIDVALIDITY {info.uidvalidity}")
     uidnext = info.uidnext
     if s.config.has_quirk("imap_uidnext_off_by_one") and messages:
@@ -286,11 +296,21 @@ async def status(s: Session, cmd: Command) -> Result:
         "UNSEEN": sum(1 for m in messages if "\\Seen" not in m.flags),
         "DELETED": sum(1 for m in messages if "\\Deleted" in m.flags),
         "SIZE": sum(m.size for m in messages),
-        "RECENT": 0,
+        "RECENT": _recent_count(s, user, info.name, messages),
     }
     s.write(format_status_response(info.name, [(k, values[k]) for k in cmd.args.items],
                                    utf8=s.rev2))
     return Result("OK", "STATUS completed")
+
+
+def _recent_count(s: Session, user: str, name: str, messages: list[MessageInfo]) -> int:
+    """STATUS RECENT: the messages no session has been told of yet (they would be \\Recent to
+    the next to select), plus those \\Recent in this session if it has *name* selected. STATUS
+    reads the mark and never moves it (RFC 3501 §6.3.10: "STATUS MUST NOT cause messages to lose
+    the \\Recent flag")."""
+    above = s.store.take_recent(user, name, upto=None)
+    own = s.selected.recent if s.selected is not None and s.selected.name == name else None
+    return sum(1 for m in messages if m.uid > above or (own is not None and m.uid in own))
 
 
 async def append(s: Session, cmd: Command) -> Result:

@@ -219,13 +219,13 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         values: list[tuple[str, FetchValue]] = []
         for item in items:
             if item.name == "FLAGS" and item.section is None:
-                values.append(("FLAGS", Raw(format_flags(flags))))
+                values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, flags)))))
             elif item.name == "UID" and item.section is None:
                 values.append(("UID", uid))
             else:
                 values.append((item.response_name(), _item_value(item, data, info, s)))
         if flags_changed and not any(n == "FLAGS" for n, _ in values):
-            values.append(("FLAGS", Raw(format_flags(flags))))
+            values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, flags)))))
         s.write(format_fetch_response(seq, values))
         if s.config.has_quirk("imap_expunge_during_fetch"):
             # quirk: pending EXPUNGEs go out between FETCH responses (RFC 9051 §7.5.1 forbids)
@@ -291,7 +291,8 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             continue
         # RFC 9051 §6.4.6: "the server returns an untagged FETCH response indicating the
         # current state of the flags"; with UID STORE, including the UID (§6.4.9).
-        values: list[tuple[str, FetchValue]] = [("FLAGS", Raw(format_flags(new)))]
+        shown = sel.shown_flags(uid, new)
+        values: list[tuple[str, FetchValue]] = [("FLAGS", Raw(format_flags(shown)))]
         if uid_cmd:
             values.insert(0, ("UID", uid))
         s.write(format_fetch_response(seq, values))
@@ -334,7 +335,7 @@ async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             except NoSuchMessage:
                 return None
 
-        ctx = MessageContext(seq, info, sel.exists, largest_uid, load,
+        ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
                              ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
                              case_sensitive=s.config.has_quirk("imap_search_case_sensitive"))
         if matches(cmd.args.key, ctx):

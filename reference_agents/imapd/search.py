@@ -57,9 +57,11 @@ class MessageContext:
     """One message as SEARCH sees it; the content is read only when a key needs it."""
 
     def __init__(self, seq: int, info: MessageInfo, exists: int, largest_uid: int,
-                 load: Callable[[], bytes | None], *, ignore_deleted: bool = False,
-                 case_sensitive: bool = False) -> None:
+                 load: Callable[[], bytes | None], *, recent: bool = False,
+                 ignore_deleted: bool = False, case_sensitive: bool = False) -> None:
         self.seq = seq
+        #: \Recent is a session flag (RFC 3501 §2.3.2): the session says, not the store.
+        self.recent = recent
         #: Quirk imap_search_ignores_deleted_flag: DELETED/UNDELETED act as if nothing had it.
         self.ignore_deleted = ignore_deleted
         #: Quirk imap_search_case_sensitive: string keys compare case-sensitively.
@@ -92,7 +94,7 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
         return True
     if isinstance(key, SearchFlag):
         if key.flag == "\\Recent":
-            return not key.present  # this server never reports \Recent
+            return ctx.recent == key.present
         if ctx.ignore_deleted and key.flag == "\\Deleted":
             return not key.present
         return _has_flag(ctx.info.flags, key.flag) == key.present

@@ -16,13 +16,36 @@ class SelectedMailbox:
     :meth:`sync` only at the moments the session allows."""
 
     def __init__(self, name: str, read_only: bool, uidvalidity: int,
-                 messages: Sequence[MessageInfo], version: int) -> None:
+                 messages: Sequence[MessageInfo], version: int, *,
+                 recent_above: int | None = None) -> None:
         self.name = name
         self.read_only = read_only
         self.uidvalidity = uidvalidity
         self.uids: list[int] = [m.uid for m in messages]
         self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in messages}
         self.version = version
+        #: IMAP4rev1 only (None in IMAP4rev2, which has no \Recent): the UIDs that are
+        #: \Recent in this session — those above the mailbox's recent mark when it was told
+        #: of them (RFC 3501 §2.3.2).
+        self.recent: set[int] | None = None
+        if recent_above is not None:
+            self.recent = {u for u in self.uids if u > recent_above}
+
+    def shown_flags(self, uid: int, flags: frozenset[str]) -> frozenset[str]:
+        """*flags* as this session reports them: with the session flag \\Recent added."""
+        if self.recent is not None and uid in self.recent:
+            return flags | {"\\Recent"}
+        return flags
+
+    def is_recent(self, uid: int) -> bool:
+        return self.recent is not None and uid in self.recent
+
+    def mark_recent(self, uids: Sequence[int], above: int) -> bytes:
+        """Record which of the newly announced *uids* are recent here (those above the mark);
+        the RECENT response that goes with the EXISTS (RFC 3501 §7.3.2)."""
+        assert self.recent is not None
+        self.recent.update(u for u in uids if u > above)
+        return b"* %d RECENT\r\n" % len(self.recent)
 
     @property
     def exists(self) -> int:
@@ -69,13 +92,16 @@ class SelectedMailbox:
                     out.append(b"* %d EXPUNGE\r\n" % (i + 1))
                     del self.uids[i]
                     del self.flags[gone]
+                    if self.recent is not None:
+                        self.recent.discard(gone)
         for seq, uid in enumerate(self.uids, 1):
             info = present.get(uid)
             if info is None:
                 pending_expunge = True
             elif info.flags != self.flags[uid] and report_flags:
                 self.flags[uid] = info.flags
-                out.append(format_fetch_response(seq, [("FLAGS", Raw(format_flags(info.flags)))]))
+                shown = self.shown_flags(uid, info.flags)
+                out.append(format_fetch_response(seq, [("FLAGS", Raw(format_flags(shown)))]))
         last = self.uids[-1] if self.uids else 0
         new = [m for m in current if m.uid > last]
         if new:

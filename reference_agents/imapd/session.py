@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import re
 import ssl
@@ -195,8 +196,33 @@ class Session:
             return
         # quirk imap_flags_not_shared: flag changes made elsewhere are never reported
         share = not self.config.has_quirk("imap_flags_not_shared")
+        known = sel.uids[-1] if sel.uids else 0
         for line in sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share):
             self.write(line)
+        new = sel.uids[bisect.bisect_right(sel.uids, known):]
+        if new and sel.recent is not None:
+            # RFC 3501 §2.3.2: this session is the first to be told of them, so they are
+            # \Recent here and nowhere else.
+            try:
+                above = self.take_recent(sel.name, sel.read_only, new[-1])
+            except KeyError:
+                return  # deleted meanwhile: the next sync ends the selection
+            self.write(sel.mark_recent(new, above))
+
+    def take_recent(self, name: str, read_only: bool, upto: int) -> int:
+        """The mailbox's recent mark: messages above it are \\Recent in this session, which has
+        just been told of those up to *upto*. A read-write selection moves the mark to *upto*,
+        so no later session sees them as recent; EXAMINE never does (RFC 3501 §6.3.2: "EXAMINE
+        MUST NOT cause messages to lose the \\Recent flag")."""
+        assert self.user is not None
+        if self.config.has_quirk("imap_recent_never"):
+            return upto  # quirk: the server keeps no recent state; nothing is ever \Recent
+        if read_only:
+            claim = self.config.has_quirk("imap_examine_claims_recent")
+        else:
+            # quirk imap_recent_not_claimed: every session sees a new message as \Recent
+            claim = not self.config.has_quirk("imap_recent_not_claimed")
+        return self.store.take_recent(self.user, name, upto=upto if claim else None)
 
     # -- the loop ------------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.clients.imap import IMAPClient
 from harness.protocol.imap.responses import Exists, Expunge
 from harness.suite import Evidence, run, token
 from harness.targets import Target
@@ -127,3 +128,74 @@ def test_imap_expunged_uid_not_reused(target: Target, evidence: Evidence) -> Non
     assert now[-1] > expunged, f"new message got UID {now[-1]}, not above expunged {expunged}"
 
 
+
+
+def _needs_rev1(client: IMAPClient) -> None:
+    if "IMAP4REV1" not in client.capabilities:
+        pytest.skip("the server offers no IMAP4rev1, and \\Recent exists only there")
+
+
+async def _recent_view(client: IMAPClient, uid: int) -> tuple[bool, list[int]]:
+    """Whether *uid* is \\Recent in this session, and what UID SEARCH RECENT says."""
+    flagged = "\\Recent" in flags_of(await fetch_uid(client, uid, "(FLAGS)"))
+    result, found = await client.search("RECENT", uid=True)
+    assert result.ok, f"UID SEARCH RECENT answered {result.status}"
+    return flagged, sorted(found)
+
+
+@pytest.mark.requirement("IMAP-RECENT")
+def test_imap_new_message_recent_in_exactly_one_session(target: Target,
+                                                         evidence: Evidence) -> None:
+    async def scenario() -> tuple[int, dict[str, tuple[bool, list[int]]]]:
+        async with session(target, evidence) as a, scratch(a) as name, \
+                session(target, evidence) as b, session(target, evidence) as c:
+            _needs_rev1(a)
+            await a.select(name)
+            await b.select(name)
+            await append(c, name, message(token()))  # a third session, neither of the two
+            await a.noop()
+            await b.noop()
+            (uid,) = await uids(a)
+            return uid, {"A": await _recent_view(a, uid), "B": await _recent_view(b, uid)}
+
+    uid, views = run(scenario())
+    # RFC 3501 §2.3.2: \Recent — "This session is the first session to have been notified about
+    # this message; if the session is read-write, subsequent sessions will not see \Recent set
+    # for this message." "If it is not possible to determine whether or not this session is the
+    # first session to be notified about a message, then that message SHOULD be considered
+    # recent."
+    holders = sorted(name for name, (flagged, _) in views.items() if flagged)
+    assert len(holders) == 1, (
+        f"UID {uid} arrived while sessions A and B both had the mailbox selected read-write; "
+        f"FETCH FLAGS shows \\Recent in {holders or 'neither'}, not in exactly one")
+    for name, (flagged, found) in views.items():
+        # RFC 3501 §6.4.4: "RECENT Messages that have the \Recent flag set."
+        assert found == ([uid] if flagged else []), (
+            f"session {name}: UID SEARCH RECENT gave {found}, but FETCH FLAGS "
+            f"{'shows' if flagged else 'does not show'} \\Recent on UID {uid}")
+
+
+@pytest.mark.requirement("IMAP-EXAMINE-KEEPS-RECENT")
+def test_imap_examine_keeps_recent(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[int | None, int | None, bool]:
+        async with session(target, evidence) as a, scratch(a) as name:
+            _needs_rev1(a)
+            await append(a, name, message(token()))  # nobody has the mailbox selected
+            async with session(target, evidence) as b:
+                examined = await b.select(name, readonly=True)
+            async with session(target, evidence) as c:
+                selected = await c.select(name)
+                (uid,) = await uids(c)
+                flagged, _ = await _recent_view(c, uid)
+            return examined.recent, selected.recent, flagged
+
+    examined, selected, flagged = run(scenario())
+    # RFC 3501 §6.3.2: "no changes to the permanent state of the mailbox, including per-user
+    # state, are permitted; in particular, EXAMINE MUST NOT cause messages to lose the \Recent
+    # flag."
+    if not examined:
+        pytest.skip(f"EXAMINE reported {examined} RECENT: this server does not call the "
+                    "appended message recent (IMAP-RECENT judges that)")
+    assert selected == 1 and flagged, (
+        f"after EXAMINE reported {examined} RECENT, a later SELECT reported {selected} RECENT "
+        f"and FETCH FLAGS {'shows' if flagged else 'does not show'} \\Recent: EXAMINE took it")

@@ -190,6 +190,8 @@ def test_imaplib_does_every_operation(target: Target) -> None:
         finally:
             second.logout()
         assert imap.readline() == b"* 2 EXISTS\r\n"
+        # IMAP4rev1: the first session told of it has it as \Recent (RFC 3501 §7.3.2).
+        assert re.fullmatch(rb"\* [0-9]+ RECENT\r\n", imap.readline())
         imap.send(b"DONE\r\n")
         assert imap.readline().startswith(b"I1 OK")
 
@@ -273,7 +275,7 @@ def test_imapclient_does_every_operation(target: Target, tmp_path: Path) -> None
         client.add_flags([uid], [imapclient.FLAGGED])
         assert client.search(["FLAGGED"]) == [uid]
         client.remove_flags([uid], [imapclient.FLAGGED])
-        assert client.get_flags([uid])[uid] == (imapclient.SEEN,)
+        assert client.get_flags([uid])[uid] == (imapclient.SEEN, imapclient.RECENT)
         assert len(client.search(["UNSEEN"])) == 1
         client.copy([uid], other)
         client.move([uid], other)
@@ -282,7 +284,7 @@ def test_imapclient_does_every_operation(target: Target, tmp_path: Path) -> None
         # The sequence-number forms of the same commands.
         client.use_uid = False
         assert client.search(["ALL"]) == [1]
-        assert client.fetch([1], ["FLAGS"])[1][b"FLAGS"] == ()
+        assert client.fetch([1], ["FLAGS"])[1][b"FLAGS"] == (imapclient.RECENT,)
         client.copy([1], other)
         client.set_flags([1], [imapclient.DELETED])
         client.use_uid = True

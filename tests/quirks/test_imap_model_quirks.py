@@ -18,6 +18,7 @@ CATCHES_IMAP_MODEL: dict[str, str] = {
         "imap_search_ignores_deleted_flag",
         "imap_flags_not_shared",
         "imap_size_changes",
+        "imap_recent_not_claimed",
     )
 }
 

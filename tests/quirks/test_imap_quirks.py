@@ -16,6 +16,8 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_sasl_ir_ignored": "imap.test_imap_auth:test_imap_authenticate_plain",
     "imap_auth_cancel_not_bad": "imap.test_imap_auth:test_imap_authenticate_cancel",
     "imap_no_auth_delay": "imap.test_imap_bad_input:test_imap_failed_logins_slowed",
+    "imap_recent_never": "imap.test_imap_concurrency:test_imap_new_message_recent_in_exactly_one_session",
+    "imap_examine_claims_recent": "imap.test_imap_concurrency:test_imap_examine_keeps_recent",
     "imap_create_existing_ok": "imap.test_imap_mailboxes:test_imap_create_then_list",
     "imap_delete_inbox_ok": "imap.test_imap_mailboxes:test_imap_delete",
     "imap_rename_loses_messages": "imap.test_imap_mailboxes:test_imap_rename_keeps_messages",

@@ -345,19 +345,20 @@ def test_select_fetch_store_expunge(srv: Running) -> None:
         assert typ == "OK"
         head = data[0]
         assert isinstance(head, tuple)
-        assert b"UID 1" in head[0] and b"FLAGS ()" in head[0]
+        # A new message is \\Recent to the first session told of it (RFC 3501 §2.3.2).
+        assert b"UID 1" in head[0] and b"FLAGS (\\Recent)" in head[0]
         assert f"RFC822.SIZE {len(MESSAGE)}".encode() in head[0]
         assert b'"hello"' in head[0]  # ENVELOPE subject
         assert head[1] == b"Subject: hello\r\n\r\n"
         # BODY.PEEK did not set \Seen; BODY[] does, and says so in the same FETCH.
         typ, data = m.fetch("1", "(FLAGS)")
-        assert data == [b"1 (FLAGS ())"]
+        assert data == [b"1 (FLAGS (\\Recent))"]
         typ, data = m.fetch("1", "(BODY[]<0.4> BODY[TEXT])")
         assert isinstance(data[0], tuple) and data[0][1] == b"From"
         assert isinstance(data[1], tuple) and data[1][1] == b"first line\r\nsecond line\r\n"
         assert b"\\Seen" in b"".join(p for p in data if isinstance(p, bytes))
         typ, data = m.store("1", "+FLAGS", "(\\Deleted $Custom)")
-        assert typ == "OK" and data == [b"1 (FLAGS (\\Deleted \\Seen $Custom))"]
+        assert typ == "OK" and data == [b"1 (FLAGS (\\Deleted \\Seen \\Recent $Custom))"]
         typ, data = m.store("1", "-FLAGS.SILENT", "($Custom)")
         assert typ == "OK" and data == [None]
         typ, data = m.expunge()
@@ -386,9 +387,9 @@ def test_uid_commands_search_copy_move(srv: Running) -> None:
         assert m.search(None, "(UID 2:3)", "UNSEEN")[1] == [b"2"]
         assert m.uid("SEARCH", "2:*")[1] == [b"2 3 4 5"]
         typ, data = m.uid("FETCH", "3", "(FLAGS)")
-        assert data == [b"3 (UID 3 FLAGS (\\Seen))"]
+        assert data == [b"3 (UID 3 FLAGS (\\Seen \\Recent))"]
         typ, data = m.uid("STORE", "3", "+FLAGS", "(\\Flagged)")
-        assert data == [b"3 (UID 3 FLAGS (\\Flagged \\Seen))"]
+        assert data == [b"3 (UID 3 FLAGS (\\Flagged \\Seen \\Recent))"]
         assert m.uid("COPY", "2:3", "Junk")[0] == "OK"
         typ, data = m.copy("1", "Nowhere")
         assert typ == "NO" and _code(data) == b"TRYCREATE"
@@ -439,15 +440,61 @@ def test_list_create_delete_append_examine(srv: Running) -> None:
         m.logout()
 
 
-def _raw_selected(srv: Running) -> RawClient:
+def _raw_login(srv: Running) -> RawClient:
     c = srv.raw()
     c.line()
     c.send(b"a STARTTLS\r\n")
     c.until_tagged(b"a")
     c.starttls(srv.tls.client_context())
-    c.send(b"b LOGIN alice \"correct horse\"\r\nc SELECT INBOX\r\n")
+    c.send(b"b LOGIN alice \"correct horse\"\r\n")
+    c.until_tagged(b"b")
+    return c
+
+
+def _raw_selected(srv: Running) -> RawClient:
+    c = _raw_login(srv)
+    c.send(b"c SELECT INBOX\r\n")
     c.until_tagged(b"c")
     return c
+
+
+def _ask(c: RawClient, tag: bytes, command: bytes) -> list[bytes]:
+    c.send(tag + b" " + command + b"\r\n")
+    lines = c.until_tagged(tag)
+    assert lines[-1].startswith(tag + b" OK"), lines
+    return lines[:-1]
+
+
+def test_recent_is_a_session_flag_of_imap4rev1(srv: Running) -> None:
+    rev2, first, second = _raw_login(srv), _raw_login(srv), _raw_login(srv)
+    try:
+        # IMAP4rev2 has no \Recent: no RECENT response, no flag, and the message stays new.
+        _ask(rev2, b"e", b"ENABLE IMAP4rev2")
+        assert not any(b"RECENT" in line for line in _ask(rev2, b"f", b"SELECT INBOX"))
+        assert _ask(rev2, b"g", b"FETCH 1 (FLAGS)") == [b"* 1 FETCH (FLAGS ())"]
+        assert _ask(first, b"e", b"STATUS INBOX (RECENT)") == [b"* STATUS INBOX (RECENT 1)"]
+        # The first IMAP4rev1 session to select takes it (RFC 3501 §2.3.2).
+        assert b"* 1 RECENT" in _ask(first, b"f", b"SELECT INBOX")
+        assert _ask(first, b"g", b"SEARCH RECENT") == [b"* SEARCH 1"]
+        assert _ask(first, b"h", b"STATUS INBOX (RECENT)") == [b"* STATUS INBOX (RECENT 1)"]
+        assert b"* 0 RECENT" in _ask(second, b"e", b"SELECT INBOX")
+        assert _ask(second, b"f", b"SEARCH RECENT") == [b"* SEARCH"]
+        # A delivery while both have it selected: recent in whichever is told first.
+        srv.store.append("alice", "INBOX", b"Subject: 2\r\n\r\n2\r\n")
+        assert _ask(second, b"g", b"NOOP") == [b"* 2 EXISTS", b"* 1 RECENT"]
+        assert _ask(first, b"i", b"NOOP") == [b"* 2 EXISTS", b"* 1 RECENT"]
+        assert _ask(second, b"h", b"FETCH 1:2 (FLAGS)") == [
+            b"* 1 FETCH (FLAGS ())", b"* 2 FETCH (FLAGS (\\Recent))"]
+        assert _ask(first, b"j", b"FETCH 1:2 (FLAGS)") == [
+            b"* 1 FETCH (FLAGS (\\Recent))", b"* 2 FETCH (FLAGS ())"]
+        # STORE cannot touch it (RFC 3501 §2.3.2: "This flag can not be altered by the client").
+        assert _ask(first, b"k", b"STORE 1 FLAGS (\\Seen)") == [
+            b"* 1 FETCH (FLAGS (\\Seen \\Recent))"]
+        assert _ask(first, b"l", b"SEARCH NEW") == [b"* SEARCH"]
+        assert _ask(first, b"m", b"SEARCH OLD") == [b"* SEARCH 2"]
+    finally:
+        for c in (rev2, first, second):
+            c.close()
 
 
 def test_uidplus_response_codes(srv: Running) -> None:
@@ -508,7 +555,7 @@ def test_idle_with_imapclient(srv: Running) -> None:
         assert (1, b"EXPUNGE") in responses
         client.idle_done()
         assert client.search("ALL") == [2]  # imapclient searches by UID
-        assert client.fetch([2], ["FLAGS"]) == {2: {b"FLAGS": (), b"SEQ": 1}}
+        assert client.fetch([2], ["FLAGS"]) == {2: {b"FLAGS": (b"\\Recent",), b"SEQ": 1}}
 
 
 # -- quirks -------------------------------------------------------------------------------------

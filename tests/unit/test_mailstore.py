@@ -264,6 +264,23 @@ def test_concurrent_appends_get_distinct_uids(store: MailStore) -> None:
     assert len(bodies) == 45
 
 
+def test_recent_mark_moves_only_when_claimed(store: MailStore) -> None:
+    assert store.take_recent(USER, INBOX, upto=None) == 0
+    first = store.append(USER, INBOX, MSG)
+    second = store.append(USER, INBOX, MSG)
+    # EXAMINE and STATUS read the mark; a read-write selection told of UID *first* moves it.
+    assert store.take_recent(USER, INBOX, upto=None) == 0
+    assert store.take_recent(USER, INBOX, upto=first) == 0
+    assert store.take_recent(USER, INBOX, upto=None) == first
+    # A later session told of both claims only the second; the mark never goes back.
+    assert store.take_recent(USER, INBOX, upto=second) == first
+    assert store.take_recent(USER, INBOX, upto=first) == second
+    assert store.take_recent(USER, INBOX, upto=None) == second
+    assert store.version(USER, INBOX) == 3  # claiming is not a change sessions are told of
+    with pytest.raises(NoSuchMailbox):
+        store.take_recent(USER, "Missing", upto=None)
+
+
 def test_closed_store_refuses(store: MailStore) -> None:
     store.close()
     with pytest.raises(RuntimeError):
@@ -406,6 +423,26 @@ def test_maildir_state_survives_reopen(tmp_path: Path) -> None:
         assert after == before
         assert second.read(USER, "Work/Ünïcode", uids[2]) == b"m2"
         assert second.append(USER, "Work/Ünïcode", b"next") == 4
+
+
+def test_recent_mark_survives_reopen_and_old_indexes_gain_it(tmp_path: Path) -> None:
+    root = tmp_path / "mail"
+    with MaildirStore(root) as first:
+        uid = first.append(USER, INBOX, MSG)
+        first.take_recent(USER, INBOX, upto=uid)
+    with MaildirStore(root) as second:
+        assert second.take_recent(USER, INBOX, upto=None) == uid
+    # An index written before the mark was kept has no column for it: it is added, at 0.
+    conn = sqlite3.connect(root / USER / "index.sqlite3")
+    conn.executescript("""
+        CREATE TABLE old AS SELECT name, dirname, uidvalidity, uidnext, version FROM mailboxes;
+        DROP TABLE mailboxes;
+        ALTER TABLE old RENAME TO mailboxes;
+    """)
+    conn.close()
+    with MaildirStore(root) as third:
+        assert third.take_recent(USER, INBOX, upto=None) == 0
+        assert [m.uid for m in third.messages(USER, INBOX)] == [uid]
 
 
 def test_second_store_on_same_root_refused(tmp_path: Path) -> None:
