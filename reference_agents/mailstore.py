@@ -69,6 +69,9 @@ class MessageInfo:
     flags: frozenset[str]
     internaldate: datetime
     size: int
+    #: The mailbox version at the message's last change (its arrival or a flag change): the
+    #: CONDSTORE mod-sequence (RFC 7162 §3).
+    modseq: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +82,8 @@ class MailboxInfo:
     uidvalidity: int
     uidnext: int
     exists: int
+    #: The mailbox version, which every change moves up: HIGHESTMODSEQ (RFC 7162 §3.1.2.1).
+    highestmodseq: int = 1
 
 
 class NoSuchMailbox(KeyError):
@@ -138,7 +143,9 @@ class MailStore(Protocol):
         internaldate: datetime | None = None,
     ) -> int: ...
 
-    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> None: ...
+    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
+        """Give the message *flags*; its mod-sequence afterwards (raised if they changed)."""
+        ...
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]: ...
 
@@ -299,6 +306,7 @@ class _MemMessage:
     data: bytes
     flags: frozenset[str]
     internaldate: datetime
+    modseq: int = 1
 
 
 @dataclass(slots=True)
@@ -370,14 +378,15 @@ class MemoryStore(_StoreBase):
         with self._lock:
             box = self._mailbox(user, name)
             return MailboxInfo(
-                normalize_mailbox_name(name), box.uidvalidity, box.uidnext, len(box.messages)
+                normalize_mailbox_name(name), box.uidvalidity, box.uidnext, len(box.messages),
+                box.version,
             )
 
     def messages(self, user: str, name: str) -> list[MessageInfo]:
         with self._lock:
             box = self._mailbox(user, name)
             return [
-                MessageInfo(uid, m.flags, m.internaldate, len(m.data))
+                MessageInfo(uid, m.flags, m.internaldate, len(m.data), m.modseq)
                 for uid, m in sorted(box.messages.items())
             ]
 
@@ -404,13 +413,13 @@ class MemoryStore(_StoreBase):
             uid = box.uidnext
             if uid > MAX_UID:
                 raise StorageError("UID space of the mailbox is exhausted")
-            box.messages[uid] = _MemMessage(bytes(data), flagset, date)
             box.uidnext += 1
             box.version += 1
+            box.messages[uid] = _MemMessage(bytes(data), flagset, date, box.version)
         self._notify(user, [normalize_mailbox_name(name)])
         return uid
 
-    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> None:
+    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
         new = normalize_flags(flags)
         with self._lock:
             box = self._mailbox(user, name)
@@ -418,10 +427,12 @@ class MemoryStore(_StoreBase):
             if message is None:
                 raise NoSuchMessage(uid)
             if message.flags == new:
-                return
+                return message.modseq
             message.flags = new
             box.version += 1
+            message.modseq = box.version
         self._notify(user, [normalize_mailbox_name(name)])
+        return box.version
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]:
         wanted = set(uids)
@@ -448,7 +459,9 @@ class MemoryStore(_StoreBase):
             plan = _rename_plan(old, new, boxes)
             if old == INBOX:
                 box = boxes[INBOX]
-                moved = _MemMailbox(self._new_uidvalidity(), box.uidnext, 1, dict(box.messages))
+                # The version (HIGHESTMODSEQ) stays above every moved message's mod-sequence.
+                moved = _MemMailbox(self._new_uidvalidity(), box.uidnext, box.version + 1,
+                                    dict(box.messages))
                 box.messages.clear()
                 box.version += 1
                 for parent in _missing_with_parents(new, boxes)[:-1]:
@@ -576,6 +589,7 @@ CREATE TABLE IF NOT EXISTS messages (
     flags TEXT NOT NULL,
     internaldate TEXT NOT NULL,
     size INTEGER NOT NULL,
+    modseq INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (mailbox, uid),
     UNIQUE (mailbox, filename)
 );
@@ -713,22 +727,23 @@ class MaildirStore(_StoreBase):
             (exists,) = index.conn.execute(
                 "SELECT COUNT(*) FROM messages WHERE mailbox = ?", (row.name,)
             ).fetchone()
-            return MailboxInfo(row.name, row.uidvalidity, row.uidnext, int(exists))
+            return MailboxInfo(row.name, row.uidvalidity, row.uidnext, int(exists), row.version)
 
     def messages(self, user: str, name: str) -> list[MessageInfo]:
         with self._lock:
             index = self._user(user)
             row = self._row(index, normalize_mailbox_name(name))
             cursor = index.conn.execute(
-                "SELECT uid, flags, internaldate, size FROM messages WHERE mailbox = ?"
+                "SELECT uid, flags, internaldate, size, modseq FROM messages WHERE mailbox = ?"
                 " ORDER BY uid",
                 (row.name,),
             )
             return [
                 MessageInfo(
-                    int(uid), _decode_flags(flags), datetime.fromisoformat(date), int(size)
+                    int(uid), _decode_flags(flags), datetime.fromisoformat(date), int(size),
+                    int(modseq),
                 )
-                for uid, flags, date, size in cursor
+                for uid, flags, date, size, modseq in cursor
             ]
 
     def read(self, user: str, name: str, uid: int) -> bytes:
@@ -780,7 +795,8 @@ class MaildirStore(_StoreBase):
                         raise StorageError("UID space of the mailbox is exhausted")
                     index.conn.execute(
                         "INSERT INTO messages (mailbox, uid, filename, location, flags,"
-                        " internaldate, size) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        " internaldate, size, modseq) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                        " (SELECT version + 1 FROM mailboxes WHERE name = ?))",
                         (
                             row.name,
                             uid,
@@ -789,6 +805,7 @@ class MaildirStore(_StoreBase):
                             _encode_flags(flagset),
                             date.isoformat(),
                             len(data),
+                            row.name,
                         ),
                     )
                     index.conn.execute(
@@ -803,14 +820,17 @@ class MaildirStore(_StoreBase):
         self._notify(user, [row.name])
         return int(uid)
 
-    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> None:
+    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
         new = normalize_flags(flags)
         with self._lock:
             index = self._user(user)
             row = self._row(index, normalize_mailbox_name(name))
             base, location, old = self._message(index, row.name, uid)
             if old == new:
-                return
+                (modseq,) = index.conn.execute(
+                    "SELECT modseq FROM messages WHERE mailbox = ? AND uid = ?", (row.name, uid)
+                ).fetchone()
+                return int(modseq)
             mailbox_dir = index.directory / row.dirname
             new_location = _location(base, new, in_new=False)
             if new_location != location:
@@ -827,13 +847,18 @@ class MaildirStore(_StoreBase):
                     raise StorageError(f"cannot update flags of {uid}: {exc}") from exc
             with _transaction(index.conn):
                 index.conn.execute(
-                    "UPDATE messages SET flags = ?, location = ? WHERE mailbox = ? AND uid = ?",
-                    (_encode_flags(new), new_location, row.name, uid),
+                    "UPDATE messages SET flags = ?, location = ?,"
+                    " modseq = (SELECT version + 1 FROM mailboxes WHERE name = ?)"
+                    " WHERE mailbox = ? AND uid = ?",
+                    (_encode_flags(new), new_location, row.name, row.name, uid),
                 )
                 index.conn.execute(
                     "UPDATE mailboxes SET version = version + 1 WHERE name = ?", (row.name,)
                 )
+                (modseq,) = index.conn.execute(
+                    "SELECT version FROM mailboxes WHERE name = ?", (row.name,)).fetchone()
         self._notify(user, [row.name])
+        return int(modseq)
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]:
         wanted = set(uids)
@@ -942,9 +967,10 @@ class MaildirStore(_StoreBase):
                     "UPDATE messages SET mailbox = ?, location = ? WHERE mailbox = ? AND uid = ?",
                     (new, location, INBOX, uid))
             index.conn.execute("DELETE FROM messages WHERE mailbox = ?", (INBOX,))
+            # The version (HIGHESTMODSEQ) goes above every moved message's mod-sequence.
             index.conn.execute(
-                "UPDATE mailboxes SET uidnext = ?, version = version + 1 WHERE name = ?",
-                (src.uidnext, new))
+                "UPDATE mailboxes SET uidnext = ?, version = MAX(version, ?) + 1 WHERE name = ?",
+                (src.uidnext, src.version, new))
             index.conn.execute(
                 "UPDATE mailboxes SET version = version + 1 WHERE name = ?", (INBOX,))
 
@@ -1030,9 +1056,13 @@ class MaildirStore(_StoreBase):
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
+            # An index written before \Recent and mod-sequences were kept gains their columns.
             columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(mailboxes)")}
-            if "recent" not in columns:  # an index written before \Recent was kept
+            if "recent" not in columns:
                 conn.execute("ALTER TABLE mailboxes ADD COLUMN recent INTEGER NOT NULL DEFAULT 0")
+            columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(messages)")}
+            if "modseq" not in columns:
+                conn.execute("ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1")
             index = _UserIndex(directory, conn)
             with _transaction(conn):
                 self._recover(index)
@@ -1224,8 +1254,9 @@ class MaildirStore(_StoreBase):
             date = datetime.fromtimestamp(int(mtime), UTC)
             conn.execute(
                 "INSERT INTO messages (mailbox, uid, filename, location, flags, internaldate,"
-                " size) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (name, uid, base, location, _encode_flags(flags), date.isoformat(), size),
+                " size, modseq) VALUES (?, ?, ?, ?, ?, ?, ?,"
+                " (SELECT version + 1 FROM mailboxes WHERE name = ?))",
+                (name, uid, base, location, _encode_flags(flags), date.isoformat(), size, name),
             )
             conn.execute("UPDATE mailboxes SET uidnext = uidnext + 1 WHERE name = ?", (name,))
             changed = True

@@ -97,6 +97,8 @@ class SelectResult:
     uidvalidity: int | None
     uidnext: int | None
     read_only: bool
+    #: RFC 7162 §3.1.2.1 HIGHESTMODSEQ, when the server reported it.
+    highestmodseq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,9 +475,15 @@ class IMAPClient:
             [b"LIST", _mailbox(reference), _string(mutf7.encode(pattern), atom=_LIST_CHARS)]
         )
 
-    async def select(self, mailbox: str = "INBOX", *, readonly: bool = False) -> SelectResult:
-        """SELECT (or EXAMINE with *readonly*) and gather what the server reported."""
-        result = await self._run([b"EXAMINE" if readonly else b"SELECT", _mailbox(mailbox)])
+    async def select(self, mailbox: str = "INBOX", *, readonly: bool = False,
+                     condstore: bool = False) -> SelectResult:
+        """SELECT (or EXAMINE with *readonly*) and gather what the server reported; with
+        *condstore*, the select-param CONDSTORE (RFC 7162 §3.1.8)."""
+        words = [b"EXAMINE" if readonly else b"SELECT", _mailbox(mailbox)]
+        if condstore:
+            words.append(b"(CONDSTORE)")
+        result = await self._run(words)
+        highestmodseq: int | None = None
         exists: int | None = None
         recent: int | None = None
         flags: tuple[str, ...] = ()
@@ -486,8 +494,10 @@ class IMAPClient:
             if isinstance(response, UntaggedStatus) and response.code is not None:
                 if response.code.name == "CLOSED":
                     # RFC 9051 §6.3.2: what came before [CLOSED] was about the old mailbox.
-                    exists = recent = uidvalidity = uidnext = permanent = None
+                    exists = recent = uidvalidity = uidnext = permanent = highestmodseq = None
                     flags = ()
+                elif response.code.name == "HIGHESTMODSEQ":
+                    highestmodseq = _int(response.code.value)
                 elif response.code.name == "PERMANENTFLAGS":
                     permanent = _str_tuple(response.code.value)
                 elif response.code.name == "UIDVALIDITY":
@@ -518,6 +528,7 @@ class IMAPClient:
             uidvalidity,
             uidnext,
             read_only,
+            highestmodseq,
         )
 
     async def fetch(

@@ -111,6 +111,23 @@ IMAP: tuple[Requirement, ...] = (
                 "honoured), never with SEARCH.", 9),
     Requirement("IMAP-SEARCH-CORRECT", 9051, "6.4.4", M,
                 "SEARCH results match the mailbox's messages and flags at the time.", 9),
+    # -- CONDSTORE (RFC 7162 §3.1), where offered --------------------------------------------
+    Requirement("IMAP-CONDSTORE-HIGHESTMODSEQ", 7162, "3.1.2.1", M,
+                "SELECT (CONDSTORE) reports HIGHESTMODSEQ, at least every message's MODSEQ; it "
+                "grows after a change, and STATUS (HIGHESTMODSEQ) agrees.", 9),
+    Requirement("IMAP-CONDSTORE-STORE-MODSEQ", 7162, "3.1.3", M,
+                "A STORE that changes a message's flags raises its mod-sequence: FETCH MODSEQ "
+                "reports a larger value afterwards, in this session and in another.", 9),
+    Requirement("IMAP-CONDSTORE-UNCHANGEDSINCE", 7162, "3.1.3", M,
+                "STORE (UNCHANGEDSINCE n) leaves a message whose mod-sequence is above n "
+                "unchanged and names it in [MODIFIED]; the others are stored, each with an "
+                "untagged FETCH carrying MODSEQ even with .SILENT.", 9),
+    Requirement("IMAP-CONDSTORE-CHANGEDSINCE", 7162, "3.1.4.1", M,
+                "FETCH (CHANGEDSINCE n) returns exactly the messages whose mod-sequence is "
+                "above n, each with its MODSEQ.", 9),
+    Requirement("IMAP-SEARCH-MODSEQ", 7162, "3.1.5", M,
+                "SEARCH MODSEQ n finds the messages whose mod-sequence is at least n, and a "
+                "non-empty result ends with (MODSEQ highest-of-them).", 9),
     # -- COPY / MOVE -----------------------------------------------------------------------------
     Requirement("IMAP-COPY", 9051, "6.4.7", M,
                 "COPY puts a copy in the destination with the same flags and INTERNALDATE; "

@@ -89,7 +89,10 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
         except NoSuchMailbox:
             return Result("NO", "no such mailbox", "NONEXISTENT")
     sel = SelectedMailbox(info.name, read_only, info.uidvalidity, messages, version,
-                          recent_above=recent_above)
+                          recent_above=recent_above,
+                          freeze_modseq=s.config.has_quirk("imap_modseq_frozen"))
+    if cmd.args.condstore:
+        s.condstore = True  # RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) enables it
     keywords = sorted({f for m in messages for f in m.flags if not f.startswith("\\")})
     s.untagged("FLAGS", format_flags([*SYSTEM_FLAGS, *keywords]).decode("utf-8"))
     s.untagged(f"{sel.exists} EXISTS")
@@ -103,6 +106,12 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     s.untagged("OK", "predicted next UID", code=f"UIDNEXT {uidnext}")
     permanent = "()" if read_only else "(" + " ".join([*SYSTEM_FLAGS, "\\*"]) + ")"
     s.untagged("OK", "flags that can be changed", code=f"PERMANENTFLAGS {permanent}")
+    # RFC 7162 §3.1.2.1: every SELECT/EXAMINE reports "the highest mod-sequence value of all
+    # messages in the mailbox" (the mailbox version, which every change moves up).
+    highest = max([version, *(m.modseq for m in messages)])
+    if s.config.has_quirk("imap_highestmodseq_is_uidnext"):
+        highest = info.uidnext  # quirk: UIDNEXT where HIGHESTMODSEQ belongs
+    s.untagged("OK", "mod-sequences", code=f"HIGHESTMODSEQ {highest}")
     if s.rev2:
         # RFC 9051 §6.3.2: "The server MUST return a LIST response with the mailbox name."
         s.write(format_list_response("LIST", [], DELIMITER, info.name, utf8=True))
@@ -297,7 +306,11 @@ async def status(s: Session, cmd: Command) -> Result:
         "DELETED": sum(1 for m in messages if "\\Deleted" in m.flags),
         "SIZE": sum(m.size for m in messages),
         "RECENT": _recent_count(s, user, info.name, messages),
+        "HIGHESTMODSEQ": (info.uidnext if s.config.has_quirk("imap_highestmodseq_is_uidnext")
+                          else info.highestmodseq),
     }
+    if "HIGHESTMODSEQ" in cmd.args.items:
+        s.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is an enabling command
     s.write(format_status_response(info.name, [(k, values[k]) for k in cmd.args.items],
                                    utf8=s.rev2))
     return Result("OK", "STATUS completed")
@@ -366,6 +379,9 @@ async def enable(s: Session, cmd: Command) -> Result:
     if "IMAP4REV2" in cmd.args.capabilities:
         s.rev2 = True
         enabled.append("IMAP4rev2")
+    if "CONDSTORE" in cmd.args.capabilities:
+        s.enable_condstore()  # RFC 7162 §3.1: ENABLE CONDSTORE is an enabling command
+        enabled.append("CONDSTORE")
     if not s.config.has_quirk("imap_enable_no_enabled"):  # quirk: no ENABLED response
         # RFC 5161 §3.1: "If the ENABLE command is successful, the server MUST send an
         # untagged ENABLED response".

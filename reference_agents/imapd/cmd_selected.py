@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from typing import TYPE_CHECKING
 
@@ -32,7 +33,7 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.imapd.cmd_auth import trycreate_code
-from reference_agents.imapd.search import MessageContext, matches
+from reference_agents.imapd.search import MessageContext, matches, uses_modseq
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result, Transition
 from reference_agents.mailstore import (
@@ -126,7 +127,8 @@ async def uid_expunge(s: Session, cmd: Command) -> Result:
 
 
 def _needs_content(items: tuple[FetchItem, ...]) -> bool:
-    return any(i.name not in ("FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE") for i in items)
+    return any(i.name not in ("FLAGS", "UID", "RFC822.SIZE", "INTERNALDATE", "MODSEQ")
+               for i in items)
 
 
 def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> FetchValue:
@@ -181,6 +183,14 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             and not s.config.has_quirk("imap_uid_fetch_no_uid")):  # quirk: UID left out
         # RFC 9051 §6.4.9: UID FETCH responses always include the UID.
         items = (FetchItem("UID"), *items)
+    changedsince = cmd.args.changedsince
+    if changedsince is not None or any(i.name == "MODSEQ" for i in items):
+        s.enable_condstore()  # RFC 7162 §3.1: FETCH MODSEQ / CHANGEDSINCE enable CONDSTORE
+    if changedsince is not None and s.config.has_quirk("imap_changedsince_ignored"):
+        changedsince = None  # quirk: every message is returned
+    if changedsince is not None and not any(i.name == "MODSEQ" for i in items):
+        # RFC 7162 §3.1.4.1: "it implicitly adds the MODSEQ FETCH message data item".
+        items = (*items, FetchItem("MODSEQ"))
     sets_seen = any(i.sets_seen for i in items)
     if not sets_seen and s.config.has_quirk("imap_peek_sets_seen"):  # quirk: PEEK sets \Seen
         sets_seen = any(i.section is not None for i in items)
@@ -191,6 +201,8 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         if info is None:
             missing = True  # expunged by another session; reported at the next allowed moment
             continue
+        if changedsince is not None and info.modseq <= changedsince:
+            continue  # RFC 7162 §3.1.4.1: only messages "that have a mod-sequence bigger"
         data = b""
         if _needs_content(items):
             try:
@@ -209,10 +221,11 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             new = info.flags | {_SEEN}
             try:
                 # Off the event loop: the store fsyncs, and other sessions must not wait.
-                await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
+                modseq = await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
             except NoSuchMessage:
                 missing = True
                 continue
+            info = dataclasses.replace(info, flags=new, modseq=modseq)
             flags = new
             flags_changed = True
             sel.flags[uid] = new
@@ -222,10 +235,16 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
                 values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, flags)))))
             elif item.name == "UID" and item.section is None:
                 values.append(("UID", uid))
+            elif item.name == "MODSEQ":
+                values.append(("MODSEQ", sel.modseq_value(info)))
             else:
                 values.append((item.response_name(), _item_value(item, data, info, s)))
         if flags_changed and not any(n == "FLAGS" for n, _ in values):
             values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, flags)))))
+        if (s.condstore and any(n == "FLAGS" for n, _ in values)
+                and not any(n == "MODSEQ" for n, _ in values)):
+            # RFC 7162 §3.1: once enabled, FETCH responses carry the mod-sequence.
+            values.append(("MODSEQ", sel.modseq_value(info)))
         s.write(format_fetch_response(seq, values))
         if s.config.has_quirk("imap_expunge_during_fetch"):
             # quirk: pending EXPUNGEs go out between FETCH responses (RFC 9051 §7.5.1 forbids)
@@ -259,8 +278,14 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         change = normalize_flags(cmd.args.flags)
     except ValueError as exc:
         return Result("BAD", str(exc))
+    unchangedsince = cmd.args.unchangedsince
+    if unchangedsince is not None:
+        s.enable_condstore()  # RFC 7162 §3.1: STORE UNCHANGEDSINCE enables CONDSTORE
+        if s.config.has_quirk("imap_unchangedsince_ignored"):
+            unchangedsince = None  # quirk: the condition is not tested
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
     missing = False
+    modified: list[int] = []
     mode = cmd.args.mode
     if mode == "" and s.config.has_quirk("imap_store_replace_adds"):  # quirk: FLAGS acts as +
         mode = "+"
@@ -270,20 +295,36 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         if info is None:
             missing = True
             continue
+        if unchangedsince is not None and info.modseq > unchangedsince:
+            # RFC 7162 §3.1.3: "the requested operation MUST NOT be performed"; the message
+            # goes into the MODIFIED response code.
+            modified.append(uid if uid_cmd else seq)
+            continue
         if mode == "+":
             new = info.flags | change
         elif mode == "-":
             new = info.flags - change
         else:
             new = change
+        modseq = info.modseq
         if new != info.flags:
             try:
                 # Off the event loop: the store fsyncs, and other sessions must not wait.
-                await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
+                modseq = await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
             except NoSuchMessage:
                 missing = True
                 continue
         sel.flags[uid] = new
+        if cmd.args.unchangedsince is not None:
+            # RFC 7162 §3.1.3: "An untagged FETCH response MUST be sent, even if the .SILENT
+            # suffix is specified, and the response MUST include the MODSEQ message data item."
+            values: list[tuple[str, FetchValue]] = [] if silent else [
+                ("FLAGS", Raw(format_flags(sel.shown_flags(uid, new))))]
+            if uid_cmd:
+                values.insert(0, ("UID", uid))
+            values.append(("MODSEQ", sel.modseq_value(dataclasses.replace(info, modseq=modseq))))
+            s.write(format_fetch_response(seq, values))
+            continue
         if silent:
             # RFC 9051 §6.4.6: with .SILENT "the server SHOULD NOT send an untagged FETCH".
             continue
@@ -292,10 +333,17 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         # RFC 9051 §6.4.6: "the server returns an untagged FETCH response indicating the
         # current state of the flags"; with UID STORE, including the UID (§6.4.9).
         shown = sel.shown_flags(uid, new)
-        values: list[tuple[str, FetchValue]] = [("FLAGS", Raw(format_flags(shown)))]
+        values = [("FLAGS", Raw(format_flags(shown)))]
         if uid_cmd:
             values.insert(0, ("UID", uid))
+        if s.condstore:
+            values.append(("MODSEQ", sel.modseq_value(dataclasses.replace(info, modseq=modseq))))
         s.write(format_fetch_response(seq, values))
+    if modified:
+        # RFC 7162 §3.1.3: "the server MUST return in the tagged response a MODIFIED response
+        # code" with the message set (or UIDs) that failed the UNCHANGEDSINCE test.
+        return Result("OK", "conditional STORE failed for some messages",
+                      "MODIFIED " + SequenceSet.from_ints(modified).format())
     if missing:
         return Result("NO", "some messages no longer exist", "EXPUNGEISSUED")
     return Result("OK", f"{cmd.name} completed")
@@ -321,9 +369,13 @@ async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         # RFC 9051 §6.4.4: "If the server does not support the specified [CHARSET], it MUST
         # return a tagged NO response (not a BAD)" with [BADCHARSET].
         return Result("NO", "unsupported charset", "BADCHARSET (" + " ".join(charsets) + ")")
+    by_modseq = uses_modseq(cmd.args.key)
+    if by_modseq:
+        s.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
     largest_uid = sel.uids[-1] if sel.uids else 0
     found: list[int] = []
+    highest = 0  # the highest mod-sequence among the messages found
     for seq, uid in enumerate(sel.uids, 1):
         info = infos.get(uid)
         if info is None:
@@ -340,13 +392,19 @@ async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
                              case_sensitive=s.config.has_quirk("imap_search_case_sensitive"))
         if matches(cmd.args.key, ctx):
             found.append(uid if uid_cmd else seq)
+            highest = max(highest, info.modseq)
+    # RFC 7162 §3.1.5: after SEARCH MODSEQ with results, "the server MUST also append ... the
+    # highest mod-sequence for all messages being returned" (§3.1.10: MODSEQ in ESEARCH).
+    # quirk imap_search_modseq_no_suffix: it is left out.
+    modseq = (highest if by_modseq and found
+              and not s.config.has_quirk("imap_search_modseq_no_suffix") else None)
     if s.config.has_quirk("imap_expunge_during_search"):
         s.sync_selected(allow_expunge=True)  # quirk: EXPUNGE while answering SEARCH
     opts = cmd.args.return_opts
     # quirk imap_esearch_as_search: plain SEARCH responses in IMAP4rev2
     plain = not s.rev2 or s.config.has_quirk("imap_esearch_as_search")
     if opts is None and plain:
-        s.write(format_search_response(found))
+        s.write(format_search_response(found, modseq=modseq))
     else:
         # RFC 9051 §6.4.4: ESEARCH; "RETURN ()" means ALL.
         wanted = opts or ("ALL",)
@@ -359,6 +417,8 @@ async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             data.append(("ALL", SequenceSet.from_ints(found).format()))
         if "COUNT" in wanted:
             data.append(("COUNT", str(len(found))))
+        if modseq is not None:
+            data.append(("MODSEQ", str(modseq)))
         s.write(format_esearch_response(cmd.tag, uid_cmd, data))
     return Result("OK", f"{cmd.name} completed")
 

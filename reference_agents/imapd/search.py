@@ -15,6 +15,7 @@ from harness.protocol.imap.commands import (
     SearchFlag,
     SearchHeader,
     SearchKey,
+    SearchModseq,
     SearchNot,
     SearchOr,
     SearchSet,
@@ -86,6 +87,19 @@ class MessageContext:
         return [str(v) for v in msg.get_all(field) or []]
 
 
+def uses_modseq(key: SearchKey) -> bool:
+    """Whether the search program has a MODSEQ key anywhere (RFC 7162 §3.1.5)."""
+    if isinstance(key, SearchModseq):
+        return True
+    if isinstance(key, SearchNot):
+        return uses_modseq(key.key)
+    if isinstance(key, SearchOr):
+        return uses_modseq(key.left) or uses_modseq(key.right)
+    if isinstance(key, SearchAnd):
+        return any(uses_modseq(k) for k in key.keys)
+    return False
+
+
 def matches(key: SearchKey, ctx: MessageContext) -> bool:
     """Whether the message satisfies *key*. String matches are case-insensitive substring
     matches (RFC 9051 §6.4.4: "In all search keys that use strings ... a message matches the
@@ -98,6 +112,9 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
         if ctx.ignore_deleted and key.flag == "\\Deleted":
             return not key.present
         return _has_flag(ctx.info.flags, key.flag) == key.present
+    if isinstance(key, SearchModseq):
+        # RFC 7162 §3.1.5: "modification values that are equal to or greater than" the value.
+        return ctx.info.modseq >= key.value
     if isinstance(key, SearchSet):
         if key.uid:
             return key.seqset.contains(ctx.info.uid, ctx.largest_uid)

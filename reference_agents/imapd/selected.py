@@ -5,7 +5,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from harness.protocol.imap.formatting import Raw, format_fetch_response, format_flags
+from harness.protocol.imap.formatting import (
+    FetchValue,
+    Raw,
+    format_fetch_response,
+    format_flags,
+)
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.mailstore import MessageInfo
 
@@ -17,7 +22,7 @@ class SelectedMailbox:
 
     def __init__(self, name: str, read_only: bool, uidvalidity: int,
                  messages: Sequence[MessageInfo], version: int, *,
-                 recent_above: int | None = None) -> None:
+                 recent_above: int | None = None, freeze_modseq: bool = False) -> None:
         self.name = name
         self.read_only = read_only
         self.uidvalidity = uidvalidity
@@ -30,6 +35,15 @@ class SelectedMailbox:
         self.recent: set[int] | None = None
         if recent_above is not None:
             self.recent = {u for u in self.uids if u > recent_above}
+        #: Quirk imap_modseq_frozen: the MODSEQ first reported for a UID, reported ever after.
+        self.frozen_modseq: dict[int, int] | None = {} if freeze_modseq else None
+
+    def modseq_value(self, info: MessageInfo) -> Raw:
+        """The MODSEQ fetch value, ``(n)`` (RFC 7162 §7 permsg-modsequence)."""
+        modseq = info.modseq
+        if self.frozen_modseq is not None:
+            modseq = self.frozen_modseq.setdefault(info.uid, modseq)
+        return Raw(b"(%d)" % modseq)
 
     def shown_flags(self, uid: int, flags: frozenset[str]) -> frozenset[str]:
         """*flags* as this session reports them: with the session flag \\Recent added."""
@@ -79,9 +93,10 @@ class SelectedMailbox:
         return [(i + 1, self.uids[i]) for i in sorted(picked)]
 
     def sync(self, current: Sequence[MessageInfo], version: int, *,
-             allow_expunge: bool, report_flags: bool = True) -> list[bytes]:
+             allow_expunge: bool, report_flags: bool = True, modseq: bool = False) -> list[bytes]:
         """Untagged responses that bring the client up to date with *current* (ascending UIDs):
-        EXPUNGE (highest first, so each number is right when sent), FETCH FLAGS, EXISTS."""
+        EXPUNGE (highest first, so each number is right when sent), FETCH FLAGS (with MODSEQ
+        once CONDSTORE is enabled), EXISTS."""
         out: list[bytes] = []
         present = {m.uid: m for m in current}
         pending_expunge = False
@@ -101,7 +116,10 @@ class SelectedMailbox:
             elif info.flags != self.flags[uid] and report_flags:
                 self.flags[uid] = info.flags
                 shown = self.shown_flags(uid, info.flags)
-                out.append(format_fetch_response(seq, [("FLAGS", Raw(format_flags(shown)))]))
+                values: list[tuple[str, FetchValue]] = [("FLAGS", Raw(format_flags(shown)))]
+                if modseq:
+                    values.append(("MODSEQ", self.modseq_value(info)))
+                out.append(format_fetch_response(seq, values))
         last = self.uids[-1] if self.uids else 0
         new = [m for m in current if m.uid > last]
         if new:

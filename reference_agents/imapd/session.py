@@ -78,6 +78,9 @@ class Session:
         self.user: str | None = None
         self.selected: SelectedMailbox | None = None
         self.rev2 = False  # ENABLE IMAP4rev2 (RFC 9051 §6.3.1)
+        #: The client has sent a CONDSTORE enabling command (RFC 7162 §3.1): FETCH responses
+        #: that carry FLAGS carry MODSEQ too from now on.
+        self.condstore = False
         self.auth_failures = 0
         #: Quirk imap_size_changes: toggles with every RFC822.SIZE sent.
         self.size_flip = 0
@@ -115,7 +118,7 @@ class Session:
             else:
                 caps.append("AUTH=PLAIN")
         caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
-                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN"]
+                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE"]
         return caps
 
     # -- output --------------------------------------------------------------------------------
@@ -176,6 +179,20 @@ class Session:
         if user == self.user:
             self.conn.wakeup.set()
 
+    def enable_condstore(self) -> None:
+        """A CONDSTORE enabling command (RFC 7162 §3.1). "A first CONDSTORE enabling command
+        executed in the session with a mailbox selected MUST cause the server to return
+        HIGHESTMODSEQ ... for the mailbox"."""
+        if self.condstore:
+            return
+        self.condstore = True
+        if self.selected is not None and self.user is not None:
+            try:
+                highest = self.store.version(self.user, self.selected.name)
+            except KeyError:
+                return
+            self.untagged("OK", "mod-sequences", code=f"HIGHESTMODSEQ {highest}")
+
     # -- selected mailbox ----------------------------------------------------------------------
 
     def sync_selected(self, *, allow_expunge: bool, force: bool = False) -> None:
@@ -197,7 +214,8 @@ class Session:
         # quirk imap_flags_not_shared: flag changes made elsewhere are never reported
         share = not self.config.has_quirk("imap_flags_not_shared")
         known = sel.uids[-1] if sel.uids else 0
-        for line in sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share):
+        for line in sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
+                             modseq=self.condstore):
             self.write(line)
         new = sel.uids[bisect.bisect_right(sel.uids, known):]
         if new and sel.recent is not None:

@@ -32,6 +32,7 @@ from harness.protocol.imap.commands import (
     SearchDate,
     SearchFlag,
     SearchHeader,
+    SearchModseq,
     SearchNot,
     SearchOr,
     SearchSet,
@@ -178,6 +179,23 @@ VALID: list[tuple[bytes, Command]] = [
          SearchDate("BEFORE", date(2021, 3, 15), True)))))),
     (b"a SEARCH RETURN (MIN COUNT) ALL",
      Command("a", "SEARCH", Search(None, SearchAll(), ("MIN", "COUNT")))),
+    # CONDSTORE (RFC 7162 §3.1): select-param, fetch and store modifiers, MODSEQ, HIGHESTMODSEQ.
+    (b"a SELECT INBOX (CONDSTORE)",
+     Command("a", "SELECT", MailboxArg("INBOX", "INBOX", condstore=True))),
+    (b"a examine Work (condstore)",
+     Command("a", "EXAMINE", MailboxArg("Work", "Work", condstore=True))),
+    (b"a UID FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)",
+     Command("a", "UID FETCH", Fetch(S("1:*"), (FetchItem("FLAGS"),), 12345))),
+    (b"a FETCH 1:3 (MODSEQ)", Command("a", "FETCH", Fetch(S("1:3"), (FetchItem("MODSEQ"),)))),
+    (b"a STORE 7,5 (UNCHANGEDSINCE 0) +FLAGS.SILENT (\\Deleted)",
+     Command("a", "STORE", Store(S("7,5"), "+", True, ("\\Deleted",), 0))),
+    (b'a SEARCH MODSEQ "/flags/\\\\draft" all 620162338',
+     Command("a", "SEARCH", Search(None, SearchModseq(620162338)))),
+    (b"a SEARCH OR NOT MODSEQ 7 LARGER 50000",
+     Command("a", "SEARCH", Search(None, SearchOr(SearchNot(SearchModseq(7)),
+                                                  SearchSize(True, 50000))))),
+    (b"a STATUS INBOX (MESSAGES HIGHESTMODSEQ)",
+     Command("a", "STATUS", Status("INBOX", ("MESSAGES", "HIGHESTMODSEQ")))),
 ]
 
 INVALID: list[tuple[bytes, str | None]] = [
@@ -227,6 +245,14 @@ INVALID: list[tuple[bytes, str | None]] = [
     (b"a ENABLE", "a"),
     (b"a ID (\"k\")", "a"),
     (b"a COPY 1", "a"),
+    (b"a SELECT INBOX (QRESYNC)", "a"),
+    (b"a SELECT INBOX ()", "a"),
+    (b"a FETCH 1 FLAGS (CHANGEDSINCE 0)", "a"),
+    (b"a FETCH 1 FLAGS (VANISHED)", "a"),
+    (b"a FETCH 1 FLAGS (CHANGEDSINCE 9223372036854775808)", "a"),
+    (b"a STORE 1 (UNCHANGEDSINCE x) FLAGS (\\Seen)", "a"),
+    (b"a SEARCH MODSEQ", "a"),
+    (b'a SEARCH MODSEQ "/flags/\\\\seen" mine 5', "a"),
 ]
 
 

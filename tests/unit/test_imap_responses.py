@@ -174,6 +174,8 @@ VALID: list[tuple[bytes, Response]] = [
     (b"* STATUS INBOX ()\r\n", Status("INBOX", {})),
     (b"* SEARCH 2 3 6\r\n", Search((2, 3, 6))),
     (b"* SEARCH\r\n", Search(())),
+    # RFC 7162 §3.1.6: the highest mod-sequence of the messages found, after SEARCH MODSEQ.
+    (b"* SEARCH 2 5 6 (MODSEQ 917162500)\r\n", Search((2, 5, 6), 917162500)),
     (
         b'* ESEARCH (TAG "A2") UID MIN 2 COUNT 3 ALL 2,10:11\r\n',
         ESearch("A2", True, {"MIN": 2, "COUNT": 3, "ALL": "2,10:11"}),
@@ -388,6 +390,10 @@ INVALID: list[bytes] = [
     b'* LIST () "/"\r\n',
     b"* SEARCH 1 0\r\n",
     b"* SEARCH 1  2\r\n",
+    b"* SEARCH (MODSEQ 5)\r\n",
+    b"* SEARCH 1 (MODSEQ)\r\n",
+    b"* SEARCH 1 (MODSEQ 5) 2\r\n",
+    b"* SEARCH 1 (MODSEQX 5)\r\n",
     b"* STATUS INBOX (MESSAGES x)\r\n",
     b"* STATUS INBOX (UIDNEXT 0)\r\n",
     b"* 1 FETCH ()\r\n",

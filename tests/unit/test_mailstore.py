@@ -264,6 +264,31 @@ def test_concurrent_appends_get_distinct_uids(store: MailStore) -> None:
     assert len(bodies) == 45
 
 
+def test_mod_sequences_rise_with_every_change(store: MailStore) -> None:
+    first = store.append(USER, INBOX, MSG)
+    second = store.append(USER, INBOX, MSG)
+    before = {m.uid: m.modseq for m in store.messages(USER, INBOX)}
+    assert before[first] < before[second] <= store.mailbox_info(USER, INBOX).highestmodseq
+    changed = store.set_flags(USER, INBOX, first, frozenset({"\\Seen"}))
+    after = {m.uid: m.modseq for m in store.messages(USER, INBOX)}
+    assert changed == after[first] > before[second]
+    assert after[second] == before[second]
+    assert store.mailbox_info(USER, INBOX).highestmodseq == changed
+    # Setting the flags a message already has changes nothing.
+    assert store.set_flags(USER, INBOX, first, frozenset({"\\Seen"})) == changed
+    store.expunge(USER, INBOX, [second])
+    assert store.mailbox_info(USER, INBOX).highestmodseq > changed
+
+
+def test_rename_inbox_keeps_highestmodseq_above_moved_messages(store: MailStore) -> None:
+    uid = store.append(USER, INBOX, MSG)
+    for flag in ("\\Seen", "\\Flagged", "$Later"):
+        store.set_flags(USER, INBOX, uid, frozenset({flag}))
+    store.rename_mailbox(USER, INBOX, "Old")
+    (moved,) = store.messages(USER, "Old")
+    assert store.mailbox_info(USER, "Old").highestmodseq >= moved.modseq
+
+
 def test_recent_mark_moves_only_when_claimed(store: MailStore) -> None:
     assert store.take_recent(USER, INBOX, upto=None) == 0
     first = store.append(USER, INBOX, MSG)

@@ -36,6 +36,8 @@ class MailboxArg:
     mailbox: str
     #: The name as the client spelled it (before INBOX was canonicalised); "" if not known.
     raw: str = field(default="", compare=False)
+    #: SELECT/EXAMINE with the select-param CONDSTORE (RFC 7162 §3.1.8).
+    condstore: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +59,7 @@ class ListArgs:
 @dataclass(frozen=True, slots=True)
 class Status:
     mailbox: str
-    items: tuple[str, ...]  # upper-cased: MESSAGES, UIDNEXT, UIDVALIDITY, UNSEEN, DELETED, SIZE, RECENT
+    items: tuple[str, ...]  # upper-cased: MESSAGES, UIDNEXT, ..., RECENT, HIGHESTMODSEQ
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def _format_field_name(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class FetchItem:
     """One fetch attribute. ``name`` is FLAGS, UID, RFC822.SIZE, INTERNALDATE, ENVELOPE, RFC822,
-    RFC822.HEADER, RFC822.TEXT, BODY, BODYSTRUCTURE; BODY with a ``section`` is BODY[section]
+    RFC822.HEADER, RFC822.TEXT, BODY, BODYSTRUCTURE, MODSEQ (RFC 7162); BODY with a ``section`` is BODY[section]
     (``peek`` for BODY.PEEK), with ``partial`` = (origin, length) for ``<origin.length>``."""
 
     name: str
@@ -117,6 +119,9 @@ class FetchItem:
 class Fetch:
     seqset: SequenceSet
     items: tuple[FetchItem, ...]
+    #: The fetch-modifier CHANGEDSINCE (RFC 7162 §3.1.4): only messages whose mod-sequence is
+    #: above it.
+    changedsince: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +130,9 @@ class Store:
     mode: str  # "+", "-" or "" (replace)
     silent: bool
     flags: tuple[str, ...]
+    #: The store-modifier UNCHANGEDSINCE (RFC 7162 §3.1.3): store only where the message's
+    #: mod-sequence is not above it.
+    unchangedsince: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +221,13 @@ class SearchSet:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchModseq:
+    """MODSEQ [entry-name entry-type] value (RFC 7162 §3.1.5): mod-sequence at least *value*."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
 class SearchNot:
     key: SearchKey
 
@@ -230,7 +245,7 @@ class SearchAnd:
 
 SearchKey: TypeAlias = (
     SearchAll | SearchFlag | SearchHeader | SearchText | SearchSize | SearchDate | SearchSet
-    | SearchNot | SearchOr | SearchAnd
+    | SearchModseq | SearchNot | SearchOr | SearchAnd
 )
 
 
@@ -365,6 +380,44 @@ def _mailbox_arg(lx: Lexer) -> MailboxArg:
     return MailboxArg(normalise_mailbox(raw), raw)
 
 
+def _select(lx: Lexer) -> MailboxArg:
+    """SELECT/EXAMINE mailbox [SP "(" select-param *(SP select-param) ")"] (RFC 4466 §2.1);
+    the one parameter known is CONDSTORE (RFC 7162 §3.1.8)."""
+    arg = _mailbox_arg(lx)
+    if not lx.accept(b" "):
+        return arg
+    lx.expect(b"(")
+    params = [lx.atom().upper()]
+    while lx.accept(b" "):
+        params.append(lx.atom().upper())
+    lx.expect(b")")
+    for param in params:
+        if param != "CONDSTORE":
+            raise ParseError(f"unknown select parameter {param[:40]}")
+    return MailboxArg(arg.mailbox, arg.raw, condstore=True)
+
+
+def _mod_sequence(lx: Lexer, *, zero: bool) -> int:
+    """mod-sequence-value (1*DIGIT, 63 bits) or, with *zero*, mod-sequence-valzer."""
+    start = lx.pos
+    value = lx.number()
+    if value >= 2**63 or (value == 0 and not zero):
+        lx.pos = start
+        raise ParseError(f"bad mod-sequence at octet {start}")
+    return value
+
+
+def _modifier(lx: Lexer, name: str) -> int:
+    """``(NAME value)``: the one-modifier list of FETCH CHANGEDSINCE and STORE UNCHANGEDSINCE."""
+    lx.expect(b"(")
+    if not lx.accept_word(name):
+        raise ParseError(f"unknown modifier at octet {lx.pos}; expected {name}")
+    lx.sp()
+    value = _mod_sequence(lx, zero=name == "UNCHANGEDSINCE")
+    lx.expect(b")")
+    return value
+
+
 def _rename(lx: Lexer) -> Rename:
     lx.sp()
     old = _mailbox(lx)
@@ -390,7 +443,7 @@ def _list(lx: Lexer) -> ListArgs:
 
 
 _STATUS_ITEMS = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
-                           "RECENT"})
+                           "RECENT", "HIGHESTMODSEQ"})
 
 
 def _status(lx: Lexer) -> Status:
@@ -409,7 +462,7 @@ def _status(lx: Lexer) -> Status:
 
 
 _SIMPLE_FETCH = ("BODYSTRUCTURE", "BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.HEADER",
-                 "RFC822.SIZE", "RFC822.TEXT", "RFC822", "UID")
+                 "RFC822.SIZE", "RFC822.TEXT", "RFC822", "UID", "MODSEQ")
 _MACROS = {
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
     "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
@@ -502,13 +555,20 @@ def _fetch(lx: Lexer) -> Fetch:
     lx.sp()
     seqset = _seqset(lx)
     lx.sp()
-    return Fetch(seqset, _fetch_items(lx))
+    items = _fetch_items(lx)
+    if lx.accept(b" "):
+        return Fetch(seqset, items, _modifier(lx, "CHANGEDSINCE"))
+    return Fetch(seqset, items)
 
 
 def _store(lx: Lexer) -> Store:
     lx.sp()
     seqset = _seqset(lx)
     lx.sp()
+    unchangedsince: int | None = None
+    if lx.peek() == ord("("):
+        unchangedsince = _modifier(lx, "UNCHANGEDSINCE")
+        lx.sp()
     mode = ""
     if lx.accept(b"+"):
         mode = "+"
@@ -528,7 +588,7 @@ def _store(lx: Lexer) -> Store:
             found.append(lx.flag())
         flags = tuple(found)
     _check_store_flags(flags)
-    return Store(seqset, mode, silent, flags)
+    return Store(seqset, mode, silent, flags, unchangedsince)
 
 
 def _check_store_flags(flags: tuple[str, ...]) -> None:
@@ -696,6 +756,17 @@ def _search_key(lx: Lexer, depth: int = 0) -> SearchKey:
     if word == "UID":
         lx.sp()
         return SearchSet(_seqset(lx), uid=True)
+    if word == "MODSEQ":
+        # "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer (RFC 7162 §7);
+        # entry-name = entry-flag-name, a quoted "/flags/" attr-flag; the entry is not used.
+        lx.sp()
+        if lx.peek() == ord('"'):
+            lx.quoted()
+            lx.sp()
+            if lx.atom().lower() not in ("priv", "shared", "all"):
+                raise ParseError("bad entry-type-req")
+            lx.sp()
+        return SearchModseq(_mod_sequence(lx, zero=True))
     if word == "NOT":
         lx.sp()
         return SearchNot(_search_key(lx, depth + 1))
@@ -745,7 +816,7 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "CHECK": _no_args, "CLOSE": _no_args, "UNSELECT": _no_args, "EXPUNGE": _no_args,
     "IDLE": _no_args, "NAMESPACE": _no_args,
     "LOGIN": _login, "AUTHENTICATE": _authenticate,
-    "SELECT": _mailbox_arg, "EXAMINE": _mailbox_arg, "CREATE": _mailbox_arg,
+    "SELECT": _select, "EXAMINE": _select, "CREATE": _mailbox_arg,
     "DELETE": _mailbox_arg, "SUBSCRIBE": _mailbox_arg, "UNSUBSCRIBE": _mailbox_arg,
     "RENAME": _rename,
     "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append,

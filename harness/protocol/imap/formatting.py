@@ -178,8 +178,11 @@ def format_status_response(mailbox: str, items: Sequence[tuple[str, int]], *,
     return b"* STATUS " + format_mailbox(mailbox, utf8=utf8) + b" (" + body + b")" + CRLF
 
 
-def format_search_response(numbers: Iterable[int]) -> bytes:
+def format_search_response(numbers: Iterable[int], *, modseq: int | None = None) -> bytes:
+    """``* SEARCH 1 2`` CRLF; with *modseq*, RFC 7162's ``(MODSEQ n)`` after the numbers."""
     text = " ".join(str(n) for n in numbers)
+    if text and modseq is not None:
+        text += f" (MODSEQ {modseq})"
     return b"* SEARCH" + (b" " + text.encode("ascii") if text else b"") + CRLF
 
 

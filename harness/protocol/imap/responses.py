@@ -161,6 +161,9 @@ class Status:
 @dataclass(frozen=True, slots=True)
 class Search:
     numbers: tuple[int, ...]
+    #: RFC 7162 search-sort-mod-seq: the highest mod-sequence of the messages found, sent after
+    #: a SEARCH that used MODSEQ.
+    modseq: int | None = None
 
     @property
     def kind(self) -> str:
@@ -1079,9 +1082,17 @@ def _untagged(cur: _Cursor) -> UntaggedResponse:
         cur.sp()
         return cur.status_data()
     if kind == "SEARCH":
-        # obsolete-search-response = "SEARCH" *(SP nz-number)
+        # obsolete-search-response = "SEARCH" *(SP nz-number); RFC 7162 §7 adds
+        # "SEARCH" [1*(SP nz-number) SP search-sort-mod-seq].
         numbers: list[int] = []
         while cur.maybe(b" "):
+            if numbers and cur.maybe(b"("):
+                if cur.keyword() != "MODSEQ":
+                    cur.fail("expected MODSEQ in search-sort-mod-seq")
+                cur.sp()
+                modseq = cur.number64()
+                cur.expect(b")")
+                return Search(tuple(numbers), modseq)
             numbers.append(cur.nz_number())
         return Search(tuple(numbers))
     if kind == "ESEARCH":
