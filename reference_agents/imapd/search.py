@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email.utils
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -26,18 +26,28 @@ from harness.protocol.imap.formatting import split_message
 from reference_agents.mailstore import MessageInfo
 
 
-def needs_content(key: SearchKey) -> bool:
-    if isinstance(key, SearchHeader | SearchText):
-        return True
-    if isinstance(key, SearchDate):
-        return key.sent
+def _keys(key: SearchKey) -> Iterator[SearchKey]:
+    """*key* and every key nested in it."""
+    yield key
     if isinstance(key, SearchNot):
-        return needs_content(key.key)
-    if isinstance(key, SearchOr):
-        return needs_content(key.left) or needs_content(key.right)
-    if isinstance(key, SearchAnd):
-        return any(needs_content(k) for k in key.keys)
-    return False
+        yield from _keys(key.key)
+    elif isinstance(key, SearchOr):
+        yield from _keys(key.left)
+        yield from _keys(key.right)
+    elif isinstance(key, SearchAnd):
+        for k in key.keys:
+            yield from _keys(k)
+
+
+def needs_content(key: SearchKey) -> bool:
+    """Whether some key reads the message itself (header or text), not only its metadata."""
+    return any(isinstance(k, SearchHeader | SearchText) or (isinstance(k, SearchDate) and k.sent)
+               for k in _keys(key))
+
+
+def uses_modseq(key: SearchKey) -> bool:
+    """Whether the search program has a MODSEQ key anywhere (RFC 7162 §3.1.5)."""
+    return any(isinstance(k, SearchModseq) for k in _keys(key))
 
 
 def _has_flag(flags: frozenset[str], flag: str) -> bool:
@@ -85,19 +95,6 @@ class MessageContext:
         header, _ = split_message(self.data)
         msg = BytesHeaderParser(policy=compat32).parsebytes(header)
         return [str(v) for v in msg.get_all(field) or []]
-
-
-def uses_modseq(key: SearchKey) -> bool:
-    """Whether the search program has a MODSEQ key anywhere (RFC 7162 §3.1.5)."""
-    if isinstance(key, SearchModseq):
-        return True
-    if isinstance(key, SearchNot):
-        return uses_modseq(key.key)
-    if isinstance(key, SearchOr):
-        return uses_modseq(key.left) or uses_modseq(key.right)
-    if isinstance(key, SearchAnd):
-        return any(uses_modseq(k) for k in key.keys)
-    return False
 
 
 def matches(key: SearchKey, ctx: MessageContext) -> bool:

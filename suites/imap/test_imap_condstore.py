@@ -7,10 +7,13 @@ their absolute values belong to the server.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import pytest
 
 from harness.clients.imap import IMAPClient
-from harness.protocol.imap.responses import ESearch, Fetch, Search
+from harness.protocol.imap.responses import ESearch, Fetch, Search, Status
 from harness.protocol.imap.seqset import SequenceSet
 from harness.suite import Evidence, run, token
 from harness.targets import Target
@@ -24,9 +27,16 @@ def _needs_condstore(client: IMAPClient) -> None:
         pytest.skip("the server does not offer CONDSTORE (RFC 7162)")
 
 
-async def _fill(client: IMAPClient, name: str, count: int) -> None:
-    for _ in range(count):
-        await append(client, name, message(token()))
+@contextlib.asynccontextmanager
+async def _mailbox(target: Target, evidence: Evidence,
+                   count: int) -> AsyncIterator[tuple[IMAPClient, IMAPClient, str]]:
+    """Two sessions and a scratch mailbox holding *count* messages (nothing selected yet)."""
+    async with session(target, evidence) as a, scratch(a) as name, \
+            session(target, evidence) as b:
+        _needs_condstore(a)
+        for _ in range(count):
+            await append(a, name, message(token()))
+        yield a, b, name
 
 
 async def _select(client: IMAPClient, name: str) -> int | None:
@@ -58,10 +68,7 @@ async def _modseqs(client: IMAPClient) -> dict[int, int]:
 @pytest.mark.requirement("IMAP-CONDSTORE-HIGHESTMODSEQ")
 def test_imap_highestmodseq_covers_every_message(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[int | None, dict[int, int], int | None, int, int | None]:
-        async with session(target, evidence) as a, scratch(a) as name, \
-                session(target, evidence) as b:
-            _needs_condstore(a)
-            await _fill(a, name, 3)
+        async with _mailbox(target, evidence, 3) as (a, b, name):
             first = await _select(a, name)
             before = await _modseqs(a)
             await b.select(name)
@@ -72,7 +79,7 @@ def test_imap_highestmodseq_covers_every_message(target: Target, evidence: Evide
             after = max((await _modseqs(a)).values())
             status = await a.command(f"STATUS {mbox(name)} (HIGHESTMODSEQ)")
             reported = [r.items.get("HIGHESTMODSEQ") for r in status.untagged
-                        if getattr(r, "kind", "") == "STATUS"]
+                        if isinstance(r, Status)]
             status_value = reported[0] if reported and isinstance(reported[0], int) else None
             return first, before, second, after, status_value
 
@@ -94,10 +101,7 @@ def test_imap_highestmodseq_covers_every_message(target: Target, evidence: Evide
 @pytest.mark.requirement("IMAP-CONDSTORE-STORE-MODSEQ")
 def test_imap_store_raises_modseq(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[int, int, dict[str, object], int]:
-        async with session(target, evidence) as a, scratch(a) as name, \
-                session(target, evidence) as b:
-            _needs_condstore(a)
-            await _fill(a, name, 1)
+        async with _mailbox(target, evidence, 1) as (a, b, name):
             await _select(a, name)
             await _select(b, name)
             (uid, before), = (await _modseqs(a)).items()
@@ -123,10 +127,7 @@ def test_imap_store_raises_modseq(target: Target, evidence: Evidence) -> None:
 def test_imap_conditional_store(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[list[int], object, dict[int, dict[str, object]],
                                   dict[int, set[str]]]:
-        async with session(target, evidence) as a, scratch(a) as name, \
-                session(target, evidence) as b:
-            _needs_condstore(a)
-            await _fill(a, name, 3)
+        async with _mailbox(target, evidence, 3) as (a, b, name):
             await _select(a, name)
             await _select(b, name)
             modseqs = await _modseqs(a)
@@ -163,9 +164,7 @@ def test_imap_conditional_store(target: Target, evidence: Evidence) -> None:
 @pytest.mark.requirement("IMAP-CONDSTORE-CHANGEDSINCE")
 def test_imap_fetch_changedsince(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[int, dict[int, dict[str, object]], dict[int, int]]:
-        async with session(target, evidence) as a, scratch(a) as name:
-            _needs_condstore(a)
-            await _fill(a, name, 3)
+        async with _mailbox(target, evidence, 3) as (a, b, name):
             await _select(a, name)
             uids = sorted(await _modseqs(a))
             since = max((await _modseqs(a)).values())
@@ -189,9 +188,7 @@ def test_imap_fetch_changedsince(target: Target, evidence: Evidence) -> None:
 @pytest.mark.requirement("IMAP-SEARCH-MODSEQ")
 def test_imap_search_modseq(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[int, list[int], int | None, dict[int, int]]:
-        async with session(target, evidence) as a, scratch(a) as name:
-            _needs_condstore(a)
-            await _fill(a, name, 3)
+        async with _mailbox(target, evidence, 3) as (a, b, name):
             await _select(a, name)
             uids = sorted(await _modseqs(a))
             assert (await a.store(str(uids[0]), "+", ["\\Answered"], uid=True)).ok

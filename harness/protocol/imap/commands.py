@@ -380,18 +380,23 @@ def _mailbox_arg(lx: Lexer) -> MailboxArg:
     return MailboxArg(normalise_mailbox(raw), raw)
 
 
+def _atom_list(lx: Lexer) -> list[str]:
+    """``"(" atom *(SP atom) ")"``, upper-cased (select parameters, status items)."""
+    lx.expect(b"(")
+    atoms = [lx.atom().upper()]
+    while lx.accept(b" "):
+        atoms.append(lx.atom().upper())
+    lx.expect(b")")
+    return atoms
+
+
 def _select(lx: Lexer) -> MailboxArg:
     """SELECT/EXAMINE mailbox [SP "(" select-param *(SP select-param) ")"] (RFC 4466 §2.1);
     the one parameter known is CONDSTORE (RFC 7162 §3.1.8)."""
     arg = _mailbox_arg(lx)
     if not lx.accept(b" "):
         return arg
-    lx.expect(b"(")
-    params = [lx.atom().upper()]
-    while lx.accept(b" "):
-        params.append(lx.atom().upper())
-    lx.expect(b")")
-    for param in params:
+    for param in _atom_list(lx):
         if param != "CONDSTORE":
             raise ParseError(f"unknown select parameter {param[:40]}")
     return MailboxArg(arg.mailbox, arg.raw, condstore=True)
@@ -450,11 +455,7 @@ def _status(lx: Lexer) -> Status:
     lx.sp()
     mailbox = _mailbox(lx)
     lx.sp()
-    lx.expect(b"(")
-    items = [lx.atom().upper()]
-    while lx.accept(b" "):
-        items.append(lx.atom().upper())
-    lx.expect(b")")
+    items = _atom_list(lx)
     for item in items:
         if item not in _STATUS_ITEMS:
             raise ParseError(f"unknown status item {item}")
