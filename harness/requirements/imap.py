@@ -100,6 +100,15 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-EXAMINE-READONLY", 9051, "6.3.3", M,
                 "EXAMINE opens the mailbox read-only: [READ-ONLY], and reading a body does "
                 "not set \\Seen.", 9),
+    Requirement("IMAP-FETCH-BINARY", 9051, "6.4.5", M,
+                "FETCH BINARY[part] returns the leaf part with its Content-Transfer-Encoding "
+                "(base64, quoted-printable) removed, a partial counting decoded octets; "
+                "BINARY.PEEK does not set \\Seen.", 9),
+    Requirement("IMAP-BINARY-SIZE", 9051, "7.5.2", M,
+                "BINARY.SIZE[part] is the length of what FETCH BINARY[part] returns.", 9),
+    Requirement("IMAP-BINARY-UNKNOWN-CTE", 9051, "7.5.2", M,
+                "FETCH BINARY of a part whose Content-Transfer-Encoding the server cannot decode "
+                "fails with NO [UNKNOWN-CTE].", 9),
     # -- SEARCH ----------------------------------------------------------------------------------
     Requirement("IMAP-SEARCH-KEYS", 9051, "6.4.4", M,
                 "SEARCH keys (flags, header fields, BODY/TEXT, sizes, dates, UID, NOT, OR) "

@@ -19,7 +19,10 @@ from harness.protocol.imap.commands import (
 from harness.protocol.imap.formatting import (
     FetchValue,
     Raw,
+    UnknownTransferEncoding,
     apply_partial,
+    binary_section,
+    binary_value,
     bodystructure,
     envelope,
     format_esearch_response,
@@ -131,8 +134,29 @@ def _needs_content(items: tuple[FetchItem, ...]) -> bool:
                for i in items)
 
 
+def _binary_value(item: FetchItem, data: bytes, s: Session) -> FetchValue:
+    """BINARY[part] and BINARY.SIZE[part] (RFC 9051 §6.4.5). Raises UnknownTransferEncoding."""
+    assert item.section is not None
+    if s.config.has_quirk("imap_binary_not_decoded"):  # quirk: the part as stored, encoded
+        decoded = section_bytes(data, item.section)
+    else:
+        try:
+            decoded = binary_section(data, item.section.part)
+        except UnknownTransferEncoding:
+            if not s.config.has_quirk("imap_unknown_cte_raw"):
+                raise
+            decoded = section_bytes(data, item.section)  # quirk: the raw octets, no NO
+    if item.name == "BINARY.SIZE":
+        if decoded is not None and s.config.has_quirk("imap_binary_size_encoded"):
+            return len(section_bytes(data, item.section) or b"")  # quirk: the encoded size
+        return None if decoded is None else len(decoded)
+    return None if decoded is None else Raw(binary_value(apply_partial(decoded, item.partial)))
+
+
 def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> FetchValue:
     name = item.name
+    if name in ("BINARY", "BINARY.SIZE"):
+        return _binary_value(item, data, s)
     if item.section is not None:
         content = section_bytes(data, item.section)
         if (s.config.has_quirk("imap_section_text_with_header") and item.section.text == "TEXT"
@@ -238,7 +262,13 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             elif item.name == "MODSEQ":
                 values.append(("MODSEQ", sel.modseq_value(info)))
             else:
-                values.append((item.response_name(), _item_value(item, data, info, s)))
+                try:
+                    values.append((item.response_name(), _item_value(item, data, info, s)))
+                except UnknownTransferEncoding:
+                    # RFC 9051 §7.5.2: "If the server does not know how to decode the section's
+                    # Content-Transfer-Encoding, it MUST fail the request and issue a "NO"
+                    # response that contains the "UNKNOWN-CTE" response code."
+                    return Result("NO", "unknown Content-Transfer-Encoding", "UNKNOWN-CTE")
         if flags_changed and not any(n == "FLAGS" for n, _ in values):
             values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, flags)))))
         if (s.condstore and any(n == "FLAGS" for n, _ in values)

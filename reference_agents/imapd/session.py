@@ -118,7 +118,7 @@ class Session:
             else:
                 caps.append("AUTH=PLAIN")
         caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
-                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE"]
+                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "BINARY"]
         return caps
 
     # -- output --------------------------------------------------------------------------------

@@ -46,8 +46,11 @@ from harness.protocol.imap.commands import (
 )
 from harness.protocol.imap.formatting import (
     Raw,
+    UnknownTransferEncoding,
     apply_partial,
     astring,
+    binary_section,
+    binary_value,
     bodystructure,
     envelope,
     format_fetch_response,
@@ -194,6 +197,13 @@ VALID: list[tuple[bytes, Command]] = [
     (b"a SEARCH OR NOT MODSEQ 7 LARGER 50000",
      Command("a", "SEARCH", Search(None, SearchOr(SearchNot(SearchModseq(7)),
                                                   SearchSize(True, 50000))))),
+    # BINARY (RFC 9051 §6.4.5; RFC 3516): section-binary is part numbers only.
+    (b"a FETCH 1 (BINARY[1.2] BINARY.PEEK[]<0.10> BINARY.SIZE[3])",
+     Command("a", "FETCH", Fetch(S("1"), (FetchItem("BINARY", Section((1, 2))),
+                                          FetchItem("BINARY", Section(), (0, 10), True),
+                                          FetchItem("BINARY.SIZE", Section((3,))))))),
+    (b"a APPEND INBOX ~{3}\r\na\x00b",
+     Command("a", "APPEND", Append("INBOX", (), None, b"a\x00b"))),
     (b"a STATUS INBOX (MESSAGES HIGHESTMODSEQ)",
      Command("a", "STATUS", Status("INBOX", ("MESSAGES", "HIGHESTMODSEQ")))),
 ]
@@ -245,6 +255,10 @@ INVALID: list[tuple[bytes, str | None]] = [
     (b"a ENABLE", "a"),
     (b"a ID (\"k\")", "a"),
     (b"a COPY 1", "a"),
+    (b"a FETCH 1 BINARY[1.HEADER]", "a"),
+    (b"a FETCH 1 BINARY.SIZE[1]<0.5>", "a"),
+    (b"a FETCH 1 BINARY", "a"),
+    (b"a APPEND INBOX {3}\r\na\x00b", "a"),
     (b"a SELECT INBOX (QRESYNC)", "a"),
     (b"a SELECT INBOX ()", "a"),
     (b"a FETCH 1 FLAGS (CHANGEDSINCE 0)", "a"),
@@ -469,6 +483,30 @@ def test_split_and_header_fields() -> None:
         b"X-Spam: no\r\n\r\n")
     assert split_message(b"no body") == (b"no body", b"")
     assert split_message(b"\r\nbody") == (b"\r\n", b"body")
+
+
+def test_binary_sections_remove_the_transfer_encoding() -> None:
+    message = (
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: Quoted-Printable\r\n\r\n"
+        b"caf=C3=A9 =\r\nsoft\nbare LF\r\n"
+        b"--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"AAEC\r\nDQo=\r\n"
+        b"--b\r\nContent-Transfer-Encoding: 8bit\r\n\r\nas is\r\n"
+        b"--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nx\r\n"
+        b"--b\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--b--\r\n"
+    )
+    # Text comes out with CRLF line ends; other types octet for octet (CR LF kept as decoded).
+    assert binary_section(message, (1,)) == "café soft\r\nbare LF".encode()
+    assert binary_section(message, (2,)) == b"\x00\x01\x02\r\n"
+    assert binary_section(message, (3,)) == b"as is"
+    assert binary_section(message, (4,)) is None  # not a leaf
+    assert binary_section(message, (9,)) is None
+    assert binary_section(message, ()) == message
+    with pytest.raises(UnknownTransferEncoding):
+        binary_section(message, (5,))
+    assert binary_value(b"a\x00b") == b"~{3}\r\na\x00b"
+    assert binary_value(b"ab") == b"{2}\r\nab"
 
 
 def test_sections() -> None:

@@ -89,7 +89,8 @@ def _format_field_name(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class FetchItem:
     """One fetch attribute. ``name`` is FLAGS, UID, RFC822.SIZE, INTERNALDATE, ENVELOPE, RFC822,
-    RFC822.HEADER, RFC822.TEXT, BODY, BODYSTRUCTURE, MODSEQ (RFC 7162); BODY with a ``section`` is BODY[section]
+    RFC822.HEADER, RFC822.TEXT, BODY, BODYSTRUCTURE, MODSEQ (RFC 7162), BINARY or BINARY.SIZE
+    (RFC 9051 §6.4.5, whose ``section`` has part numbers only); BODY with a ``section`` is BODY[section]
     (``peek`` for BODY.PEEK), with ``partial`` = (origin, length) for ``<origin.length>``."""
 
     name: str
@@ -102,7 +103,7 @@ class FetchItem:
         partial shows only its origin (RFC 9051 §7.5.2 BODY[<section>]<<origin octet>>)."""
         if self.section is None:
             return self.name
-        out = f"BODY[{self.section.format()}]"
+        out = f"{self.name}[{self.section.format()}]"
         if self.partial is not None:
             out += f"<{self.partial[0]}>"
         return out
@@ -110,6 +111,8 @@ class FetchItem:
     @property
     def sets_seen(self) -> bool:
         """RFC 9051 §6.4.5: "The \\Seen flag is implicitly set" by BODY[...], RFC822, RFC822.TEXT."""
+        if self.name == "BINARY.SIZE":
+            return False
         if self.section is not None:
             return not self.peek
         return self.name in ("RFC822", "RFC822.TEXT")
@@ -521,18 +524,40 @@ def _section(lx: Lexer) -> Section:
 _NZ_DIGITS = frozenset(b"123456789")
 
 
+def _partial(lx: Lexer) -> tuple[int, int] | None:
+    """``<origin.length>`` after a section, if there."""
+    if not lx.accept(b"<"):
+        return None
+    origin = lx.number()
+    lx.expect(b".")
+    length = lx.nz_number()
+    lx.expect(b">")
+    return (origin, length)
+
+
+def _section_binary(lx: Lexer) -> Section:
+    """RFC 9051 §9: section-binary = "[" [section-part] "]"."""
+    lx.expect(b"[")
+    part: list[int] = []
+    if not lx.accept(b"]"):
+        part.append(lx.nz_number())
+        while lx.accept(b"."):
+            part.append(lx.nz_number())
+        lx.expect(b"]")
+    return Section(tuple(part))
+
+
 def _fetch_att(lx: Lexer) -> FetchItem:
+    if lx.accept_word("BINARY.SIZE"):
+        return FetchItem("BINARY.SIZE", _section_binary(lx))
+    binary_peek = lx.accept_word("BINARY.PEEK")
+    if binary_peek or (lx.peek_bytes(7).upper() == b"BINARY[" and lx.accept_word("BINARY")):
+        section = _section_binary(lx)
+        return FetchItem("BINARY", section, _partial(lx), binary_peek)
     peek = lx.accept_word("BODY.PEEK")
     if peek or (lx.peek_bytes(5).upper() == b"BODY[" and lx.accept_word("BODY")):
         section = _section(lx)
-        partial: tuple[int, int] | None = None
-        if lx.accept(b"<"):
-            origin = lx.number()
-            lx.expect(b".")
-            length = lx.nz_number()
-            lx.expect(b">")
-            partial = (origin, length)
-        return FetchItem("BODY", section, partial, peek)
+        return FetchItem("BODY", section, _partial(lx), peek)
     for name in _SIMPLE_FETCH:
         if lx.accept_word(name):
             return FetchItem(name)
@@ -647,9 +672,10 @@ def _append(lx: Lexer) -> Append:
     if lx.peek() == ord('"'):
         when = _date_time(lx)
         lx.sp()
-    if lx.peek() != ord("{"):
+    if lx.peek() not in (ord("{"), ord("~")):
         raise ParseError("APPEND needs a literal")
-    message = lx.literal().data
+    # RFC 9051 §9: append-data = literal / literal8 (RFC 3516 §4.4: binary content)
+    message = lx.literal(allow_literal8=True).data
     return Append(mailbox, flags, when, message)
 
 

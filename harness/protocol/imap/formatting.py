@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import email.utils
 import re
 from collections.abc import Iterable, Sequence
@@ -50,6 +51,17 @@ def quote(value: str | bytes) -> bytes:
 def literal(value: str | bytes) -> bytes:
     data = _as_bytes(value)
     return b"{%d}\r\n" % len(data) + data
+
+
+def literal8(value: bytes) -> bytes:
+    """RFC 3516 / RFC 9051 §9 ``literal8``: ``~{N}`` CRLF and N octets, NUL allowed."""
+    return b"~{%d}\r\n" % len(value) + value
+
+
+def binary_value(value: bytes) -> bytes:
+    """A BINARY[...] fetch value: a literal8 only when the octets include NUL (RFC 9051 §7.5.2:
+    otherwise the server "SHOULD return the data in a <string>")."""
+    return literal8(value) if b"\x00" in value else literal(value)
 
 
 def nstring(value: str | bytes | None) -> bytes:
@@ -372,6 +384,49 @@ def section_bytes(message: bytes, section: Section) -> bytes | None:
     if section.text == "HEADER.FIELDS.NOT":
         return header_fields(target_header, section.fields, exclude=True)
     return None
+
+
+class UnknownTransferEncoding(ValueError):
+    """A part's Content-Transfer-Encoding the server cannot decode (RFC 9051 UNKNOWN-CTE)."""
+
+
+_IDENTITY_CTES = frozenset({"7bit", "8bit", "binary"})
+
+
+def decode_transfer_encoding(encoding: str, body: bytes, *, textual: bool) -> bytes:
+    """*body* with the Content-Transfer-Encoding *encoding* removed (RFC 2045 §6). Textual
+    parts come out with CRLF line ends (RFC 9051 §7.5.2 BINARY: "servers MUST ensure that
+    textual line-oriented sections are always transmitted using the IMAP CRLF line termination
+    syntax"). Raises UnknownTransferEncoding for an encoding it does not know."""
+    encoding = encoding.strip().lower()
+    if encoding in _IDENTITY_CTES:
+        decoded = body
+    elif encoding == "base64":
+        try:
+            decoded = binascii.a2b_base64(b"".join(body.split()))
+        except binascii.Error as exc:
+            raise UnknownTransferEncoding(f"undecodable base64: {exc}") from exc
+    elif encoding == "quoted-printable":
+        decoded = binascii.a2b_qp(body)
+    else:
+        raise UnknownTransferEncoding(encoding)
+    if textual:
+        decoded = re.sub(rb"\r?\n", b"\r\n", decoded)
+    return decoded
+
+
+def binary_section(message: bytes, part: Sequence[int]) -> bytes | None:
+    """The octets of BINARY[part] (RFC 9051 §6.4.5): the leaf part's body with its
+    Content-Transfer-Encoding removed; BINARY[] is the whole message as stored. None when the
+    part does not exist or is not a leaf (multipart/*, message/rfc822). Raises
+    UnknownTransferEncoding."""
+    if not part:
+        return message
+    found = _find_part(parse_mime(message), part)
+    if found is None or found.is_multipart or found.encapsulated is not None:
+        return None
+    encoding = _parse_header(found.header).get("content-transfer-encoding") or "7bit"
+    return decode_transfer_encoding(str(encoding), found.body, textual=found.maintype == "text")
 
 
 def _unfold(value: str) -> str:

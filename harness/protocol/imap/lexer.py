@@ -153,7 +153,10 @@ class Lexer:
                 # UTF-8 is allowed in quoted strings in IMAP4rev2 (RFC 9051 §9 QUOTED-CHAR).
                 out.append(c)
 
-    def literal(self) -> Literal:
+    def literal(self, *, allow_literal8: bool = False) -> Literal:
+        """``{N}`` / ``{N+}`` CRLF and N octets; with *allow_literal8*, also RFC 3516's
+        ``~{N}``, whose octets may include NUL."""
+        literal8 = allow_literal8 and self.accept(b"~")
         self.expect(b"{")
         digits = self.run(frozenset(b"0123456789"))
         if not digits or len(digits) > _MAX_LITERAL_DIGITS:
@@ -166,8 +169,9 @@ class Lexer:
         if len(body) != size:
             raise ParseError("literal shorter than announced")
         self.pos += size
-        # RFC 9051 §9: literal = "{" number64 ["+"] "}" CRLF *CHAR8 ; CHAR8 = %x01-ff (no NUL)
-        if b"\x00" in body:
+        # RFC 9051 §9: literal = "{" number64 ["+"] "}" CRLF *CHAR8 ; CHAR8 = %x01-ff (no NUL);
+        # literal8 = "~{" number64 "}" CRLF *OCTET
+        if not literal8 and b"\x00" in body:
             raise ParseError("NUL in literal")
         return Literal(body, plus)
 

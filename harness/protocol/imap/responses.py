@@ -670,8 +670,9 @@ class _Cursor:
         name = self.match(_ATT_NAME, "fetch attribute").decode("ascii").upper()
         if name in ("BODY", "BINARY", "BINARY.SIZE") and self.peek() == 0x5B:
             key = name + self.section(binary=name != "BODY")
-            if name == "BODY" and self.maybe(b"<"):
-                # "BODY" section ["<" number ">"] SP nstring
+            if name != "BINARY.SIZE" and self.maybe(b"<"):
+                # "BODY" section ["<" number ">"] SP nstring; "BINARY" section-binary
+                # ["<" number ">"] SP (nstring / literal8)
                 key += f"<{self.number()}>"
                 self.expect(b">")
             self.sp()
