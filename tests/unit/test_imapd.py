@@ -465,6 +465,24 @@ def _ask(c: RawClient, tag: bytes, command: bytes) -> list[bytes]:
     return lines[:-1]
 
 
+def test_append_literal8_and_fetch_binary(srv: Running) -> None:
+    c = _raw_selected(srv)
+    try:
+        message = b"Subject: nul\r\nContent-Transfer-Encoding: binary\r\n\r\na\x00b\r\n"
+        c.send(b"d APPEND INBOX ~{%d}\r\n" % len(message))
+        assert c.line().startswith(b"+")
+        c.send(message + b"\r\n")
+        assert c.until_tagged(b"d")[-1].startswith(b"d OK [APPENDUID")
+        # RFC 9051 §7.5.2: a NUL in the decoded part needs a literal8; without one, a string.
+        # (The literal's five octets end in CRLF, so they read as the line "a\0b".)
+        assert _ask(c, b"e", b"FETCH 2 (BINARY.PEEK[1])") == [
+            b"* 2 FETCH (BINARY[1] ~{5}", b"a\x00b", b")"]
+        assert _ask(c, b"f", b"FETCH 2 (BINARY.SIZE[1])") == [b"* 2 FETCH (BINARY.SIZE[1] 5)"]
+        assert _ask(c, b"g", b"FETCH 1 (BINARY.SIZE[1])")[0].startswith(b"* 1 FETCH (BINARY.SIZE[1] ")
+    finally:
+        c.close()
+
+
 def test_recent_is_a_session_flag_of_imap4rev1(srv: Running) -> None:
     rev2, first, second = _raw_login(srv), _raw_login(srv), _raw_login(srv)
     try:
