@@ -100,6 +100,16 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-EXAMINE-READONLY", 9051, "6.3.3", M,
                 "EXAMINE opens the mailbox read-only: [READ-ONLY], and reading a body does "
                 "not set \\Seen.", 9),
+    Requirement("IMAP-LIST-SELECT-SUBSCRIBED", 9051, "6.3.9.1", M,
+                "LIST (SUBSCRIBED) lists exactly the subscribed names that match, each "
+                "\\Subscribed, a name whose mailbox is gone \\NonExistent.", 9),
+    Requirement("IMAP-LIST-RECURSIVEMATCH", 9051, "6.3.9.6", M,
+                "LIST (SUBSCRIBED RECURSIVEMATCH) returns an unsubscribed mailbox that matches "
+                "and has a subscribed child the pattern does not reach, with CHILDINFO "
+                "(\"SUBSCRIBED\").", 9),
+    Requirement("IMAP-LIST-STATUS", 9051, "6.3.9.2", M,
+                "LIST ... RETURN (STATUS (...)) follows the LIST response of each selectable "
+                "mailbox with a STATUS response that agrees with the STATUS command.", 9),
     Requirement("IMAP-FETCH-BINARY", 9051, "6.4.5", M,
                 "FETCH BINARY[part] returns the leaf part with its Content-Transfer-Encoding "
                 "(base64, quoted-printable) removed, a partial counting decoded octets; "

@@ -256,15 +256,23 @@ def pattern_regex(reference: str, pattern: str, *,
 
 async def list_(s: Session, cmd: Command) -> Result:
     assert isinstance(cmd.args, ListArgs)
+    args = cmd.args
     kind = cmd.name
-    if cmd.args.pattern == "":
+    if args.patterns == ("",):
         # RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter and root name.
         s.write(format_list_response(kind, ["\\Noselect"], DELIMITER, ""))
         return Result("OK", f"{kind} completed")
-    names = s.store.list_mailboxes(_user(s))
-    subscribed = set(s.store.subscriptions(_user(s)))
-    regex = pattern_regex(cmd.args.reference, cmd.args.pattern,
-                          percent_is_star=s.config.has_quirk("imap_list_percent_is_star"))
+    user = _user(s)
+    names = s.store.list_mailboxes(user)
+    existing = set(names)
+    subscribed = set(s.store.subscriptions(user))
+    percent_is_star = s.config.has_quirk("imap_list_percent_is_star")
+    regexes = [pattern_regex(args.reference, p, percent_is_star=percent_is_star)
+               for p in args.patterns if p]
+
+    def matches(name: str) -> bool:
+        return any(r.fullmatch(name) for r in regexes)
+
     # quirk imap_list_no_delimiter: NIL where the delimiter belongs
     delimiter = None if s.config.has_quirk("imap_list_no_delimiter") else DELIMITER
     # quirk imap_mutf7_raw_utf8: UTF-8 names to an IMAP4rev1 client
@@ -272,31 +280,95 @@ async def list_(s: Session, cmd: Command) -> Result:
     if kind == "LSUB":
         # RFC 3501 §6.3.9: LSUB returns the names in the subscription list that match.
         for name in sorted(subscribed):
-            if regex.fullmatch(name):
-                attrs = [] if name in names else ["\\Noselect"]
+            if matches(name):
+                attrs = [] if name in existing else ["\\Noselect"]
                 s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8))
         return Result("OK", f"{kind} completed")
-    for name in names:
-        if not regex.fullmatch(name):
+    # RFC 9051 §6.3.9.1: selection options. SUBSCRIBED lists the subscription list (a name
+    # that no longer exists is \NonExistent); SPECIAL-USE only mailboxes with a special use.
+    # quirk imap_list_subscribed_ignored: the selection option is not applied
+    by_subscription = ("SUBSCRIBED" in args.select
+                       and not s.config.has_quirk("imap_list_subscribed_ignored"))
+    special = not s.config.has_quirk("imap_special_use_missing")
+    candidates = sorted(subscribed) if by_subscription else names
+    if "SPECIAL-USE" in args.select:
+        candidates = [n for n in candidates if n in SPECIAL_USE and special]
+    listed: list[str] = []
+    for name in candidates:
+        if not matches(name):
             continue
-        has_children = any(other.startswith(name + DELIMITER) for other in names)
-        attrs = ["\\HasChildren" if has_children else "\\HasNoChildren"]
+        listed.append(name)
+        attrs = [_children(name, names)] if name in existing else ["\\NonExistent"]
         if name in subscribed:
             attrs.append("\\Subscribed")
-        if name in SPECIAL_USE and not s.config.has_quirk("imap_special_use_missing"):
+        if name in SPECIAL_USE and special:
             attrs.append(SPECIAL_USE[name])
-        s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8))
+        s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8,
+                                     childinfo=_childinfo(s, args, name, subscribed)))
+        _list_status(s, args, name, existing)
+    if by_subscription and "RECURSIVEMATCH" in args.select:
+        # RFC 9051 §6.3.9.6: a matching mailbox that is not selected itself but has a selected
+        # descendant is returned with CHILDINFO ("SUBSCRIBED") — "only ... if at least one
+        # matching child is not also being returned".
+        unlisted = subscribed - set(listed)
+        parents = {DELIMITER.join(n.split(DELIMITER)[:i]) for n in unlisted
+                   for i in range(1, n.count(DELIMITER) + 1)}
+        for name in sorted(parents - set(listed)):
+            if not matches(name):
+                continue
+            attrs = [_children(name, names)] if name in existing else ["\\NonExistent"]
+            s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8,
+                                         childinfo=_childinfo(s, args, name, subscribed)))
+            _list_status(s, args, name, existing)
     return Result("OK", f"{kind} completed")
+
+
+def _children(name: str, names: list[str]) -> str:
+    return ("\\HasChildren" if any(n.startswith(name + DELIMITER) for n in names)
+            else "\\HasNoChildren")
+
+
+def _childinfo(s: Session, args: ListArgs, name: str, subscribed: set[str]) -> tuple[str, ...]:
+    """RFC 5258 §3.5 CHILDINFO: with SUBSCRIBED RECURSIVEMATCH, a mailbox with a subscribed
+    descendant says so."""
+    if ("RECURSIVEMATCH" not in args.select or "SUBSCRIBED" not in args.select
+            or s.config.has_quirk("imap_list_no_childinfo")):  # quirk: CHILDINFO never sent
+        return ()
+    has = any(n.startswith(name + DELIMITER) for n in subscribed)
+    return ("SUBSCRIBED",) if has else ()
+
+
+def _list_status(s: Session, args: ListArgs, name: str, existing: set[str]) -> None:
+    """RFC 9051 §6.3.9 / RFC 5819: RETURN (STATUS (...)) — a STATUS response after the LIST
+    response of every selectable mailbox listed."""
+    if "STATUS" not in args.returns or name not in existing:
+        return
+    if s.config.has_quirk("imap_list_status_missing"):  # quirk: no STATUS responses
+        return
+    found = _status_values(s, _user(s), name, args.status)
+    if found is not None:
+        s.write(format_status_response(found[0], found[1], utf8=s.rev2))
 
 
 async def status(s: Session, cmd: Command) -> Result:
     assert isinstance(cmd.args, Status)
-    user = _user(s)
-    try:
-        info = s.store.mailbox_info(user, cmd.args.mailbox)
-        messages = s.store.messages(user, cmd.args.mailbox)
-    except (NoSuchMailbox, InvalidMailboxName):
+    found = _status_values(s, _user(s), cmd.args.mailbox, cmd.args.items)
+    if found is None:
         return Result("NO", "no such mailbox", "NONEXISTENT")
+    name, values = found
+    s.write(format_status_response(name, values, utf8=s.rev2))
+    return Result("OK", "STATUS completed")
+
+
+def _status_values(s: Session, user: str, name: str,
+                   items: tuple[str, ...]) -> tuple[str, list[tuple[str, int]]] | None:
+    """The mailbox's canonical name and its STATUS data items (RFC 9051 §6.3.11); None if there
+    is no such mailbox."""
+    try:
+        info = s.store.mailbox_info(user, name)
+        messages = s.store.messages(user, name)
+    except (NoSuchMailbox, InvalidMailboxName):
+        return None
     values = {
         # quirk imap_status_wrong_count: one message too many
         "MESSAGES": info.exists + int(s.config.has_quirk("imap_status_wrong_count")),
@@ -309,11 +381,9 @@ async def status(s: Session, cmd: Command) -> Result:
         "HIGHESTMODSEQ": (info.uidnext if s.config.has_quirk("imap_highestmodseq_is_uidnext")
                           else info.highestmodseq),
     }
-    if "HIGHESTMODSEQ" in cmd.args.items:
+    if "HIGHESTMODSEQ" in items:
         s.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is an enabling command
-    s.write(format_status_response(info.name, [(k, values[k]) for k in cmd.args.items],
-                                   utf8=s.rev2))
-    return Result("OK", "STATUS completed")
+    return info.name, [(k, values[k]) for k in items]
 
 
 def _recent_count(s: Session, user: str, name: str, messages: list[MessageInfo]) -> int:

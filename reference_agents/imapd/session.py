@@ -118,7 +118,8 @@ class Session:
             else:
                 caps.append("AUTH=PLAIN")
         caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
-                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "BINARY"]
+                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "BINARY",
+                 "LIST-EXTENDED", "LIST-STATUS"]
         return caps
 
     # -- output --------------------------------------------------------------------------------

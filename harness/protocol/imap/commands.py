@@ -50,10 +50,20 @@ class Rename:
 
 @dataclass(frozen=True, slots=True)
 class ListArgs:
-    """LIST and LSUB (RFC 9051 §6.3.9): reference and pattern, decoded from modified UTF-7."""
+    """LIST and LSUB (RFC 9051 §6.3.9): reference and pattern, decoded from modified UTF-7.
+    Extended LIST (RFC 9051 §6.3.9, RFC 5258, RFC 5819) adds selection options, more patterns
+    and return options (upper-cased); ``status`` holds the items of RETURN (STATUS (...))."""
 
     reference: str
     pattern: str
+    select: tuple[str, ...] = ()
+    more_patterns: tuple[str, ...] = ()
+    returns: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return (self.pattern, *self.more_patterns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,12 +452,74 @@ def _decode_pattern(raw: str) -> str:
     return raw
 
 
-def _list(lx: Lexer) -> ListArgs:
+def _lsub(lx: Lexer) -> ListArgs:
     lx.sp()
     reference = lx.astring()
     lx.sp()
     pattern = lx.list_mailbox()
     return ListArgs(_decode_pattern(reference), _decode_pattern(pattern))
+
+
+_LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+_LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
+
+
+def _list_options(lx: Lexer, known: frozenset[str], what: str) -> list[str]:
+    """``"(" [option *(SP option)] ")"``, upper-cased; an unknown option is an error."""
+    lx.expect(b"(")
+    options: list[str] = []
+    if not lx.accept(b")"):
+        options.append(lx.atom().upper())
+        while lx.accept(b" "):
+            options.append(lx.atom().upper())
+        lx.expect(b")")
+    for option in options:
+        if option not in known:
+            raise ParseError(f"unknown LIST {what} option {option[:40]}")
+    return options
+
+
+def _list(lx: Lexer) -> ListArgs:
+    """RFC 9051 §6.3.9: "LIST" [SP list-select-opts] SP mailbox SP mbox-or-pat
+    [SP list-return-opts]; mbox-or-pat = list-mailbox / "(" list-mailbox *(SP ...) ")"."""
+    lx.sp()
+    select: list[str] = []
+    if lx.peek() == ord("("):
+        select = _list_options(lx, _LIST_SELECT, "selection")
+        # RFC 5258 §3: "RECURSIVEMATCH ... MUST NOT occur as the only selection option"
+        if "RECURSIVEMATCH" in select and not set(select) - {"RECURSIVEMATCH", "REMOTE"}:
+            raise ParseError("RECURSIVEMATCH needs another selection option")
+        lx.sp()
+    reference = lx.astring()
+    lx.sp()
+    if lx.accept(b"("):
+        patterns = [lx.list_mailbox()]
+        while lx.accept(b" "):
+            patterns.append(lx.list_mailbox())
+        lx.expect(b")")
+    else:
+        patterns = [lx.list_mailbox()]
+    returns: list[str] = []
+    status: tuple[str, ...] = ()
+    if lx.accept(b" "):
+        if not lx.accept_word("RETURN"):
+            raise ParseError(f"expected RETURN at octet {lx.pos}")
+        lx.sp()
+        lx.expect(b"(")
+        while not lx.accept(b")"):
+            if returns:
+                lx.sp()
+            option = lx.atom().upper()
+            if option not in _LIST_RETURN:
+                raise ParseError(f"unknown LIST return option {option[:40]}")
+            if option == "STATUS":
+                # RFC 5819 §2: "STATUS" SP "(" status-att *(SP status-att) ")"
+                lx.sp()
+                status = _status_items(lx)
+            returns.append(option)
+    decoded = [_decode_pattern(p) for p in patterns]
+    return ListArgs(_decode_pattern(reference), decoded[0], tuple(select), tuple(decoded[1:]),
+                    tuple(returns), status)
 
 
 _STATUS_ITEMS = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
@@ -458,11 +530,15 @@ def _status(lx: Lexer) -> Status:
     lx.sp()
     mailbox = _mailbox(lx)
     lx.sp()
+    return Status(mailbox, _status_items(lx))
+
+
+def _status_items(lx: Lexer) -> tuple[str, ...]:
     items = _atom_list(lx)
     for item in items:
         if item not in _STATUS_ITEMS:
             raise ParseError(f"unknown status item {item}")
-    return Status(mailbox, tuple(items))
+    return tuple(items)
 
 
 _SIMPLE_FETCH = ("BODYSTRUCTURE", "BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.HEADER",
@@ -846,7 +922,7 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "SELECT": _select, "EXAMINE": _select, "CREATE": _mailbox_arg,
     "DELETE": _mailbox_arg, "SUBSCRIBE": _mailbox_arg, "UNSUBSCRIBE": _mailbox_arg,
     "RENAME": _rename,
-    "LIST": _list, "LSUB": _list, "STATUS": _status, "APPEND": _append,
+    "LIST": _list, "LSUB": _lsub, "STATUS": _status, "APPEND": _append,
     "FETCH": _fetch, "STORE": _store, "SEARCH": _search, "COPY": _copy, "MOVE": _copy,
     "ENABLE": _enable, "ID": _id,
 }

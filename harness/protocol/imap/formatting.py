@@ -177,11 +177,15 @@ def format_fetch_response(seq: int, items: Sequence[tuple[str, FetchValue]]) -> 
 
 
 def format_list_response(kind: str, attributes: Iterable[str], delimiter: str | None,
-                         name: str, *, utf8: bool = False) -> bytes:
-    """``* LIST (\\HasNoChildren) "/" name`` CRLF (RFC 9051 §7.3.1); ``kind`` LIST or LSUB."""
+                         name: str, *, utf8: bool = False, childinfo: Sequence[str] = ()) -> bytes:
+    """``* LIST (\\HasNoChildren) "/" name`` CRLF (RFC 9051 §7.3.1); ``kind`` LIST or LSUB.
+    *childinfo* adds the extended item ``("CHILDINFO" ("SUBSCRIBED"))`` (RFC 5258 §3.5)."""
     delim = b"NIL" if delimiter is None else quote(delimiter)
+    extended = b""
+    if childinfo:
+        extended = (b' ("CHILDINFO" (' + b" ".join(quote(c) for c in childinfo) + b"))")
     return (b"* " + kind.encode("ascii") + b" (" + " ".join(attributes).encode("ascii") + b") "
-            + delim + b" " + format_mailbox(name, utf8=utf8) + CRLF)
+            + delim + b" " + format_mailbox(name, utf8=utf8) + extended + CRLF)
 
 
 def format_status_response(mailbox: str, items: Sequence[tuple[str, int]], *,
