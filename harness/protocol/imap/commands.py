@@ -464,7 +464,10 @@ _LIST_SELECT = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE
 _LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS"})
 
 
-def _list_options(lx: Lexer, known: frozenset[str], what: str) -> list[str]:
+_SEARCH_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+
+
+def _options(lx: Lexer, known: frozenset[str], what: str) -> list[str]:
     """``"(" [option *(SP option)] ")"``, upper-cased; an unknown option is an error."""
     lx.expect(b"(")
     options: list[str] = []
@@ -475,7 +478,7 @@ def _list_options(lx: Lexer, known: frozenset[str], what: str) -> list[str]:
         lx.expect(b")")
     for option in options:
         if option not in known:
-            raise ParseError(f"unknown LIST {what} option {option[:40]}")
+            raise ParseError(f"unknown {what} option {option[:40]}")
     return options
 
 
@@ -485,7 +488,7 @@ def _list(lx: Lexer) -> ListArgs:
     lx.sp()
     select: list[str] = []
     if lx.peek() == ord("("):
-        select = _list_options(lx, _LIST_SELECT, "selection")
+        select = _options(lx, _LIST_SELECT, "LIST selection")
         # RFC 5258 §3: "RECURSIVEMATCH ... MUST NOT occur as the only selection option"
         if "RECURSIVEMATCH" in select and not set(select) - {"RECURSIVEMATCH", "REMOTE"}:
             raise ParseError("RECURSIVEMATCH needs another selection option")
@@ -894,17 +897,7 @@ def _search(lx: Lexer) -> Search:
     return_opts: tuple[str, ...] | None = None
     if lx.accept_word("RETURN"):
         lx.sp()
-        lx.expect(b"(")
-        opts: list[str] = []
-        if not lx.accept(b")"):
-            opts.append(lx.atom().upper())
-            while lx.accept(b" "):
-                opts.append(lx.atom().upper())
-            lx.expect(b")")
-        for opt in opts:
-            if opt not in ("MIN", "MAX", "ALL", "COUNT", "SAVE"):
-                raise ParseError(f"unknown search return option {opt}")
-        return_opts = tuple(opts)
+        return_opts = tuple(_options(lx, _SEARCH_RETURN, "SEARCH return"))
         lx.sp()
     charset: str | None = None
     if lx.accept_word("CHARSET"):
