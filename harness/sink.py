@@ -34,6 +34,24 @@ class _Handler:
     def __init__(self, sink: SinkServer) -> None:
         self._sink = sink
 
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname
+        if self._sink.offer_smtputf8:
+            return responses
+        return [r for r in responses if r[4:].upper() != "SMTPUTF8"]
+
+    def _utf8_refused(self, verb: str, address: str, options: list[str]) -> str | None:
+        """Without SMTPUTF8 offered, a UTF-8 address or the SMTPUTF8 parameter is recorded
+        as a violation (RFC 6531 §3.2) and refused."""
+        if self._sink.offer_smtputf8:
+            return None
+        if address.isascii() and not any(o.upper() == "SMTPUTF8" for o in options):
+            return None
+        self._sink.smtputf8_violations.append(f"{verb}:<{address}> {' '.join(options)}".strip())
+        self._sink._notify()
+        return "553 5.6.7 SMTPUTF8 was not offered"
+
     async def handle_MAIL(
         self,
         server: SMTP,
@@ -42,6 +60,9 @@ class _Handler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        refused = self._utf8_refused("MAIL FROM", address, mail_options)
+        if refused is not None:
+            return refused
         reply = self._sink._next_reply(self._sink._mail_script)
         if reply is None or reply.startswith("2"):
             envelope.mail_from = address
@@ -56,6 +77,9 @@ class _Handler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        refused = self._utf8_refused("RCPT TO", address, rcpt_options)
+        if refused is not None:
+            return refused
         reply = self._sink._next_reply(self._sink._rcpt_script)
         if reply is None or reply.startswith("2"):
             envelope.rcpt_tos.append(address)
@@ -86,7 +110,9 @@ class SinkServer:
     """An SMTP server for tests that records every message and answers MAIL, RCPT and DATA
     from per-command scripts of reply lines, then normally (250) once a script runs out.
 
-    With *tls_context* it offers STARTTLS."""
+    With *tls_context* it offers STARTTLS. With ``offer_smtputf8=False`` it does not announce
+    SMTPUTF8, and records (in ``smtputf8_violations``) and refuses any UTF-8 address or SMTPUTF8
+    parameter a client sends all the same."""
 
     def __init__(
         self,
@@ -95,8 +121,11 @@ class SinkServer:
         *,
         hostname: str = "sink.mailharness.invalid",
         tls_context: ssl.SSLContext | None = None,
+        offer_smtputf8: bool = True,
     ) -> None:
         self.host = host
+        self.offer_smtputf8 = offer_smtputf8
+        self.smtputf8_violations: list[str] = []
         self.port = port
         self.hostname = hostname
         self.tls_context = tls_context

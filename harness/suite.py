@@ -304,6 +304,10 @@ async def submit(
             # declared with BODY=8BITMIME.
             need("8BITMIME" in client.extensions, "server does not advertise 8BITMIME")
             params.append("BODY=8BITMIME")
+        if not all(a.isascii() for a in (acct.address, *recipients)):
+            # RFC 6531 §3.4: UTF-8 addresses need the SMTPUTF8 parameter, where advertised.
+            need("SMTPUTF8" in client.extensions, "server does not advertise SMTPUTF8")
+            params.append("SMTPUTF8")
         mail = await client.mail(acct.address, params)
         assert mail.code == 250, f"MAIL FROM answered {mail.code}"
         for rcpt in recipients:

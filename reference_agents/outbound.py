@@ -463,8 +463,19 @@ class OutboundWorker:
             params.append(f"SIZE={len(data)}")
         if client.supports("8BITMIME") and not data.isascii():
             params.append("BODY=8BITMIME")
-        if client.supports("SMTPUTF8") and _needs_smtputf8(mail_from, recipients):
-            params.append("SMTPUTF8")
+        if _needs_smtputf8(mail_from, recipients):
+            if client.supports("SMTPUTF8"):
+                params.append("SMTPUTF8")
+            elif not self.config.has_quirk("mta_utf8_without_smtputf8"):
+                # RFC 6531 §3.2: "If the SMTPUTF8 SMTP extension is not offered by the SMTP
+                # server, the SMTPUTF8-aware SMTP client MUST NOT transmit an internationalized
+                # email address"; not an MSA, it "SHOULD reject the message" — a bounce.
+                await self._quit(client)
+                refused = DeliveryOutcome(
+                    PERMANENT, f"{host.name} does not offer SMTPUTF8, which the addresses need",
+                    "5.6.7")
+                return {r: refused for r in recipients}
+            # quirk mta_utf8_without_smtputf8: the UTF-8 addresses are sent all the same
 
         reply = await client.mail(mail_from, params)
         self._check_421(reply)

@@ -104,6 +104,8 @@ SMTP_QUIRKS: tuple[Quirk, ...] = (
           "clears the high bit of every octet of submitted messages"),
     Quirk("mta_smtputf8_advertised_unsupported", "mta", ("SMTPUTF8-ADDRESS",),
           "the MX advertises SMTPUTF8 but refuses UTF-8 addresses"),
+    Quirk("mta_utf8_without_smtputf8", "mta", ("SMTPUTF8-NO-DOWNGRADE",),
+          "the outbound MTA sends UTF-8 addresses to a next hop that does not offer SMTPUTF8"),
     Quirk("mta_enhanced_class_mismatch", "mta", ("ENHANCED-CODES",),
           "5yz replies of the MX carry a 4.x.x enhanced status code"),
 )

@@ -864,7 +864,8 @@ class _Handler:
         # RFC 5321 §4.4: "When an SMTP server receives a message for delivery or further
         # processing, it MUST insert trace ("time stamp" or "Received") information at the
         # beginning of the message content".
-        return self._received(server, session, envelope).encode("ascii") + message
+        # With SMTPUTF8 the FOR clause may hold a UTF-8 address (RFC 6531 §3.7.3, RFC 6532).
+        return self._received(server, session, envelope).encode("utf-8") + message
 
     def _received(self, server: _SMTPSession, session: Session, envelope: Envelope) -> str:
         peer = session.peer
@@ -879,6 +880,8 @@ class _Handler:
         # RFC 4954 §7: "Upon successful authentication, a server SHOULD use the "ESMTPA" or the
         # "ESMTPSA" [SMTP-TT] (when appropriate) keyword in the "with" clause"; ESMTPS with TLS.
         protocol = "ESMTP" if session.extended_smtp else "SMTP"
+        if envelope.smtp_utf8:
+            protocol = "UTF8SMTP"  # RFC 6531 §4.3: the WITH types of a session with SMTPUTF8
         if session.extended_smtp:
             protocol += ("S" if server.tls_active else "") + ("A" if _account_of(session) else "")
         message_id = uuid.uuid4().hex[:16].upper()

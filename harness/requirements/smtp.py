@@ -121,6 +121,9 @@ SMTP: tuple[Requirement, ...] = (
     Requirement("SMTPUTF8-ADDRESS", 6531, "3.4", M,
                 "Where SMTPUTF8 is advertised, MAIL FROM with a UTF-8 address and the "
                 "SMTPUTF8 parameter is accepted.", 6),
+    Requirement("SMTPUTF8-NO-DOWNGRADE", 6531, "3.2", M,
+                "A relaying MTA never sends a UTF-8 address (or the SMTPUTF8 parameter) to a "
+                "next hop that does not offer SMTPUTF8; it SHOULD bounce the message instead.", 5),
     # --- ENHANCEDSTATUSCODES (RFC 2034, 3463) ------------------------------------------------
     Requirement("ENHANCED-CODES", 2034, "3", M,
                 "Where ENHANCEDSTATUSCODES is advertised, every 2yz/4yz/5yz reply other than "

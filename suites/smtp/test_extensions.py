@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from harness.protocol.smtp import Reply
+from harness.sink import SinkServer
 from harness.suite import (
+    SCRIPTED_ZONE,
     Evidence,
     account,
     make_message,
@@ -13,6 +17,7 @@ from harness.suite import (
     open_mx_plain,
     open_submission,
     run,
+    scripted_dns,
     send_pipelined,
     submit,
     token,
@@ -160,6 +165,39 @@ def test_smtp_utf8_sender_accepted_where_advertised(target: Target, evidence: Ev
     # (§3.3 extends the Mailbox syntax); a server announcing SMTPUTF8 takes them.
     assert mail == 250, f"MAIL FROM a UTF-8 address with SMTPUTF8 answered {mail}"
     assert rcpt_code in (250, 251), f"RCPT after a UTF-8 MAIL FROM answered {rcpt_code}"
+
+
+@pytest.mark.requirement("SMTPUTF8-NO-DOWNGRADE")
+@pytest.mark.step(5)
+def test_smtp_utf8_address_not_relayed_to_a_hop_without_smtputf8(target: Target,
+                                                                   evidence: Evidence) -> None:
+    dns = scripted_dns(target, sinks=5)
+    need(target.sender.imap is not None or target.sender.imaps is not None,
+         "target gives no IMAP access to the sender's mailbox, where the bounce arrives")
+    mark = token()
+    sender = account(target.sender)
+
+    async def scenario() -> tuple[list[str], bytes | None]:
+        async with SinkServer(dns.sinks[4], dns.outbound_port, offer_smtputf8=False) as sink:
+            domain = f"utf8-{mark}.{SCRIPTED_ZONE}"
+            await dns.point(evidence, domain, mx=[(10, dns.sinks[4])])
+            evidence.note("the MX of the recipient's domain does not offer SMTPUTF8")
+            recipient = f"jörg-{mark}@{domain}"
+            message = make_message(sender=sender.address, recipient=recipient,
+                                   subject="UTF-8 address", body="Für Jörg.\r\n", mark=mark)
+            await submit(target, evidence, message, [recipient])
+            bounce: bytes | None = None
+            with contextlib.suppress(AssertionError, TimeoutError):
+                # Until the bounce arrives (or the wait ends: an MTA MAY hold the message).
+                bounce = (await wait_delivery(target, evidence, target.sender, mark))[1]
+            return list(sink.smtputf8_violations), bounce
+
+    violations, bounce = run(scenario())
+    # RFC 6531 §3.2: "If the SMTPUTF8 SMTP extension is not offered by the SMTP server, the
+    # SMTPUTF8-aware SMTP client MUST NOT transmit an internationalized email address"; an MTA
+    # "SHOULD reject the message" — here by a non-delivery notification to the sender.
+    assert not violations, f"the MTA sent to a hop without SMTPUTF8: {violations}"
+    assert bounce is not None, "no non-delivery notification reached the sender"
 
 
 @pytest.mark.requirement("ENHANCED-CODES")

@@ -43,6 +43,7 @@ CATCHES_SMTP: dict[str, str] = {
     "msa_reject_body_8bitmime": "smtp.test_extensions:test_smtp_body_parameter_accepted",
     "msa_strip_8bit": "smtp.test_extensions:test_smtp_8bit_body_delivered_intact",
     "mta_smtputf8_advertised_unsupported": "smtp.test_extensions:test_smtp_utf8_sender_accepted_where_advertised",
+    "mta_utf8_without_smtputf8": "smtp.test_extensions:test_smtp_utf8_address_not_relayed_to_a_hop_without_smtputf8",
     "mta_enhanced_class_mismatch": "smtp.test_extensions:test_smtp_enhanced_codes_match_the_reply_class",
     # limits
     "msa_long_command_line_closes": "smtp.test_limits:test_smtp_long_command_line_keeps_session",

@@ -77,3 +77,26 @@ def test_wait_for_connections_and_stop_closes_open_sessions() -> None:
             await client.close()
 
     asyncio.run(main())
+
+
+def test_without_smtputf8_utf8_addresses_are_recorded_and_refused() -> None:
+    async def main() -> None:
+        async with SinkServer("127.0.0.1", offer_smtputf8=False) as sink:
+            async with await SMTPClient.connect("127.0.0.1", sink.port, timeout=5) as client:
+                await client.ehlo()
+                assert "SMTPUTF8" not in client.extensions
+                assert (await client.mail("s@example.test", ["SMTPUTF8"])).code == 553
+                assert (await client.mail("s@example.test")).code == 250
+                refused = await client.rcpt("jörg@example.test")
+                assert (refused.code, str(refused.enhanced)) == (553, "5.6.7")
+                assert (await client.rcpt("a@example.test")).code == 250
+            assert sink.smtputf8_violations == ["MAIL FROM:<s@example.test> SMTPUTF8",
+                                                "RCPT TO:<jörg@example.test>"]
+        async with SinkServer("127.0.0.1") as offered:
+            async with await SMTPClient.connect("127.0.0.1", offered.port, timeout=5) as client:
+                await client.ehlo()
+                assert "SMTPUTF8" in client.extensions
+                assert (await client.mail("jörg@example.test", ["SMTPUTF8"])).code == 250
+            assert offered.smtputf8_violations == []
+
+    asyncio.run(main())
