@@ -123,7 +123,7 @@ SMTP: tuple[Requirement, ...] = (
                 "SMTPUTF8 parameter is accepted.", 6),
     Requirement("SMTPUTF8-NO-DOWNGRADE", 6531, "3.2", M,
                 "A relaying MTA never sends a UTF-8 address (or the SMTPUTF8 parameter) to a "
-                "next hop that does not offer SMTPUTF8; it SHOULD bounce the message instead.", 5),
+                "next hop that does not offer SMTPUTF8 (it bounces or holds the message).", 5),
     # --- ENHANCEDSTATUSCODES (RFC 2034, 3463) ------------------------------------------------
     Requirement("ENHANCED-CODES", 2034, "3", M,
                 "Where ENHANCEDSTATUSCODES is advertised, every 2yz/4yz/5yz reply other than "

@@ -177,7 +177,7 @@ def test_smtp_utf8_address_not_relayed_to_a_hop_without_smtputf8(target: Target,
     mark = token()
     sender = account(target.sender)
 
-    async def scenario() -> tuple[list[str], bytes | None]:
+    async def scenario() -> tuple[int, list[str], bytes | None]:
         async with SinkServer(dns.sinks[4], dns.outbound_port, offer_smtputf8=False) as sink:
             domain = f"utf8-{mark}.{SCRIPTED_ZONE}"
             await dns.point(evidence, domain, mx=[(10, dns.sinks[4])])
@@ -190,14 +190,17 @@ def test_smtp_utf8_address_not_relayed_to_a_hop_without_smtputf8(target: Target,
             with contextlib.suppress(AssertionError, TimeoutError):
                 # Until the bounce arrives (or the wait ends: an MTA MAY hold the message).
                 bounce = (await wait_delivery(target, evidence, target.sender, mark))[1]
-            return list(sink.smtputf8_violations), bounce
+            return sink.connections, list(sink.smtputf8_violations), bounce
 
-    violations, bounce = run(scenario())
+    connections, violations, bounce = run(scenario())
     # RFC 6531 §3.2: "If the SMTPUTF8 SMTP extension is not offered by the SMTP server, the
-    # SMTPUTF8-aware SMTP client MUST NOT transmit an internationalized email address"; an MTA
-    # "SHOULD reject the message" — here by a non-delivery notification to the sender.
+    # SMTPUTF8-aware SMTP client MUST NOT transmit an internationalized email address". What it
+    # does instead is its choice: it "SHOULD reject the message" (a bounce), or "MAY choose to
+    # requeue the message and try later" — so the bounce is noted, not required.
+    assert connections >= 1, "the MTA never reached the recipient's MX, so nothing was judged"
     assert not violations, f"the MTA sent to a hop without SMTPUTF8: {violations}"
-    assert bounce is not None, "no non-delivery notification reached the sender"
+    evidence.note("a non-delivery notification reached the sender" if bounce is not None else
+                  "no bounce within the wait: the MTA holds the message (allowed)")
 
 
 @pytest.mark.requirement("ENHANCED-CODES")
