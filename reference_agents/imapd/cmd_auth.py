@@ -377,7 +377,8 @@ def _status_values(s: Session, user: str, name: str,
         "UNSEEN": sum(1 for m in messages if "\\Seen" not in m.flags),
         "DELETED": sum(1 for m in messages if "\\Deleted" in m.flags),
         "SIZE": sum(m.size for m in messages),
-        "RECENT": _recent_count(s, user, info.name, messages),
+        # Read only when asked for: it looks up the mailbox's recent mark.
+        "RECENT": _recent_count(s, user, info.name, messages) if "RECENT" in items else 0,
         "HIGHESTMODSEQ": (info.uidnext if s.config.has_quirk("imap_highestmodseq_is_uidnext")
                           else info.highestmodseq),
     }

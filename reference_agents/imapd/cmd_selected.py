@@ -345,28 +345,19 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
                 missing = True
                 continue
         sel.flags[uid] = new
-        if cmd.args.unchangedsince is not None:
-            # RFC 7162 §3.1.3: "An untagged FETCH response MUST be sent, even if the .SILENT
-            # suffix is specified, and the response MUST include the MODSEQ message data item."
-            values: list[tuple[str, FetchValue]] = [] if silent else [
-                ("FLAGS", Raw(format_flags(sel.shown_flags(uid, new))))]
-            if uid_cmd:
-                values.insert(0, ("UID", uid))
-            values.append(("MODSEQ", sel.modseq_value(dataclasses.replace(info, modseq=modseq))))
-            s.write(format_fetch_response(seq, values))
+        # RFC 7162 §3.1.3: with UNCHANGEDSINCE "An untagged FETCH response MUST be sent, even if
+        # the .SILENT suffix is specified, and the response MUST include the MODSEQ message data
+        # item." Otherwise RFC 9051 §6.4.6: with .SILENT "the server SHOULD NOT send an untagged
+        # FETCH"; without, "the server returns an untagged FETCH response indicating the current
+        # state of the flags", with UID STORE including the UID (§6.4.9).
+        conditional = cmd.args.unchangedsince is not None
+        # quirk imap_store_silent: no untagged FETCH after STORE
+        if not conditional and (silent or s.config.has_quirk("imap_store_silent")):
             continue
-        if silent:
-            # RFC 9051 §6.4.6: with .SILENT "the server SHOULD NOT send an untagged FETCH".
-            continue
-        if s.config.has_quirk("imap_store_silent"):  # quirk: no untagged FETCH after STORE
-            continue
-        # RFC 9051 §6.4.6: "the server returns an untagged FETCH response indicating the
-        # current state of the flags"; with UID STORE, including the UID (§6.4.9).
-        shown = sel.shown_flags(uid, new)
-        values = [("FLAGS", Raw(format_flags(shown)))]
-        if uid_cmd:
-            values.insert(0, ("UID", uid))
-        if s.condstore:
+        values: list[tuple[str, FetchValue]] = [("UID", uid)] if uid_cmd else []
+        if not silent:
+            values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, new)))))
+        if conditional or s.condstore:
             values.append(("MODSEQ", sel.modseq_value(dataclasses.replace(info, modseq=modseq))))
         s.write(format_fetch_response(seq, values))
     if modified:
