@@ -616,6 +616,12 @@ def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
         raise StorageError(f"mail index: {exc}") from exc
 
 
+def _add_column(conn: sqlite3.Connection, table: str, column: str, declaration: str) -> None:
+    """Add *column* to *table* of an index written before it existed."""
+    if column not in {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
 def _encode_flags(flags: frozenset[str]) -> str:
     return " ".join(sorted(flags))
 
@@ -795,8 +801,7 @@ class MaildirStore(_StoreBase):
                         raise StorageError("UID space of the mailbox is exhausted")
                     index.conn.execute(
                         "INSERT INTO messages (mailbox, uid, filename, location, flags,"
-                        " internaldate, size, modseq) VALUES (?, ?, ?, ?, ?, ?, ?,"
-                        " (SELECT version + 1 FROM mailboxes WHERE name = ?))",
+                        " internaldate, size, modseq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             row.name,
                             uid,
@@ -805,7 +810,7 @@ class MaildirStore(_StoreBase):
                             _encode_flags(flagset),
                             date.isoformat(),
                             len(data),
-                            row.name,
+                            row.version + 1,  # the version this change moves the mailbox to
                         ),
                     )
                     index.conn.execute(
@@ -845,20 +850,18 @@ class MaildirStore(_StoreBase):
                         fsync_dir(current.parent)
                 except OSError as exc:
                     raise StorageError(f"cannot update flags of {uid}: {exc}") from exc
+            modseq = row.version + 1  # the version this change moves the mailbox to
             with _transaction(index.conn):
                 index.conn.execute(
-                    "UPDATE messages SET flags = ?, location = ?,"
-                    " modseq = (SELECT version + 1 FROM mailboxes WHERE name = ?)"
+                    "UPDATE messages SET flags = ?, location = ?, modseq = ?"
                     " WHERE mailbox = ? AND uid = ?",
-                    (_encode_flags(new), new_location, row.name, row.name, uid),
+                    (_encode_flags(new), new_location, modseq, row.name, uid),
                 )
                 index.conn.execute(
                     "UPDATE mailboxes SET version = version + 1 WHERE name = ?", (row.name,)
                 )
-                (modseq,) = index.conn.execute(
-                    "SELECT version FROM mailboxes WHERE name = ?", (row.name,)).fetchone()
         self._notify(user, [row.name])
-        return int(modseq)
+        return modseq
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]:
         wanted = set(uids)
@@ -1057,12 +1060,8 @@ class MaildirStore(_StoreBase):
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(_SCHEMA)
             # An index written before \Recent and mod-sequences were kept gains their columns.
-            columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(mailboxes)")}
-            if "recent" not in columns:
-                conn.execute("ALTER TABLE mailboxes ADD COLUMN recent INTEGER NOT NULL DEFAULT 0")
-            columns = {str(r[1]) for r in conn.execute("PRAGMA table_info(messages)")}
-            if "modseq" not in columns:
-                conn.execute("ALTER TABLE messages ADD COLUMN modseq INTEGER NOT NULL DEFAULT 1")
+            _add_column(conn, "mailboxes", "recent", "INTEGER NOT NULL DEFAULT 0")
+            _add_column(conn, "messages", "modseq", "INTEGER NOT NULL DEFAULT 1")
             index = _UserIndex(directory, conn)
             with _transaction(conn):
                 self._recover(index)
