@@ -47,9 +47,7 @@ class SelectedMailbox:
 
     def shown_flags(self, uid: int, flags: frozenset[str]) -> frozenset[str]:
         """*flags* as this session reports them: with the session flag \\Recent added."""
-        if self.recent is not None and uid in self.recent:
-            return flags | {"\\Recent"}
-        return flags
+        return flags | {"\\Recent"} if self.is_recent(uid) else flags
 
     def is_recent(self, uid: int) -> bool:
         return self.recent is not None and uid in self.recent
