@@ -52,9 +52,15 @@ class Provider:
         return DeliveryOutcome("temporary", f"451 4.3.0 {result.detail}", "4.3.0")
 
     async def start(self) -> None:
-        await self.smtp.start()
-        await self.imap.start()
-        await self.imaps.start()
+        try:
+            await self.smtp.start()
+            await self.imap.start()
+            await self.imaps.start()
+        except BaseException:
+            # A port already taken must not leave the mail store locked: the caller may retry
+            # with other ports on the same data directory.
+            await self.stop()
+            raise
         self._worker_task = asyncio.create_task(self.worker.run(), name=f"outbound {self.config.domain}")
 
     async def stop(self) -> None:
