@@ -179,6 +179,13 @@ def _ports(address: str, standard: bool, smtp_port: int) -> ProviderPorts:
     return ProviderPorts(smtp=smtp_port, **chosen)
 
 
+_START_ATTEMPTS = 3
+
+
+def _in_use(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
+
+
 @dataclass
 class Topology:
     """Everything the embedded target needs, started together on one event loop."""
@@ -191,6 +198,22 @@ class Topology:
     outbound_port: int = 0
 
     async def start(self) -> None:
+        """Start every agent; on failure, stop what did start before raising.
+
+        The shared MX port is chosen free, then bound a moment later: another process may take
+        it in between. Then the topology chooses again rather than fail."""
+        for attempt in range(_START_ATTEMPTS):
+            try:
+                await self._start_once()
+                return
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    await self.stop()
+                self.tls, self.dns, self.sink, self.outbound_port = None, None, None, 0
+                if not (_in_use(exc) and attempt + 1 < _START_ATTEMPTS):
+                    raise
+
+    async def _start_once(self) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.tls = await asyncio.to_thread(TLSMaterial.create, s.data_dir / "tls")
@@ -290,13 +313,6 @@ class Topology:
         replace_file(path, dump_target(self.target(embedded=False)).encode("utf-8"))
 
 
-_START_ATTEMPTS = 3
-
-
-def _in_use(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno == errno.EADDRINUSE
-
-
 class TopologyThread:
     """Runs a Topology on an event loop of its own in a background thread (for the pytest plugin)."""
 
@@ -318,21 +334,12 @@ class TopologyThread:
 
     async def _main(self) -> None:
         self._stop = asyncio.Event()
-        for attempt in range(_START_ATTEMPTS):
-            try:
-                await self.topology.start()
-                break
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    await self.topology.stop()
-                # The shared MX port is chosen free, then bound a moment later: another process
-                # may take it in between. Choose again rather than fail.
-                if _in_use(exc) and attempt + 1 < _START_ATTEMPTS:
-                    self.topology = Topology(self.topology.settings)
-                    continue
-                self._error = exc
-                self._ready.set()
-                return
+        try:
+            await self.topology.start()
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            return
         self._ready.set()
         try:
             await self._stop.wait()
