@@ -149,6 +149,11 @@ class MailStore(Protocol):
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]: ...
 
+    def vanished(self, user: str, name: str, since: int) -> list[int]:
+        """The UIDs expunged from the mailbox with a mod-sequence above *since*, ascending: the
+        mailbox version the expunge moved it to (RFC 7162 §3.2.6, VANISHED)."""
+        ...
+
     def version(self, user: str, name: str) -> int: ...
 
     def add_listener(self, callback: Listener) -> None: ...
@@ -316,6 +321,7 @@ class _MemMailbox:
     version: int = 1
     messages: dict[int, _MemMessage] = field(default_factory=dict)
     recent: int = 0  # highest UID a session was told of as \Recent
+    expunged: dict[int, int] = field(default_factory=dict)  # UID -> mod-sequence of its expunge
 
 
 class MemoryStore(_StoreBase):
@@ -443,9 +449,15 @@ class MemoryStore(_StoreBase):
                 del box.messages[uid]
             if removed:
                 box.version += 1
+                box.expunged.update((uid, box.version) for uid in removed)
         if removed:
             self._notify(user, [normalize_mailbox_name(name)])
         return removed
+
+    def vanished(self, user: str, name: str, since: int) -> list[int]:
+        with self._lock:
+            box = self._mailbox(user, name)
+            return sorted(uid for uid, modseq in box.expunged.items() if modseq > since)
 
     def version(self, user: str, name: str) -> int:
         with self._lock:
@@ -464,6 +476,7 @@ class MemoryStore(_StoreBase):
                                     dict(box.messages))
                 box.messages.clear()
                 box.version += 1
+                box.expunged.update((uid, box.version) for uid in moved.messages)
                 for parent in _missing_with_parents(new, boxes)[:-1]:
                     boxes[parent] = _MemMailbox(self._new_uidvalidity())
                 boxes[new] = moved
@@ -596,6 +609,12 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS subscriptions (
     name TEXT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS expunged (
+    mailbox TEXT NOT NULL,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox, uid)
+);
 """
 
 
@@ -620,6 +639,14 @@ def _add_column(conn: sqlite3.Connection, table: str, column: str, declaration: 
     """Add *column* to *table* of an index written before it existed."""
     if column not in {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}:
         conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+
+
+def _record_expunged(conn: sqlite3.Connection, name: str, uids: Iterable[int]) -> None:
+    """Remember *uids* as expunged at the mailbox's current version (which the caller has just
+    moved up), for VANISHED (RFC 7162 §3.2.6)."""
+    conn.executemany("INSERT OR REPLACE INTO expunged (mailbox, uid, modseq)"
+                     " VALUES (?, ?, (SELECT version FROM mailboxes WHERE name = ?))",
+                     [(name, uid, name) for uid in uids])
 
 
 def _encode_flags(flags: frozenset[str]) -> str:
@@ -718,6 +745,7 @@ class MaildirStore(_StoreBase):
             try:
                 with _transaction(index.conn):
                     index.conn.execute("DELETE FROM messages WHERE mailbox = ?", (name,))
+                    index.conn.execute("DELETE FROM expunged WHERE mailbox = ?", (name,))
                     index.conn.execute("DELETE FROM mailboxes WHERE name = ?", (name,))
             except BaseException:
                 if trash.exists() and not live.exists():
@@ -899,8 +927,17 @@ class MaildirStore(_StoreBase):
                 index.conn.execute(
                     "UPDATE mailboxes SET version = version + 1 WHERE name = ?", (row.name,)
                 )
+                _record_expunged(index.conn, row.name, removed)
         self._notify(user, [row.name])
         return removed
+
+    def vanished(self, user: str, name: str, since: int) -> list[int]:
+        with self._lock:
+            index = self._user(user)
+            row = self._row(index, normalize_mailbox_name(name))
+            return [int(uid) for (uid,) in index.conn.execute(
+                "SELECT uid FROM expunged WHERE mailbox = ? AND modseq > ? ORDER BY uid",
+                (row.name, since))]
 
     def version(self, user: str, name: str) -> int:
         with self._lock:
@@ -928,6 +965,8 @@ class MaildirStore(_StoreBase):
                             " WHERE name = ?", (dst, src))
                         index.conn.execute(
                             "UPDATE messages SET mailbox = ? WHERE mailbox = ?", (dst, src))
+                        index.conn.execute(
+                            "UPDATE expunged SET mailbox = ? WHERE mailbox = ?", (dst, src))
                         try:
                             replace_file(index.directory / row.dirname / _NAME_FILE,
                                           dst.encode("utf-8"))
@@ -976,6 +1015,7 @@ class MaildirStore(_StoreBase):
                 (src.uidnext, src.version, new))
             index.conn.execute(
                 "UPDATE mailboxes SET version = version + 1 WHERE name = ?", (INBOX,))
+            _record_expunged(index.conn, INBOX, [int(uid) for uid, _, _ in rows])
 
     def subscriptions(self, user: str) -> list[str]:
         with self._lock:
@@ -1229,12 +1269,14 @@ class MaildirStore(_StoreBase):
                     continue
                 files[entry.name.partition(":")[0]] = f"{sub}/{entry.name}"
         changed = False
+        vanished: list[int] = []
         for uid, base, location in conn.execute(
             "SELECT uid, filename, location FROM messages WHERE mailbox = ?", (name,)
         ).fetchall():
             actual = files.pop(str(base), None)
             if actual is None:
                 conn.execute("DELETE FROM messages WHERE mailbox = ? AND uid = ?", (name, uid))
+                vanished.append(int(uid))
                 changed = True
             elif actual != location:
                 conn.execute(
@@ -1261,6 +1303,7 @@ class MaildirStore(_StoreBase):
             changed = True
         if changed:
             conn.execute("UPDATE mailboxes SET version = version + 1 WHERE name = ?", (name,))
+            _record_expunged(conn, name, vanished)
         if files:
             _log.warning("recovered %d unindexed message(s) in %s", len(files), mailbox_dir)
 

@@ -147,6 +147,22 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-SEARCH-MODSEQ", 7162, "3.1.5", M,
                 "SEARCH MODSEQ n finds the messages whose mod-sequence is at least n, and a "
                 "non-empty result ends with (MODSEQ highest-of-them).", 9),
+    # -- QRESYNC (RFC 7162 §3.2), where offered ----------------------------------------------
+    Requirement("IMAP-QRESYNC-ENABLE-FIRST", 7162, "3.2.5", M,
+                "SELECT/EXAMINE with the QRESYNC parameter is BAD before ENABLE QRESYNC, and "
+                "accepted after it.", 9),
+    Requirement("IMAP-QRESYNC-SELECT", 7162, "3.2.5.1", M,
+                "SELECT (QRESYNC (uidvalidity modseq known-uids)) reports every message "
+                "expunged since in VANISHED (EARLIER), naming none still there, and a FETCH "
+                "with UID, FLAGS and a larger MODSEQ for each message changed since, none for "
+                "the unchanged.", 9),
+    Requirement("IMAP-QRESYNC-VANISHED", 7162, "3.2.10.2", M,
+                "After ENABLE QRESYNC, expunges (the session's own and another session's) are "
+                "announced with VANISHED, without (EARLIER), never with EXPUNGE.", 9),
+    Requirement("IMAP-QRESYNC-FETCH-VANISHED", 7162, "3.2.6", M,
+                "UID FETCH (CHANGEDSINCE n VANISHED) reports the UIDs of the set expunged since "
+                "n in VANISHED (EARLIER), before any FETCH, and returns only messages changed "
+                "since n.", 9),
     # -- COPY / MOVE -----------------------------------------------------------------------------
     Requirement("IMAP-COPY", 9051, "6.4.7", M,
                 "COPY puts a copy in the destination with the same flags and INTERNALDATE; "

@@ -18,11 +18,16 @@ from harness.protocol.imap.commands import (
     Status,
 )
 from harness.protocol.imap.formatting import (
+    FetchValue,
+    Raw,
     format_continuation,
+    format_fetch_response,
     format_flags,
     format_list_response,
     format_status_response,
+    format_vanished,
 )
+from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result, State, Transition
 from reference_agents.mailstore import (
@@ -63,9 +68,51 @@ def _user(s: Session) -> str:
 # -- SELECT / EXAMINE ---------------------------------------------------------------------------
 
 
+def earlier_vanished(s: Session, name: str, since: int, uids: SequenceSet | None) -> list[int]:
+    """The UIDs of *uids* (every UID when None) expunged from the mailbox with a mod-sequence
+    above *since*: what a VANISHED (EARLIER) response reports (RFC 7162 §3.2.6). UIDs are never
+    reused, so none of them is in the mailbox now."""
+    user = _user(s)
+    largest = max(1, s.store.mailbox_info(user, name).uidnext - 1)
+    return [uid for uid in s.store.vanished(user, name, since)
+            if uids is None or uids.contains(uid, largest)]
+
+
+def _qresync(s: Session, sel: SelectedMailbox, messages: list[MessageInfo],
+             cmd: MailboxArg) -> None:
+    """RFC 7162 §3.2.5.1: after the usual SELECT responses, the expunges (VANISHED (EARLIER))
+    and flag changes (FETCH with UID, FLAGS, MODSEQ) since the client's mod-sequence, limited
+    to its known UIDs. With another UIDVALIDITY the server "MUST ignore the remaining
+    parameters". The seq-match-data only narrows what a server without expunge history must
+    report; this one remembers every expunge, so it needs none."""
+    param = cmd.qresync
+    if param is None or param.uidvalidity != sel.uidvalidity:
+        return
+    if s.config.has_quirk("imap_qresync_select_ignored"):
+        return  # quirk: the client is left to find the changes itself
+    known = param.known_uids
+    vanished = earlier_vanished(s, sel.name, param.modseq, known)
+    if vanished:
+        s.write(format_vanished(vanished, earlier=True))
+    largest = max(1, sel.uids[-1] if sel.uids else 1)
+    for seq, info in enumerate(messages, 1):
+        if info.modseq <= param.modseq or (known is not None and not known.contains(info.uid, largest)):
+            continue
+        values: list[tuple[str, FetchValue]] = [
+            ("UID", info.uid), ("FLAGS", Raw(format_flags(sel.shown_flags(info.uid, info.flags)))),
+            ("MODSEQ", sel.modseq_value(info))]
+        s.write(format_fetch_response(seq, values))
+
+
 async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     assert isinstance(cmd.args, MailboxArg)
     user = _user(s)
+    if (cmd.args.qresync is not None and not s.qresync
+            and not s.config.has_quirk("imap_qresync_without_enable")):
+        # RFC 7162 §3.2.5: "A server MUST respond with a tagged BAD response if the Quick
+        # Resynchronization parameter ... is specified and the client hasn't issued "ENABLE
+        # QRESYNC" in the current connection"; the mailbox selected before stays selected.
+        return Result("BAD", "QRESYNC needs ENABLE QRESYNC first")
     if s.state is State.SELECTED:
         # RFC 9051 §6.3.2: a new SELECT first deselects; the OK [CLOSED] response marks when.
         s.advance(Transition.DESELECT)
@@ -91,8 +138,9 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     sel = SelectedMailbox(info.name, read_only, info.uidvalidity, messages, version,
                           recent_above=recent_above,
                           freeze_modseq=s.config.has_quirk("imap_modseq_frozen"))
-    if cmd.args.condstore:
-        s.condstore = True  # RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) enables it
+    if cmd.args.condstore or cmd.args.qresync is not None:
+        # RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) enables it; QRESYNC implies CONDSTORE.
+        s.condstore = True
     keywords = sorted({f for m in messages for f in m.flags if not f.startswith("\\")})
     s.untagged("FLAGS", format_flags([*SYSTEM_FLAGS, *keywords]).decode("utf-8"))
     s.untagged(f"{sel.exists} EXISTS")
@@ -115,6 +163,7 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     if s.rev2:
         # RFC 9051 §6.3.2: "The server MUST return a LIST response with the mailbox name."
         s.write(format_list_response("LIST", [], DELIMITER, info.name, utf8=True))
+    _qresync(s, sel, messages, cmd.args)
     s.selected = sel
     s.advance(Transition.SELECT)
     mode = "READ-ONLY" if read_only else "READ-WRITE"
@@ -453,6 +502,12 @@ async def enable(s: Session, cmd: Command) -> Result:
     if "CONDSTORE" in cmd.args.capabilities:
         s.enable_condstore()  # RFC 7162 §3.1: ENABLE CONDSTORE is an enabling command
         enabled.append("CONDSTORE")
+    if "QRESYNC" in cmd.args.capabilities:
+        # RFC 7162 §3.2.3: ENABLE QRESYNC is a CONDSTORE enabling command too, and from now on
+        # the server "MUST start sending VANISHED responses ... instead of EXPUNGE responses".
+        s.enable_condstore()
+        s.qresync = True
+        enabled.append("QRESYNC")
     if not s.config.has_quirk("imap_enable_no_enabled"):  # quirk: no ENABLED response
         # RFC 5161 §3.1: "If the ENABLE command is successful, the server MUST send an
         # untagged ENABLED response".

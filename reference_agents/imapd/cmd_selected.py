@@ -30,12 +30,13 @@ from harness.protocol.imap.formatting import (
     format_flags,
     format_internaldate,
     format_search_response,
+    format_vanished,
     literal,
     section_bytes,
     split_message,
 )
 from harness.protocol.imap.seqset import SequenceSet
-from reference_agents.imapd.cmd_auth import trycreate_code
+from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
 from reference_agents.imapd.search import MessageContext, matches, uses_modseq
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result, Transition
@@ -208,6 +209,16 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         # RFC 9051 §6.4.9: UID FETCH responses always include the UID.
         items = (FetchItem("UID"), *items)
     changedsince = cmd.args.changedsince
+    if cmd.args.vanished:
+        # RFC 7162 §3.2.6: VANISHED is a UID FETCH modifier, only with CHANGEDSINCE, and only
+        # after ENABLE QRESYNC; otherwise "the server MUST return a tagged BAD response".
+        if not uid_cmd or changedsince is None or not s.qresync:
+            return Result("BAD", "VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC")
+        if not s.config.has_quirk("imap_qresync_fetch_vanished_ignored"):  # quirk: left out
+            vanished = earlier_vanished(s, sel.name, changedsince, cmd.args.seqset)
+            if vanished:
+                # "Any VANISHED (EARLIER) responses MUST be returned before any FETCH responses"
+                s.write(format_vanished(vanished, earlier=True))
     if changedsince is not None or any(i.name == "MODSEQ" for i in items):
         s.enable_condstore()  # RFC 7162 §3.1: FETCH MODSEQ / CHANGEDSINCE enable CONDSTORE
     if changedsince is not None and s.config.has_quirk("imap_changedsince_ignored"):
@@ -275,6 +286,8 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
                 and not any(n == "MODSEQ" for n, _ in values)):
             # RFC 7162 §3.1: once enabled, FETCH responses carry the mod-sequence.
             values.append(("MODSEQ", sel.modseq_value(info)))
+        if s.condstore and flags_changed and not any(n == "UID" for n, _ in values):
+            values.insert(0, ("UID", uid))  # RFC 7162 §3.2.4: an implicit \Seen, with its UID
         s.write(format_fetch_response(seq, values))
         if s.config.has_quirk("imap_expunge_during_fetch"):
             # quirk: pending EXPUNGEs go out between FETCH responses (RFC 9051 §7.5.1 forbids)
@@ -354,7 +367,9 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
         # quirk imap_store_silent: no untagged FETCH after STORE
         if not conditional and (silent or s.config.has_quirk("imap_store_silent")):
             continue
-        values: list[tuple[str, FetchValue]] = [("UID", uid)] if uid_cmd else []
+        # RFC 7162 §3.2.4: once CONDSTORE is enabled, untagged FETCH responses caused by STORE
+        # carry the UID too.
+        values: list[tuple[str, FetchValue]] = [("UID", uid)] if uid_cmd or s.condstore else []
         if not silent:
             values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, new)))))
         if conditional or s.condstore:

@@ -10,6 +10,7 @@ from harness.protocol.imap.formatting import (
     Raw,
     format_fetch_response,
     format_flags,
+    format_vanished,
 )
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.mailstore import MessageInfo
@@ -90,23 +91,30 @@ class SelectedMailbox:
                 picked.update(range(a - 1, b))
         return [(i + 1, self.uids[i]) for i in sorted(picked)]
 
-    def sync(self, current: Sequence[MessageInfo], version: int, *,
-             allow_expunge: bool, report_flags: bool = True, modseq: bool = False) -> list[bytes]:
+    def sync(self, current: Sequence[MessageInfo], version: int, *, allow_expunge: bool,
+             report_flags: bool = True, modseq: bool = False,
+             vanished: bool = False) -> list[bytes]:
         """Untagged responses that bring the client up to date with *current* (ascending UIDs):
-        EXPUNGE (highest first, so each number is right when sent), FETCH FLAGS (with MODSEQ
-        once CONDSTORE is enabled), EXISTS."""
+        EXPUNGE (highest first, so each number is right when sent) or, with *vanished*, one
+        VANISHED naming their UIDs (RFC 7162 §3.2.10.2); FETCH FLAGS (with UID and MODSEQ once
+        CONDSTORE is enabled); EXISTS."""
         out: list[bytes] = []
         present = {m.uid: m for m in current}
         pending_expunge = False
         if allow_expunge:
+            gone_uids: list[int] = []
             for i in range(len(self.uids) - 1, -1, -1):
                 gone = self.uids[i]
                 if gone not in present:
-                    out.append(b"* %d EXPUNGE\r\n" % (i + 1))
+                    if not vanished:
+                        out.append(b"* %d EXPUNGE\r\n" % (i + 1))
+                    gone_uids.append(gone)
                     del self.uids[i]
                     del self.flags[gone]
                     if self.recent is not None:
                         self.recent.discard(gone)
+            if vanished and gone_uids:
+                out.append(format_vanished(gone_uids, earlier=False))
         for seq, uid in enumerate(self.uids, 1):
             info = present.get(uid)
             if info is None:
@@ -116,7 +124,9 @@ class SelectedMailbox:
                 shown = self.shown_flags(uid, info.flags)
                 values: list[tuple[str, FetchValue]] = [("FLAGS", Raw(format_flags(shown)))]
                 if modseq:
-                    values.append(("MODSEQ", self.modseq_value(info)))
+                    # RFC 7162 §3.2.4: once CONDSTORE is enabled, "both UID and mod-sequence
+                    # data in all subsequent untagged FETCH responses", an external agent's too.
+                    values = [("UID", uid), *values, ("MODSEQ", self.modseq_value(info))]
                 out.append(format_fetch_response(seq, values))
         last = self.uids[-1] if self.uids else 0
         new = [m for m in current if m.uid > last]

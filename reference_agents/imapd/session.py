@@ -81,6 +81,9 @@ class Session:
         #: The client has sent a CONDSTORE enabling command (RFC 7162 §3.1): FETCH responses
         #: that carry FLAGS carry MODSEQ too from now on.
         self.condstore = False
+        #: The client has sent ENABLE QRESYNC (RFC 7162 §3.2.3): expunges are announced as
+        #: VANISHED, and SELECT (QRESYNC) and UID FETCH (VANISHED) are allowed.
+        self.qresync = False
         self.auth_failures = 0
         #: Quirk imap_size_changes: toggles with every RFC822.SIZE sent.
         self.size_flip = 0
@@ -118,7 +121,7 @@ class Session:
             else:
                 caps.append("AUTH=PLAIN")
         caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
-                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "BINARY",
+                 "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "QRESYNC", "BINARY",
                  "LIST-EXTENDED", "LIST-STATUS"]
         return caps
 
@@ -215,8 +218,11 @@ class Session:
         # quirk imap_flags_not_shared: flag changes made elsewhere are never reported
         share = not self.config.has_quirk("imap_flags_not_shared")
         known = sel.uids[-1] if sel.uids else 0
+        # RFC 7162 §3.2.10.2: after ENABLE QRESYNC, VANISHED "instead of the EXPUNGE response"
+        # (quirk imap_qresync_sends_expunge: EXPUNGE all the same)
+        vanished = self.qresync and not self.config.has_quirk("imap_qresync_sends_expunge")
         for line in sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
-                             modseq=self.condstore):
+                             modseq=self.condstore, vanished=vanished):
             self.write(line)
         new = sel.uids[bisect.bisect_right(sel.uids, known):]
         if new and sel.recent is not None:

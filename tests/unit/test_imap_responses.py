@@ -30,8 +30,10 @@ from harness.protocol.imap.responses import (
     Tagged,
     Untagged,
     UntaggedStatus,
+    Vanished,
     parse_response,
 )
+from harness.protocol.imap.seqset import SequenceSet
 
 TRAILER = b"* OK [ALERT] trailing\r\n"
 TRAILER_RESPONSE = UntaggedStatus("OK", ResponseCode("ALERT"), "trailing")
@@ -152,6 +154,10 @@ VALID: list[tuple[bytes, Response]] = [
     (b"* 0 exists\r\n", Exists(0)),
     (b"* 5 RECENT\r\n", Recent(5)),
     (b"* 44 EXPUNGE\r\n", Expunge(44)),
+    (b"* VANISHED 405,407\r\n", Vanished(False, SequenceSet(((405, 405), (407, 407))))),
+    (b"* VANISHED (EARLIER) 41,43:116\r\n",
+     Vanished(True, SequenceSet(((41, 41), (43, 116))))),
+    (b"* vanished (earlier) 1:4294967295\r\n", Vanished(True, SequenceSet(((1, 4294967295),)))),
     (
         b"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk)\r\n",
         Flags(("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft", "$Junk")),
@@ -360,6 +366,12 @@ INVALID: list[bytes] = [
     b"* 3 EXISTS \r\n",
     b"* 99999999999 EXISTS\r\n",  # above 2^32-1
     b"* 0 EXPUNGE\r\n",
+    b"* VANISHED 1:*\r\n",
+    b"* VANISHED\r\n",
+    b"* VANISHED (LATER) 4\r\n",
+    b"* VANISHED (EARLIER)4\r\n",
+    b"* VANISHED 0\r\n",
+    b"* 3 VANISHED 4\r\n",
     b"* 0 FETCH (UID 1)\r\n",
     b"*OK x\r\n",
     b"* OK\r\n",

@@ -786,3 +786,35 @@ def test_store_rename_subscriptions_uidnext(backend: str, tmp_path: Path) -> Non
         assert store.mailbox_info("u", "x/y").uidnext == second + 1
     assert store.subscriptions("u") == ["Saved"]
     store.close()
+
+
+def test_qresync_modifiers_are_bad_where_the_rfc_says(srv: Running) -> None:
+    """RFC 7162 §3.2.5 and §3.2.6: QRESYNC select-param and the VANISHED modifier need ENABLE
+    QRESYNC; VANISHED needs UID FETCH and CHANGEDSINCE. Each gets BAD, the session goes on."""
+    c = _raw_login(srv)
+    try:
+        c.send(b"c SELECT INBOX (QRESYNC (1 1))\r\n")
+        assert c.until_tagged(b"c")[-1].startswith(b"c BAD")
+        c.send(b"d SELECT INBOX\r\n")
+        assert c.until_tagged(b"d")[-1].startswith(b"d OK")
+        c.send(b"e UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n")
+        assert c.until_tagged(b"e")[-1].startswith(b"e BAD")
+        c.send(b"f UNSELECT\r\nf2 ENABLE QRESYNC\r\n")
+        assert b"* ENABLED QRESYNC" in c.until_tagged(b"f2")
+        c.send(b"g SELECT INBOX (QRESYNC (1 1))\r\n")
+        assert c.until_tagged(b"g")[-1].startswith(b"g OK")
+        for tag, line in ((b"h", b"FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)"),
+                          (b"i", b"UID FETCH 1:* (FLAGS) (VANISHED)")):
+            c.send(tag + b" " + line + b"\r\n")
+            assert c.until_tagged(tag)[-1].startswith(tag + b" BAD"), line
+        c.send(b"j UID STORE 1 +FLAGS (\\Deleted)\r\n")
+        stored = c.until_tagged(b"j")
+        # RFC 7162 §3.2.4: untagged FETCH responses carry UID and MODSEQ once enabled.
+        assert any(b"UID 1" in line and b"MODSEQ" in line for line in stored), stored
+        c.send(b"k EXPUNGE\r\n")
+        expunged = c.until_tagged(b"k")
+        assert b"* VANISHED 1" in expunged and not any(b"EXPUNGE" in line for line in expunged[:-1])
+        c.send(b"l UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n")
+        assert c.until_tagged(b"l")[0] == b"* VANISHED (EARLIER) 1"
+    finally:
+        c.close()

@@ -289,6 +289,32 @@ def test_rename_inbox_keeps_highestmodseq_above_moved_messages(store: MailStore)
     assert store.mailbox_info(USER, "Old").highestmodseq >= moved.modseq
 
 
+def test_vanished_remembers_each_expunge_with_its_mod_sequence(store: MailStore) -> None:
+    uids = [store.append("alice", INBOX, b"Subject: v\r\n\r\nbody\r\n") for _ in range(5)]
+    start = store.version("alice", INBOX)
+    assert store.vanished("alice", INBOX, 0) == []
+    store.expunge("alice", INBOX, [uids[1]])
+    middle = store.version("alice", INBOX)
+    assert middle > start
+    store.expunge("alice", INBOX, [uids[3], uids[4], 999])
+    assert store.vanished("alice", INBOX, start) == [uids[1], uids[3], uids[4]]
+    assert store.vanished("alice", INBOX, middle) == [uids[3], uids[4]]
+    assert store.vanished("alice", INBOX, store.version("alice", INBOX)) == []
+    # A renamed mailbox keeps its history; renamed INBOX leaves its messages vanished from it.
+    store.create_mailbox("alice", "Box")
+    box_uid = store.append("alice", "Box", b"Subject: b\r\n\r\nbody\r\n")
+    store.expunge("alice", "Box", [box_uid])
+    store.rename_mailbox("alice", "Box", "Renamed")
+    assert store.vanished("alice", "Renamed", 0) == [box_uid]
+    before = store.version("alice", INBOX)
+    store.rename_mailbox("alice", INBOX, "Old")
+    assert store.vanished("alice", INBOX, before) == [uids[0], uids[2]]
+    # A mailbox deleted and made again starts without history.
+    store.delete_mailbox("alice", "Renamed")
+    store.create_mailbox("alice", "Renamed")
+    assert store.vanished("alice", "Renamed", 0) == []
+
+
 def test_recent_mark_moves_only_when_claimed(store: MailStore) -> None:
     assert store.take_recent(USER, INBOX, upto=None) == 0
     first = store.append(USER, INBOX, MSG)

@@ -30,6 +30,18 @@ class Authenticate:
 
 
 @dataclass(frozen=True, slots=True)
+class QResync:
+    """The QRESYNC select-param (RFC 7162 §3.2.5): what the client last knew of the mailbox."""
+
+    uidvalidity: int
+    modseq: int
+    #: known-uids; None means "1:<UIDNEXT-1>".
+    known_uids: SequenceSet | None = None
+    #: seq-match-data: (known sequence numbers, their UIDs), both as sent.
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class MailboxArg:
     """SELECT, EXAMINE, CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE: one decoded mailbox name."""
 
@@ -38,6 +50,8 @@ class MailboxArg:
     raw: str = field(default="", compare=False)
     #: SELECT/EXAMINE with the select-param CONDSTORE (RFC 7162 §3.1.8).
     condstore: bool = False
+    #: SELECT/EXAMINE with the select-param QRESYNC (RFC 7162 §3.2.5).
+    qresync: QResync | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +149,8 @@ class Fetch:
     #: The fetch-modifier CHANGEDSINCE (RFC 7162 §3.1.4): only messages whose mod-sequence is
     #: above it.
     changedsince: int | None = None
+    #: The fetch-modifier VANISHED (RFC 7162 §3.2.6): also report the expunged UIDs of the set.
+    vanished: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,14 +421,63 @@ def _atom_list(lx: Lexer) -> list[str]:
 
 def _select(lx: Lexer) -> MailboxArg:
     """SELECT/EXAMINE mailbox [SP "(" select-param *(SP select-param) ")"] (RFC 4466 §2.1);
-    the one parameter known is CONDSTORE (RFC 7162 §3.1.8)."""
+    the parameters known are CONDSTORE (RFC 7162 §3.1.8) and QRESYNC (§3.2.5)."""
     arg = _mailbox_arg(lx)
     if not lx.accept(b" "):
         return arg
-    for param in _atom_list(lx):
-        if param != "CONDSTORE":
-            raise ParseError(f"unknown select parameter {param[:40]}")
-    return MailboxArg(arg.mailbox, arg.raw, condstore=True)
+    condstore, qresync = False, None
+    lx.expect(b"(")
+    while True:
+        if lx.accept_word("CONDSTORE"):
+            condstore = True
+        elif lx.accept_word("QRESYNC"):
+            lx.sp()
+            qresync = _qresync(lx)
+        else:
+            raise ParseError(f"unknown select parameter at octet {lx.pos}")
+        if not lx.accept(b" "):
+            break
+    lx.expect(b")")
+    return MailboxArg(arg.mailbox, arg.raw, condstore=condstore, qresync=qresync)
+
+
+def _known_set(lx: Lexer) -> SequenceSet:
+    """A sequence set without "*" (RFC 7162 §7: known-uids, seq-match-data)."""
+    found = _seqset(lx)
+    if any(n is None for r in found.ranges for n in r):
+        raise ParseError("\"*\" is not allowed here")
+    return found
+
+
+def _qresync(lx: Lexer) -> QResync:
+    """qresync-param = "QRESYNC" SP "(" uidvalidity SP mod-sequence-value [SP known-uids]
+    [SP seq-match-data] ")"; seq-match-data = "(" known-sequence-set SP known-uid-set ")"."""
+    lx.expect(b"(")
+    uidvalidity = lx.number()
+    if not 0 < uidvalidity < 2**32:
+        raise ParseError("bad UIDVALIDITY")
+    lx.sp()
+    modseq = _mod_sequence(lx, zero=False)
+    known: SequenceSet | None = None
+    match: tuple[SequenceSet, SequenceSet] | None = None
+    if lx.accept(b" "):
+        if lx.peek() != ord("("):
+            known = _known_set(lx)
+            if lx.accept(b" "):
+                match = _seq_match(lx)
+        else:
+            match = _seq_match(lx)
+    lx.expect(b")")
+    return QResync(uidvalidity, modseq, known, match)
+
+
+def _seq_match(lx: Lexer) -> tuple[SequenceSet, SequenceSet]:
+    lx.expect(b"(")
+    seqs = _known_set(lx)
+    lx.sp()
+    uids = _known_set(lx)
+    lx.expect(b")")
+    return seqs, uids
 
 
 def _mod_sequence(lx: Lexer, *, zero: bool) -> int:
@@ -661,9 +726,25 @@ def _fetch(lx: Lexer) -> Fetch:
     seqset = _seqset(lx)
     lx.sp()
     items = _fetch_items(lx)
-    if lx.accept(b" "):
-        return Fetch(seqset, items, _modifier(lx, "CHANGEDSINCE"))
-    return Fetch(seqset, items)
+    if not lx.accept(b" "):
+        return Fetch(seqset, items)
+    # fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")" (RFC 4466 §2.4);
+    # RFC 7162 §7: fetch-modifier =/ chgsince-fetch-mod / "VANISHED".
+    changedsince: int | None = None
+    vanished = False
+    lx.expect(b"(")
+    while True:
+        if lx.accept_word("CHANGEDSINCE") and changedsince is None:
+            lx.sp()
+            changedsince = _mod_sequence(lx, zero=False)
+        elif lx.accept_word("VANISHED") and not vanished:
+            vanished = True
+        else:
+            raise ParseError(f"unknown or repeated fetch modifier at octet {lx.pos}")
+        if not lx.accept(b" "):
+            break
+    lx.expect(b")")
+    return Fetch(seqset, items, changedsince, vanished)
 
 
 def _store(lx: Lexer) -> Store:

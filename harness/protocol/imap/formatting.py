@@ -16,6 +16,7 @@ from typing import TypeAlias
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.commands import Section
 from harness.protocol.imap.lexer import ASTRING_CHARS
+from harness.protocol.imap.seqset import SequenceSet
 
 CRLF = b"\r\n"
 _MAX_QUOTED = 1024
@@ -200,6 +201,12 @@ def format_search_response(numbers: Iterable[int], *, modseq: int | None = None)
     if text and modseq is not None:
         text += f" (MODSEQ {modseq})"
     return b"* SEARCH" + (b" " + text.encode("ascii") if text else b"") + CRLF
+
+
+def format_vanished(uids: Iterable[int], *, earlier: bool) -> bytes:
+    """``* VANISHED [(EARLIER) ]uid-set`` (RFC 7162 §3.2.10); *uids* must not be empty."""
+    prefix = b"* VANISHED (EARLIER) " if earlier else b"* VANISHED "
+    return prefix + SequenceSet.from_ints(uids).format().encode("ascii") + b"\r\n"
 
 
 def format_esearch_response(tag: str, uid: bool, data: Sequence[tuple[str, str]]) -> bytes:

@@ -123,6 +123,22 @@ class Expunge:
 
 
 @dataclass(frozen=True, slots=True)
+class Vanished:
+    """``* VANISHED [(EARLIER)] known-uids`` (RFC 7162 §3.2.10). The set is kept as sent: a
+    server may name huge ranges of UIDs that never existed."""
+
+    earlier: bool
+    uids: SequenceSet
+
+    def names(self, uid: int) -> bool:
+        return self.uids.contains(uid, uid)
+
+    @property
+    def kind(self) -> str:
+        return "VANISHED"
+
+
+@dataclass(frozen=True, slots=True)
 class Flags:
     flags: tuple[str, ...]
 
@@ -238,6 +254,7 @@ UntaggedResponse = (
     | Exists
     | Recent
     | Expunge
+    | Vanished
     | Flags
     | List
     | Status
@@ -1033,6 +1050,7 @@ _KEYWORD_RESPONSES = _UNTAGGED_STATUSES | {
     "ESEARCH",
     "NAMESPACE",
     "ID",
+    "VANISHED",
 }
 
 
@@ -1098,6 +1116,17 @@ def _untagged(cur: _Cursor) -> UntaggedResponse:
         return Search(tuple(numbers))
     if kind == "ESEARCH":
         return cur.esearch()
+    if kind == "VANISHED":
+        # expunged-resp = "VANISHED" [SP "(EARLIER)"] SP known-uids (RFC 7162 §7); known-uids
+        # is a sequence-set of UIDs in which "*" is not allowed.
+        cur.sp()
+        earlier = cur.maybe(b"(")
+        if earlier:
+            if cur.keyword() != "EARLIER":
+                cur.fail("expected (EARLIER)")
+            cur.expect(b")")
+            cur.sp()
+        return Vanished(earlier, SequenceSet.parse(str(cur.uid_set())))
     if kind == "NAMESPACE":
         # namespace-response = "NAMESPACE" SP namespace SP namespace SP namespace
         cur.sp()
