@@ -46,9 +46,8 @@ async def _serve_forever(topology: Topology, target_file: Path) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await topology.start()
+        await topology.start()  # stops what it started before raising
     except OSError as exc:
-        await topology.stop()
         print(f"mailharness serve: cannot start: {exc}", file=sys.stderr)
         return 1
     try:

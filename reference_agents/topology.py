@@ -209,7 +209,6 @@ class Topology:
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     await self.stop()
-                self.tls, self.dns, self.sink, self.outbound_port = None, None, None, 0
                 if not (_in_use(exc) and attempt + 1 < _START_ATTEMPTS):
                     raise
 
@@ -259,13 +258,16 @@ class Topology:
         self.dns.add_zone("test.mailharness.invalid")
 
     async def stop(self) -> None:
+        """Stop whatever is running; calling it again does nothing."""
         if self.sink is not None:
             await self.sink.stop()
+            self.sink = None
         for provider in reversed(list(self.providers.values())):
             await provider.stop()
         self.providers.clear()
         if self.dns is not None:
             await self.dns.stop()
+            self.dns = None
 
     def target(self, *, embedded: bool = True) -> Target:
         """Describe the running topology as a harness Target (what a target file would say).

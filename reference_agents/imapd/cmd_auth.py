@@ -94,9 +94,10 @@ def _qresync(s: Session, sel: SelectedMailbox, messages: list[MessageInfo],
     vanished = earlier_vanished(s, sel.name, param.modseq, known)
     if vanished:
         s.write(format_vanished(vanished, earlier=True))
-    largest = max(1, sel.uids[-1] if sel.uids else 1)
     for seq, info in enumerate(messages, 1):
-        if info.modseq <= param.modseq or (known is not None and not known.contains(info.uid, largest)):
+        # known-uids never holds "*" (the grammar forbids it), so no largest UID is needed.
+        if info.modseq <= param.modseq or (known is not None
+                                           and not known.contains(info.uid, info.uid)):
             continue
         values: list[tuple[str, FetchValue]] = [
             ("UID", info.uid), ("FLAGS", Raw(format_flags(sel.shown_flags(info.uid, info.flags)))),

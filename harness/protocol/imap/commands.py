@@ -410,7 +410,7 @@ def _mailbox_arg(lx: Lexer) -> MailboxArg:
 
 
 def _atom_list(lx: Lexer) -> list[str]:
-    """``"(" atom *(SP atom) ")"``, upper-cased (select parameters, status items)."""
+    """``"(" atom *(SP atom) ")"``, upper-cased (STATUS items)."""
     lx.expect(b"(")
     atoms = [lx.atom().upper()]
     while lx.accept(b" "):
@@ -490,13 +490,13 @@ def _mod_sequence(lx: Lexer, *, zero: bool) -> int:
     return value
 
 
-def _modifier(lx: Lexer, name: str) -> int:
-    """``(NAME value)``: the one-modifier list of FETCH CHANGEDSINCE and STORE UNCHANGEDSINCE."""
+def _unchangedsince(lx: Lexer) -> int:
+    """``(UNCHANGEDSINCE value)``: the one store-modifier (RFC 7162 §3.1.3); 0 is allowed."""
     lx.expect(b"(")
-    if not lx.accept_word(name):
-        raise ParseError(f"unknown modifier at octet {lx.pos}; expected {name}")
+    if not lx.accept_word("UNCHANGEDSINCE"):
+        raise ParseError(f"unknown modifier at octet {lx.pos}; expected UNCHANGEDSINCE")
     lx.sp()
-    value = _mod_sequence(lx, zero=name == "UNCHANGEDSINCE")
+    value = _mod_sequence(lx, zero=True)
     lx.expect(b")")
     return value
 
@@ -753,7 +753,7 @@ def _store(lx: Lexer) -> Store:
     lx.sp()
     unchangedsince: int | None = None
     if lx.peek() == ord("("):
-        unchangedsince = _modifier(lx, "UNCHANGEDSINCE")
+        unchangedsince = _unchangedsince(lx)
         lx.sp()
     mode = ""
     if lx.accept(b"+"):
