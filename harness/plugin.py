@@ -15,11 +15,15 @@ from typing import Any
 
 import pytest
 
+from harness import checks as checks_mod
+from harness.checks import Checks, NotOffered, is_harness_error
 from harness.requirements import REGISTRY
 from harness.suite import Evidence
 from harness.targets import Target, TargetError, load_target, target_from_urls
 
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
+CHECKS_KEY = pytest.StashKey[Checks]()
+NOT_OFFERED_KEY = pytest.StashKey[NotOffered]()
 TARGET_KEY = pytest.StashKey[Target | None]()
 USER_PROPERTY = "mailharness"
 
@@ -44,6 +48,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--report", metavar="PATH.html",
                     help="write the HTML conformance report here (and the JSON results beside it)")
     group.addoption("--results-json", metavar="PATH.json", help="write the JSON results here")
+    group.addoption("--fail-on", choices=("must", "should"), default="must",
+                    help="which failed requirements make the exit status non-zero: MUST only "
+                         "(default) or SHOULD too; a MAY never does")
 
 
 def _uses_external_target(config: pytest.Config) -> bool:
@@ -117,7 +124,36 @@ def evidence(request: pytest.FixtureRequest) -> Evidence:
     """Transcripts and notes of this test, attached to its result in the report."""
     recorded = Evidence()
     request.node.stash[EVIDENCE_KEY] = recorded
+    opened = request.node.stash.get(CHECKS_KEY, None)
+    if opened is not None:
+        opened.evidence = recorded
     return recorded
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    opened = Checks(tuple(_requirements_of(item)))
+    item.stash[CHECKS_KEY] = opened
+    checks_mod.begin(opened)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    finally:
+        checks_mod.begin(None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """A MAY whose feature is not offered ends its test, which passes: a MAY is never red."""
+    try:
+        return (yield)
+    except NotOffered as exc:
+        pyfuncitem.stash[NOT_OFFERED_KEY] = exc
+        return True
 
 
 def _requirements_of(item: pytest.Item) -> list[str]:
@@ -143,15 +179,42 @@ def pytest_runtest_makereport(
     if report.when == "call" or report.outcome != "passed":
         recorded = item.stash.get(EVIDENCE_KEY, None)
         requirement_ids = _requirements_of(item)
+        outcome, verdicts = _verdicts(item, call, report)
         payload = {
             "requirements": requirement_ids,
             "step": _step_of(item, requirement_ids),
             "name": item.name,
             "transcripts": [t.to_dict() for t in recorded.transcripts] if recorded else [],
             "notes": recorded.notes if recorded else [],
+            "outcome": outcome,
+            "verdicts": verdicts,
         }
         report.user_properties.append((USER_PROPERTY, json.dumps(payload)))
     return report
+
+
+def _verdicts(
+    item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> tuple[str, list[dict[str, object]]]:
+    """The test's outcome as the report counts it, and its per-requirement verdicts.
+
+    A failure that is neither a check nor the server's doing (a bug of the harness) is an
+    *error*: its requirements are not reached, never red."""
+    opened = item.stash.get(CHECKS_KEY, None) or Checks(tuple(_requirements_of(item)))
+    exc = call.excinfo.value if call.excinfo is not None else None
+    reason = ""
+    if report.skipped:
+        outcome = "skipped"
+        if isinstance(report.longrepr, tuple):
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+    elif report.failed:
+        outcome = "error" if report.when != "call" or (exc is not None and is_harness_error(exc)) else "failed"
+    else:
+        outcome = "passed"
+        exc = item.stash.get(NOT_OFFERED_KEY, None)
+    if report.when != "call" and report.passed:
+        return outcome, []
+    return outcome, [v.to_dict() for v in opened.finish(outcome, exc, reason)]
 
 
 class ResultsCollector:
@@ -173,12 +236,9 @@ class ResultsCollector:
         entry.update({k: payload[k] for k in ("requirements", "step", "name")})
         entry["transcripts"] = payload["transcripts"] or entry.get("transcripts", [])
         entry["duration"] += report.duration
-        if report.when == "call":
-            entry["outcome"] = _outcome(report)
-        elif report.outcome == "skipped":
-            entry["outcome"] = "skipped"
-        elif report.outcome == "failed":
-            entry["outcome"] = "error"
+        if report.when == "call" or report.outcome != "passed":
+            entry["outcome"] = _outcome(report, payload["outcome"])
+            entry["verdicts"] = payload["verdicts"] or entry.get("verdicts", [])
         entry["message"] = _message(report, payload["notes"])
         entry["longrepr"] = str(report.longrepr) if report.failed else entry.get("longrepr", "")
 
@@ -190,7 +250,50 @@ class ResultsCollector:
         name = "reference agents (embedded)" + (f" with quirks: {', '.join(quirks)}" if quirks else "")
         return name, "mailharness reference MSA, MTA, MDA and IMAP server on 127.0.0.2-4"
 
+    def verdict_counts(self) -> dict[str, int]:
+        """Each requirement's verdict over the run, counted; failures split by level."""
+        per_requirement: dict[str, list[str]] = {}
+        for entry in self.results.values():
+            for verdict in entry.get("verdicts", ()):
+                per_requirement.setdefault(str(verdict["id"]), []).append(str(verdict["verdict"]))
+        counts: dict[str, int] = {}
+        for req_id, seen in per_requirement.items():
+            verdict = checks_mod.combine(seen)
+            if verdict == "fail":
+                verdict = f"{REGISTRY[req_id].level.value} fail"
+            counts[verdict] = counts.get(verdict, 0) + 1
+        return counts
+
+    def exit_reasons(self) -> list[str]:
+        """Why the run fails under --fail-on: red requirements at that level, harness errors,
+        tests that failed without a red requirement, and failed tests of no suite."""
+        fail_on = self.config.getoption("fail_on")
+        reasons = []
+        for entry in self.results.values():
+            outcome = entry.get("outcome")
+            if outcome == "error":
+                reasons.append(f"{entry['nodeid']}: harness error")
+            if outcome != "failed":
+                continue
+            reds = [str(v["id"]) for v in entry.get("verdicts", ()) if v["verdict"] == "fail"]
+            if not reds:
+                reasons.append(f"{entry['nodeid']}: failed with no requirement red")
+            reasons += [f"{entry['nodeid']}: {r}" for r in reds if checks_mod.counts_against(r, fail_on)]
+        return reasons
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        counts = self.verdict_counts()
+        if not counts:
+            return
+        shown = ", ".join(f"{n} {v.replace('_', ' ')}" for v, n in sorted(counts.items()))
+        terminalreporter.write_line(
+            f"mailharness requirements: {shown} (exit status: --fail-on {self.config.getoption('fail_on')})"
+        )
+
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if exitstatus == pytest.ExitCode.TESTS_FAILED and self.results and not self.exit_reasons():
+            # Only SHOULD failures (under --fail-on must): the run passes, the report shows them.
+            session.exitstatus = pytest.ExitCode.OK
         html_path = self.config.getoption("report")
         json_path = self.config.getoption("results_json")
         if not html_path and not json_path:
@@ -213,10 +316,10 @@ class ResultsCollector:
             reporter.write_line(f"mailharness results: {json_path}")
 
 
-def _outcome(report: pytest.TestReport) -> str:
+def _outcome(report: pytest.TestReport, outcome: str) -> str:
     if hasattr(report, "wasxfail"):
         return "xfailed" if report.skipped else "xpassed"
-    return str(report.outcome)
+    return outcome
 
 
 def _message(report: pytest.TestReport, notes: list[str]) -> str:
@@ -234,10 +337,12 @@ def build_run(
 ) -> Any:
     """Turn the collected entries into the report's RunResults."""
     from reports.results import (
+        EvidenceMark,
         RunResults,
         TestResult,
         TranscriptDoc,
         TranscriptEntryDoc,
+        VerdictDoc,
         requirements_from_registry,
         steps_from_registry,
     )
@@ -255,6 +360,13 @@ def build_run(
                                   for e in tr["entries"]),
                 )
                 for tr in t.get("transcripts", ())
+            ),
+            verdicts=tuple(
+                VerdictDoc(
+                    id=v["id"], verdict=v["verdict"], detail=v["detail"], checks=v["checks"],
+                    evidence=tuple(EvidenceMark(m["transcript"], m["entries"]) for m in v["evidence"]),
+                )
+                for v in t.get("verdicts", ())
             ),
         )
         for t in sorted(tests, key=lambda t: t["nodeid"])

@@ -13,12 +13,16 @@ from typing import Any, TypeVar
 
 import pytest
 
+from harness.checks import check as check
+from harness.checks import fail as fail
+from harness.checks import grammar_failure
+from harness.checks import not_applicable as not_applicable
 from harness.clients.imap import IMAPClient
 from harness.clients.smtp import SMTPClient
 from harness.clients.transcript import Transcript
 from harness.clients.wait import wait_for_message
 from harness.dns import send_update
-from harness.protocol.errors import RemoteProtocolError, as_finding
+from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.smtp import Reply
 from harness.targets import Account, Endpoint, ProviderTarget, Target
 
@@ -60,8 +64,9 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 120.0) -> T:
     try:
         return asyncio.run(bounded())
     except RemoteProtocolError as exc:
-        # A malformed reply or response is a finding about the server, not a harness crash.
-        raise as_finding(exc) from exc
+        # A malformed reply or response is a finding of the grammar requirement, named once
+        # with its bytes; the test's other checks are not reached.
+        raise grammar_failure(exc) from exc
 
 
 def need(condition: object, reason: str) -> None:

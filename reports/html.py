@@ -19,6 +19,7 @@ from reports.results import (
     StepDoc,
     TestResult,
     TranscriptDoc,
+    VerdictDoc,
     requirements_from_registry,
     steps_from_registry,
 )
@@ -32,6 +33,13 @@ MARGIN = 2
 NAME_WIDTH = 13  # characters per line of a step name before it wraps
 
 _FAILING = frozenset({"failed", "error"})
+
+#: The headline's verdict counts, in the order shown: label, CSS class.
+HEADLINE: tuple[tuple[str, str], ...] = (
+    ("MUST fail", "v-fail"), ("SHOULD fail", "v-should"), ("pass", "v-pass"),
+    ("offered", "v-offered"), ("not_offered", "v-not_offered"), ("not_reached", "v-not_reached"),
+    ("not_applicable", "v-not_applicable"),
+)
 _INVISIBLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
@@ -123,11 +131,23 @@ class TranscriptView:
 
 
 @dataclass(frozen=True, slots=True)
+class VerdictView:
+    """One requirement's verdict in a failed test: the requirement, its verdict, the detail of
+    the check that decided it, and (for a red one) the transcripts up to that check."""
+
+    req: RequirementDoc | None
+    doc: VerdictDoc
+    css: str
+    transcripts: tuple[TranscriptView, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class FailureView:
     test: TestResult
     anchor: str
     requirements: tuple[RequirementDoc, ...]
     transcripts: tuple[TranscriptView, ...]
+    verdicts: tuple[VerdictView, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +171,8 @@ class RunView:
     flow: Flow
     tests: tuple[TestRow, ...]
     failures: tuple[FailureView, ...]
+    requirement_counts: tuple[tuple[str, int, str], ...] = ()
+    harness_errors: int = 0
 
 
 def _format_started(started: str) -> str:
@@ -202,9 +224,10 @@ def _flow(run: RunResults, steps: Sequence[StepDoc]) -> Flow:
         verdict = run.step_verdict(step.number)
         if not tests:
             label = "no tests"
-        elif verdict == "fail":
+        elif verdict in ("fail", "should"):
             failing = sum(t.outcome in _FAILING for t in tests)
-            label = f"FAIL · {failing} of {len(tests)}"
+            word = "FAIL" if verdict == "fail" else "SHOULD"
+            label = f"{word} · {failing} of {len(tests)}"
         else:
             label = f"{verdict.upper()} · {_plural(len(tests), 'test')}"
         tooltip = f"Step {step.number} — {step.name} ({step.agent}): {step.summary}"
@@ -228,10 +251,17 @@ def _offset_ms(t: float, t0: float) -> str:
     return f"+{(t - t0) * 1000:,.0f} ms"
 
 
-def _transcript(doc: TranscriptDoc) -> TranscriptView:
+def verdict_css(verdict: str, level: str) -> str:
+    """The CSS class of a requirement verdict: a failed SHOULD has its own colour."""
+    if verdict == "fail":
+        return "v-should" if level == "SHOULD" else "v-fail"
+    return f"v-{verdict}"
+
+
+def _transcript(doc: TranscriptDoc, upto: int | None = None) -> TranscriptView:
     t0 = doc.entries[0].t if doc.entries else 0.0
     exchanges = []
-    for entry in doc.entries:
+    for entry in doc.entries[:upto]:
         data = entry.data.removesuffix("\n").removesuffix("\r")
         lines = tuple(visible(line.removesuffix("\r")) for line in data.split("\n"))
         exchanges.append(Exchange(dir=entry.dir, offset=_offset_ms(entry.t, t0), lines=lines))
@@ -253,6 +283,7 @@ def _run_view(index: int, run: RunResults, steps: Sequence[StepDoc]) -> RunView:
                     anchor=failure_anchor,
                     requirements=tuple(known[r] for r in test.requirements if r in known),
                     transcripts=tuple(_transcript(t) for t in test.transcripts),
+                    verdicts=tuple(_verdict_view(test, v, known) for v in test.verdicts),
                 )
             )
         test_steps = sorted(run.test_steps(test))
@@ -260,19 +291,44 @@ def _run_view(index: int, run: RunResults, steps: Sequence[StepDoc]) -> RunView:
             TestRow(test, ", ".join(str(s) for s in test_steps), failure_anchor)
         )
     counts = run.summary()
-    failed = counts.get("failed", 0) + counts.get("error", 0)
+    req_counts = run.requirement_summary()
+    errors = len(run.harness_errors())
+    if req_counts.get("MUST fail") or errors:
+        overall = "fail"
+    elif req_counts.get("SHOULD fail"):
+        overall = "should"
+    elif counts.get("failed"):
+        overall = "fail"  # a failed test with no requirement red: the dialogue ended early
+    else:
+        overall = "pass" if run.tests else "skip"
     return RunView(
         index=index,
         anchor=anchor,
         run=run,
         summary=tuple((o, counts[o]) for o in OUTCOMES if counts.get(o)),
         total=len(run.tests),
-        overall="fail" if failed else ("pass" if run.tests else "skip"),
+        overall=overall,
         started=_format_started(run.started),
         flow=_flow(run, steps),
         tests=tuple(rows),
         failures=tuple(failures),
+        requirement_counts=tuple(
+            (label.replace("_", " "), req_counts[label], css) for label, css in HEADLINE
+            if req_counts.get(label)
+        ),
+        harness_errors=errors,
     )
+
+
+def _verdict_view(test: TestResult, doc: VerdictDoc, known: dict[str, RequirementDoc]) -> VerdictView:
+    req = known.get(doc.id)
+    transcripts: tuple[TranscriptView, ...] = ()
+    if doc.verdict == "fail":
+        marks = {m.transcript: m.entries for m in doc.evidence}
+        transcripts = tuple(
+            _transcript(t, marks[i]) for i, t in enumerate(test.transcripts) if i in marks
+        )
+    return VerdictView(req, doc, verdict_css(doc.verdict, req.level if req else "MUST"), transcripts)
 
 
 def _merged_steps(runs: Sequence[RunResults]) -> tuple[StepDoc, ...]:
@@ -301,9 +357,13 @@ def _cell(run: RunResults, req: RequirementDoc) -> Cell:
     if not tests:
         reason = req.untestable_reason if not req.testable else ""
         return Cell(verdict, "n/a" if reason else "untested", reason or "no test checks this")
-    label = verdict if len(tests) == 1 else f"{verdict} ({len(tests)})"
-    tooltip = "\n".join(f"{t.outcome}: {t.name}" for t in tests)
-    return Cell(verdict, label, tooltip)
+    shown = verdict.replace("_", " ")
+    label = shown if len(tests) == 1 else f"{shown} ({len(tests)})"
+    lines = []
+    for t in tests:
+        doc = t.verdict_of(req.id)
+        lines.append(f"{doc.verdict if doc else t.outcome}: {t.name}" + (f" — {doc.detail}" if doc and doc.detail else ""))
+    return Cell(verdict_css(verdict, req.level).removeprefix("v-"), label, "\n".join(lines))
 
 
 def _matrix(

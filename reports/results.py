@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+from harness.checks import PRECEDENCE, combine
 from harness.errors import FileProblem
 from harness.requirements import REGISTRY, STEPS
 
-SCHEMA = "mailharness.results/1"
+SCHEMA = "mailharness.results/2"
 
 OUTCOMES: tuple[str, ...] = ("passed", "failed", "skipped", "error", "xfailed", "xpassed")
 DIRECTIONS: tuple[str, ...] = ("C", "S", "*")
 LEVELS: tuple[str, ...] = ("MUST", "SHOULD", "MAY")
+#: Per-requirement verdicts inside a test (harness/checks.py).
+VERDICTS: tuple[str, ...] = PRECEDENCE
 
-_PASSING = frozenset({"passed", "xpassed"})
-_FAILING = frozenset({"failed", "error"})
 
 
 class ResultsError(FileProblem):
@@ -48,6 +49,25 @@ class TranscriptDoc:
 
 
 @dataclass(frozen=True, slots=True)
+class EvidenceMark:
+    """The check was decided when transcript number ``transcript`` held ``entries`` entries."""
+
+    transcript: int
+    entries: int
+
+
+@dataclass(frozen=True, slots=True)
+class VerdictDoc:
+    """One requirement's verdict in one test, with the detail of the check that decided it."""
+
+    id: str
+    verdict: str
+    detail: str
+    checks: int
+    evidence: tuple[EvidenceMark, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class TestResult:
     """One pytest test. ``message`` is one line (failure summary or skip reason)."""
 
@@ -62,6 +82,16 @@ class TestResult:
     message: str
     longrepr: str
     transcripts: tuple[TranscriptDoc, ...] = ()
+    verdicts: tuple[VerdictDoc, ...] = ()
+
+    def verdict_of(self, req_id: str) -> VerdictDoc | None:
+        return next((v for v in self.verdicts if v.id == req_id), None)
+
+    def checked(self) -> tuple[str, ...]:
+        """Every requirement this test has a verdict for (its own and any it checked on the way)."""
+        ids = list(self.requirements)
+        ids += [v.id for v in self.verdicts if v.id not in ids]
+        return tuple(ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +118,10 @@ class StepDoc:
     summary: str
 
 
-def _combine(outcomes: Iterable[str]) -> str:
-    seen = set(outcomes)
-    if not seen:
-        return "untested"
-    if seen & _FAILING:
-        return "fail"
-    if seen & _PASSING:
-        return "pass"
-    return "skip"
+def _legacy_verdict(outcome: str) -> str:
+    """A verdict for a test without per-requirement verdicts, from its outcome."""
+    return {"passed": "pass", "xpassed": "pass", "failed": "fail", "skipped": "not_applicable",
+            "xfailed": "not_applicable"}.get(outcome, "not_reached")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,11 +145,31 @@ class RunResults:
         return counts
 
     def tests_for_requirement(self, req_id: str) -> tuple[TestResult, ...]:
-        return tuple(t for t in self.tests if req_id in t.requirements)
+        return tuple(t for t in self.tests if req_id in t.checked())
 
     def requirement_verdict(self, req_id: str) -> str:
-        """pass / fail / skip (all skipped or xfailed) / untested (no test names it)."""
-        return _combine(t.outcome for t in self.tests_for_requirement(req_id))
+        """The requirement's verdict over every test that names it (see VERDICTS), or
+        "untested" when none does."""
+        seen = []
+        for test in self.tests_for_requirement(req_id):
+            doc = test.verdict_of(req_id)
+            seen.append(doc.verdict if doc is not None else _legacy_verdict(test.outcome))
+        return combine(seen)
+
+    def requirement_summary(self) -> dict[str, int]:
+        """How many requirements ended with each verdict; ``fail`` is split into ``MUST fail``,
+        ``SHOULD fail`` (a MAY never fails)."""
+        levels = {r.id: r.level for r in self.requirements}
+        counts: dict[str, int] = {}
+        for req_id in dict.fromkeys(r for t in self.tests for r in t.checked()):
+            verdict = self.requirement_verdict(req_id)
+            if verdict == "fail":
+                verdict = f"{levels.get(req_id, 'MUST')} fail"
+            counts[verdict] = counts.get(verdict, 0) + 1
+        return counts
+
+    def harness_errors(self) -> tuple[TestResult, ...]:
+        return tuple(t for t in self.tests if t.outcome == "error")
 
     def test_steps(self, test: TestResult) -> frozenset[int]:
         """The steps a test belongs to: its own step and the steps of its requirements."""
@@ -138,9 +183,17 @@ class RunResults:
         return tuple(t for t in self.tests if step in self.test_steps(t))
 
     def step_verdict(self, step: int) -> str:
-        """fail if any test of the step failed or errored; pass if one passed; else skip."""
-        verdict = _combine(t.outcome for t in self.tests_for_step(step))
-        return "skip" if verdict == "untested" else verdict
+        """fail if a MUST of the step is red, should if only SHOULDs are; pass if one passed or
+        was offered; else skip (nothing of the step could be checked)."""
+        verdicts = {r.id: self.requirement_verdict(r.id) for r in self.requirements if r.step == step}
+        seen = set(verdicts.values())
+        if "fail" in seen:
+            levels = {r.id: r.level for r in self.requirements}
+            must = any(levels[i] == "MUST" for i, v in verdicts.items() if v == "fail")
+            return "fail" if must else "should"
+        if seen & {"pass", "offered", "not_offered"}:
+            return "pass"
+        return "skip"
 
 
 def requirements_from_registry() -> tuple[RequirementDoc, ...]:
@@ -184,6 +237,14 @@ def _test_json(test: TestResult) -> dict[str, object]:
         "message": test.message,
         "longrepr": test.longrepr,
         "transcripts": [_transcript_json(t) for t in test.transcripts],
+        "verdicts": [_verdict_json(v) for v in test.verdicts],
+    }
+
+
+def _verdict_json(doc: VerdictDoc) -> dict[str, object]:
+    return {
+        "id": doc.id, "verdict": doc.verdict, "detail": doc.detail, "checks": doc.checks,
+        "evidence": [{"transcript": m.transcript, "entries": m.entries} for m in doc.evidence],
     }
 
 
@@ -214,6 +275,7 @@ def results_to_json(run: RunResults) -> str:
         "duration": run.duration,
         "environment": dict(run.environment),
         "summary": run.summary(),
+        "requirement_summary": run.requirement_summary(),
         "steps": [_step_json(s) for s in run.steps],
         "requirements": [_requirement_json(r) for r in run.requirements],
         "tests": [_test_json(t) for t in run.tests],
@@ -325,6 +387,17 @@ def _transcript(o: _Obj) -> TranscriptDoc:
     return TranscriptDoc(name=o.get_str("name"), entries=o.get_objs("entries", _entry))
 
 
+def _mark(o: _Obj) -> EvidenceMark:
+    return EvidenceMark(transcript=o.get_int("transcript"), entries=o.get_int("entries"))
+
+
+def _verdict(o: _Obj) -> VerdictDoc:
+    return VerdictDoc(
+        id=o.get_str("id"), verdict=o.get_str("verdict", VERDICTS), detail=o.get_str("detail"),
+        checks=o.get_int("checks"), evidence=o.get_objs("evidence", _mark),
+    )
+
+
 def _test(o: _Obj) -> TestResult:
     return TestResult(
         nodeid=o.get_str("nodeid"),
@@ -336,6 +409,7 @@ def _test(o: _Obj) -> TestResult:
         message=o.get_str("message"),
         longrepr=o.get_str("longrepr"),
         transcripts=o.get_objs("transcripts", _transcript),
+        verdicts=o.get_objs("verdicts", _verdict),
     )
 
 

@@ -20,7 +20,11 @@ from harness.clients.stream import (
 )
 from harness.clients.transcript import Transcript
 from harness.protocol import sasl
-from harness.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from harness.protocol.errors import (
+    IMAPSyntaxError,
+    LocalProtocolError,
+    ProtocolError,
+)
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.responses import (
     STATUS_BYE,
@@ -349,7 +353,7 @@ class IMAPClient:
             self._abandoned.discard(response.tag)
             self.transcript.note(f"late completion of abandoned command {response.tag} ignored")
             return False
-        raise RemoteProtocolError(
+        raise IMAPSyntaxError(
             f"tagged response for {response.tag!r} while {tag!r} is in progress",
             data=self._parser.last_raw,
         )
@@ -364,7 +368,7 @@ class IMAPClient:
                 continue
             if isinstance(response, Continuation):
                 if not cancel_continuations:
-                    raise RemoteProtocolError(
+                    raise IMAPSyntaxError(
                         "continuation request where none was expected",
                         data=self._parser.last_raw,
                     )
@@ -428,7 +432,7 @@ class IMAPClient:
         if self._parser.buffered:
             # RFC 9051 §6.2.1: "the client MUST discard cached information about server
             # capabilities"; bytes sent in clear after OK would be read as if protected.
-            raise RemoteProtocolError(
+            raise IMAPSyntaxError(
                 "data after the STARTTLS OK, before the TLS handshake",
                 data=self._parser.pending,
             )
@@ -516,7 +520,7 @@ class IMAPClient:
         if result.ok and exists is None:
             # RFC 9051 §6.3.2: "Before returning an OK to the client, the server MUST send the
             # following untagged data to the client." (FLAGS, <n> EXISTS, ...)
-            raise RemoteProtocolError(
+            raise IMAPSyntaxError(
                 "SELECT completed OK without an untagged EXISTS", data=self._parser.last_raw
             )
         return SelectResult(
@@ -659,7 +663,7 @@ class IdleSession:
                 self.result = client._complete(response, self._untagged)
                 return response
             if isinstance(response, Continuation):
-                raise RemoteProtocolError(
+                raise IMAPSyntaxError(
                     "second continuation request during IDLE", data=client._parser.last_raw
                 )
             self._untagged.append(response)

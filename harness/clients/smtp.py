@@ -20,7 +20,7 @@ from harness.clients.stream import (
 )
 from harness.clients.transcript import Transcript
 from harness.protocol import sasl
-from harness.protocol.errors import LocalProtocolError, RemoteProtocolError
+from harness.protocol.errors import LocalProtocolError, RemoteProtocolError, SMTPSyntaxError
 from harness.protocol.smtp import (
     C220_READY,
     C334_AUTH_CONTINUE,
@@ -41,6 +41,9 @@ from harness.protocol.smtp import (
     parse_ehlo_keywords,
     transition,
 )
+
+#: How long the client listens for stray reply lines after an EHLO reply (see _catch_stray_lines).
+STRAY_WAIT = 0.01
 
 
 class SMTPClientError(Exception):
@@ -261,13 +264,42 @@ class SMTPClient:
     async def command(self, line: str) -> Reply:
         """Send one command line (without CRLF; CR and LF are refused) and read its reply."""
         data = check_command_line(line)
+        self._refuse_unasked_lines()
         await self.send_raw(data)
         reply = await self.read_reply()
         self._advance(command_verb(line), reply)
         return reply
 
+    async def _catch_stray_lines(self, wait: float = STRAY_WAIT) -> None:
+        """After a reply that often comes in many writes (EHLO), take what else arrives within
+        *wait* seconds, so that the lines of a multiline reply that ended early are caught as
+        unasked lines, not read as the reply to the next command."""
+        if self._closed or self._parser.buffered:
+            return
+        try:
+            chunk = await asyncio.wait_for(self._reader.read(READ_CHUNK), wait)
+        except (TimeoutError, OSError):
+            return
+        if chunk:  # b"" is the end of the stream, which the next read sees again
+            self.transcript.server(chunk)
+            self._parser.feed(chunk)
+
+    def _refuse_unasked_lines(self) -> None:
+        """Reply lines that came after the end of the last reply, before we sent anything, are
+        a broken reply (RFC 5321 §4.2: "an SMTP client ... waits for a reply"; one reply per
+        command): a multiline reply that ended too early, most often. Left alone, they would be
+        read as the reply to the next command. A 421 is the exception: a server may send it
+        at any time before it closes (RFC 5321 §3.8)."""
+        pending = self._parser.buffered
+        if pending and not pending.startswith(b"421"):
+            raise SMTPSyntaxError(
+                "reply lines after the end of the last reply, before the next command "
+                "(a multiline reply ended early? RFC 5321 §4.2.1)", pending,
+            )
+
     async def ehlo(self, name: str | None = None) -> Reply:
         reply = await self.command(f"EHLO {name or self.local_hostname}")
+        await self._catch_stray_lines()
         if reply.is_positive:
             self.ehlo_reply = reply
             self.extensions = parse_ehlo_keywords(reply)
@@ -296,7 +328,7 @@ class SMTPClient:
         if self._parser.buffered:
             # Plaintext that arrived before the handshake would be read as if it came over TLS
             # (the STARTTLS injection flaw, CVE-2011-0411 and kin).
-            raise RemoteProtocolError(
+            raise SMTPSyntaxError(
                 "server sent data after 220 to STARTTLS, before the TLS handshake",
                 self._parser.buffered,
             )
@@ -318,6 +350,7 @@ class SMTPClient:
         self.ehlo_reply = None
 
     async def _sasl_line(self, line: str) -> Reply:
+        self._refuse_unasked_lines()
         await self.send_raw(check_command_line(line))
         return await self.read_reply()
 
@@ -337,10 +370,8 @@ class SMTPClient:
         # RFC 4954 §4: "If use of the initial response argument would cause the AUTH command to
         # exceed this length, the client MUST NOT use the initial response parameter".
         if initial_response and len(line) + 2 <= MAX_COMMAND_LINE:
-            await self.send_raw(check_command_line(line))
-            return await self._finish_auth(await self.read_reply())
-        await self.send_raw(check_command_line("AUTH PLAIN"))
-        reply = await self.read_reply()
+            return await self._finish_auth(await self._sasl_line(line))
+        reply = await self._sasl_line("AUTH PLAIN")
         if reply.code != C334_AUTH_CONTINUE:
             self._advance("AUTH", reply)
             return reply
@@ -348,8 +379,7 @@ class SMTPClient:
 
     async def auth_login(self, username: str, password: str) -> Reply:
         """AUTH LOGIN: user name and password each answer one 334 challenge."""
-        await self.send_raw(check_command_line("AUTH LOGIN"))
-        reply = await self.read_reply()
+        reply = await self._sasl_line("AUTH LOGIN")
         for value in (username, password):
             if reply.code != C334_AUTH_CONTINUE:
                 self._advance("AUTH", reply)

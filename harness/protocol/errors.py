@@ -20,7 +20,22 @@ class LocalProtocolError(ProtocolError):
 
 
 class RemoteProtocolError(ProtocolError):
-    """The peer sent something the protocol forbids: a finding, with its bytes."""
+    """The peer sent something the protocol forbids: a finding, with its bytes. ``protocol``
+    names the grammar it broke ("smtp", "imap"), so a check can name the right requirement."""
+
+    protocol: str = ""
+
+
+class SMTPSyntaxError(RemoteProtocolError):
+    """A server reply that breaks the SMTP reply grammar (RFC 5321 §4.2)."""
+
+    protocol = "smtp"
+
+
+class IMAPSyntaxError(RemoteProtocolError):
+    """A server response that breaks the IMAP response grammar (RFC 9051 §9, RFC 3501 §9)."""
+
+    protocol = "imap"
 
 
 def as_finding(exc: RemoteProtocolError, where: str = "") -> AssertionError:

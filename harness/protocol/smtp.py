@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import NoReturn
 
-from harness.protocol.errors import LocalProtocolError, RemoteProtocolError
+from harness.protocol.errors import LocalProtocolError, RemoteProtocolError, SMTPSyntaxError
 
 CRLF = b"\r\n"
 
@@ -218,7 +218,7 @@ class ReplyParser:
                 return reply
 
     def _fail(self, message: str, data: bytes) -> NoReturn:
-        self._error = RemoteProtocolError(message, data)
+        self._error = SMTPSyntaxError(message, data)
         raise self._error
 
     def _line(self, line: bytes) -> Reply | None:
@@ -279,7 +279,7 @@ def parse_replies(data: bytes) -> list[Reply]:
     while (reply := parser.next_reply()) is not None:
         replies.append(reply)
     if parser.buffered:
-        raise RemoteProtocolError("incomplete reply", parser.buffered)
+        raise SMTPSyntaxError("incomplete reply", parser.buffered)
     return replies
 
 

@@ -8,6 +8,9 @@ M, S, Y = Level.MUST, Level.SHOULD, Level.MAY
 
 IMAP: tuple[Requirement, ...] = (
     # -- any state, capabilities, extensions announced at login -------------------------------
+    Requirement("IMAP-RESPONSE-SYNTAX", 9051, "9", M,
+                "Every server response follows the formal syntax of RFC 9051 §9 (RFC 3501 §9 "
+                "for IMAP4rev1): \"the precise syntax of server responses\" (§7).", 9),
     Requirement("IMAP-CAPABILITY", 9051, "6.1.1", M,
                 "CAPABILITY is answered with one untagged CAPABILITY response that lists "
                 "IMAP4rev2 or IMAP4rev1, then a tagged OK.", 9),

@@ -20,6 +20,7 @@ from reports.results import (
     TestResult,
     TranscriptDoc,
     TranscriptEntryDoc,
+    VerdictDoc,
     decode_wire,
     load_results,
     requirements_from_registry,
@@ -131,16 +132,71 @@ def test_summary_counts_every_outcome() -> None:
         (("passed", "skipped"), "pass"),
         (("xpassed",), "pass"),
         (("passed", "failed"), "fail"),
-        (("skipped", "error"), "fail"),
-        (("skipped",), "skip"),
-        (("skipped", "xfailed"), "skip"),
+        (("skipped", "error"), "not_reached"),
+        (("error",), "not_reached"),
+        (("skipped",), "not_applicable"),
+        (("skipped", "xfailed"), "not_applicable"),
     ],
 )
-def test_requirement_verdict(outcomes: tuple[str, ...], verdict: str) -> None:
+def test_requirement_verdict_of_tests_without_verdicts(outcomes: tuple[str, ...], verdict: str) -> None:
     tests = tuple(make_test(f"t{i}", o, ("IMAP-LOGIN",)) for i, o in enumerate(outcomes))
     other = make_test("other", "failed", ("IMAP-SELECT",))
     run = make_run("r", (*tests, other))
     assert run.requirement_verdict("IMAP-LOGIN") == verdict
+
+
+def _verdict(req_id: str, verdict: str, detail: str = "") -> VerdictDoc:
+    return VerdictDoc(id=req_id, verdict=verdict, detail=detail, checks=1)
+
+
+def test_requirement_verdict_comes_from_the_tests_verdicts_not_its_outcome() -> None:
+    # One failed test checked two requirements: only the one whose check failed is red.
+    failed = replace(
+        make_test("t", "failed", ("AUTH-ONCE", "SMTP-REPLY-CODES")),
+        verdicts=(_verdict("AUTH-ONCE", "pass"), _verdict("SMTP-REPLY-CODES", "fail", "HELP: 250")),
+    )
+    run = make_run("r", (failed,))
+    assert run.requirement_verdict("AUTH-ONCE") == "pass"
+    assert run.requirement_verdict("SMTP-REPLY-CODES") == "fail"
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "combined"),
+    [
+        (("pass", "not_reached"), "pass"),
+        (("not_reached", "not_applicable"), "not_reached"),
+        (("pass", "fail"), "fail"),
+        (("not_offered", "offered"), "offered"),
+        (("not_applicable",), "not_applicable"),
+    ],
+)
+def test_verdicts_of_one_requirement_over_several_tests(
+    verdicts: tuple[str, ...], combined: str
+) -> None:
+    tests = tuple(
+        replace(make_test(f"t{i}", "passed", ("AUTH-ONCE",)), verdicts=(_verdict("AUTH-ONCE", v),))
+        for i, v in enumerate(verdicts)
+    )
+    assert make_run("r", tests).requirement_verdict("AUTH-ONCE") == combined
+
+
+def test_requirement_summary_counts_must_and_should_failures_apart() -> None:
+    tests = (
+        replace(make_test("a", "failed", ("SMTP-GREETING-220",)),
+                verdicts=(_verdict("SMTP-GREETING-220", "fail"),)),
+        replace(make_test("b", "failed", ("IMAP-BAD-COMMAND",)),
+                verdicts=(_verdict("IMAP-BAD-COMMAND", "fail"),)),
+        replace(make_test("c", "passed", ("SMTP-EHLO-250", "AUTH-FAILURE-THROTTLE")),
+                verdicts=(_verdict("SMTP-EHLO-250", "pass"), _verdict("AUTH-FAILURE-THROTTLE", "not_offered"))),
+    )
+    run = make_run("r", tests)
+    assert run.requirement_summary() == {"MUST fail": 1, "SHOULD fail": 1, "pass": 1, "not_offered": 1}
+    assert run.step_verdict(1) == "fail"
+    assert run.step_verdict(9) == "should"  # only a SHOULD of step 9 is red
+    html = render_html([run])
+    assert 'data-verdict="MUST fail">1 MUST fail' in html
+    assert 'data-verdict="SHOULD fail">1 SHOULD fail' in html
+    assert 'class="target-card v-fail"' in html
 
 
 def test_step_verdict_uses_test_step_and_requirement_steps() -> None:
@@ -148,7 +204,7 @@ def test_step_verdict_uses_test_step_and_requirement_steps() -> None:
         "r",
         (
             make_test("a", "passed", ("IMAP-LOGIN",)),  # step 8 via its requirement
-            make_test("b", "failed", (), step=5),  # step 5 via its own step
+            make_test("b", "failed", ("TRANSFER-RETRY",), step=5),  # step 5
             make_test("c", "skipped", ("MX-PREFERENCE",)),  # step 4
             make_test("d", "failed", ("UNKNOWN-REQ",)),  # no step at all
         ),
@@ -199,7 +255,7 @@ def _doc() -> dict[str, object]:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda d: d.update(schema="other/2"), "schema: expected 'mailharness.results/1'"),
+        (lambda d: d.update(schema="other/2"), "schema: expected 'mailharness.results/2'"),
         (lambda d: d.pop("target_name"), "target_name: missing"),
         (lambda d: d.update(duration="long"), "duration: expected a number, got a string"),
         (lambda d: d["tests"][0].update(outcome="won"), "tests[0].outcome: expected one of"),
@@ -265,7 +321,7 @@ def test_flow_diagram_has_nine_boxes_per_run(report: str) -> None:
     assert all(cls == "v-pass" for cls, _ in first)
     verdicts = {int(n): cls for cls, n in second}
     assert verdicts[1] == "v-fail"  # greeting failed
-    assert verdicts[2] == "v-fail"  # error counts as failure
+    assert verdicts[2] == "v-skip"  # a harness error reds nothing: not reached
     assert verdicts[4] == "v-skip"  # only skipped
     assert verdicts[8] == "v-pass"
     assert verdicts[9] == "v-skip"  # only xfailed

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import NoReturn
 
-from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.errors import IMAPSyntaxError, RemoteProtocolError
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.seqset import SequenceSet
 
@@ -327,7 +327,7 @@ class _Cursor:
     # -- basics --------------------------------------------------------------------------------
 
     def fail(self, what: str) -> NoReturn:
-        raise RemoteProtocolError(f"{what} at offset {self.pos}", data=self.data)
+        raise IMAPSyntaxError(f"{what} at offset {self.pos}", data=self.data)
 
     def peek(self) -> int:
         return self.data[self.pos] if self.pos < self.end else -1
@@ -1164,7 +1164,7 @@ def _generic_rest(cur: _Cursor) -> tuple[object, ...]:
 def parse_response(raw: bytes) -> Response:
     """Parse one complete response (ending in CRLF); raise RemoteProtocolError if invalid."""
     if not raw.endswith(b"\r\n"):
-        raise RemoteProtocolError("response does not end in CRLF", data=raw)
+        raise IMAPSyntaxError("response does not end in CRLF", data=raw)
     return _parse(raw)
 
 
@@ -1210,7 +1210,7 @@ class ResponseParser:
 
     def _error(self, message: str, data: bytes) -> NoReturn:
         # The stream cannot be resynchronised after a framing error: stay broken.
-        self._broken = RemoteProtocolError(message, data=data)
+        self._broken = IMAPSyntaxError(message, data=data)
         raise self._broken
 
     def next_response(self) -> Response | None:
@@ -1274,12 +1274,12 @@ class ResponseParser:
                 isinstance(response, UntaggedStatus)
                 and response.status in (STATUS_OK, STATUS_PREAUTH, STATUS_BYE)
             ):
-                raise RemoteProtocolError("greeting must be * OK, * PREAUTH or * BYE", data=raw)
+                raise IMAPSyntaxError("greeting must be * OK, * PREAUTH or * BYE", data=raw)
         elif (
             self._greeting_only_once
             and isinstance(response, UntaggedStatus)
             and response.status == STATUS_PREAUTH
         ):
             # RFC 9051 §9: PREAUTH is only in "greeting"; response-data has resp-cond-state.
-            raise RemoteProtocolError("PREAUTH after the greeting", data=raw)
+            raise IMAPSyntaxError("PREAUTH after the greeting", data=raw)
         return response
