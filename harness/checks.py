@@ -71,6 +71,16 @@ class CheckFailed(AssertionError):
         self.marks = tuple(marks)
 
 
+class PreconditionFailed(Exception):
+    """A step the test depends on, but does not judge, went wrong on the server (a login, a
+    setup APPEND): the test's open requirements are *not reached*, with this detail. The
+    tests that judge that step red it there."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
 class NotOffered(Exception):
     """A MAY requirement's feature is not offered. Ends the test, which passes: a MAY is never red."""
 
@@ -175,7 +185,9 @@ class Checks:
         undecided = [r for r in self.declared if self._results.get(r) is None
                      or (self._results[r].verdict is Verdict.NOT_REACHED)]
         legacy = not self.made_any() and not failures
-        if exc is not None and not failures and outcome == "failed" and not isinstance(exc, NotOffered):
+        if isinstance(exc, PreconditionFailed):
+            reason = f"a step it depends on failed: {exc.detail}"
+        elif exc is not None and not failures and outcome == "failed" and not isinstance(exc, NotOffered):
             # A plain assert, or the server ended the dialogue: when one requirement is open,
             # that is the one the test was checking.
             detail = _one_line(exc)
@@ -245,7 +257,7 @@ def grammar_failure(exc: RemoteProtocolError, where: str = "") -> CheckFailed:
 def is_harness_error(exc: BaseException) -> bool:
     """True when *exc* is a bug of the harness: not a check, a skip, or the server's doing."""
     for inner in _walk(exc):
-        if isinstance(inner, AssertionError | NotOffered | RemoteProtocolError):
+        if isinstance(inner, AssertionError | NotOffered | PreconditionFailed | RemoteProtocolError):
             continue
         if is_server_error(inner) or type(inner).__module__.startswith(("_pytest", "pytest")):
             continue
@@ -279,6 +291,13 @@ def not_applicable(requirement: str, reason: str) -> None:
     """Mark *requirement* not applicable to this target (the test goes on with the others)."""
     if _current is not None:
         _current.not_applicable(requirement, reason)
+
+
+def precondition(ok: object, detail: str) -> None:
+    """Claim that a step the test depends on (but does not judge) worked; if not, the test
+    ends and its open requirements are not reached (see PreconditionFailed)."""
+    if not ok:
+        raise PreconditionFailed(detail)
 
 
 def fail(requirement: str, detail: str) -> CheckFailed:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from reference_agents.allowances import check_allowances
     from reference_agents.quirks import check_quirks
     from reference_agents.topology import (
         ConfigError,
@@ -34,6 +35,8 @@ def _serve(args: argparse.Namespace) -> int:
                                           data_dir=Path(args.data_dir or "mailharness-data"))
         if args.quirk:
             settings = replace(settings, quirks=settings.quirks | check_quirks(args.quirk))
+        if args.allowance:
+            settings = replace(settings, allowances=settings.allowances | check_allowances(args.allowance))
     except (ConfigError, ValueError) as exc:
         print(f"mailharness serve: {exc}", file=sys.stderr)
         return 2
@@ -84,6 +87,9 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         argv += ["--target", args.target]
     for quirk in args.quirk:
         argv += ["--quirk", quirk]
+    for allowance in args.allowance:
+        argv += ["--allowance", allowance]
+    argv += ["--fail-on", args.fail_on]
     return int(pytest.main(argv + extra))
 
 
@@ -136,10 +142,15 @@ async def _dns_forever(args: argparse.Namespace, server: ZoneServer) -> int:
 
 
 def _quirks(args: argparse.Namespace) -> int:
+    from reference_agents.allowances import ALLOWANCES
     from reference_agents.quirks import QUIRKS
 
+    print(f"quirks: faults that prove a check can fail ({len(QUIRKS)}; --quirk NAME)")
     for quirk in QUIRKS.values():
-        print(f"{quirk.name:<28} {quirk.agent:<5} {', '.join(quirk.requirements):<36} {quirk.description}")
+        print(f"  {quirk.name:<36} {quirk.agent:<5} {', '.join(quirk.requirements):<36} {quirk.description}")
+    print(f"allowances: RFC-permitted variants no check may red ({len(ALLOWANCES)}; --allowance NAME)")
+    for allowance in ALLOWANCES.values():
+        print(f"  {allowance.name:<36} {allowance.agent:<5} {allowance.basis:<36} {allowance.description}")
     return 0
 
 
@@ -214,11 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", help="where mail, queues and certificates live (default ./mailharness-data)")
     serve.add_argument("--target-file", help="where to write the target file (default DATA_DIR/target.toml)")
     serve.add_argument("--quirk", action="append", default=[], help="start with this named fault (repeatable)")
+    serve.add_argument("--allowance", action="append", default=[],
+                       help="start with this RFC-permitted variant (repeatable)")
     run = sub.add_parser("run", help="run the suites (default: against the embedded reference agents)",
                          description="Extra arguments after -- go to pytest.")
     run.add_argument("--report", default="mailharness-report.html", help="HTML report path")
     run.add_argument("--target", help="target file describing the servers to test")
     run.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
+    run.add_argument("--allowance", action="append", default=[],
+                     help="embedded agents with this RFC-permitted variant")
+    run.add_argument("--fail-on", choices=("must", "should"), default="must",
+                     help="exit non-zero for failed MUSTs only (default), or for failed SHOULDs too")
     report = sub.add_parser("report", help="merge JSON results of several targets into one HTML report")
     report.add_argument("results", nargs="+", help="JSON results files written by a run")
     report.add_argument("-o", "--output", default="mailharness-report.html")
@@ -238,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
     replay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
     replay.add_argument("--show-auth", action="store_true", help="do not mask AUTH credentials")
-    sub.add_parser("quirks", help="list the named faults of the reference agents")
+    sub.add_parser("quirks", help="list the named faults and the allowances of the reference agents")
     dns = sub.add_parser("dns", help="run a standalone DNS zone server (for an external MTA to resolve through)")
     dns.add_argument("--address", default="127.0.0.1", help="loopback address to listen on")
     dns.add_argument("--port", type=int, default=5300, help="UDP and TCP port (0 = free)")

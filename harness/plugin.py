@@ -41,6 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--no-tls-verify", action="store_true", help="do not verify the target's certificates")
     group.addoption("--quirk", action="append", default=[], metavar="NAME",
                     help="start the embedded reference agents with this named fault (repeatable)")
+    group.addoption("--allowance", action="append", default=[], metavar="NAME",
+                    help="start the embedded reference agents with this RFC-permitted variant (repeatable)")
     group.addoption("--delivery-timeout", type=float, metavar="SECONDS",
                     help="how long to wait for a message to arrive")
     group.addoption("--model-examples", type=int, metavar="N",
@@ -74,15 +76,17 @@ def pytest_configure(config: pytest.Config) -> None:
             )
     except TargetError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if target is not None and config.getoption("quirk"):
-        raise pytest.UsageError("--quirk applies to the embedded reference agents, not to --target")
-    if config.getoption("quirk"):
+    if target is not None and (config.getoption("quirk") or config.getoption("allowance")):
+        raise pytest.UsageError("--quirk and --allowance apply to the embedded reference agents, not to --target")
+    if config.getoption("quirk") or config.getoption("allowance"):
+        from reference_agents.allowances import check_allowances
         from reference_agents.quirks import check_quirks
 
         try:
             check_quirks(config.getoption("quirk"))
+            check_allowances(config.getoption("allowance"))
         except ValueError as exc:
-            raise pytest.UsageError(f"--quirk: {exc}") from None
+            raise pytest.UsageError(f"--quirk/--allowance: {exc}") from None
     config.stash[TARGET_KEY] = target
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(ResultsCollector(config), "mailharness-results")
@@ -108,7 +112,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     from reference_agents.topology import TopologySettings, TopologyThread
 
     data_dir = Path(tempfile.mkdtemp(prefix="mailharness-topology-"))
-    settings = TopologySettings(data_dir=data_dir, quirks=frozenset(config.getoption("quirk")))
+    settings = TopologySettings(data_dir=data_dir, quirks=frozenset(config.getoption("quirk")),
+                                allowances=frozenset(config.getoption("allowance")))
     if timeout:
         settings = replace(settings, delivery_timeout=timeout)
     runner = TopologyThread(settings)
@@ -247,7 +252,9 @@ class ResultsCollector:
         if chosen is not None:
             return chosen.name, chosen.description
         quirks = self.config.getoption("quirk")
-        name = "reference agents (embedded)" + (f" with quirks: {', '.join(quirks)}" if quirks else "")
+        allowances = self.config.getoption("allowance")
+        name = ("reference agents (embedded)" + (f" with quirks: {', '.join(quirks)}" if quirks else "")
+                + (f" with allowances: {', '.join(allowances)}" if allowances else ""))
         return name, "mailharness reference MSA, MTA, MDA and IMAP server on 127.0.0.2-4"
 
     def verdict_counts(self) -> dict[str, int]:

@@ -17,6 +17,7 @@ from harness.checks import check as check
 from harness.checks import fail as fail
 from harness.checks import grammar_failure
 from harness.checks import not_applicable as not_applicable
+from harness.checks import precondition as precondition
 from harness.clients.imap import IMAPClient
 from harness.clients.smtp import SMTPClient
 from harness.clients.transcript import Transcript
@@ -202,9 +203,13 @@ async def smtp_connect(target: Target, evidence: Evidence, endpoint: Endpoint, l
 
 
 async def starttls_if_offered(client: SMTPClient, target: Target) -> None:
+    """STARTTLS and EHLO again, when offered. A 454 (RFC 3207 §4: "TLS not available due to
+    temporary reason") makes the test not applicable; another refusal is a failed precondition
+    (SUBMIT-STARTTLS judges STARTTLS itself)."""
     if "STARTTLS" in client.extensions and not client.is_tls:
         reply = await client.starttls(target.client_ssl_context())
-        assert reply.code == 220, f"STARTTLS answered {reply.code}"
+        need(reply.code != 454, "STARTTLS is offered but temporarily unavailable (454)")
+        precondition(reply.code == 220, f"STARTTLS answered {reply.code}, not 220")
         await client.ehlo()
 
 
@@ -224,7 +229,7 @@ async def open_submission(
         await starttls_if_offered(client, target)
         if acct is not None:
             reply = await client.auth_plain(acct.user, acct.password)
-            assert reply.code == 235, f"AUTH PLAIN for {acct.user} answered {reply.code}, not 235"
+            precondition(reply.code == 235, f"AUTH PLAIN for {acct.user} answered {reply.code}, not 235")
     except BaseException:
         await client.close()
         raise
@@ -283,12 +288,12 @@ async def open_imap(
         if not client.is_tls:
             need("STARTTLS" in client.capabilities, "IMAP endpoint offers neither TLS nor STARTTLS")
             result = await client.starttls(target.client_ssl_context())
-            assert result.ok, f"IMAP STARTTLS answered {result.status}"
+            precondition(result.ok, f"IMAP STARTTLS answered {result.status}")
         result = await client.login(acct.user, acct.password)
-        assert result.ok, f"IMAP LOGIN for {acct.user} answered {result.status}"
+        precondition(result.ok, f"IMAP LOGIN for {acct.user} answered {result.status}")
         if select is not None:
             selected = await client.select(select)
-            assert selected.result.ok, f"SELECT {select} answered {selected.result.status}"
+            precondition(selected.result.ok, f"SELECT {select} answered {selected.result.status}")
     except BaseException:
         await client.close()
         raise
@@ -314,12 +319,12 @@ async def submit(
             need("SMTPUTF8" in client.extensions, "server does not advertise SMTPUTF8")
             params.append("SMTPUTF8")
         mail = await client.mail(acct.address, params)
-        assert mail.code == 250, f"MAIL FROM answered {mail.code}"
+        precondition(mail.code == 250, f"submission: MAIL FROM answered {mail.code}")
         for rcpt in recipients:
             reply = await client.rcpt(rcpt)
-            assert reply.code in (250, 251), f"RCPT TO:<{rcpt}> answered {reply.code}"
+            precondition(reply.code in (250, 251), f"submission: RCPT TO:<{rcpt}> answered {reply.code}")
         data = await client.data(message)
-        assert data.code == 250, f"DATA answered {data.code}"
+        precondition(data.code == 250, f"submission: DATA answered {data.code}")
         await client.quit()
     finally:
         await client.close()

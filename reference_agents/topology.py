@@ -18,6 +18,7 @@ from harness.sink import SinkServer
 from harness.targets import Account as TargetAccount
 from harness.targets import DNSControl, Endpoint, ProviderTarget, Target, dump_target
 from reference_agents.accounts import Account, AccountStore, hash_password
+from reference_agents.allowances import check_allowances
 from reference_agents.config import ProviderConfig, ProviderPorts
 from reference_agents.durable import replace_file
 from reference_agents.provider import Provider
@@ -61,6 +62,8 @@ class TopologySettings:
     sink_addresses: tuple[str, ...] = ("127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8", "127.0.0.9")
     accounts: tuple[AccountSpec, ...] = DEFAULT_ACCOUNTS
     quirks: frozenset[str] = frozenset()
+    #: RFC-permitted variants (reference_agents/allowances.py), read by the agents like quirks.
+    allowances: frozenset[str] = frozenset()
     retry_schedule: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 30.0)
     max_queue_lifetime: float = 5 * 24 * 3600.0
     delivery_timeout: float = 30.0
@@ -69,7 +72,7 @@ class TopologySettings:
 
 
 _SETTING_KEYS = {
-    "data_dir", "standard_ports", "dns_port", "quirks", "retry_schedule", "max_queue_lifetime",
+    "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "retry_schedule", "max_queue_lifetime",
     "delivery_timeout", "max_message_size", "accounts",
 }
 
@@ -104,6 +107,10 @@ def settings_from_dict(
         quirks = check_quirks(typed("quirks", list, []))
     except ValueError as exc:
         raise ConfigError(f"{source}: quirks: {exc}") from None
+    try:
+        allowances = check_allowances(typed("allowances", list, []))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: allowances: {exc}") from None
     schedule = typed("retry_schedule", list, list(defaults.retry_schedule))
     if not schedule or not all(isinstance(s, int | float) and s > 0 for s in schedule):
         raise ConfigError(f"{source}: retry_schedule: expected a non-empty list of positive seconds")
@@ -115,6 +122,7 @@ def settings_from_dict(
         standard_ports=typed("standard_ports", bool, True),
         dns_port=typed("dns_port", int, 5300),
         quirks=quirks,
+        allowances=allowances,
         retry_schedule=tuple(float(s) for s in schedule),
         max_queue_lifetime=float(typed("max_queue_lifetime", (int, float), defaults.max_queue_lifetime)),
         delivery_timeout=float(typed("delivery_timeout", (int, float), defaults.delivery_timeout)),
@@ -240,7 +248,7 @@ class Topology:
                 dns_server=(s.dns_address, self.dns.port),
                 ports=_ports(address, s.standard_ports, self.outbound_port),
                 outbound_port=self.outbound_port,
-                quirks=s.quirks,
+                quirks=s.quirks | s.allowances,
                 max_message_size=s.max_message_size,
                 retry_schedule=s.retry_schedule,
                 max_queue_lifetime=s.max_queue_lifetime,
@@ -296,7 +304,8 @@ class Topology:
 
         return Target(
             name=("reference agents" if embedded else "reference agents (mailharness serve)")
-            + (f" with quirks: {', '.join(sorted(s.quirks))}" if s.quirks else ""),
+            + (f" with quirks: {', '.join(sorted(s.quirks))}" if s.quirks else "")
+            + (f" with allowances: {', '.join(sorted(s.allowances))}" if s.allowances else ""),
             description="mailharness embedded topology: example.org → example.net, DNS on "
                         f"{s.dns_address}:{self.dns.port}",
             sender=provider_target("example.org"),
