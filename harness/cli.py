@@ -155,7 +155,8 @@ def _quirks(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    """Replay dialogue files: 0 when all pass, 1 on a mismatch, 2 on a bad file or target."""
+    """Replay dialogue files: 0 when each passes or does not apply, 1 when a line did not
+    hold (a requirement failed, or a step it depends on), 2 on a bad file or target."""
     from harness.dialogue import DialogueError, load_dialogue
     from harness.replay import ReplayError, replay
     from harness.targets import Target, TargetError, load_target, target_from_urls
@@ -170,12 +171,15 @@ def _replay(args: argparse.Namespace) -> int:
                 submission=args.submission, mx=args.mx, imap=None, accounts=args.account,
                 domain=args.domain, ca_file=args.ca_file, tls_verify=not args.no_tls_verify,
             )
-        if target is not None and args.quirk:
-            raise TargetError("--quirk applies to the embedded reference agents, not to a target")
-        if args.quirk:
+        if target is not None and (args.quirk or args.allowance):
+            raise TargetError("--quirk and --allowance apply to the embedded reference agents, "
+                              "not to a target")
+        if args.quirk or args.allowance:
+            from reference_agents.allowances import check_allowances
             from reference_agents.quirks import check_quirks
 
             check_quirks(args.quirk)
+            check_allowances(args.allowance)
     except (DialogueError, TargetError, ValueError) as exc:
         print(f"mailharness replay: {exc}", file=sys.stderr)
         return 2
@@ -187,7 +191,8 @@ def _replay(args: argparse.Namespace) -> int:
         from reference_agents.topology import TopologySettings, TopologyThread
 
         data_dir = Path(tempfile.mkdtemp(prefix="mailharness-replay-"))
-        runner = TopologyThread(TopologySettings(data_dir=data_dir, quirks=frozenset(args.quirk)))
+        runner = TopologyThread(TopologySettings(data_dir=data_dir, quirks=frozenset(args.quirk),
+                                                 allowances=frozenset(args.allowance)))
         target = runner.start()
     failed = False
     try:
@@ -199,11 +204,17 @@ def _replay(args: argparse.Namespace) -> int:
                 return 2
             print(f"== {dialogue.source}")
             print(result.render(mask_auth=not args.show_auth), end="")
-            if result.mismatch is None:
-                print(f"PASS {dialogue.source}")
-            else:
+            if result.mismatch is not None:
                 failed = True
-                print(f"FAIL {result.mismatch}")
+                # FAIL FILE:LINE: REQUIREMENT: expected ..., got ... (a step that did not hold
+                # fails no requirement: the others are not reached).
+                print(f"{'FAIL' if result.failed else 'NOT REACHED'} {result.mismatch}")
+            elif result.not_applicable is not None:
+                print(f"NOT APPLICABLE {result.not_applicable}")
+            else:
+                print(f"PASS {dialogue.source}")
+            for requirement, (verdict, _) in result.verdicts().items():
+                print(f"  {requirement}: {verdict.replace('_', ' ')}")
     finally:
         if runner is not None:
             runner.stop()
@@ -241,8 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", default="mailharness-report.html")
     replay = sub.add_parser(
         "replay", help="replay SMTP dialogue files against a server (default: the embedded agents)",
-        description="Exit status: 0 all dialogues pass, 1 a server reply did not match, "
-                    "2 a bad dialogue file or target.")
+        description="Exit status: 0 every dialogue passed (or did not apply), 1 a server reply "
+                    "did not match, 2 a bad dialogue file or target.")
     replay.add_argument("files", nargs="+", metavar="FILE", help="dialogue files (docs/dialogues.md)")
     replay.add_argument("--target", help="target file (TOML) describing the servers")
     replay.add_argument("--submission", metavar="URL", help="submission endpoint, e.g. smtp://127.0.0.2:587")
@@ -253,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--ca-file", metavar="PEM", help="CA certificates to trust")
     replay.add_argument("--no-tls-verify", action="store_true", help="do not verify certificates")
     replay.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
+    replay.add_argument("--allowance", action="append", default=[],
+                        help="embedded agents with this RFC-permitted variant")
     replay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
     replay.add_argument("--show-auth", action="store_true", help="do not mask AUTH credentials")
     sub.add_parser("quirks", help="list the named faults and the allowances of the reference agents")

@@ -1,18 +1,21 @@
 """Replayable SMTP dialogues (sans-IO): the plain-text format, its parser, writer and reply matcher.
 
-A dialogue is a script of what a client sends and which reply codes it expects back::
+A dialogue is a script of what a client sends and which reply codes it expects back; each
+expectation names the registry requirement it checks (or is a ``[precondition]`` step)::
 
     # RFC 5321 §4.1.4: MAIL inside a transaction is a bad sequence
+    @ requirement SMTP-COMMAND-ORDER
     @ connect submission
-    S: 220
+    S: 220 [precondition]
     C: EHLO client.example
-    S: 250
+    S: 250 [precondition]
+    @ need STARTTLS
     @ starttls
     C: EHLO client.example
-    S: 250
+    S: 250 [precondition]
     @ auth
     C: MAIL FROM:<{sender}>
-    S: 250
+    S: 250 [precondition]
     C: MAIL FROM:<{sender}>
     S: 503 5.5.1
 
@@ -24,10 +27,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from harness.protocol.smtp import EnhancedStatus
+from harness.requirements import REGISTRY
 
 #: Services a dialogue may connect to (the target's endpoint of that name).
 SERVICES = ("submission", "submissions", "mx")
@@ -50,6 +54,15 @@ _SUB = r"(?:0|[1-9][0-9]{0,2}|x)"
 _ENHANCED_RE = re.compile(rf"[245x]\.{_SUB}\.{_SUB}")
 _DIRECTIVE_RE = re.compile(r"@[ \t]*([A-Za-z-]+)(?:[ \t]+(.*?))?[ \t]*")
 _REQUIREMENT_ID_RE = re.compile(r"[A-Z0-9][A-Z0-9-]*")
+_KEYWORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*")
+_TAG_RE = re.compile(r"\[([^\[\]\s]*)\]")
+
+#: The tag of an expectation that is a step the dialogue depends on but does not judge: a
+#: mismatch there leaves the dialogue's requirements not reached.
+PRECONDITION = "precondition"
+#: The tag of an expectation that states a property of the target the dialogue needs (the RFC
+#: permits the other answer too): a mismatch there makes the dialogue not applicable.
+NEED = "need"
 
 
 class DialogueError(ValueError):
@@ -81,7 +94,8 @@ class Comment:
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """``@ requirement ID ...``: the registry ids this dialogue checks (metadata only)."""
+    """``@ requirement ID ...``: registry ids this dialogue checks. With one id, it is the
+    requirement of the untagged expectations after it."""
 
     ids: tuple[str, ...]
     line: int = field(default=0, compare=False)
@@ -99,6 +113,16 @@ class Connect:
 class StartTLS:
     """``@ starttls``: STARTTLS, expect 220, then the TLS handshake (RFC 3207)."""
 
+    line: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Need:
+    """``@ need KEYWORD``: the last EHLO reply of this connection advertises the service
+    extension *keyword* (upper case); otherwise the dialogue is not applicable. Put it before
+    anything that depends on the extension is sent."""
+
+    keyword: str
     line: int = field(default=0, compare=False)
 
 
@@ -135,12 +159,14 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Expect:
-    """``S: 503 5.5.1``: read one reply; its code must match one of ``codes`` (``250``,
-    ``5xx``, ``25x``) and, when ``enhanced`` is not empty, its enhanced status code one of
-    those (``5.5.1``, ``5.x.x``)."""
+    """``S: 503 5.5.1 [SMTP-COMMAND-ORDER]``: read one reply; its code must match one of
+    ``codes`` (``250``, ``5xx``, ``25x``) and, when ``enhanced`` is not empty, its enhanced
+    status code one of those (``5.5.1``, ``5.x.x``). ``requirement`` is the registry id a
+    mismatch fails, or PRECONDITION, or NEED (None: not given, the parser fills it in)."""
 
     codes: tuple[str, ...]
     enhanced: tuple[str, ...] = ()
+    requirement: str | None = None
     line: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
@@ -154,9 +180,10 @@ class Expect:
                 raise ValueError(f"not an enhanced status code pattern: {enhanced!r}")
 
     @classmethod
-    def of(cls, codes: Iterable[int], enhanced: Iterable[str] = ()) -> Expect:
-        """An expectation of exactly these codes (sorted)."""
-        return cls(tuple(str(c) for c in sorted(set(codes))), tuple(enhanced))
+    def of(cls, codes: Iterable[int], enhanced: Iterable[str] = (), requirement: str | None = None
+           ) -> Expect:
+        """An expectation of exactly these codes (sorted; a full ``5xx`` or ``25x`` written so)."""
+        return cls(code_patterns(codes), tuple(enhanced), requirement)
 
     def describe(self) -> str:
         text = "|".join(self.codes)
@@ -167,6 +194,7 @@ class Expect:
 class ExpectClosed:
     """``S: closed``: the server closes the connection (no further reply)."""
 
+    requirement: str | None = None
     line: int = field(default=0, compare=False)
 
 
@@ -174,10 +202,42 @@ class ExpectClosed:
 class ExpectNone:
     """``S: none``: no reply arrives within the quiet period (the replayer's, about a second)."""
 
+    requirement: str | None = None
     line: int = field(default=0, compare=False)
 
 
-Step = Comment | Requirement | Connect | StartTLS | Auth | Send | Expect | ExpectClosed | ExpectNone
+Step = (Comment | Requirement | Connect | Need | StartTLS | Auth | Send | Expect | ExpectClosed
+        | ExpectNone)
+Expectation = Expect | ExpectClosed | ExpectNone
+#: Steps that talk to the server (everything but comments and requirement lines).
+_SESSION_STEPS = (Connect, Need, StartTLS, Auth, Send, Expect, ExpectClosed, ExpectNone)
+
+
+def code_patterns(codes: Iterable[int]) -> tuple[str, ...]:
+    """*codes* as reply code patterns, sorted: a full hundred as ``5xx``, a full ten as ``25x``."""
+    wanted = sorted({c for c in codes if 200 <= c <= 599})
+    tens: dict[int, list[int]] = {}
+    for code in wanted:
+        tens.setdefault(code // 10, []).append(code)
+    hundreds: dict[int, int] = {}
+    for ten, members in tens.items():
+        if len(members) == 10:
+            hundreds[ten // 10] = hundreds.get(ten // 10, 0) + 1
+    patterns: list[str] = []
+    for ten, members in tens.items():
+        if hundreds.get(ten // 10) == 10:
+            if ten % 10 == 0:
+                patterns.append(f"{ten // 10}xx")
+        elif len(members) == 10:
+            patterns.append(f"{ten}x")
+        else:
+            patterns.extend(str(c) for c in members)
+    return tuple(patterns)
+
+
+def is_judged(requirement: str | None) -> bool:
+    """True when an expectation tagged *requirement* checks a registry requirement."""
+    return requirement not in (None, PRECONDITION, NEED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +249,16 @@ class Dialogue:
 
     @property
     def requirements(self) -> tuple[str, ...]:
+        """Every requirement the dialogue names (``@ requirement`` lines and expectation
+        tags), in order of first mention."""
         ids: list[str] = []
         for step in self.steps:
             if isinstance(step, Requirement):
                 ids.extend(i for i in step.ids if i not in ids)
+            elif isinstance(step, Expect | ExpectClosed | ExpectNone) and is_judged(step.requirement):
+                assert step.requirement is not None
+                if step.requirement not in ids:
+                    ids.append(step.requirement)
         return tuple(ids)
 
     @property
@@ -305,17 +371,39 @@ def _strip_comment(text: str) -> str:
     return (text if cut < 0 else text[:cut]).strip()
 
 
+def _check_requirement_id(req_id: str) -> str:
+    if not _REQUIREMENT_ID_RE.fullmatch(req_id):
+        raise ValueError(f"not a requirement id: {req_id!r}")
+    if req_id not in REGISTRY:
+        raise ValueError(f"unknown requirement id {req_id!r} (harness/requirements)")
+    return req_id
+
+
+def _parse_tag(word: str) -> str:
+    m = _TAG_RE.fullmatch(word)
+    if m is None or not m[1]:
+        raise ValueError(f"malformed tag {word!r} (e.g. [SMTP-QUIT], [precondition], [need])")
+    if m[1] in (PRECONDITION, NEED):
+        return m[1]
+    return _check_requirement_id(m[1])
+
+
 def parse_expect(text: str, line: int = 0) -> Expect | ExpectClosed | ExpectNone:
-    """The part of an ``S:`` line after the colon; ValueError when malformed."""
+    """The part of an ``S:`` line after the colon; ValueError when malformed. The requirement
+    is None unless the line ends with a ``[TAG]``."""
     words = _strip_comment(text).split()
+    requirement: str | None = None
+    if words and words[-1].startswith("["):
+        requirement = _parse_tag(words.pop())
     if not words:
         raise ValueError("S: needs a reply code (e.g. 250, 5xx, 250|251), 'closed' or 'none'")
     if words == ["closed"]:
-        return ExpectClosed(line)
+        return ExpectClosed(requirement, line)
     if words == ["none"]:
-        return ExpectNone(line)
+        return ExpectNone(requirement, line)
     if len(words) > 2:
-        raise ValueError(f"S: takes a code and an optional enhanced code, got {' '.join(words)!r}")
+        raise ValueError(f"S: takes a code, an optional enhanced code and an optional [tag], "
+                         f"got {' '.join(words)!r}")
     codes = tuple(words[0].lower().split("|"))
     for code in codes:
         if not _CODE_RE.fullmatch(code):
@@ -326,7 +414,7 @@ def parse_expect(text: str, line: int = 0) -> Expect | ExpectClosed | ExpectNone
         for item in enhanced:
             if not _ENHANCED_RE.fullmatch(item):
                 raise ValueError(f"not an enhanced status code pattern: {item!r} (e.g. 5.5.1, 5.x.x)")
-    return Expect(codes, enhanced, line)
+    return Expect(codes, enhanced, requirement, line)
 
 
 def _directive(name: str, arg: str, line: int) -> Step:
@@ -341,14 +429,18 @@ def _directive(name: str, arg: str, line: int) -> Step:
         if not ids:
             raise ValueError("@ requirement needs at least one requirement id")
         for req_id in ids:
-            if not _REQUIREMENT_ID_RE.fullmatch(req_id):
-                raise ValueError(f"not a requirement id: {req_id!r}")
+            _check_requirement_id(req_id)
         return Requirement(ids, line)
+    if name == "need":
+        words = arg.split()
+        if len(words) != 1 or not _KEYWORD_RE.fullmatch(words[0]):
+            raise ValueError(f"@ need takes one EHLO keyword (e.g. STARTTLS), got {arg!r}")
+        return Need(words[0].upper(), line)
     if name in ("starttls", "auth"):
         if arg:
             raise ValueError(f"@ {name} takes no argument, got {arg!r}")
         return StartTLS(line) if name == "starttls" else Auth(line)
-    raise ValueError(f"unknown directive @ {name} (connect, starttls, auth, requirement)")
+    raise ValueError(f"unknown directive @ {name} (connect, need, starttls, auth, requirement)")
 
 
 def _check_send(text: str, raw: bool, line: int) -> Send:
@@ -385,10 +477,22 @@ def _parse_line(text: str, line: int) -> Step | None:
     raise ValueError(f"expected 'C:', 'C!', 'S:', '@ directive' or '# comment', got {text[:40]!r}")
 
 
+def _untagged(step: Requirement | None) -> str:
+    if step is None:
+        return ("S: line names no requirement: end it with [REQUIREMENT-ID] or [precondition], "
+                "or put '@ requirement ID' above it")
+    return (f"S: line names no requirement and '@ requirement' (line {step.line}) names several "
+            f"({' '.join(step.ids)}): end it with one of them in brackets, or [precondition]")
+
+
 def parse_dialogue(text: str, source: str = "<dialogue>") -> Dialogue:
-    """Parse dialogue text; any problem raises a one-line DialogueError naming file:line."""
+    """Parse dialogue text; any problem raises a one-line DialogueError naming file:line.
+
+    An ``S:`` line without a tag takes the requirement of the last ``@ requirement`` line above
+    it when that names exactly one; otherwise it is an error."""
     steps: list[Step] = []
     connected = False
+    declared: Requirement | None = None
     for number, raw_line in enumerate(text.split("\n"), start=1):
         line = raw_line.removesuffix("\r")
         try:
@@ -399,16 +503,28 @@ def parse_dialogue(text: str, source: str = "<dialogue>") -> Dialogue:
             continue
         if isinstance(step, Connect):
             connected = True
-        elif isinstance(step, StartTLS | Auth | Send | Expect | ExpectClosed | ExpectNone):
-            if not connected:
-                raise DialogueError(
-                    "the dialogue must '@ connect SERVICE' before this line", source=source,
-                    line=number,
-                )
+        elif isinstance(step, _SESSION_STEPS) and not connected:
+            raise DialogueError(
+                "the dialogue must '@ connect SERVICE' before this line", source=source,
+                line=number,
+            )
+        if isinstance(step, Requirement):
+            declared = step
+        elif isinstance(step, Expect | ExpectClosed | ExpectNone) and step.requirement is None:
+            if declared is None or len(declared.ids) != 1:
+                raise DialogueError(_untagged(declared), source=source, line=number)
+            step = replace(step, requirement=declared.ids[0])
         steps.append(step)
     if not any(isinstance(s, Send | Expect | ExpectClosed | ExpectNone | StartTLS | Auth)
                for s in steps):
         raise DialogueError("no client or server lines", source=source, line=0)
+    checked = {s.requirement for s in steps if isinstance(s, Expect | ExpectClosed | ExpectNone)}
+    for step in steps:
+        if isinstance(step, Requirement):
+            unchecked = [i for i in step.ids if i not in checked]
+            if unchecked:
+                raise DialogueError(f"requirement {unchecked[0]} is named but no S: line checks it",
+                                    source=source, line=step.line)
     return Dialogue(tuple(steps), source)
 
 
@@ -442,6 +558,8 @@ def format_step(step: Step) -> str:
         return f"@ requirement {' '.join(step.ids)}"
     if isinstance(step, Connect):
         return f"@ connect {step.service}"
+    if isinstance(step, Need):
+        return f"@ need {step.keyword}"
     if isinstance(step, StartTLS):
         return "@ starttls"
     if isinstance(step, Auth):
@@ -450,11 +568,12 @@ def format_step(step: Step) -> str:
         if step.raw:
             return f"C! {escape(step.text)}"
         return f"C: {step.text}" if step.text else "C:"
+    tag = f" [{step.requirement}]" if step.requirement else ""
     if isinstance(step, ExpectClosed):
-        return "S: closed"
+        return f"S: closed{tag}"
     if isinstance(step, ExpectNone):
-        return "S: none"
-    return f"S: {step.describe()}"
+        return f"S: none{tag}"
+    return f"S: {step.describe()}{tag}"
 
 
 def format_dialogue(steps: Sequence[Step]) -> str:

@@ -17,7 +17,7 @@ import pytest
 
 from harness import checks as checks_mod
 from harness.checks import Checks, NotOffered, is_harness_error
-from harness.requirements import REGISTRY
+from harness.requirements import REGISTRY, TLS_REQUIREMENTS
 from harness.suite import Evidence
 from harness.targets import Target, TargetError, load_target, target_from_urls
 
@@ -39,6 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--domain", metavar="DOMAIN", help="mail domain of the target (with URL options)")
     group.addoption("--ca-file", metavar="PEM", help="CA certificates to trust for the target's TLS")
     group.addoption("--no-tls-verify", action="store_true", help="do not verify the target's certificates")
+    group.addoption("--allow-plaintext", action="store_true",
+                    help="the target has no TLS: LOGIN and AUTH in plain text, TLS checks not applicable")
     group.addoption("--quirk", action="append", default=[], metavar="NAME",
                     help="start the embedded reference agents with this named fault (repeatable)")
     group.addoption("--allowance", action="append", default=[], metavar="NAME",
@@ -87,6 +89,8 @@ def pytest_configure(config: pytest.Config) -> None:
             check_allowances(config.getoption("allowance"))
         except ValueError as exc:
             raise pytest.UsageError(f"--quirk/--allowance: {exc}") from None
+    if target is not None and config.getoption("allow_plaintext"):
+        target = replace(target, allow_plaintext=True)
     config.stash[TARGET_KEY] = target
     if not hasattr(config, "workerinput"):
         config.pluginmanager.register(ResultsCollector(config), "mailharness-results")
@@ -140,7 +144,18 @@ def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
     opened = Checks(tuple(_requirements_of(item)))
     item.stash[CHECKS_KEY] = opened
     checks_mod.begin(opened)
-    return (yield)
+    result = yield
+    if opened.declared and set(opened.declared) <= TLS_REQUIREMENTS and _plaintext(item.config):
+        pytest.skip(PLAINTEXT_REASON)
+    return result
+
+
+PLAINTEXT_REASON = "the target is tested in plain text (allow_plaintext = true): TLS checks do not apply"
+
+
+def _plaintext(config: pytest.Config) -> bool:
+    chosen = config.stash.get(TARGET_KEY, None)
+    return bool(config.getoption("allow_plaintext") or (chosen is not None and chosen.allow_plaintext))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -309,8 +324,10 @@ class ResultsCollector:
         from reports.results import results_to_json
 
         name, description = self.target_label()
+        notes = (PLAINTEXT_NOTE,) if _plaintext(self.config) else ()
         run = build_run(
-            name, description, self.started, time.monotonic() - self.t0, list(self.results.values())
+            name, description, self.started, time.monotonic() - self.t0, list(self.results.values()),
+            notes=notes,
         )
         if html_path:
             write_report(Path(html_path), [run])
@@ -339,8 +356,13 @@ def _message(report: pytest.TestReport, notes: list[str]) -> str:
     return "; ".join(notes[-1:])
 
 
+PLAINTEXT_NOTE = ("Plain text: the target was tested without TLS (allow_plaintext = true); "
+                  "every TLS check is not applicable.")
+
+
 def build_run(
-    name: str, description: str, started: str, duration: float, tests: list[dict[str, Any]]
+    name: str, description: str, started: str, duration: float, tests: list[dict[str, Any]],
+    notes: tuple[str, ...] = (),
 ) -> Any:
     """Turn the collected entries into the report's RunResults."""
     from reports.results import (
@@ -382,6 +404,7 @@ def build_run(
         target_name=name, target_description=description, started=started, duration=duration,
         tests=docs, requirements=requirements_from_registry(), steps=steps_from_registry(),
         environment={"python": platform.python_version(), "platform": platform.platform()},
+        notes=notes,
     )
 
 

@@ -1,4 +1,9 @@
-"""Replay a dialogue (harness.dialogue) against a target's SMTP endpoint, recording a transcript."""
+"""Replay a dialogue (harness.dialogue) against a target's SMTP endpoint, recording a transcript.
+
+The replay stops at the first expectation that does not hold. Its outcome, per requirement:
+the requirement of that line fails, those of the lines before it that matched pass, the rest
+are not reached; a ``[precondition]`` line (or ``@ connect``, ``@ starttls``, ``@ auth``) that
+does not hold leaves them all not reached, a ``[need]`` line or ``@ need`` not applicable."""
 
 from __future__ import annotations
 
@@ -14,20 +19,23 @@ from harness.clients.smtp import (
 )
 from harness.clients.transcript import Transcript
 from harness.dialogue import (
+    NEED,
     Auth,
     Connect,
     Dialogue,
     Expect,
     ExpectClosed,
     ExpectNone,
+    Need,
     Send,
     StartTLS,
     Step,
+    is_judged,
     mismatch,
     template_variables,
 )
 from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.smtp import C220_READY, C235_AUTH_OK, Reply
+from harness.protocol.smtp import C220_READY, C235_AUTH_OK, C250_OK, Reply, parse_ehlo_keywords
 from harness.targets import Endpoint, ProviderTarget, Target
 
 #: The client's host name in {helo}.
@@ -42,32 +50,81 @@ class ReplayError(Exception):
     """The dialogue cannot run against this target (no such endpoint, no account)."""
 
 
+#: The requirement a malformed reply fails, whatever the line (RFC 5321 §4.2 reply grammar).
+GRAMMAR_REQUIREMENT = "SMTP-REPLY-SYNTAX"
+
+
 @dataclass(frozen=True, slots=True)
 class Mismatch:
-    """Where and how the server departed from the dialogue."""
+    """Where and how the server departed from the dialogue. ``requirement`` is the one the
+    line checks (None for a step the dialogue depends on: a ``[precondition]`` line, ``@
+    connect``, ``@ starttls``, ``@ auth``)."""
 
     line: int
     where: str
     expected: str
     got: str
     message: str
+    requirement: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}"
+        return f"{self.where}: {self.requirement or 'precondition'}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Matched:
+    """An expectation of *requirement* that held, at *where*, with the code seen."""
+
+    requirement: str
+    where: str
+    got: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.got}"
 
 
 @dataclass(slots=True)
 class ReplayResult:
-    """The outcome of one replay: ``mismatch`` is None when every expectation held."""
+    """The outcome of one replay: ``mismatch`` is the line that did not hold (None when
+    every one did), ``not_applicable`` the reason a ``[need]`` line or ``@ need`` gave."""
 
     dialogue: Dialogue
     transcripts: list[Transcript] = field(default_factory=list)
     mismatch: Mismatch | None = None
+    not_applicable: str | None = None
+    matched: list[Matched] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return self.mismatch is None
+        return self.mismatch is None and self.not_applicable is None
+
+    @property
+    def failed(self) -> bool:
+        """A requirement is red (a step that did not hold is not a failure of one)."""
+        return self.mismatch is not None and self.mismatch.requirement is not None
+
+    def verdicts(self) -> dict[str, tuple[str, str]]:
+        """Each requirement of the dialogue (and the grammar's, when a reply was malformed):
+        (pass | fail | not_reached | not_applicable, detail)."""
+        ids = list(self.dialogue.requirements)
+        failed = self.mismatch.requirement if self.mismatch is not None else None
+        if failed is not None and failed not in ids:
+            ids.append(failed)
+        passed = {m.requirement: m for m in self.matched}
+        result: dict[str, tuple[str, str]] = {}
+        for req in ids:
+            if req == failed and self.mismatch is not None:
+                result[req] = ("fail", str(self.mismatch))
+            elif req in passed:
+                result[req] = ("pass", str(passed[req]))
+            elif self.not_applicable is not None:
+                result[req] = ("not_applicable", self.not_applicable)
+            elif self.mismatch is not None:
+                result[req] = ("not_reached", f"not reached: {self.mismatch}")
+            else:
+                result[req] = ("not_reached", "no line of the dialogue checked it")
+        return result
 
     def render(self, *, mask_auth: bool = True) -> str:
         return "".join(t.render(mask_auth=mask_auth) for t in self.transcripts)
@@ -133,10 +190,17 @@ class _Replayer:
         self.variables: Mapping[str, str] = {}
         #: A reply read but not yet matched (the greeting, read by SMTPClient.connect).
         self._pending: Reply | None = None
+        #: What was sent since the last reply was read: an EHLO when it starts with one.
+        self._sent = ""
+        #: The service extensions the last EHLO reply of this connection advertised.
+        self.offers: frozenset[str] | None = None
 
-    def fail(self, step: Step, expected: str, got: str, message: str | None = None) -> Mismatch:
+    def fail(self, step: Step, expected: str, got: str, message: str | None = None,
+             requirement: str | None = None) -> Mismatch:
         text = message or f"expected {expected}, got {got}"
-        return Mismatch(step.line, self.dialogue.where(step), expected, got, text)
+        if requirement is None and isinstance(step, Expect | ExpectClosed | ExpectNone):
+            requirement = step.requirement if is_judged(step.requirement) else None
+        return Mismatch(step.line, self.dialogue.where(step), expected, got, text, requirement)
 
     async def close(self) -> None:
         if self.client is not None:
@@ -147,6 +211,8 @@ class _Replayer:
         await self.close()
         _, endpoint = _endpoint(self.target, step.service)
         self.variables = target_variables(self.target, step.service)
+        self.offers = None
+        self._sent = ""
         transcript = Transcript(f"{step.service} smtp {endpoint.host}:{endpoint.port}")
         self.result.transcripts.append(transcript)
         try:
@@ -155,7 +221,11 @@ class _Replayer:
                 ssl_context=self.target.client_ssl_context() if endpoint.implicit_tls else None,
                 transcript=transcript, timeout=self.reply_timeout, local_hostname=HELO_NAME,
             )
-        except (SMTPClientError, RemoteProtocolError, OSError) as exc:
+        except RemoteProtocolError as exc:
+            return self.fail(step, "a well-formed greeting", "malformed reply",
+                             f"malformed greeting: {exc.message}: {exc.data[:80]!r}",
+                             GRAMMAR_REQUIREMENT)
+        except (SMTPClientError, OSError) as exc:
             return self.fail(step, "a connection", type(exc).__name__, f"cannot connect: {exc}")
         self.client = client
         # SMTPClient.connect read the greeting; it is kept for the dialogue's first S: line.
@@ -170,6 +240,13 @@ class _Replayer:
             return pending
         return await self.client.read_reply(self.reply_timeout)
 
+    def _seen(self, reply: Reply) -> None:
+        """Keep *reply*; when it answers an EHLO, remember the extensions it advertises."""
+        self.result.replies.append(reply)
+        if reply.code == C250_OK and self._sent.lstrip().upper().startswith("EHLO"):
+            self.offers = frozenset(parse_ehlo_keywords(reply))
+        self._sent = ""
+
     async def expect(self, step: Expect | ExpectClosed | ExpectNone) -> Mismatch | None:
         if self.client is None:
             return self.fail(step, "a reply", "no connection", "no connection to read from")
@@ -182,7 +259,11 @@ class _Replayer:
                 return None
             except SMTPConnectionClosed:
                 return self.fail(step, "no reply", "connection closed")
-            self.result.replies.append(reply)
+            except RemoteProtocolError as exc:
+                return self.fail(step, "no reply", "malformed reply",
+                                 f"malformed reply: {exc.message}: {exc.data[:80]!r}",
+                                 GRAMMAR_REQUIREMENT)
+            self._seen(reply)
             return self.fail(step, "no reply", str(reply.code))
         try:
             reply = await self.read()
@@ -195,23 +276,41 @@ class _Replayer:
             return self.fail(step, expected, f"no reply within {self.reply_timeout:g} s")
         except RemoteProtocolError as exc:
             return self.fail(step, "a well-formed reply", "malformed reply",
-                             f"malformed reply: {exc.message}: {exc.data[:80]!r}")
-        self.result.replies.append(reply)
+                             f"malformed reply: {exc.message}: {exc.data[:80]!r}",
+                             GRAMMAR_REQUIREMENT)
+        self._seen(reply)
         if isinstance(step, ExpectClosed):
             return self.fail(step, "connection closed", str(reply.code))
         problem = mismatch(step, reply.code, reply.enhanced)
-        if problem is None:
-            return None
         got = f"{reply.code} {reply.enhanced}" if reply.enhanced else str(reply.code)
+        if problem is None:
+            self._matched(step, got)
+            return None
         return self.fail(step, step.describe(), got, problem)
+
+    def _matched(self, step: Step, got: str) -> None:
+        if isinstance(step, Expect | ExpectClosed | ExpectNone) and is_judged(step.requirement):
+            assert step.requirement is not None
+            self.result.matched.append(Matched(step.requirement, self.dialogue.where(step), got))
 
     async def send(self, step: Send) -> Mismatch | None:
         if self.client is None:
             return self.fail(step, "a connection", "none", "no connection to send on")
+        data = step.render(self.variables)
         try:
-            await self.client.send_raw(step.render(self.variables))
+            await self.client.send_raw(data)
         except SMTPClientError as exc:
             return self.fail(step, "to send", "connection closed", f"cannot send: {exc}")
+        self._sent += data.decode("utf-8", "replace")
+        return None
+
+    def need(self, step: Need) -> str | None:
+        """Why the dialogue does not apply (None when the server offers the extension)."""
+        where = self.dialogue.where(step)
+        if self.offers is None:
+            return f"{where}: no EHLO reply on this connection says whether {step.keyword} is offered"
+        if step.keyword not in self.offers:
+            return f"{where}: the server does not advertise {step.keyword} (EHLO)"
         return None
 
     async def starttls(self, step: StartTLS) -> Mismatch | None:
@@ -229,6 +328,9 @@ class _Replayer:
         self.result.replies.append(reply)
         if reply.code != C220_READY:
             return self.fail(step, "220", str(reply.code))
+        # RFC 3207 §4.2: the client forgets what the server said before TLS.
+        self.offers = None
+        self._sent = ""
         return None
 
     async def auth(self, step: Auth) -> Mismatch | None:
@@ -245,6 +347,7 @@ class _Replayer:
         except (SMTPClientError, RemoteProtocolError) as exc:
             return self.fail(step, "235", type(exc).__name__, f"AUTH failed: {exc}")
         self.result.replies.append(reply)
+        self._sent = ""
         if reply.code != C235_AUTH_OK:
             return self.fail(step, "235", str(reply.code))
         return None
@@ -255,10 +358,21 @@ class _Replayer:
                 outcome: Mismatch | None = None
                 if isinstance(step, Connect):
                     outcome = await self.connect(step)
+                elif isinstance(step, Need):
+                    self.result.not_applicable = self.need(step)
+                    if self.result.not_applicable is not None:
+                        return
                 elif isinstance(step, Send):
                     outcome = await self.send(step)
                 elif isinstance(step, Expect | ExpectClosed | ExpectNone):
                     outcome = await self.expect(step)
+                    if (outcome is not None and step.requirement == NEED
+                            and outcome.requirement is None and outcome.got[:3].isdigit()):
+                        self.result.not_applicable = (
+                            f"{outcome.where}: the server answered {outcome.got}, not "
+                            f"{outcome.expected}, which this dialogue needs"
+                        )
+                        return
                 elif isinstance(step, StartTLS):
                     outcome = await self.starttls(step)
                 elif isinstance(step, Auth):

@@ -277,6 +277,25 @@ def imap_connector(
     return connect
 
 
+#: What a test that needs an encrypted IMAP session says when the server has no TLS at all.
+NO_TLS_HINT = ("IMAP endpoint offers neither TLS nor STARTTLS (for a server without TLS on a "
+               "trusted network, set allow_plaintext = true in the target, or --allow-plaintext)")
+
+
+async def imap_secure(client: IMAPClient, target: Target) -> None:
+    """Make an IMAP session fit for LOGIN: TLS already, or STARTTLS when offered; in plain text
+    only when the target allows it (``allow_plaintext``); otherwise not applicable."""
+    if client.is_tls:
+        return
+    if not client.capabilities:
+        await client.capability()
+    if "STARTTLS" not in client.capabilities:
+        need(target.allow_plaintext, NO_TLS_HINT)
+        return
+    result = await client.starttls(target.client_ssl_context())
+    precondition(result.ok, f"IMAP STARTTLS answered {result.status}")
+
+
 async def open_imap(
     target: Target, evidence: Evidence, provider: ProviderTarget, *, account_index: int = 0,
     select: str | None = "INBOX",
@@ -285,10 +304,7 @@ async def open_imap(
     acct = account(provider, account_index)
     client = await imap_connector(target, evidence, provider)()
     try:
-        if not client.is_tls:
-            need("STARTTLS" in client.capabilities, "IMAP endpoint offers neither TLS nor STARTTLS")
-            result = await client.starttls(target.client_ssl_context())
-            precondition(result.ok, f"IMAP STARTTLS answered {result.status}")
+        await imap_secure(client, target)
         result = await client.login(acct.user, acct.password)
         precondition(result.ok, f"IMAP LOGIN for {acct.user} answered {result.status}")
         if select is not None:

@@ -38,7 +38,7 @@ ENDPOINT_SCHEMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
 
 _TOP_KEYS = frozenset(
     {
-        "name", "description", "embedded", "quirks", "ca_file", "tls_verify",
+        "name", "description", "embedded", "quirks", "ca_file", "tls_verify", "allow_plaintext",
         "delivery_timeout", "sink_addresses", "dns", "sender", "receiver",
     }
 )
@@ -181,6 +181,9 @@ class Target:
     delivery_timeout: float = DEFAULT_DELIVERY_TIMEOUT
     embedded: bool = False
     quirks: tuple[str, ...] = ()
+    #: The target has no TLS: the suites may LOGIN and AUTH in plain text, and every TLS check
+    #: is not applicable (``allow_plaintext = true``, or --allow-plaintext).
+    allow_plaintext: bool = False
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """A client context trusting ``ca_file`` (else the system CAs); no checks if not tls_verify."""
@@ -426,6 +429,7 @@ def load_target(path: str | Path) -> Target:
         delivery_timeout=top.positive("delivery_timeout", DEFAULT_DELIVERY_TIMEOUT),
         embedded=top.boolean("embedded", False),
         quirks=top.strings("quirks") or (),
+        allow_plaintext=top.boolean("allow_plaintext", False),
     )
 
 
@@ -579,6 +583,7 @@ def dump_target(target: Target) -> str:
         lines.append(f"ca_file = {_toml_str(str(target.ca_file.resolve()))}")
     lines += [
         f"tls_verify = {_toml_bool(target.tls_verify)}",
+        f"allow_plaintext = {_toml_bool(target.allow_plaintext)}",
         f"delivery_timeout = {float(target.delivery_timeout)!r}",
         f"sink_addresses = {_toml_list(target.sink_addresses)}",
     ]

@@ -48,6 +48,9 @@ class ProviderConfig:
     #: Timeout for outbound SMTP connections and replies.
     smtp_timeout: float = 30.0
     login_disabled_without_tls: bool = True
+    #: False runs every agent without TLS (no STARTTLS, no implicit-TLS ports) and lets AUTH
+    #: and LOGIN through in plain text: a development setup, tested with allow_plaintext.
+    tls: bool = True
     spam_threshold: float = 5.0
     idle_poll_interval: float = 1.0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from reference_agents.accounts import AccountStore
+from reference_agents.accounts import Account, AccountStore
 from reference_agents.mailstore import INBOX, JUNK, MailboxExists, MailStore, NoSuchMailbox
 from reference_agents.spam import SpamVerdict, score_message
 
@@ -66,6 +66,8 @@ class MDA:
         """Deliver *data* to *recipient*; the message is durably stored when this returns
         ``"delivered"``. Storage errors come back as ``"failed"``, never as an exception."""
         account = self._accounts.by_address(recipient)
+        if account is None and "mx_catch_all" in self._quirks:
+            account = self._catch_all(recipient)
         if account is None:
             return DeliveryResult("unknown_user", None, None, None, f"no mailbox for {recipient}")
         reverse_path = envelope_from.strip()
@@ -102,6 +104,14 @@ class MDA:
         return DeliveryResult(
             "delivered", mailbox, uid, verdict, f"delivered to {account.username}/{mailbox}"
         )
+
+    def _catch_all(self, recipient: str) -> Account | None:
+        """Allowance mx_catch_all: the first account of *recipient*'s domain, when that domain
+        is local (RFC 5321 §3.3 leaves it to the server which addresses are deliverable)."""
+        domain = recipient.rpartition("@")[2].lower()
+        if not self._accounts.is_local_domain(domain):
+            return None
+        return next((a for a in self._accounts if a.domain == domain.rstrip(".")), None)
 
     def _append(self, user: str, mailbox: str, data: bytes) -> int:
         try:

@@ -48,6 +48,10 @@ class Provider:
         if result.status == "delivered":
             return DeliveryOutcome("delivered", f"{result.mailbox} uid {result.uid}")
         if result.status == "unknown_user":
+            if self.config.has_quirk("mta_accept_unknown_user"):
+                # The quirk: mail its MX accepted for a user that does not exist is dropped,
+                # neither delivered nor bounced (breaks RFC 5321 §3.3 and §6.1).
+                return DeliveryOutcome("delivered", f"discarded: no mailbox for {recipient}")
             return DeliveryOutcome("permanent", "550 5.1.1 no such user", "5.1.1")
         return DeliveryOutcome("temporary", f"451 4.3.0 {result.detail}", "4.3.0")
 
@@ -55,7 +59,8 @@ class Provider:
         try:
             await self.smtp.start()
             await self.imap.start()
-            await self.imaps.start()
+            if self.config.tls:
+                await self.imaps.start()
         except BaseException:
             # A port already taken must not leave the mail store locked: the caller may retry
             # with other ports on the same data directory.
@@ -78,5 +83,6 @@ class Provider:
     def ports(self) -> dict[str, int]:
         ports = dict(self.smtp.ports)
         ports["imap"] = self.imap.port
-        ports["imaps"] = self.imaps.port
+        if self.config.tls:
+            ports["imaps"] = self.imaps.port
         return ports

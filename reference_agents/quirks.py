@@ -21,7 +21,7 @@ _FLOW_QUIRKS: tuple[Quirk, ...] = (
     # MSA
     Quirk("msa_greeting_554", "msa", ("SMTP-GREETING-220",),
           "greets with 554 instead of 220"),
-    Quirk("msa_ehlo_bad_continuation", "msa", ("SMTP-REPLY-SYNTAX", "SMTP-EHLO-250"),
+    Quirk("msa_ehlo_bad_continuation", "msa", ("SMTP-REPLY-SYNTAX",),
           "multiline EHLO reply uses a space instead of '-' after the code on a middle line"),
     Quirk("msa_no_starttls", "msa", ("SUBMIT-STARTTLS",),
           "port 587 neither advertises nor accepts STARTTLS"),

@@ -25,8 +25,8 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     _q("imap_recent_not_claimed", ("IMAP-RECENT",),
        "in IMAP4rev1 a new message is \\Recent in every session that has the mailbox selected"),
     # -- caught by suites/imap (tests/quirks/test_imap_quirks.py) --------------------------------
-    _q("imap_capability_no_rev", ("IMAP-CAPABILITY",),
-       "the CAPABILITY command's response lists neither IMAP4rev1 nor IMAP4rev2"),
+    _q("imap_capability_twice", ("IMAP-CAPABILITY",),
+       "the CAPABILITY command is answered with two untagged CAPABILITY responses"),
     _q("imap_logout_no_bye", ("IMAP-LOGOUT",), "LOGOUT answers OK without an untagged BYE"),
     _q("imap_enable_no_enabled", ("IMAP-ENABLE",), "ENABLE answers OK without ENABLED"),
     _q("imap_id_no_response", ("IMAP-ID",), "ID answers OK without an untagged ID"),
@@ -113,6 +113,9 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
        "BODY[]<origin.octets> starts one octet late"),
     _q("imap_uid_fetch_no_uid", ("IMAP-UID-FETCH-UID",),
        "UID FETCH responses lack the UID unless asked for"),
+    _q("imap_fetch_unbalanced_paren", ("IMAP-RESPONSE-SYNTAX",),
+       "the untagged FETCH responses to a FETCH of FLAGS lack the closing parenthesis of "
+       "their msg-att list"),
     _q("imap_store_replace_adds", ("IMAP-STORE-MODES",),
        "STORE FLAGS adds the flags instead of replacing them"),
     _q("imap_store_silent_ignored", ("IMAP-STORE-SILENT",),

@@ -13,7 +13,7 @@ import ssl
 import types
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
@@ -115,6 +115,10 @@ R550_RELAY_DENIED = _reply(C550_MAILBOX_UNAVAILABLE, "5.7.1", "Relay access deni
 R550_SENDER_NOT_OWNED = _reply(C550_MAILBOX_UNAVAILABLE, "5.7.1", "Sender address not owned by the authenticated user")
 R552_TOO_BIG = _reply(C552_EXCEEDED_STORAGE, "5.3.4", "Message size exceeds fixed maximum message size")
 R214_HELP = _reply(214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT STARTTLS AUTH")
+R211_HELP = _reply(211, "2.0.0", "mailharness: EHLO HELO MAIL RCPT DATA RSET NOOP VRFY HELP QUIT")
+R502_HELP = _reply(C502_NOT_IMPLEMENTED, "5.5.1", "HELP not implemented")
+R252_CANNOT_VRFY = _reply(252, "2.0.0", "Cannot VRFY user, but will accept message and attempt delivery")
+R502_STARTTLS = _reply(C502_NOT_IMPLEMENTED, "5.5.1", "STARTTLS not implemented")
 R250_OK = _reply(C250_OK, "2.0.0", "OK")
 R421_AUTH_FAILURES = _reply(C421_SERVICE_UNAVAILABLE, "4.7.0", "Too many authentication failures, closing")
 R421_TOO_MANY_ERRORS = _reply(C421_SERVICE_UNAVAILABLE, "4.7.0", "Too many errors, closing")
@@ -355,6 +359,11 @@ class _SMTPSession(SMTP):
         """True when quirk *name* is on and belongs to this session's agent (msa_/mta_)."""
         return name.startswith(self.agent + "_") and self.config.has_quirk(name)
 
+    def allows(self, name: str) -> bool:
+        """True when allowance *name* (reference_agents/allowances.py) is on for this session:
+        smtp_ allowances hold for the MSA and the MTA, mx_ ones for the inbound MTA only."""
+        return (not name.startswith("mx_") or self.agent == "mta") and self.config.has_quirk(name)
+
     def _fresh_command_limits(self) -> collections.defaultdict[str, int]:
         # aiosmtpd compares the line without its CRLF with this limit.
         return collections.defaultdict(lambda: MAX_COMMAND_LINE)
@@ -490,6 +499,15 @@ class _SMTPSession(SMTP):
 
     # --- commands aiosmtpd gets slightly wrong for us -----------------------------------------
 
+    async def check_helo_needed(self, helo: str = "HELO") -> bool:
+        assert self.session is not None
+        if not self.session.host_name and self.allows("smtp_mail_before_ehlo"):
+            # Allowance: RFC 5321 §4.1.4 puts the rule on the client ("A session that will
+            # contain mail transactions MUST first be initialized by the use of the EHLO
+            # command"); this server takes MAIL, RCPT and DATA before any EHLO or HELO.
+            return False
+        return await super().check_helo_needed(helo)
+
     @syntax("EHLO hostname")
     async def smtp_EHLO(self, hostname: str) -> None:
         if not hostname and self.quirk("msa_ehlo_no_domain_accepted"):
@@ -524,6 +542,13 @@ class _SMTPSession(SMTP):
 
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg: str) -> None:
+        if self.allows("mx_no_starttls"):
+            # Allowance: STARTTLS is an extension (RFC 3207 §2), so this MX neither lists it in
+            # EHLO nor implements it. RFC 5321 §4.2.4: "502 SHOULD be used when the command is
+            # actually recognized by the SMTP server, but not implemented" (RFC 3207's 454 is
+            # for a "temporary reason").
+            await self.push(R502_STARTTLS)
+            return
         if self.tls_active:
             # RFC 3207 §4.2: "A client MUST NOT attempt to start a TLS session if a TLS session
             # is already active."
@@ -618,6 +643,10 @@ class _SMTPSession(SMTP):
             # discarded".
             await self.push(R250_OK)
             return
+        if arg and self.quirk("msa_rset_data_quit_argument_accepted"):
+            # Breaks RFC 5321 §4.1.1: servers "SHOULD reject commands containing them [RSET,
+            # DATA, QUIT with parameters] as having invalid syntax"; this one drops the argument.
+            arg = None
         await super().smtp_RSET(arg)
 
     @syntax("NOOP [ignored]")
@@ -636,6 +665,12 @@ class _SMTPSession(SMTP):
             # verify that the syntax given is valid."
             await self.push(_reply(C250_OK, "2.1.5", f"<{arg.strip('<>')}>"))
             return
+        if self.allows("smtp_vrfy_252"):
+            # Allowance: RFC 5321 §3.5.3: where an address "cannot reasonably be verified in real
+            # time ... reply code 252 SHOULD be returned"; §7.3 lets a server not verify at all.
+            # This one answers every VRFY so, with or without an argument.
+            await self.push(R252_CANNOT_VRFY)
+            return
         await super().smtp_VRFY(arg or "")
 
     @syntax("HELP [command]")
@@ -645,11 +680,19 @@ class _SMTPSession(SMTP):
             # answer).
             await super().smtp_HELP(arg or "")
             return
-        # RFC 5321 §4.3.2: HELP "S: 211, 214  E: 502, 504".
-        await self.push(R214_HELP)
+        # RFC 5321 §4.3.2: HELP "S: 211, 214  E: 502, 504". The allowances answer with the
+        # other codes listed there: 211 (system status), or 502 where HELP is not implemented.
+        if self.allows("smtp_help_502"):
+            await self.push(R502_HELP)
+        elif self.allows("smtp_help_211"):
+            await self.push(R211_HELP)
+        else:
+            await self.push(R214_HELP)
 
     @syntax("QUIT")
     async def smtp_QUIT(self, arg: str | None) -> None:
+        if arg and self.quirk("msa_rset_data_quit_argument_accepted"):
+            arg = None  # breaks RFC 5321 §4.1.1 (see smtp_RSET)
         if not arg and self.quirk("msa_quit_keeps_connection"):
             # Breaks RFC 5321 §4.1.1.10: "the receiver MUST send a "221 OK" reply, and then
             # close the transmission channel."
@@ -667,7 +710,9 @@ class _SMTPSession(SMTP):
         if not self.envelope.rcpt_tos:
             await self.push(R503_NEED_RCPT)
             return
-        if arg:
+        if arg and not self.quirk("msa_rset_data_quit_argument_accepted"):  # see smtp_RSET
+            # RFC 5321 §4.1.1: servers "SHOULD reject commands containing them as having invalid
+            # syntax" (RSET, DATA and QUIT take no parameters).
             await self.push(R501_DATA_SYNTAX)
             return
         await self.push(R354_START_DATA)
@@ -1039,7 +1084,9 @@ class _SubmissionHandler(_Handler):
     def _prepare(self, message: bytes) -> bytes:
         if self.quirk("msa_strip_8bit"):
             # Breaks RFC 6152 §3: 8-bit content declared with BODY=8BITMIME is passed on intact.
-            message = bytes(b & 0x7F for b in message)
+            # Each 8-bit octet becomes "?" (clearing the high bit instead would make NULs and
+            # bare CRs or LFs, which break other rules as well).
+            message = bytes(b if b < 0x80 else 0x3F for b in message)
         fields: list[tuple[bytes, bytes]] = []
         if not self.quirk("msa_no_date"):
             # RFC 6409 §8.2: "The MSA MAY add a 'Date' field to the submitted message, if it
@@ -1088,7 +1135,12 @@ class _InboundHandler(_Handler):
                 # Breaks RFC 5321 §3.6: the MTA must accept mail for the domains it serves.
                 return _reply(C451_LOCAL_ERROR, "4.3.0", "Temporary local problem, try again later")
             address = self._postmaster_alias(address, domain)
-            if accounts.by_address(address) is None and not self.quirk("mta_accept_unknown_user"):
+            catch_all = server.allows("mx_catch_all")
+            # Allowance mx_catch_all: RFC 5321 §3.3 leaves it to the server which addresses are
+            # deliverable; this one takes any local part of its domains, and the MDA files such
+            # mail into the domain's first account. The quirk accepts and then drops it.
+            unknown_accepted = catch_all or self.quirk("mta_accept_unknown_user")
+            if accounts.by_address(address) is None and not unknown_accepted:
                 # RFC 5321 §3.3: "the SMTP server returns a 550 reply, typically with a string
                 # such as "no such user - " and the mailbox name".
                 return R550_NO_SUCH_USER
@@ -1153,7 +1205,8 @@ class SMTPServers:
             (
                 _Listener(
                     name="smtp",
-                    starttls=config.server_tls,
+                    # Allowance mx_no_starttls: the MX does not offer STARTTLS at all.
+                    starttls=None if quirk("mx_no_starttls") else config.server_tls,
                     implicit_tls=None,
                     offer_auth=False,
                     auth_require_tls=True,
@@ -1168,7 +1221,7 @@ class SMTPServers:
         loop = asyncio.get_running_loop()
         self._tracker.stopping = False
         try:
-            for listener, port, handler in self._listeners():
+            for listener, port, handler in self._plaintext(self._listeners()):
                 sock = _loopback_socket(self.config.address, port)
                 try:
                     server = await loop.create_server(
@@ -1184,6 +1237,18 @@ class SMTPServers:
         except BaseException:
             await self.stop()
             raise
+
+    def _plaintext(
+        self, listeners: list[tuple[_Listener, int, _Handler]]
+    ) -> list[tuple[_Listener, int, _Handler]]:
+        """Without TLS (``config.tls`` false): no implicit-TLS listener, no STARTTLS, and AUTH
+        allowed in plain text."""
+        if self.config.tls:
+            return listeners
+        return [
+            (replace(listener, starttls=None, auth_require_tls=False), port, handler)
+            for listener, port, handler in listeners if listener.name != "submissions"
+        ]
 
     def _session(
         self, handler: _Handler, listener: _Listener, loop: asyncio.AbstractEventLoop

@@ -64,6 +64,9 @@ class TopologySettings:
     quirks: frozenset[str] = frozenset()
     #: RFC-permitted variants (reference_agents/allowances.py), read by the agents like quirks.
     allowances: frozenset[str] = frozenset()
+    #: False: every agent runs without TLS and takes AUTH/LOGIN in plain text (the target it
+    #: describes says allow_plaintext = true).
+    tls: bool = True
     retry_schedule: tuple[float, ...] = (0.5, 1.0, 2.0, 5.0, 30.0)
     max_queue_lifetime: float = 5 * 24 * 3600.0
     delivery_timeout: float = 30.0
@@ -72,7 +75,7 @@ class TopologySettings:
 
 
 _SETTING_KEYS = {
-    "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "retry_schedule", "max_queue_lifetime",
+    "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
     "delivery_timeout", "max_message_size", "accounts",
 }
 
@@ -123,6 +126,7 @@ def settings_from_dict(
         dns_port=typed("dns_port", int, 5300),
         quirks=quirks,
         allowances=allowances,
+        tls=typed("tls", bool, True),
         retry_schedule=tuple(float(s) for s in schedule),
         max_queue_lifetime=float(typed("max_queue_lifetime", (int, float), defaults.max_queue_lifetime)),
         delivery_timeout=float(typed("delivery_timeout", (int, float), defaults.delivery_timeout)),
@@ -249,6 +253,8 @@ class Topology:
                 ports=_ports(address, s.standard_ports, self.outbound_port),
                 outbound_port=self.outbound_port,
                 quirks=s.quirks | s.allowances,
+                tls=s.tls,
+                login_disabled_without_tls=s.tls,
                 max_message_size=s.max_message_size,
                 retry_schedule=s.retry_schedule,
                 max_queue_lifetime=s.max_queue_lifetime,
@@ -291,10 +297,10 @@ class Topology:
             return ProviderTarget(
                 domain=domain,
                 submission=Endpoint("smtp", address, ports["submission"]),
-                submissions=Endpoint("smtps", address, ports["submissions"]),
+                submissions=Endpoint("smtps", address, ports["submissions"]) if s.tls else None,
                 mx=Endpoint("smtp", address, ports["smtp"]),
                 imap=Endpoint("imap", address, ports["imap"]),
-                imaps=Endpoint("imaps", address, ports["imaps"]),
+                imaps=Endpoint("imaps", address, ports["imaps"]) if s.tls else None,
                 outbound_port=self.outbound_port,
                 accounts=tuple(
                     TargetAccount(a.user, a.password, a.address)
@@ -317,6 +323,7 @@ class Topology:
             delivery_timeout=s.delivery_timeout,
             embedded=embedded,
             quirks=tuple(sorted(s.quirks)),
+            allow_plaintext=not s.tls,
         )
 
     def write_target_file(self, path: Path) -> None:

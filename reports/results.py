@@ -136,6 +136,8 @@ class RunResults:
     requirements: tuple[RequirementDoc, ...]
     steps: tuple[StepDoc, ...]
     environment: dict[str, str] = field(default_factory=dict)
+    #: What the headline must say about how the run was made (a plaintext target, ...).
+    notes: tuple[str, ...] = ()
 
     def summary(self) -> dict[str, int]:
         """Number of tests per outcome (every outcome present, zeros included)."""
@@ -274,6 +276,7 @@ def results_to_json(run: RunResults) -> str:
         "started": run.started,
         "duration": run.duration,
         "environment": dict(run.environment),
+        "notes": list(run.notes),
         "summary": run.summary(),
         "requirement_summary": run.requirement_summary(),
         "steps": [_step_json(s) for s in run.steps],
@@ -451,6 +454,7 @@ def results_from_json(text: str, *, source: str = "<results>") -> RunResults:
         requirements=top.get_objs("requirements", _requirement),
         steps=top.get_objs("steps", _step),
         environment=top.get_str_map("environment") if "environment" in data else {},
+        notes=top.get_strs("notes") if "notes" in data else (),
     )
 
 

@@ -20,8 +20,11 @@ untagged response is checked as it is absorbed, and each rule checks what it is 
 - IMAP-STATIC-DATA: RFC822.SIZE, INTERNALDATE, ENVELOPE, BODYSTRUCTURE and BODY[] of a UID are
   the same at every fetch, in any session; BODY[] is the appended message, RFC822.SIZE its length.
 - IMAP-SEARCH-CORRECT: SEARCH / UID SEARCH (SEARCH or ESEARCH responses) return exactly the
-  model's matches among the messages the session has settled (a message expunged by the other
-  session and not yet announced may go either way).
+  model's matches among the messages the session had been told of (with their UIDs) when the
+  SEARCH response came. What the session had not been told of yet may go either way: a message
+  expunged by the other session, a flag change, and a message the other session added whose
+  EXISTS comes after the SEARCH response (RFC 9051 §5.2 obliges a server to send a size update
+  it observes during a command, not to observe it before computing the result).
 - IMAP-SESSIONS-AGREE: flags reported by FETCH are the model's flags; after a checkpoint (NOOP in
   every session) each session's view holds the model's UIDs, count and flags, and an explicit
   FETCH FLAGS agrees; keywords in FETCH were announced by FLAGS or PERMANENTFLAGS (``\\*`` for
@@ -32,12 +35,21 @@ untagged response is checked as it is absorbed, and each rule checks what it is 
   ever reported ``\\Recent`` (suites/imap checks that a server keeps recent state at all).
 - IMAP-UID-MONOTONIC: a new message's UID is above every UID the mailbox ever had; UIDNEXT after
   SELECT is above them too.
+- IMAP-UIDVALIDITY-STABLE: a SELECT of the same mailbox reports the same UIDVALIDITY.
+- IMAP-APPENDUID / IMAP-COPYUID: an APPENDUID or COPYUID code names the mailbox's UIDVALIDITY,
+  and COPYUID maps every source UID.
+- IMAP-RESPONSE-SYNTAX: every response parses (the strict parser raises ``RemoteProtocolError``).
 
-A violation raises ``ModelViolation`` (an AssertionError) naming the requirement, the session and
-the step; a response that breaks the grammar (``RemoteProtocolError`` from the strict parser) is
-turned into an AssertionError carrying the offending bytes (``as_finding``). The transcripts of
-both sessions of the failing example are kept in the evidence; those of passing examples are
-dropped so that a run of hundreds of examples does not carry them all.
+A violation raises ``ModelViolation``, the ``CheckFailed`` of the one requirement it breaks, with
+the session and the step; a malformed response is the ``grammar_failure`` of IMAP-RESPONSE-SYNTAX
+with the offending bytes. A step the model depends on but does not judge (LOGIN, CREATE, SELECT,
+APPEND, STORE, COPY, EXPUNGE, NOOP answered other than OK) is a ``precondition``: the open
+requirements are not reached. Hypothesis re-raises the failure of the example it reports, and the
+plugin takes the verdict from that exception. When every example passes, each requirement that a
+check of the model reached passes; the others (no IMAP4rev1 session saw ``\\Recent``, no
+APPENDUID...) are not applicable. The transcripts of both sessions of the failing example are kept
+in the evidence; those of passing examples are dropped so that a run of hundreds of examples does
+not carry them all.
 """
 
 from __future__ import annotations
@@ -60,9 +72,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from harness.checks import CheckFailed, Mark, grammar_failure
 from harness.clients.imap import CommandResult, IMAPClient
 from harness.clients.transcript import Transcript
-from harness.protocol.errors import RemoteProtocolError, as_finding
+from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.imap.responses import (
     ESearch,
     Exists,
@@ -77,7 +90,9 @@ from harness.protocol.imap.responses import (
     UntaggedStatus,
 )
 from harness.protocol.imap.seqset import SequenceSet
+from harness.requirements import REGISTRY
 from harness.suite import Evidence, account, imap_connector, need, token
+from harness.suite import precondition as setup_step
 from harness.targets import Target
 
 T = TypeVar("T")
@@ -89,8 +104,20 @@ SEARCH = "IMAP-SEARCH-CORRECT"
 AGREE = "IMAP-SESSIONS-AGREE"
 RECENT_ONCE = "IMAP-RECENT"
 UID_MONOTONIC = "IMAP-UID-MONOTONIC"
-#: The requirements the model checks (for the suite test's marker).
-REQUIREMENTS = (SEQ_UID, NO_EXPUNGE, STATIC, SEARCH, AGREE, RECENT_ONCE, UID_MONOTONIC)
+UIDVALIDITY = "IMAP-UIDVALIDITY-STABLE"
+APPENDUID = "IMAP-APPENDUID"
+COPYUID = "IMAP-COPYUID"
+SYNTAX = "IMAP-RESPONSE-SYNTAX"
+#: Every requirement the model can red (for the suite test's marker).
+REQUIREMENTS = (SEQ_UID, NO_EXPUNGE, STATIC, SEARCH, AGREE, RECENT_ONCE, UID_MONOTONIC,
+                UIDVALIDITY, APPENDUID, COPYUID, SYNTAX)
+#: Why a requirement the model never got to check is not applicable to the target.
+UNCHECKED = {
+    RECENT_ONCE: "no IMAP4rev1 session was told of a \\Recent message",
+    UIDVALIDITY: "no session selected the mailbox again with a UIDVALIDITY",
+    APPENDUID: "no APPEND was answered with APPENDUID (UIDPLUS)",
+    COPYUID: "no COPY or MOVE was answered with COPYUID (UIDPLUS)",
+}
 
 #: Every rule (one to four commands) must finish within this many seconds.
 STEP_TIMEOUT = 30.0
@@ -109,14 +136,16 @@ FETCH_ITEMS = ("FLAGS", "RFC822.SIZE", "INTERNALDATE", "ENVELOPE", "BODYSTRUCTUR
 NO_EXPUNGE_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH"})
 
 
-class ModelViolation(AssertionError):
-    """An invariant of the mailbox model failed: requirement id, session, step and detail."""
+class ModelViolation(CheckFailed):
+    """An invariant of the mailbox model failed: the check of *requirement* (and only it) fails,
+    in *session* at *step* (*command*)."""
 
-    def __init__(self, requirement: str, session: str, step: int, command: str, detail: str) -> None:
-        super().__init__(
-            f"{requirement} violated in session {session} at step {step} ({command}): {detail}"
-        )
-        self.requirement = requirement
+    def __init__(self, requirement: str, session: str, step: int, command: str, detail: str,
+                 marks: Sequence[Mark] = ()) -> None:
+        if requirement not in REGISTRY:
+            raise KeyError(f"model check of unknown requirement id {requirement!r}")
+        super().__init__(requirement, f"session {session}, step {step} ({command}): {detail}",
+                         marks)
         self.session = session
         self.step = step
 
@@ -284,6 +313,10 @@ class View:
         return self.permanent_star or keyword in self.permanent
 
 
+def _status(result: CommandResult) -> str:
+    return result.status + (f" [{result.code.name}]" if result.code else "")
+
+
 def _code(response: Response | CommandResult) -> ResponseCode | None:
     code = getattr(response, "code", None)
     return code if isinstance(code, ResponseCode) else None
@@ -317,10 +350,15 @@ def search_hits(result: CommandResult) -> list[int]:
 class MailboxModel(RuleBasedStateMachine):
     """One fresh mailbox, two concurrent sessions, random operations, invariants from outside."""
 
-    def __init__(self, target: Target, evidence: Evidence) -> None:
+    def __init__(self, target: Target, evidence: Evidence, judged: set[str] | None = None) -> None:
         super().__init__()
         self.target = target
         self.evidence = evidence
+        #: The requirements a check of the model has reached, over every example of a run.
+        self.judged: set[str] = set() if judged is None else judged
+        #: The failure this example raised, and how long each of its transcripts was then.
+        self.failure: CheckFailed | None = None
+        self.failure_at: list[tuple[Transcript, int]] = []
         self.loop = asyncio.new_event_loop()
         self.views: list[View] = []
         self.transcripts: list[Transcript] = []
@@ -349,23 +387,42 @@ class MailboxModel(RuleBasedStateMachine):
         self.step += 1
         self.command = what
         try:
-            return self.loop.run_until_complete(asyncio.wait_for(coro, STEP_TIMEOUT))
+            done = self.loop.run_until_complete(asyncio.wait_for(coro, STEP_TIMEOUT))
         except RemoteProtocolError as exc:
-            self.failed = True
-            raise as_finding(exc, f"step {self.step}, {what}") from exc
+            # RFC 9051 §9: a response the strict parser refuses breaks the grammar, whatever
+            # the step was about.
+            raise self._failure(grammar_failure(exc, f"step {self.step}, {what}")) from exc
         except BaseException:
             self.failed = True
             raise
+        self._judge(SYNTAX)
+        return done
 
-    def _violate(self, requirement: str, view: View | str, detail: str) -> ModelViolation:
+    def _judge(self, *requirements: str) -> None:
+        """A check of each of *requirements* was made (it held, or it raised)."""
+        self.judged.update(requirements)
+
+    def _failure(self, failure: CheckFailed) -> CheckFailed:
+        """Remember *failure* and the transcripts up to it, for its evidence marks."""
         self.failed = True
+        self.failure = failure
+        self.failure_at = [(t, len(t.entries)) for t in self.transcripts if t.entries]
+        return failure
+
+    def _violate(self, requirement: str, view: View | str, detail: str) -> CheckFailed:
         name = view if isinstance(view, str) else view.name
-        return ModelViolation(requirement, name, self.step, self.command, detail)
+        return self._failure(ModelViolation(requirement, name, self.step, self.command, detail))
 
     def _expect_ok(self, view: View, result: CommandResult, requirement: str, what: str) -> None:
+        """*what*, which the model judges as a check of *requirement*, must have answered OK."""
         if not result.ok:
-            code = f" [{result.code.name}]" if result.code else ""
-            raise self._violate(requirement, view, f"{what} answered {result.status}{code}")
+            raise self._violate(requirement, view, f"{what} answered {_status(result)}")
+
+    def _step_ok(self, view: View, result: CommandResult, what: str) -> None:
+        """*what* is a step the model depends on but does not judge (suites/imap does): when it
+        is not answered OK, the open requirements are not reached."""
+        setup_step(result.ok, f"session {view.name}, step {self.step}: {what} answered "
+                     f"{_status(result)}")
 
     # -- setup and teardown ---------------------------------------------------------------------
 
@@ -385,9 +442,9 @@ class MailboxModel(RuleBasedStateMachine):
                 await client.capability()
             need("STARTTLS" in client.capabilities, "IMAP endpoint offers neither TLS nor STARTTLS")
             started = await client.starttls(self.target.client_ssl_context())
-            assert started.ok, f"IMAP STARTTLS answered {started.status}"
+            setup_step(started.ok, f"session {name}: STARTTLS answered {_status(started)}")
         login = await client.login(acct.user, acct.password)
-        assert login.ok, f"IMAP LOGIN for {acct.user} answered {login.status}"
+        setup_step(login.ok, f"session {name}: LOGIN as {acct.user} answered {_status(login)}")
         if login.code is None or login.code.name != "CAPABILITY":
             await client.capability()  # RFC 9051 §6.2.3: capabilities may change at login
         return client
@@ -405,14 +462,14 @@ class MailboxModel(RuleBasedStateMachine):
                 wanted.append("CONDSTORE")
             if wanted:
                 result = await client.command("ENABLE " + " ".join(wanted))
-                self._expect_ok(view, result, AGREE, "ENABLE")
+                self._step_ok(view, result, "ENABLE")
         self.caps = self.views[0].client.capabilities
         mark = token()
         self.mailbox, self.scratch = f"{mark}-model", f"{mark}-scratch"
         first = self.views[0]
         for name in (self.mailbox, self.scratch):
             created = await first.client.command(f"CREATE {name}")
-            self._expect_ok(first, created, AGREE, f"CREATE {name}")
+            self._step_ok(first, created, f"CREATE {name}")
         for kind, lines, flags in seed:
             # Before any SELECT: PERMANENTFLAGS is not known yet, so system flags only.
             await self._append(first, kind, lines, [f for f in flags if f.startswith("\\")],
@@ -422,13 +479,19 @@ class MailboxModel(RuleBasedStateMachine):
 
     async def _select(self, view: View) -> None:
         selected = await view.client.select(self.mailbox)
-        self._expect_ok(view, selected.result, AGREE, f"SELECT {self.mailbox}")
-        if view.uidvalidity is not None and selected.uidvalidity not in (None, view.uidvalidity):
-            raise self._violate(UID_MONOTONIC, view, f"UIDVALIDITY went from {view.uidvalidity} "
-                                f"to {selected.uidvalidity} with the same mailbox")
-        if selected.uidnext is not None and selected.uidnext <= self.max_uid:
-            raise self._violate(UID_MONOTONIC, view, f"UIDNEXT {selected.uidnext} is not above "
-                                f"UID {self.max_uid} the mailbox already had")
+        self._step_ok(view, selected.result, f"SELECT {self.mailbox}")
+        if view.uidvalidity is not None and selected.uidvalidity is not None:
+            # RFC 9051 §2.3.1.1: the UIDs of the mailbox persist, so UIDVALIDITY stays.
+            self._judge(UIDVALIDITY)
+            if selected.uidvalidity != view.uidvalidity:
+                raise self._violate(UIDVALIDITY, view, f"UIDVALIDITY went from "
+                                    f"{view.uidvalidity} to {selected.uidvalidity} with the same "
+                                    "mailbox")
+        if selected.uidnext is not None:
+            self._judge(UID_MONOTONIC)
+            if selected.uidnext <= self.max_uid:
+                raise self._violate(UID_MONOTONIC, view, f"UIDNEXT {selected.uidnext} is not "
+                                    f"above UID {self.max_uid} the mailbox already had")
         view.uidvalidity = selected.uidvalidity
         view.selection += 1
         view.selected_step = self.step

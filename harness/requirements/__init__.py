@@ -56,6 +56,15 @@ class Registry(Mapping[str, Requirement]):
         return [r for r in self._items.values() if r.step == step]
 
 
+#: Requirements about TLS itself (STARTTLS, implicit TLS, no plaintext passwords before TLS):
+#: not applicable to a target declared without TLS (``allow_plaintext = true``).
+TLS_REQUIREMENTS: frozenset[str] = frozenset({
+    "SUBMIT-STARTTLS", "SUBMIT-IMPLICIT-TLS", "AUTH-NO-PLAINTEXT", "IMPLICIT-TLS-CERT-CHECK",
+    "STARTTLS-SYNTAX", "STARTTLS-RESET", "STARTTLS-DISCARD-BUFFER", "STARTTLS-NOT-REOFFERED",
+    "STARTTLS-ONCE", "STARTTLS-NOT-REQUIRED-MX", "IMAP-STARTTLS", "IMAP-LOGINDISABLED",
+})
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     number: int

@@ -63,8 +63,9 @@ FLOW: tuple[Requirement, ...] = (
                 "Mail for domains the server is not responsible for is refused from "
                 "unauthenticated clients (no open relay).", 6),
     Requirement("ROUTE-UNKNOWN-USER", 5321, "3.3", M,
-                "RCPT for a mailbox that does not exist in a local domain is refused with "
-                "550 (5.1.1).", 6),
+                "RCPT for an address of a local domain that is not deliverable is refused "
+                "(550, or another 5yz); a server that accepts it (a catch-all) delivers the "
+                "message or returns a notification, never drops it.", 6),
     Requirement("TRACE-RECEIVED", 5321, "4.4", M,
                 "An SMTP server that receives a message inserts a Received trace header "
                 "at the beginning of the message content.", 6),

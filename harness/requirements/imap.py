@@ -224,7 +224,9 @@ IMAP: tuple[Requirement, ...] = (
                 "No mailbox name lets one user create or see another user's mailboxes.", 9),
     # -- bad input -------------------------------------------------------------------------------
     Requirement("IMAP-BAD-COMMAND", 9051, "2.2.2", S,
-                "An unknown or malformed command is answered BAD and the session goes on.", 9),
+                "An unknown or malformed command is answered BAD and the session goes on; a "
+                "server may end it after bad commands, with BYE (§3.4), never in place of "
+                "the BAD.", 9),
     Requirement("IMAP-LINE-LIMIT", 9051, "11.7", S,
                 "An endless command line is cut off (BAD or BYE) rather than buffered.", 9),
 )

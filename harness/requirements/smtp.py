@@ -21,8 +21,11 @@ SMTP: tuple[Requirement, ...] = (
                 "Each command is answered only with a reply code RFC 5321 lists for it "
                 "(plus 500, 501, 421 for any command).", 1),
     Requirement("SMTP-PARAM-SYNTAX", 5321, "4.3.2", M,
-                "MAIL, RCPT and DATA with malformed arguments are refused with 501 "
+                "MAIL and RCPT with malformed arguments are refused with 501 "
                 "(555 for unrecognised MAIL/RCPT parameters).", 1),
+    Requirement("SMTP-NO-PARAMETERS", 5321, "4.1.1", S,
+                "RSET, DATA and QUIT with an argument are refused as invalid syntax (501), "
+                "not carried out.", 1),
     Requirement("SMTP-RSET", 5321, "4.1.1.5", M,
                 "RSET is answered 250 and discards the stored sender, recipients and data.", 1),
     Requirement("SMTP-NOOP", 5321, "4.1.1.9", M,
@@ -68,8 +71,9 @@ SMTP: tuple[Requirement, ...] = (
     Requirement("AUTH-PLAIN", 4616, "2", M,
                 "AUTH PLAIN with valid credentials succeeds (235), with the initial response "
                 "on the AUTH line or after an empty 334 challenge.", 2),
-    Requirement("AUTH-LOGIN", 4954, "4", Y,
-                "Where AUTH LOGIN is advertised, valid credentials succeed (235).", 2),
+    Requirement("AUTH-LOGIN", 4954, "3", M,
+                "Where AUTH LOGIN is advertised (offering it is optional), valid credentials "
+                "succeed (235): the AUTH keyword lists the available mechanisms.", 2),
     Requirement("AUTH-CANCEL", 4954, "4", M,
                 "A client response of \"*\" cancels the exchange and is answered 501.", 2),
     Requirement("AUTH-BAD-BASE64", 4954, "4", M,

@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
 
 async def capability(s: Session, cmd: Command) -> Result:
+    # RFC 9051 §6.1.1: "The server MUST send a single untagged CAPABILITY response"
     caps = s.capabilities()
-    if s.config.has_quirk("imap_capability_no_rev"):  # quirk: no IMAP4rev1/IMAP4rev2
-        caps = [c for c in caps if not c.startswith("IMAP4")]
     s.write(format_capability(caps))
+    if s.config.has_quirk("imap_capability_twice"):  # quirk: a second CAPABILITY response
+        s.write(format_capability(caps))
     return Result("OK", "CAPABILITY completed")
 
 

@@ -24,7 +24,7 @@ def _result(status: str, text: str, code: str | None = None) -> Result:
 
 
 async def starttls(s: Session, cmd: Command) -> Result | None:
-    if s.config.has_quirk("imap_no_starttls"):  # quirk: STARTTLS refused
+    if s.config.has_quirk("imap_no_starttls") or not s.config.tls:  # quirk, or no TLS at all
         return _result("BAD", "STARTTLS not supported")
     if s.conn.tls:
         return _result("BAD", "TLS already active")

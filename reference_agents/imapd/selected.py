@@ -60,6 +60,21 @@ class SelectedMailbox:
         self.recent.update(u for u in uids if u > above)
         return b"* %d RECENT\r\n" % len(self.recent)
 
+    def describe(self, infos: Sequence[MessageInfo], *, modseq: bool) -> list[bytes]:
+        """FETCH (UID FLAGS) responses for messages of this view, with MODSEQ once CONDSTORE is
+        enabled (RFC 7162 §3.1)."""
+        out: list[bytes] = []
+        for info in infos:
+            seq = self.seq_of(info.uid)
+            if seq is None:
+                continue
+            values: list[tuple[str, FetchValue]] = [
+                ("UID", info.uid), ("FLAGS", Raw(format_flags(self.shown_flags(info.uid, info.flags))))]
+            if modseq:
+                values.append(("MODSEQ", self.modseq_value(info)))
+            out.append(format_fetch_response(seq, values))
+        return out
+
     @property
     def exists(self) -> int:
         return len(self.uids)
@@ -93,11 +108,12 @@ class SelectedMailbox:
 
     def sync(self, current: Sequence[MessageInfo], version: int, *, allow_expunge: bool,
              report_flags: bool = True, modseq: bool = False,
-             vanished: bool = False) -> list[bytes]:
+             vanished: bool = False, announce_upto: int | None = None) -> list[bytes]:
         """Untagged responses that bring the client up to date with *current* (ascending UIDs):
         EXPUNGE (highest first, so each number is right when sent) or, with *vanished*, one
         VANISHED naming their UIDs (RFC 7162 §3.2.10.2); FETCH FLAGS (with UID and MODSEQ once
-        CONDSTORE is enabled); EXISTS."""
+        CONDSTORE is enabled); EXISTS. With *announce_upto*, new messages above that UID are
+        left for a later sync."""
         out: list[bytes] = []
         present = {m.uid: m for m in current}
         pending_expunge = False
@@ -130,12 +146,16 @@ class SelectedMailbox:
                 out.append(format_fetch_response(seq, values))
         last = self.uids[-1] if self.uids else 0
         new = [m for m in current if m.uid > last]
+        withheld = False
+        if announce_upto is not None:
+            withheld = any(m.uid > announce_upto for m in new)
+            new = [m for m in new if m.uid <= announce_upto]
         if new:
             for m in new:
                 self.uids.append(m.uid)
                 self.flags[m.uid] = m.flags
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
-        # Leave the version stale while expunges wait, so that the next allowed moment
-        # reports them.
-        self.version = -1 if pending_expunge else version
+        # Leave the version stale while expunges or new messages wait, so that the next allowed
+        # moment reports them.
+        self.version = -1 if pending_expunge or withheld else version
         return out

@@ -49,6 +49,12 @@ MAX_LINE = 65536
 #: STORE, or SEARCH command.")
 _NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH"})
 
+#: Allowance imap_late_exists: the commands that look for new messages as they run. The polls
+#: (RFC 9051 §6.1.2: NOOP "can be used as a periodic poll for new messages"), SELECT/EXAMINE,
+#: and the commands that add messages to the selected mailbox themselves (§6.3.12: "the server
+#: SHOULD notify the client immediately via an untagged EXISTS response").
+_LOOK_AT_ONCE = frozenset({"NOOP", "CHECK", "IDLE", "SELECT", "EXAMINE", "APPEND", "COPY", "MOVE"})
+
 
 def _handlers() -> dict[State, dict[str, Handler]]:
     return {
@@ -85,10 +91,15 @@ class Session:
         #: VANISHED, and SELECT (QRESYNC) and UID FETCH (VANISHED) are allowed.
         self.qresync = False
         self.auth_failures = 0
+        #: BAD responses sent so far (allowance imap_bye_after_five_bad ends the session at 5).
+        self.bad_responses = 0
         #: Quirk imap_size_changes: toggles with every RFC822.SIZE sent.
         self.size_flip = 0
         #: Quirk imap_idle_slow: when IDLE next looks for changes (event loop time).
         self.idle_next_look = 0.0
+        #: Allowance imap_late_exists: the highest UID of the selected mailbox when the session
+        #: last looked for new messages (None: it has not looked since selecting).
+        self.looked_upto: int | None = None
         self._handlers = _handlers()
 
     # -- state ---------------------------------------------------------------------------------
@@ -113,7 +124,7 @@ class Session:
     def capabilities(self) -> list[str]:
         caps = ["IMAP4rev1", "IMAP4rev2"]
         if self.state is State.NOT_AUTHENTICATED:
-            if not self.conn.tls and not self.config.has_quirk("imap_no_starttls"):
+            if not self.conn.tls and self.config.tls and not self.config.has_quirk("imap_no_starttls"):
                 caps.append("STARTTLS")
             if self.login_disabled():
                 # RFC 9051 §6.2.3: LOGINDISABLED, and no plaintext mechanism advertised.
@@ -199,8 +210,10 @@ class Session:
 
     # -- selected mailbox ----------------------------------------------------------------------
 
-    def sync_selected(self, *, allow_expunge: bool, force: bool = False) -> None:
-        """Tell the client what changed in its selected mailbox (EXISTS, EXPUNGE, FLAGS)."""
+    def sync_selected(self, *, allow_expunge: bool, force: bool = False,
+                      announce_upto: int | None = None) -> None:
+        """Tell the client what changed in its selected mailbox (EXISTS, EXPUNGE, FLAGS); with
+        *announce_upto*, new messages above that UID wait for a later sync."""
         sel = self.selected
         if sel is None or self.user is None:
             return
@@ -222,7 +235,8 @@ class Session:
         # (quirk imap_qresync_sends_expunge: EXPUNGE all the same)
         vanished = self.qresync and not self.config.has_quirk("imap_qresync_sends_expunge")
         for line in sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
-                             modseq=self.condstore, vanished=vanished):
+                             modseq=self.condstore, vanished=vanished,
+                             announce_upto=announce_upto):
             self.write(line)
         new = sel.uids[bisect.bisect_right(sel.uids, known):]
         if new and sel.recent is not None:
@@ -233,6 +247,13 @@ class Session:
             except KeyError:
                 return  # deleted meanwhile: the next sync ends the selection
             self.write(sel.mark_recent(new, above))
+        if new and self.config.has_quirk("imap_late_exists"):
+            # Allowance imap_late_exists: each new message's UID and flags follow its EXISTS, in
+            # a FETCH response sent "by a unilateral server decision" (RFC 9051 §7.5.2).
+            present = {m.uid: m for m in current}
+            for line in sel.describe([present[u] for u in new if u in present],
+                                     modseq=self.condstore):
+                self.write(line)
 
     def take_recent(self, name: str, read_only: bool, upto: int) -> int:
         """The mailbox's recent mark: messages above it are \\Recent in this session, which has
@@ -248,6 +269,33 @@ class Session:
             # quirk imap_recent_not_claimed: every session sees a new message as \Recent
             claim = not self.config.has_quirk("imap_recent_not_claimed")
         return self.store.take_recent(self.user, name, upto=upto if claim else None)
+
+    def _announce_upto(self, command: str) -> int | None:
+        """Allowance imap_late_exists: the highest UID *command* may announce as new. The
+        session looks for new messages between commands; one found there is announced after
+        the responses of the next command, which were computed over the messages the session
+        knew (a SEARCH, then the EXISTS, then the tagged OK). RFC 9051 §5.2 obliges a server to
+        send size updates "if a mailbox size change is observed during the processing of a
+        command"; one observed while no command is in progress may be sent then (§5.3), or
+        with the next command's responses. None: no limit."""
+        if command in _LOOK_AT_ONCE or not self.config.has_quirk("imap_late_exists"):
+            return None
+        return self.looked_upto
+
+    def _look_for_new_messages(self) -> None:
+        """Allowance imap_late_exists: after a command, note the selected mailbox's highest UID
+        (what the next command may announce)."""
+        if not self.config.has_quirk("imap_late_exists"):
+            return
+        sel = self.selected
+        self.looked_upto = None
+        if sel is None or self.user is None:
+            return
+        try:
+            current = self.store.messages(self.user, sel.name)
+        except KeyError:
+            return  # deleted meanwhile: the next sync ends the selection
+        self.looked_upto = current[-1].uid if current else 0
 
     # -- the loop ------------------------------------------------------------------------------
 
@@ -315,14 +363,30 @@ class Session:
             # RFC 7888 §4 / RFC 9051 §7.1: refused before its octets are read.
             # RFC 9051 §7.1 TOOBIG; RFC 7888 §4 for a refused non-synchronizing literal.
             status = "BAD" if event.non_synchronizing else "NO"
+            if status == "BAD" or event.tag is None:
+                self.bad_responses += 1
             if event.tag is None:
                 self.untagged("BAD", "literal too large", code="TOOBIG")
             else:
                 self.write(format_tagged(event.tag, status, "literal too large", code="TOOBIG"))
         else:
             await self.dispatch(event)
+            self._look_for_new_messages()
+        self._end_after_bad_commands()
+
+    def _end_after_bad_commands(self) -> None:
+        """Allowance imap_bye_after_five_bad: after the fifth BAD the server ends the session
+        with BYE, a defence against a client that keeps sending garbage (RFC 9051 §3.4: the
+        logout state can be entered "by unilateral action on the part of ... the server"; "A
+        server SHOULD NOT unilaterally close the connection without first sending an untagged
+        BYE response that contains the reason for doing so.")."""
+        if (self.bad_responses >= 5 and self.state is not State.LOGOUT
+                and self.config.has_quirk("imap_bye_after_five_bad")):
+            self.untagged("BYE", "too many bad commands")
+            self.advance(Transition.LOGOUT)
 
     def _bad(self, tag: str | None, reason: str) -> None:
+        self.bad_responses += 1
         if tag is None:
             self.untagged("BAD", reason)
         else:
@@ -358,7 +422,9 @@ class Session:
         elif self.state is State.SELECTED:
             base = cmd.name.removeprefix("UID ")
             allow = cmd.name.startswith("UID ") or base not in _NO_EXPUNGE_DURING
-            self.sync_selected(allow_expunge=allow)
+            self.sync_selected(allow_expunge=allow, announce_upto=self._announce_upto(base))
         if self.state is State.LOGOUT and cmd.name != "LOGOUT":
             return
+        if result.status == "BAD":
+            self.bad_responses += 1
         self.write(format_tagged(cmd.tag, result.status, result.text, result.code))

@@ -6,7 +6,7 @@ import pytest
 
 from harness.clients.smtp import SMTPTimeout
 from harness.protocol.smtp import Reply
-from harness.suite import Evidence, need, run, smtp_connect
+from harness.suite import Evidence, check, fail, need, run, smtp_connect
 from harness.targets import Target
 
 pytestmark = pytest.mark.step(1)
@@ -30,7 +30,7 @@ def test_greeting_is_220(target: Target, evidence: Evidence) -> None:
 
     code = run(scenario())
     # RFC 5321 §4.3.1: "the server will send a 220 reply if it is ready (or a 554 ...)"
-    assert code == 220, f"greeting code {code}"
+    check("SMTP-GREETING-220", code == 220, f"the greeting is {code}")
 
 
 @pytest.mark.requirement("SMTP-EHLO-250", "SMTP-REPLY-SYNTAX")
@@ -53,13 +53,16 @@ def test_ehlo_lists_extensions(target: Target, evidence: Evidence) -> None:
         finally:
             await client.close()
 
-    # RFC 5321 §4.2: a malformed reply fails the test (run() reports its bytes).
+    # RFC 5321 §4.2: a malformed reply fails SMTP-REPLY-SYNTAX (run() reports its bytes).
     code, extensions, stray = run(scenario())
-    assert code == 250, f"EHLO answered {code}"
     # RFC 5321 §4.2.1: "the format for multiline replies requires that every line, except the
     # last, begin with the reply code, followed immediately by a hyphen"
-    assert stray is None, f"more reply lines followed the end of the EHLO reply: {stray.raw!r}"
-    assert extensions, "EHLO reply lists no service extensions"
+    check("SMTP-REPLY-SYNTAX", stray is None,
+          f"after the EHLO reply: {stray.raw!r}" if stray else "nothing followed the EHLO reply")
+    # RFC 5321 §4.1.1.1: the EHLO response is 250, its lines after the first naming the
+    # extensions the server supports.
+    check("SMTP-EHLO-250", code == 250, f"EHLO answered {code}")
+    check("SMTP-EHLO-250", extensions, f"EHLO lists the extensions {sorted(extensions)}")
 
 
 @pytest.mark.requirement("SUBMIT-STARTTLS")
@@ -82,10 +85,12 @@ def test_starttls_then_ehlo_again(target: Target, evidence: Evidence) -> None:
             await client.close()
 
     offered, code, tls, ehlo_again = run(scenario())
-    assert offered, "STARTTLS is not advertised on the submission port"
-    assert code == 220, f"STARTTLS answered {code}"
-    assert tls, "TLS was not negotiated after 220"
-    assert ehlo_again == 250, f"EHLO after STARTTLS answered {ehlo_again}"
+    # RFC 8314 §3.3 and RFC 3207 §4: the submission port offers STARTTLS; the server answers
+    # it 220, negotiates TLS, and the client then issues EHLO again (RFC 3207 §4.2).
+    check("SUBMIT-STARTTLS", offered, f"STARTTLS advertised on the submission port: {offered}")
+    check("SUBMIT-STARTTLS", code == 220, f"STARTTLS answered {code}")
+    check("SUBMIT-STARTTLS", tls, f"TLS negotiated after 220 to STARTTLS: {tls}")
+    check("SUBMIT-STARTTLS", ehlo_again == 250, f"EHLO after STARTTLS answered {ehlo_again}")
 
 
 @pytest.mark.requirement("SUBMIT-IMPLICIT-TLS")
@@ -105,7 +110,7 @@ def test_submissions_starts_with_tls(target: Target, evidence: Evidence) -> None
     try:
         tls, code = run(scenario())
     except (OSError, TimeoutError) as exc:
-        raise AssertionError(f"TLS handshake on the submissions port failed: {exc!r}") from None
+        raise fail("SUBMIT-IMPLICIT-TLS", f"the TLS handshake on the submissions port failed: {exc!r}") from None
     # RFC 8314 §3.3: "... the client MUST immediately start the TLS negotiation"
-    assert tls, "connection is not TLS"
-    assert code == 250, f"EHLO over implicit TLS answered {code}"
+    check("SUBMIT-IMPLICIT-TLS", tls, f"the submissions connection is TLS: {tls}")
+    check("SUBMIT-IMPLICIT-TLS", code == 250, f"EHLO over implicit TLS answered {code}")

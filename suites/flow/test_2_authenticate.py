@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.protocol.smtp import Reply
-from harness.suite import Evidence, account, need, open_submission, run, smtp_connect
+from harness.suite import Evidence, account, check, need, open_submission, run, smtp_connect
 from harness.targets import Target
 
 pytestmark = pytest.mark.step(2)
@@ -25,12 +25,12 @@ def test_mail_without_auth_is_refused(target: Target, evidence: Evidence) -> Non
     reply = run(scenario())
     # RFC 6409 §4.3: "The MSA MUST by default issue an error response to the MAIL command
     # if the session has not been authenticated"; RFC 4954 §6 names 530 5.7.0.
-    assert reply.code == 530, f"MAIL before AUTH answered {reply.code}"
-    if reply.enhanced is not None:
-        assert str(reply.enhanced) == "5.7.0", f"enhanced code {reply.enhanced}"
+    check("AUTH-REQUIRED", reply.code == 530, f"MAIL before AUTH answered {reply.code}")
+    check("AUTH-REQUIRED", reply.enhanced is None or str(reply.enhanced) == "5.7.0",
+          f"530 to MAIL before AUTH, enhanced code {reply.enhanced}")
 
 
-@pytest.mark.requirement("AUTH-BAD-CREDENTIALS")
+@pytest.mark.requirement("AUTH-BAD-CREDENTIALS", "AUTH-REQUIRED")
 def test_wrong_password_is_refused(target: Target, evidence: Evidence) -> None:
     acct = account(target.sender)
 
@@ -45,10 +45,12 @@ def test_wrong_password_is_refused(target: Target, evidence: Evidence) -> None:
 
     auth, mail = run(scenario())
     # RFC 4954 §6: 535 5.7.8 "Authentication credentials invalid".
-    assert auth.code == 535, f"AUTH with a wrong password answered {auth.code}"
-    if auth.enhanced is not None:
-        assert str(auth.enhanced) == "5.7.8", f"enhanced code {auth.enhanced}"
-    assert not mail.is_positive, "MAIL accepted after failed AUTH"
+    check("AUTH-BAD-CREDENTIALS", auth.code == 535, f"AUTH with a wrong password answered {auth.code}")
+    check("AUTH-BAD-CREDENTIALS", auth.enhanced is None or str(auth.enhanced) == "5.7.8",
+          f"535 to AUTH with a wrong password, enhanced code {auth.enhanced}")
+    # RFC 6409 §4.3: after a failed AUTH the session is still not authenticated, so MAIL is
+    # refused.
+    check("AUTH-REQUIRED", not mail.is_positive, f"MAIL after a failed AUTH answered {mail.code}")
 
 
 @pytest.mark.requirement("AUTH-NO-PLAINTEXT")
@@ -73,10 +75,10 @@ def test_no_plaintext_auth_before_tls(target: Target, evidence: Evidence) -> Non
     # RFC 4954 §4: "A server implementation MUST implement a configuration in which it does NOT
     # permit any plaintext password mechanisms, unless either the STARTTLS command has been
     # negotiated or some other mechanism that protects the session from password snooping".
-    assert not reply.is_positive, f"AUTH PLAIN before STARTTLS answered {reply.code}"
-    assert "PLAIN" not in offered.upper().split() or reply.code == 538, (
-        f"PLAIN is offered before TLS and refused with {reply.code} instead of 538"
-    )
+    check("AUTH-NO-PLAINTEXT", not reply.is_positive, f"AUTH PLAIN before STARTTLS answered {reply.code}")
+    # RFC 4954 §6: 538 5.7.11 "Encryption required for requested authentication mechanism".
+    check("AUTH-NO-PLAINTEXT", "PLAIN" not in offered.upper().split() or reply.code == 538,
+          f"AUTH before TLS offers {offered or 'no mechanism'!r}; AUTH PLAIN answered {reply.code}")
 
 
 @pytest.mark.requirement("SUBMIT-SENDER-RIGHTS")
@@ -96,7 +98,10 @@ def test_cannot_send_as_someone_else(target: Target, evidence: Evidence) -> None
     mail, rcpt = run(scenario())
     # RFC 6409 §6.1: the MSA checks that the submitter is authorised to use the address.
     refused = not mail.is_positive or (rcpt is not None and not rcpt.is_positive)
-    assert refused, f"MAIL FROM:<{other.address}> as {target.sender.accounts[0].user} was accepted"
-    assert (mail.code if not mail.is_positive else rcpt.code if rcpt else 0) in (550, 553, 554), (
-        "refusal is not 550/553/554"
-    )
+    check("SUBMIT-SENDER-RIGHTS", refused,
+          f"MAIL FROM:<{other.address}> as {target.sender.accounts[0].user} answered {mail.code}"
+          f"{f', RCPT {rcpt.code}' if rcpt else ''}")
+    code = mail.code if not mail.is_positive else rcpt.code if rcpt else 0
+    # RFC 6409 §6.1: "Reply code 550 with an appropriate enhanced status code ... such as 5.7.1"
+    # (553 and 554 name the same refusal of the address or the transaction, RFC 5321 §4.2.2).
+    check("SUBMIT-SENDER-RIGHTS", code in (550, 553, 554), f"the address was refused with {code}")

@@ -10,16 +10,18 @@ from harness.suite import (
     Evidence,
     ScriptedDNS,
     account,
+    check,
     header_values,
     make_message,
     need,
+    precondition,
     run,
     scripted_dns,
     submit,
     token,
-    wait_delivery,
 )
 from harness.targets import Target
+from suites.flow.flow_helpers import arrival, waited
 
 pytestmark = pytest.mark.step(5)
 
@@ -42,19 +44,26 @@ def test_temporary_failure_is_retried(target: Target, evidence: Evidence) -> Non
     dns = scripted_dns(target, sinks=5)
     mark = token()
 
-    async def scenario() -> int:
+    async def scenario() -> tuple[bytes | None, int]:
         async with SinkServer(dns.sinks[4], dns.outbound_port) as sink:
             sink.script_data(["451 4.3.0 Try again later"])
             evidence.note("the MX answers the first DATA with 451")
             await _send_via_scripted_mx(target, evidence, dns, "retry", mark)
-            got = await sink.wait_for_message(target.delivery_timeout + 10)
-            assert mark.encode() in got.data
+            try:
+                got = await sink.wait_for_message(target.delivery_timeout + 10)
+            except TimeoutError:
+                return None, sink.connections
             evidence.note(f"delivered after {sink.connections} connection(s)")
-            return sink.connections
+            return got.data, sink.connections
 
+    data, connections = run(scenario())
     # RFC 5321 §4.5.4.1: "mail that cannot be transmitted immediately MUST be queued and
     # periodically retried by the sender."
-    assert run(scenario()) >= 2
+    check("TRANSFER-RETRY", data is not None and mark.encode() in data,
+          f"after 451 to DATA the message {mark} was {'sent again' if data else 'not sent again'} within "
+          f"{target.delivery_timeout + 10:.0f} s ({connections} connection(s))")
+    check("TRANSFER-RETRY", connections >= 2,
+          f"the message was accepted in connection {connections}, the first one got 451")
 
 
 @pytest.mark.requirement("TRANSFER-BOUNCE", "BOUNCE-NULL-SENDER")
@@ -64,19 +73,26 @@ def test_permanent_failure_bounces_to_sender(target: Target, evidence: Evidence)
          "target gives no IMAP access to the sender's mailbox, where the bounce arrives")
     mark = token()
 
-    async def scenario() -> bytes:
+    async def scenario() -> bytes | None:
         async with SinkServer(dns.sinks[4], dns.outbound_port) as sink:
             sink.script_rcpt(["550 5.1.1 No such user here"])
             evidence.note("the MX refuses RCPT with 550 5.1.1")
             await _send_via_scripted_mx(target, evidence, dns, "bounce", mark)
-            # RFC 5321 §6.1: "... it MUST construct an "undeliverable mail" notification message
-            # and send it to the originator of the undeliverable mail".
-            _, bounce = await wait_delivery(target, evidence, target.sender, mark)
-            return bounce
+            found = await arrival(target, evidence, target.sender, mark)
+            return None if found is None else found.data
 
     bounce = run(scenario())
+    sender = account(target.sender).address
+    # RFC 5321 §6.1: "... it MUST construct an "undeliverable mail" notification message and
+    # send it to the originator of the undeliverable mail".
+    check("TRANSFER-BOUNCE", bounce is not None,
+          f"after 550 5.1.1 to RCPT {'a' if bounce else 'no'} notification about {mark} reached "
+          f"{sender} INBOX {waited(target)}")
+    assert bounce is not None
     paths = header_values(bounce, "Return-Path")
+    # RFC 5321 §4.4: the delivery server records the reverse-path in Return-Path; without it
+    # the notification's envelope sender cannot be seen.
+    precondition(paths, "the notification has no Return-Path field: its reverse-path is not visible")
     # RFC 5321 §4.5.5: notifications such as non-delivery reports are "required by existing and
     # proposed Standards to be sent with a null reverse-path" (MAIL FROM:<>).
-    assert paths, "the bounce has no Return-Path (the envelope sender is not visible)"
-    assert paths[0] == "<>", f"bounce was sent with reverse-path {paths[0]}"
+    check("BOUNCE-NULL-SENDER", paths[0] == "<>", f"the notification was sent with reverse-path {paths[0]}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.clients.imap import CommandResult
-from harness.suite import Evidence, account, imap_connector, need, run
+from harness.suite import Evidence, account, check, imap_connector, imap_secure, need, run
 from harness.targets import Endpoint, Target
 
 pytestmark = pytest.mark.step(8)
@@ -32,11 +32,11 @@ def test_starttls(target: Target, evidence: Evidence) -> None:
             await client.close()
 
     offered, result, tls, caps = run(scenario())
-    assert offered, "STARTTLS is not in the capability list"
+    check("IMAP-STARTTLS", offered, f"STARTTLS in the capabilities of the clear-text port: {offered}")
     # RFC 9051 §6.2.1: on OK the client starts TLS; capabilities must be asked for again.
-    assert result.status == "OK", f"STARTTLS answered {result.status}"
-    assert tls, "TLS was not negotiated"
-    assert "STARTTLS" not in caps, "STARTTLS still advertised after TLS started"
+    check("IMAP-STARTTLS", result.status == "OK", f"STARTTLS answered {result.status}")
+    check("IMAP-STARTTLS", tls, f"TLS negotiated after OK to STARTTLS: {tls}")
+    check("IMAP-STARTTLS", "STARTTLS" not in caps, f"capabilities after TLS started: {sorted(caps)}")
 
 
 @pytest.mark.requirement("IMAP-LOGINDISABLED")
@@ -57,17 +57,16 @@ def test_no_clear_text_login(target: Target, evidence: Evidence) -> None:
     # RFC 9051 §6.2.3: "A server implementation MUST implement a configuration in which it does
     # not permit any plaintext password mechanisms, unless the STARTTLS command has been
     # negotiated"; such a server advertises LOGINDISABLED.
-    assert result.status != "OK", "LOGIN over clear text was accepted"
-    assert "LOGINDISABLED" in caps, "LOGIN is refused but LOGINDISABLED is not advertised"
+    check("IMAP-LOGINDISABLED", result.status != "OK", f"LOGIN over clear text answered {result.status}")
+    check("IMAP-LOGINDISABLED", "LOGINDISABLED" in caps,
+          f"LOGIN over clear text answered {result.status}; capabilities {sorted(caps)}")
 
 
 async def _login(target: Target, evidence: Evidence, password: str) -> CommandResult:
     acct = account(target.receiver)
     client = await imap_connector(target, evidence, target.receiver)()
     try:
-        if not client.is_tls:
-            need("STARTTLS" in client.capabilities, "IMAP endpoint offers neither TLS nor STARTTLS")
-            assert (await client.starttls(target.client_ssl_context())).ok
+        await imap_secure(client, target)
         return await client.login(acct.user, password)
     finally:
         await client.close()
@@ -76,10 +75,12 @@ async def _login(target: Target, evidence: Evidence, password: str) -> CommandRe
 @pytest.mark.requirement("IMAP-LOGIN")
 def test_login_with_valid_credentials(target: Target, evidence: Evidence) -> None:
     result = run(_login(target, evidence, account(target.receiver).password))
-    assert result.status == "OK", f"LOGIN answered {result.status}"
+    # RFC 9051 §6.2.3: "OK - login completed, now in authenticated state".
+    check("IMAP-LOGIN", result.status == "OK", f"LOGIN with valid credentials answered {result.status}")
 
 
 @pytest.mark.requirement("IMAP-LOGIN-BAD")
 def test_login_with_wrong_password(target: Target, evidence: Evidence) -> None:
     result = run(_login(target, evidence, account(target.receiver).password + "-wrong"))
-    assert result.status == "NO", f"LOGIN with a wrong password answered {result.status}"
+    # RFC 9051 §6.2.3: "NO - login failure: user name or password rejected".
+    check("IMAP-LOGIN-BAD", result.status == "NO", f"LOGIN with a wrong password answered {result.status}")

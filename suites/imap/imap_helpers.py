@@ -11,12 +11,13 @@ from harness.clients.imap import (
     IMAPClient,
     IMAPClientError,
     IMAPConnectionClosed,
+    SelectResult,
 )
 from harness.protocol.errors import ProtocolError
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.formatting import astring
-from harness.protocol.imap.responses import Fetch, Response, Tagged
-from harness.suite import Evidence, make_message, open_imap, token
+from harness.protocol.imap.responses import Fetch, List, Response, Tagged
+from harness.suite import Evidence, make_message, open_imap, precondition, token
 from harness.targets import ProviderTarget, Target
 
 
@@ -66,7 +67,7 @@ async def scratch(client: IMAPClient, *, create: bool = True) -> AsyncIterator[s
     name = token()
     if create:
         result = await client.command(f"CREATE {mbox(name)}")
-        assert result.ok, f"CREATE {name} answered {result.status}"
+        precondition(result.ok, f"setup CREATE {name} answered {result.status}")
     try:
         yield name
     finally:
@@ -82,28 +83,39 @@ async def cleanup(client: IMAPClient, *names: str) -> None:
         for name in names:
             listed = await client.list("", name + "/*")
             inferiors = sorted((r.mailbox for r in listed.untagged
-                                if getattr(r, "kind", "") == "LIST"), reverse=True)
+                                if isinstance(r, List) and not r.lsub), reverse=True)
             for inner in [*inferiors, name]:
                 await client.command(f"DELETE {mbox(inner)}")
 
 
 async def append(client: IMAPClient, mailbox: str, data: bytes,
                  flags: Sequence[str] = ()) -> CommandResult:
+    """A setup APPEND: the test is not reached when it fails."""
     result = await client.append(mailbox, data, flags)
-    assert result.ok, f"APPEND to {mailbox} answered {result.status}"
+    precondition(result.ok, f"setup APPEND to {mailbox} answered {result.status}")
     return result
 
 
+async def select(client: IMAPClient, mailbox: str, *, readonly: bool = False) -> SelectResult:
+    """A setup SELECT (EXAMINE with *readonly*): the test is not reached when it fails."""
+    selected = await client.select(mailbox, readonly=readonly)
+    verb = "EXAMINE" if readonly else "SELECT"
+    precondition(selected.result.ok, f"setup {verb} {mailbox} answered {selected.result.status}")
+    return selected
+
+
 async def uids(client: IMAPClient) -> list[int]:
+    """The UIDs of the selected mailbox, read with UID SEARCH ALL (a step, not judged)."""
     result, found = await client.search("ALL", uid=True)
-    assert result.ok, f"UID SEARCH ALL answered {result.status}"
+    precondition(result.ok, f"UID SEARCH ALL answered {result.status}")
     return sorted(found)
 
 
 async def fetch_uid(client: IMAPClient, uid: int, items: str) -> dict[str, object]:
-    """The items of one message by UID, merged over its FETCH responses."""
+    """The items of one message by UID, merged over its FETCH responses (a step: a tagged
+    answer other than OK makes the test not reached)."""
     result = await client.command(f"UID FETCH {uid} {items}")
-    assert result.ok, f"UID FETCH {uid} {items} answered {result.status}"
+    precondition(result.ok, f"UID FETCH {uid} {items} answered {result.status}")
     merged: dict[str, object] = {}
     for response in result.untagged:
         if isinstance(response, Fetch) and response.items.get("UID") in (uid, None):
@@ -111,9 +123,18 @@ async def fetch_uid(client: IMAPClient, uid: int, items: str) -> dict[str, objec
     return merged
 
 
+async def only_uid(client: IMAPClient) -> int:
+    """The UID of the one message the selected mailbox holds (a step, not judged)."""
+    found = await uids(client)
+    precondition(len(found) == 1, f"UID SEARCH ALL found {found}, not the one message appended")
+    return found[0]
+
+
 def flags_of(items: dict[str, object]) -> set[str]:
+    """The FLAGS of fetched *items*; the test is not reached when the FETCH carried none."""
     value = items.get("FLAGS")
-    assert isinstance(value, tuple), f"no FLAGS in {items}"
+    precondition(isinstance(value, tuple), f"no FLAGS in the FETCH response: {sorted(items)}")
+    assert isinstance(value, tuple)
     return {str(f) for f in value}
 
 

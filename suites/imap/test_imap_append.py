@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from harness.protocol.imap.responses import Continuation
-from harness.suite import Evidence, need, run, token
+from harness.suite import Evidence, check, need, precondition, run, token
 from harness.targets import Target
 from suites.imap.imap_helpers import (
     fetch_uid,
@@ -15,7 +15,9 @@ from suites.imap.imap_helpers import (
     mbox,
     message,
     next_raw_tag,
+    only_uid,
     scratch,
+    select,
     session,
     uids,
     until_tagged,
@@ -30,48 +32,60 @@ DATE = "07-Feb-2021 10:11:12 +0100"
 def test_imap_append_stores_bytes_and_flags(target: Target, evidence: Evidence) -> None:
     data = message(token(), body="line one\r\n.line with a dot\r\n\r\nlast\r\n")
 
-    async def scenario() -> tuple[str, dict[str, object]]:
+    async def scenario() -> None:
         async with session(target, evidence) as client, scratch(client) as name:
             result = await client.append(name, data, ["\\Flagged", "\\Draft"])
-            await client.select(name)
-            (uid,) = await uids(client)
-            return result.status, await fetch_uid(client, uid, "(FLAGS BODY.PEEK[])")
+            check("IMAP-APPEND", result.ok, f"APPEND answered {result.status}")
+            await select(client, name)
+            found = await uids(client)
+            check("IMAP-APPEND", len(found) == 1, f"after one APPEND the mailbox holds UIDs {found}")
+            items = await fetch_uid(client, found[0], "(FLAGS BODY.PEEK[])")
+            # RFC 9051 §6.3.12: "The APPEND command appends the literal argument as a new message
+            # to the end of the specified destination mailbox."; "If a flag parenthesized list is
+            # specified, the flags SHOULD be set in the resulting message".
+            stored = items.get("BODY[]")
+            shown = f"{len(stored)} octets" if isinstance(stored, bytes) else repr(stored)
+            check("IMAP-APPEND", stored == data,
+                  f"BODY[] ({shown}) differs from the {len(data)} octets APPENDed")
+            flags = flags_of(items)
+            check("IMAP-APPEND", {"\\Flagged", "\\Draft"} <= flags,
+                  f"APPENDed with (\\Flagged \\Draft), FLAGS are {sorted(flags)}")
 
-    status, items = run(scenario())
-    assert status == "OK", f"APPEND answered {status}"
-    # RFC 9051 §6.3.12: "The APPEND command appends the literal argument as a new message to the
-    # end of the specified destination mailbox."; "If a flag parenthesized list is specified,
-    # the flags SHOULD be set in the resulting message".
-    assert items.get("BODY[]") == data, "the stored message differs from the APPENDed octets"
-    assert {"\\Flagged", "\\Draft"} <= flags_of(items), f"flags not set: {items.get('FLAGS')}"
+    run(scenario())
 
 
 @pytest.mark.requirement("IMAP-APPEND-DATE")
 def test_imap_append_sets_internaldate(target: Target, evidence: Evidence) -> None:
-    async def scenario() -> object:
+    async def scenario() -> None:
         async with session(target, evidence) as client, scratch(client) as name:
             result = await client.append(name, message(token()), internaldate=DATE)
-            assert result.ok, f"APPEND with a date answered {result.status}"
-            await client.select(name)
-            (uid,) = await uids(client)
-            return (await fetch_uid(client, uid, "(INTERNALDATE)")).get("INTERNALDATE")
+            check("IMAP-APPEND-DATE", result.ok, f"APPEND with date-time {DATE!r} answered {result.status}")
+            await select(client, name)
+            uid = await only_uid(client)
+            internaldate = (await fetch_uid(client, uid, "(INTERNALDATE)")).get("INTERNALDATE")
+            # RFC 9051 §6.3.12: "If a date-time is specified, the internal date SHOULD be set in
+            # the resulting message".
+            when = _when(internaldate)
+            check("IMAP-APPEND-DATE", when is not None and when == _when(DATE),
+                  f"INTERNALDATE {internaldate!r}, APPEND gave {DATE!r}")
 
-    internaldate = run(scenario())
-    # RFC 9051 §6.3.12: "If a date-time is specified, the internal date SHOULD be set in the
-    # resulting message".
-    assert isinstance(internaldate, str), f"INTERNALDATE is {internaldate!r}"
-    assert _when(internaldate) == _when(DATE), f"INTERNALDATE {internaldate!r}, APPEND gave {DATE!r}"
+    run(scenario())
 
 
-def _when(text: str) -> datetime:
-    return datetime.strptime(text.strip(), "%d-%b-%Y %H:%M:%S %z")
+def _when(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.strptime(text.strip(), "%d-%b-%Y %H:%M:%S %z")
+    except ValueError:
+        return None
 
 
 @pytest.mark.requirement("IMAP-LITERAL-PLUS")
 def test_imap_append_non_synchronizing_literal(target: Target, evidence: Evidence) -> None:
     data = message(token())
 
-    async def scenario() -> tuple[str | None, list[object], int]:
+    async def scenario() -> None:
         async with session(target, evidence) as client, scratch(client) as name:
             need("LITERAL+" in client.capabilities, "server does not advertise LITERAL+")
             tag = next_raw_tag()
@@ -79,35 +93,44 @@ def test_imap_append_non_synchronizing_literal(target: Target, evidence: Evidenc
             await client.send_raw(f"{tag} APPEND {mbox(name)} {{{len(data)}+}}\r\n".encode()
                                   + data + b"\r\n")
             tagged, seen = await until_tagged(client, tag)
-            await client.select(name)
-            return (tagged.status if tagged else None, [r for r in seen
-                    if isinstance(r, Continuation)], len(await uids(client)))
+            # RFC 7888 §4: "The server MUST NOT send a continuation request in response to a
+            # non-synchronizing literal" (§3) and "MUST treat the specified number of following
+            # octets and the following line ... as part of the same command."
+            continuations = sum(1 for r in seen if isinstance(r, Continuation))
+            check("IMAP-LITERAL-PLUS", not continuations,
+                  f"{continuations} continuation request(s) for a non-synchronizing literal")
+            check("IMAP-LITERAL-PLUS", tagged is not None,
+                  "the server closed the connection after an APPEND with a non-synchronizing literal")
+            assert tagged is not None
+            check("IMAP-LITERAL-PLUS", tagged.status == "OK",
+                  f"APPEND with a non-synchronizing literal answered {tagged.status}")
+            await select(client, name)
+            found = await uids(client)
+            check("IMAP-LITERAL-PLUS", len(found) == 1,
+                  f"the mailbox holds UIDs {found} after the APPEND, not one message")
 
-    status, continuations, count = run(scenario())
-    # RFC 7888 §4: "The server MUST NOT send a continuation request in response to a
-    # non-synchronizing literal" (§3) and "MUST treat the specified number of following octets
-    # and the following line ... as part of the same command."
-    assert not continuations, "the server sent '+' for a non-synchronizing literal"
-    assert status == "OK", f"APPEND with a non-synchronizing literal answered {status}"
-    assert count == 1, f"the mailbox holds {count} messages after the APPEND"
+    run(scenario())
 
 
 @pytest.mark.requirement("IMAP-APPENDUID")
 def test_imap_append_reports_appenduid(target: Target, evidence: Evidence) -> None:
-    async def scenario() -> tuple[object, int | None, list[int]]:
+    async def scenario() -> None:
         async with session(target, evidence) as client, scratch(client) as name:
             need("UIDPLUS" in client.capabilities, "server does not advertise UIDPLUS")
             result = await client.append(name, message(token()))
-            selected = await client.select(name)
+            precondition(result.ok, f"APPEND answered {result.status}")
             code = result.code.value if result.code and result.code.name == "APPENDUID" else None
-            return code, selected.uidvalidity, await uids(client)
+            selected = await select(client, name)
+            present = await uids(client)
+            # RFC 4315 §3: "APPENDUID Followed by the UIDVALIDITY of the destination mailbox and
+            # the UID assigned to the appended message in the destination mailbox"; servers
+            # advertising UIDPLUS "SHOULD return these response codes".
+            check("IMAP-APPENDUID", isinstance(code, tuple) and len(code) == 2,
+                  f"APPEND OK carries no APPENDUID (response code {result.code})")
+            assert isinstance(code, tuple)
+            check("IMAP-APPENDUID", code[0] == selected.uidvalidity,
+                  f"APPENDUID UIDVALIDITY {code[0]}, SELECT says {selected.uidvalidity}")
+            check("IMAP-APPENDUID", [code[1]] == present,
+                  f"APPENDUID UID {code[1]}, the mailbox has {present}")
 
-    code, uidvalidity, present = run(scenario())
-    # RFC 4315 §3: "APPENDUID Followed by the UIDVALIDITY of the destination mailbox and the UID
-    # assigned to the appended message in the destination mailbox"; servers advertising UIDPLUS
-    # "SHOULD return these response codes".
-    assert isinstance(code, tuple) and len(code) == 2, "APPEND OK carries no APPENDUID"
-    assert code[0] == uidvalidity, f"APPENDUID UIDVALIDITY {code[0]}, SELECT says {uidvalidity}"
-    assert [code[1]] == present, f"APPENDUID UID {code[1]}, the mailbox has {present}"
-
-
+    run(scenario())

@@ -15,9 +15,9 @@ import pytest
 
 from harness.clients.imap import IMAPClient
 from harness.protocol.imap.responses import Fetch
-from harness.suite import Evidence, make_message, run, token
+from harness.suite import Evidence, check, make_message, need, precondition, run, token
 from harness.targets import Target
-from suites.imap.imap_helpers import append, fetch_uid, flags_of, scratch, session
+from suites.imap.imap_helpers import append, fetch_uid, flags_of, only_uid, scratch, select, session
 
 pytestmark = pytest.mark.step(9)
 
@@ -56,66 +56,81 @@ def _with_message(target: Target, evidence: Evidence,
     async def scenario() -> T:
         async with session(target, evidence) as client, scratch(client) as name:
             if "BINARY" not in client.capabilities:
-                if "IMAP4REV2" not in client.capabilities:
-                    pytest.skip("the server offers neither BINARY nor IMAP4rev2")
-                assert (await client.command("ENABLE IMAP4rev2")).ok, "ENABLE IMAP4rev2 failed"
+                need("IMAP4REV2" in client.capabilities,
+                     "the server offers neither BINARY nor IMAP4rev2")
+                enabled = await client.command("ENABLE IMAP4rev2")
+                precondition(enabled.ok, f"ENABLE IMAP4rev2 answered {enabled.status}")
             await append(client, name, _message(token()))
-            await client.select(name)
-            result, found = await client.search("ALL", uid=True)
-            assert result.ok and len(found) == 1, f"UID SEARCH ALL answered {found}"
-            return await probe(client, found[0])
+            await select(client, name)
+            return await probe(client, await only_uid(client))
 
     return run(scenario())
 
 
+async def _fetch(client: IMAPClient, uid: int, items: str, requirement: str) -> dict[str, object]:
+    """UID FETCH *items* of one message, merged over its FETCH responses; the FETCH is the
+    command under test, its completion a check of *requirement*."""
+    result = await client.command(f"UID FETCH {uid} {items}")
+    check(requirement, result.ok, f"UID FETCH {uid} {items} answered {result.status}")
+    merged: dict[str, object] = {}
+    for response in result.untagged:
+        if isinstance(response, Fetch) and response.items.get("UID") in (uid, None):
+            merged.update(response.items)
+    return merged
+
+
 @pytest.mark.requirement("IMAP-FETCH-BINARY")
 def test_imap_fetch_binary_decodes_parts(target: Target, evidence: Evidence) -> None:
-    async def probe(client: IMAPClient, uid: int) -> tuple[dict[str, object], set[str]]:
-        items = await fetch_uid(client, uid,
-                                "(BINARY.PEEK[1] BINARY.PEEK[2] BINARY.PEEK[2]<300.20>)")
-        return items, flags_of(await fetch_uid(client, uid, "(FLAGS)"))
+    async def probe(client: IMAPClient, uid: int) -> None:
+        items = await _fetch(client, uid, "(BINARY.PEEK[1] BINARY.PEEK[2] BINARY.PEEK[2]<300.20>)",
+                             "IMAP-FETCH-BINARY")
+        # RFC 9051 §6.4.5: BINARY "Requests that the specified section be transmitted after
+        # performing decoding of the section's Content-Transfer-Encoding"; for a partial "the
+        # <partial> arguments refer to the DECODED section data"; BINARY.PEEK "does not
+        # implicitly set the \Seen flag".
+        check("IMAP-FETCH-BINARY", items.get("BINARY[1]") == TEXT,
+              f"BINARY[1] of a quoted-printable part is {items.get('BINARY[1]')!r}, not {TEXT!r}")
+        check("IMAP-FETCH-BINARY", items.get("BINARY[2]") == OCTETS,
+              f"BINARY[2] of a base64 part is not its {len(OCTETS)} decoded octets: "
+              f"{items.get('BINARY[2]')!r:.120}")
+        check("IMAP-FETCH-BINARY", items.get("BINARY[2]<300>") == OCTETS[300:320],
+              f"BINARY[2]<300.20> is {items.get('BINARY[2]<300>')!r}, not decoded octets 300..319")
+        flags = flags_of(await fetch_uid(client, uid, "(FLAGS)"))
+        check("IMAP-FETCH-BINARY", "\\Seen" not in flags, f"BINARY.PEEK set \\Seen: {sorted(flags)}")
 
-    items, flags = _with_message(target, evidence, probe)
-    # RFC 9051 §6.4.5: BINARY "Requests that the specified section be transmitted after
-    # performing decoding of the section's Content-Transfer-Encoding"; for a partial "the
-    # <partial> arguments refer to the DECODED section data"; BINARY.PEEK "does not implicitly
-    # set the \Seen flag".
-    assert items.get("BINARY[1]") == TEXT, (
-        f"BINARY[1] of a quoted-printable part is {items.get('BINARY[1]')!r}, not {TEXT!r}")
-    assert items.get("BINARY[2]") == OCTETS, (
-        f"BINARY[2] of a base64 part is not its {len(OCTETS)} decoded octets: "
-        f"{items.get('BINARY[2]')!r:.120}")
-    assert items.get("BINARY[2]<300>") == OCTETS[300:320], (
-        f"BINARY[2]<300.20> is {items.get('BINARY[2]<300>')!r}, not decoded octets 300..319")
-    assert "\\Seen" not in flags, f"BINARY.PEEK set \\Seen: {flags}"
+    _with_message(target, evidence, probe)
 
 
 @pytest.mark.requirement("IMAP-BINARY-SIZE")
 def test_imap_binary_size_is_decoded_size(target: Target, evidence: Evidence) -> None:
-    async def probe(client: IMAPClient, uid: int) -> dict[str, object]:
-        return await fetch_uid(client, uid, "(BINARY.SIZE[1] BINARY.SIZE[2] BINARY.PEEK[2])")
+    async def probe(client: IMAPClient, uid: int) -> None:
+        items = await _fetch(client, uid, "(BINARY.SIZE[1] BINARY.SIZE[2] BINARY.PEEK[1] "
+                             "BINARY.PEEK[2])", "IMAP-BINARY-SIZE")
+        # RFC 9051 §7.5.2: BINARY.SIZE — "The value returned MUST match the size of the
+        # <nstring> or <literal8> that will be returned by the corresponding FETCH BINARY
+        # request."  (Whether BINARY decodes is IMAP-FETCH-BINARY's to judge.)
+        for part in (1, 2):
+            returned = items.get(f"BINARY[{part}]")
+            precondition(isinstance(returned, bytes), f"no BINARY[{part}] in {sorted(items)}")
+            assert isinstance(returned, bytes)
+            size = items.get(f"BINARY.SIZE[{part}]")
+            check("IMAP-BINARY-SIZE", size == len(returned),
+                  f"BINARY.SIZE[{part}] is {size}, BINARY[{part}] has {len(returned)} octets")
 
-    items = _with_message(target, evidence, probe)
-    # RFC 9051 §7.5.2: BINARY.SIZE — "The value returned MUST match the size of the <nstring>
-    # or <literal8> that will be returned by the corresponding FETCH BINARY request."
-    returned = items.get("BINARY[2]")
-    assert isinstance(returned, bytes), f"no BINARY[2] in {sorted(items)}"
-    assert items.get("BINARY.SIZE[2]") == len(returned) == len(OCTETS), (
-        f"BINARY.SIZE[2] is {items.get('BINARY.SIZE[2]')}, BINARY[2] has {len(returned)} octets")
-    assert items.get("BINARY.SIZE[1]") == len(TEXT), (
-        f"BINARY.SIZE[1] is {items.get('BINARY.SIZE[1]')}, the decoded text has {len(TEXT)}")
+    _with_message(target, evidence, probe)
 
 
 @pytest.mark.requirement("IMAP-BINARY-UNKNOWN-CTE")
 def test_imap_binary_unknown_encoding_is_refused(target: Target, evidence: Evidence) -> None:
-    async def probe(client: IMAPClient, uid: int) -> tuple[str, str | None, list[object]]:
+    async def probe(client: IMAPClient, uid: int) -> None:
         result = await client.command(f"UID FETCH {uid} (BINARY.PEEK[3])")
         values = [r.items.get("BINARY[3]") for r in result.untagged if isinstance(r, Fetch)]
-        return result.status, result.code.name if result.code else None, values
+        code = result.code.name if result.code else None
+        # RFC 9051 §7.5.2: "If the server does not know how to decode the section's Content-
+        # Transfer-Encoding, it MUST fail the request and issue a "NO" response that contains
+        # the "UNKNOWN-CTE" response code."
+        check("IMAP-BINARY-UNKNOWN-CTE", (result.status, code) == ("NO", "UNKNOWN-CTE"),
+              f"BINARY of a part in {UNKNOWN!r} was answered {result.status} [{code}] "
+              f"with {values!r:.80}")
 
-    status, code, values = _with_message(target, evidence, probe)
-    # RFC 9051 §7.5.2: "If the server does not know how to decode the section's Content-
-    # Transfer-Encoding, it MUST fail the request and issue a "NO" response that contains the
-    # "UNKNOWN-CTE" response code."
-    assert (status, code) == ("NO", "UNKNOWN-CTE"), (
-        f"BINARY of a part in {UNKNOWN!r} was answered {status} [{code}] with {values!r:.80}")
+    _with_message(target, evidence, probe)

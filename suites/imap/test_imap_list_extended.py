@@ -14,7 +14,7 @@ import pytest
 
 from harness.clients.imap import IMAPClient
 from harness.protocol.imap.responses import List, Status
-from harness.suite import Evidence, run, token
+from harness.suite import Evidence, check, need, precondition, run, token
 from harness.targets import Target
 from suites.imap.imap_helpers import append, mbox, message, scratch, session
 
@@ -27,9 +27,10 @@ async def _extended(target: Target, evidence: Evidence,
     """A session that may use extended LIST (*capability*, or IMAP4rev2) and a scratch root."""
     async with session(target, evidence) as client:
         if capability not in client.capabilities:
-            if "IMAP4REV2" not in client.capabilities:
-                pytest.skip(f"the server offers neither {capability} nor IMAP4rev2")
-            assert (await client.command("ENABLE IMAP4rev2")).ok, "ENABLE IMAP4rev2 failed"
+            need("IMAP4REV2" in client.capabilities,
+                 f"the server offers neither {capability} nor IMAP4rev2")
+            enabled = await client.command("ENABLE IMAP4rev2")
+            precondition(enabled.ok, f"ENABLE IMAP4rev2 answered {enabled.status}")
         async with scratch(client) as root:
             yield client, root
 
@@ -42,9 +43,13 @@ def _upper(attributes: tuple[str, ...]) -> set[str]:
     return {a.upper() for a in attributes}
 
 
-async def _ok(client: IMAPClient, command: str) -> tuple[object, ...]:
+async def _ok(client: IMAPClient, command: str, requirement: str | None = None) -> tuple[object, ...]:
+    """Run *command*: its OK is a check of *requirement*, or else a step the test depends on."""
     result = await client.command(command)
-    assert result.ok, f"{command} answered {result.status}"
+    if requirement is None:
+        precondition(result.ok, f"{command} answered {result.status}")
+    else:
+        check(requirement, result.ok, f"{command} answered {result.status}")
     return result.untagged
 
 
@@ -61,7 +66,11 @@ def test_imap_list_subscribed_selection(target: Target, evidence: Evidence) -> N
             # dropped the deleted name (RFC 9051 §6.3.7 says it SHOULD NOT).
             lsub = await _ok(client, f'LSUB "" {mbox(root + "/*")}')
             subscribed = sorted(r.mailbox for r in lsub if isinstance(r, List))
-            listed = _lists(await _ok(client, f'LIST (SUBSCRIBED) "" {mbox(root + "/*")}'))
+            # IMAP-SUBSCRIBE judges the subscription list; this test needs the name on it.
+            precondition(f"{root}/kept" in subscribed,
+                         f"LSUB does not list the subscribed {root}/kept: {subscribed}")
+            listed = _lists(await _ok(client, f'LIST (SUBSCRIBED) "" {mbox(root + "/*")}',
+                                      "IMAP-LIST-SELECT-SUBSCRIBED"))
             for leaf in ("kept", "gone"):  # leave no subscription behind
                 await client.command(f"UNSUBSCRIBE {mbox(f'{root}/{leaf}')}")
             return root, subscribed, listed
@@ -72,15 +81,15 @@ def test_imap_list_subscribed_selection(target: Target, evidence: Evidence) -> N
     # the canonical list pattern and are subscribed to"; "The "\Subscribed" attribute MUST be
     # supported and MUST be accurately computed"; §7.3.1 \NonExistent: "the mailbox name does
     # not refer to an existing mailbox".
-    assert f"{root}/kept" in subscribed, f"LSUB does not list the subscribed {root}/kept"
-    assert sorted(listed) == subscribed, (
-        f"LIST (SUBSCRIBED) listed {sorted(listed)}; the subscription list is {subscribed}")
+    check("IMAP-LIST-SELECT-SUBSCRIBED", sorted(listed) == subscribed,
+          f"LIST (SUBSCRIBED) listed {sorted(listed)}; the subscription list is {subscribed}")
     for name, response in listed.items():
         attributes = _upper(response.attributes)
-        assert "\\SUBSCRIBED" in attributes, f"{name} listed without \\Subscribed: {attributes}"
+        check("IMAP-LIST-SELECT-SUBSCRIBED", "\\SUBSCRIBED" in attributes,
+              f"{name} listed without \\Subscribed: {sorted(attributes)}")
         if name.endswith("/gone"):
-            assert attributes & {"\\NONEXISTENT", "\\NOSELECT"}, (
-                f"the deleted {name} is listed as if it existed: {attributes}")
+            check("IMAP-LIST-SELECT-SUBSCRIBED", attributes & {"\\NONEXISTENT", "\\NOSELECT"},
+                  f"the deleted {name} is listed as if it existed: {sorted(attributes)}")
 
 
 @pytest.mark.requirement("IMAP-LIST-RECURSIVEMATCH")
@@ -93,25 +102,26 @@ def test_imap_list_recursivematch_childinfo(target: Target, evidence: Evidence) 
             try:
                 # The pattern reaches the parent, not the subscribed child.
                 listed = _lists(await _ok(
-                    client, f'LIST (SUBSCRIBED RECURSIVEMATCH) "" {mbox(root)}'))
+                    client, f'LIST (SUBSCRIBED RECURSIVEMATCH) "" {mbox(root)}',
+                    "IMAP-LIST-RECURSIVEMATCH"))
             finally:
-                await _ok(client, f"UNSUBSCRIBE {mbox(child)}")
+                await client.command(f"UNSUBSCRIBE {mbox(child)}")  # leave no subscription
             return root, listed
 
     root, listed = run(scenario())
     # RFC 9051 §6.3.9.1 RECURSIVEMATCH: "Forces the server to return information about parent
     # mailboxes that don't match other selection options but have some submailboxes that do.
     # Information about children is returned in the CHILDINFO extended data item"; §6.3.9.6.
-    assert root in listed, (
-        f"LIST (SUBSCRIBED RECURSIVEMATCH) did not return {root}, whose child is subscribed")
+    check("IMAP-LIST-RECURSIVEMATCH", root in listed,
+          f"LIST (SUBSCRIBED RECURSIVEMATCH) did not return {root}, whose child is subscribed")
     extended = {tag: value for tag, value in listed[root].extended}
     childinfo = extended.get("CHILDINFO")
-    assert isinstance(childinfo, tuple) and any(
-        str(v).upper() == "SUBSCRIBED" for v in childinfo), (
+    check("IMAP-LIST-RECURSIVEMATCH", isinstance(childinfo, tuple) and any(
+        str(v).upper() == "SUBSCRIBED" for v in childinfo),
         f"{root} came back with extended data {listed[root].extended}, not "
         "CHILDINFO (\"SUBSCRIBED\")")
-    assert "\\SUBSCRIBED" not in _upper(listed[root].attributes), (
-        f"{root} is not subscribed, yet listed \\Subscribed")
+    check("IMAP-LIST-RECURSIVEMATCH", "\\SUBSCRIBED" not in _upper(listed[root].attributes),
+          f"{root} is not subscribed, yet listed \\Subscribed")
 
 
 @pytest.mark.requirement("IMAP-LIST-STATUS")
@@ -124,7 +134,8 @@ def test_imap_list_return_status(target: Target, evidence: Evidence) -> None:
                 await _ok(client, f"CREATE {mbox(name)}")
             await append(client, names[0], message(token()))
             untagged = await _ok(
-                client, f'LIST "" {mbox(root + "/*")} RETURN (STATUS (MESSAGES UIDNEXT))')
+                client, f'LIST "" {mbox(root + "/*")} RETURN (STATUS (MESSAGES UIDNEXT))',
+                "IMAP-LIST-STATUS")
             order = [(r.kind, r.mailbox) for r in untagged if isinstance(r, List | Status)]
             from_list = {r.mailbox: r.items for r in untagged if isinstance(r, Status)}
             direct: dict[str, dict[str, object]] = {}
@@ -138,9 +149,11 @@ def test_imap_list_return_status(target: Target, evidence: Evidence) -> None:
     # RFC 9051 §6.3.9.2 STATUS: "For each selectable mailbox matching the list pattern and
     # selection options, the server MUST return an untagged LIST response followed by an
     # untagged STATUS response containing the information requested".
-    assert from_list == direct, (
-        f"LIST RETURN (STATUS) gave {from_list}; STATUS gives {direct}")
+    check("IMAP-LIST-STATUS", from_list == direct,
+          f"LIST RETURN (STATUS) gave {from_list}; STATUS gives {direct}")
     for name in direct:
+        check("IMAP-LIST-STATUS", ("LIST", name) in order,
+              f"LIST RETURN (STATUS) did not list {name}: {order}")
         at = order.index(("LIST", name))
-        assert order[at + 1:at + 2] == [("STATUS", name)], (
-            f"the STATUS of {name} does not follow its LIST response: {order}")
+        check("IMAP-LIST-STATUS", order[at + 1:at + 2] == [("STATUS", name)],
+              f"the STATUS of {name} does not follow its LIST response: {order}")

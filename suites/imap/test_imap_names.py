@@ -10,7 +10,7 @@ from harness.clients.imap import IMAPClient, IMAPClientError
 from harness.protocol.errors import ProtocolError
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.responses import Continuation, List
-from harness.suite import Evidence, account, need, run, token
+from harness.suite import Evidence, account, check, need, precondition, run, token
 from harness.targets import Target
 from suites.imap.imap_helpers import cleanup, mbox, next_raw_tag, session, until_tagged
 
@@ -26,6 +26,7 @@ def test_imap_modified_utf7_names(target: Target, evidence: Evidence) -> None:
             created = await client.command(f"CREATE {mbox(name)}")
             try:
                 listed = await client.list("", name)
+                precondition(listed.ok, f"LIST answered {listed.status}")
                 received = client.transcript.received()
             finally:
                 await cleanup(client, name)
@@ -33,12 +34,14 @@ def test_imap_modified_utf7_names(target: Target, evidence: Evidence) -> None:
                                     if isinstance(r, List)}, received
 
     status, listed, received = run(scenario())
-    assert status == "OK", f"CREATE of a modified UTF-7 name answered {status}"
     # RFC 3501 §5.1.3: "international characters [in mailbox names] are represented using a
     # modified version of the UTF-7 encoding"; the server decodes them and sends them back so.
-    assert listed == {name}, f"LIST returned {listed}, not {name!r}"
-    assert mutf7.encode(name).encode("ascii") in received, "LIST did not send modified UTF-7"
-    assert name.encode("utf-8") not in received, "LIST sent raw UTF-8 to an IMAP4rev1 client"
+    check("IMAP-MUTF7", status == "OK", f"CREATE of a modified UTF-7 name answered {status}")
+    check("IMAP-MUTF7", listed == {name}, f"LIST returned {sorted(listed)}, not {name!r}")
+    check("IMAP-MUTF7", mutf7.encode(name).encode("ascii") in received,
+          "LIST did not send the name in modified UTF-7")
+    check("IMAP-MUTF7", name.encode("utf-8") not in received,
+          "LIST sent raw UTF-8 to an IMAP4rev1 client")
 
 
 HOSTILE: tuple[bytes, ...] = (
@@ -82,8 +85,9 @@ def test_imap_hostile_names_keep_session(target: Target, evidence: Evidence) -> 
     # RFC 9051 §11.7 and §6.3.4: a server refuses names it cannot store ("NO") or stores them
     # safely; no name may end the session or reach outside the user's own mailboxes.
     for name, status, alive in outcomes:
-        assert status in ("OK", "NO", "BAD"), f"CREATE {name!r}: connection lost ({status})"
-        assert alive == "OK", f"NOOP after CREATE {name!r} answered {alive}"
+        check("IMAP-NAME-ROBUST", status in ("OK", "NO", "BAD"),
+              f"CREATE {name!r}: the connection was lost")
+        check("IMAP-NAME-ROBUST", alive == "OK", f"NOOP after CREATE {name!r} answered {alive}")
 
 
 async def _delete_literal(client: IMAPClient, name: bytes) -> None:
@@ -104,11 +108,13 @@ def test_imap_users_cannot_see_each_other(target: Target, evidence: Evidence) ->
         async with session(target, evidence) as bob, \
                 session(target, evidence, account_index=1) as dave:
             try:
-                assert (await bob.command(f"CREATE {mbox(private)}")).ok
+                created = await bob.command(f"CREATE {mbox(private)}")
+                precondition(created.ok, f"setup CREATE answered {created.status}")
                 for prefix in ("../", "../../", "/", "~", "#users/"):
                     await bob.command(f"CREATE {mbox(prefix + other.user + '/' + reach)}")
-                seen = {r.mailbox for r in (await dave.list("", "*")).untagged
-                        if isinstance(r, List)}
+                listed = await dave.list("", "*")
+                precondition(listed.ok, f"user 2's LIST answered {listed.status}")
+                seen = {r.mailbox for r in listed.untagged if isinstance(r, List)}
                 selected = await dave.command(f"SELECT {mbox(private)}")
                 leaked = sorted(n for n in seen if private in n or reach in n)
             finally:
@@ -120,5 +126,6 @@ def test_imap_users_cannot_see_each_other(target: Target, evidence: Evidence) ->
     # RFC 9051 §11.5 / RFC 2342 §5: "Typically, only the authenticated user has access to
     # mailboxes in their Personal Namespace"; no name one user sends may make or reveal a
     # mailbox of another.
-    assert not leaked, f"user 2 sees mailboxes made by user 1: {leaked}"
-    assert selected == "NO", f"user 2's SELECT of user 1's mailbox answered {selected}"
+    check("IMAP-USER-ISOLATION", not leaked, f"user 2 sees mailboxes made by user 1: {leaked}")
+    check("IMAP-USER-ISOLATION", selected == "NO",
+          f"user 2's SELECT of user 1's mailbox answered {selected}")

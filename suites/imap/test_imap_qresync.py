@@ -16,20 +16,20 @@ import pytest
 
 from harness.clients.imap import CommandResult, IMAPClient
 from harness.protocol.imap.responses import Enabled, Expunge, Fetch, Vanished
-from harness.suite import Evidence, run, token
+from harness.suite import Evidence, check, need, precondition, run, token
 from harness.targets import Target
-from suites.imap.imap_helpers import append, flags_of, mbox, message, scratch, session
+from suites.imap.imap_helpers import append, mbox, message, scratch, select, session
 
 pytestmark = pytest.mark.step(9)
 
 
 async def _enable(client: IMAPClient) -> None:
-    if "QRESYNC" not in client.capabilities:
-        pytest.skip("the server does not offer QRESYNC (RFC 7162 §3.2)")
+    """ENABLE QRESYNC, a step the tests depend on (IMAP-ENABLE judges ENABLE)."""
+    need("QRESYNC" in client.capabilities, "the server does not offer QRESYNC (RFC 7162 §3.2)")
     result = await client.command("ENABLE QRESYNC")
     enabled = {c.upper() for r in result.untagged if isinstance(r, Enabled) for c in r.caps}
-    assert result.ok and "QRESYNC" in enabled, (
-        f"ENABLE QRESYNC answered {result.status}, enabling {sorted(enabled)}")
+    precondition(result.ok and "QRESYNC" in enabled,
+                 f"ENABLE QRESYNC answered {result.status}, enabling {sorted(enabled)}")
 
 
 @contextlib.asynccontextmanager
@@ -40,18 +40,21 @@ async def _mailbox(target: Target, evidence: Evidence, count: int, *,
             session(target, evidence) as b:
         if enable:
             await _enable(a)
-        elif "QRESYNC" not in a.capabilities:
-            pytest.skip("the server does not offer QRESYNC (RFC 7162 §3.2)")
+        else:
+            need("QRESYNC" in a.capabilities, "the server does not offer QRESYNC (RFC 7162 §3.2)")
         for _ in range(count):
             await append(a, name, message(token()))
         yield a, b, name
 
 
-async def _uids(client: IMAPClient) -> list[int]:
+async def _uids(client: IMAPClient, count: int) -> list[int]:
+    """The UIDs of the *count* messages of the selected mailbox (a step, not judged)."""
     result = await client.command("UID FETCH 1:* (UID)")
-    assert result.ok, f"UID FETCH 1:* (UID) answered {result.status}"
-    return sorted(int(str(r.items["UID"])) for r in result.untagged
-                  if isinstance(r, Fetch) and isinstance(r.items.get("UID"), int))
+    precondition(result.ok, f"UID FETCH 1:* (UID) answered {result.status}")
+    found = sorted(int(str(r.items["UID"])) for r in result.untagged
+                   if isinstance(r, Fetch) and isinstance(r.items.get("UID"), int))
+    precondition(len(found) == count, f"UID FETCH 1:* (UID) gave UIDs {found}, not {count}")
+    return found
 
 
 def _fetched(result: CommandResult) -> dict[int, dict[str, object]]:
@@ -67,85 +70,101 @@ def _vanished(result: CommandResult, *, earlier: bool) -> list[Vanished]:
     return [r for r in result.untagged if isinstance(r, Vanished) and r.earlier == earlier]
 
 
-def _check_earlier(result: CommandResult, expunged: int, present: list[int], since: int) -> None:
+def _check_earlier(requirement: str, result: CommandResult, expunged: int, present: list[int],
+                   since: int) -> None:
     """VANISHED (EARLIER) names the message expunged since *since* and none still present."""
     earlier = _vanished(result, earlier=True)
-    assert any(v.names(expunged) for v in earlier), (
-        f"UID {expunged} was expunged since MODSEQ {since}; no VANISHED (EARLIER) names it")
+    check(requirement, any(v.names(expunged) for v in earlier),
+          f"UID {expunged} was expunged since MODSEQ {since}; no VANISHED (EARLIER) names it")
     for uid in present:
-        assert not any(v.names(uid) for v in earlier), f"VANISHED (EARLIER) names UID {uid}, still there"
+        check(requirement, not any(v.names(uid) for v in earlier),
+              f"VANISHED (EARLIER) names UID {uid}, still there")
 
 
 async def _expunge(client: IMAPClient, uid: int) -> CommandResult:
-    assert (await client.store(str(uid), "+", ["\\Deleted"], uid=True, silent=True)).ok
+    """Set \\Deleted on *uid* and EXPUNGE (steps; the tests judge how the expunge is told)."""
+    stored = await client.store(str(uid), "+", ["\\Deleted"], uid=True, silent=True)
+    precondition(stored.ok, f"UID STORE {uid} +FLAGS.SILENT (\\Deleted) answered {stored.status}")
     result = await client.expunge()
-    assert result.ok, f"EXPUNGE answered {result.status}"
+    precondition(result.ok, f"EXPUNGE answered {result.status}")
     return result
 
 
 @pytest.mark.requirement("IMAP-QRESYNC-ENABLE-FIRST")
 def test_imap_qresync_select_needs_enable(target: Target, evidence: Evidence) -> None:
-    async def scenario() -> tuple[str, str]:
+    async def scenario() -> str:
         async with _mailbox(target, evidence, 1, enable=False) as (a, _b, name):
-            selected = await a.select(name)
-            assert selected.result.ok and selected.uidvalidity is not None
+            selected = await select(a, name)
+            precondition(selected.uidvalidity is not None, "SELECT reported no UIDVALIDITY")
             await a.command("UNSELECT" if "UNSELECT" in a.capabilities else "CLOSE")
             without = await a.command(
                 f"SELECT {mbox(name)} (QRESYNC ({selected.uidvalidity} 1))")
+            # RFC 7162 §3.2.5: "A server MUST respond with a tagged BAD response if the Quick
+            # Resynchronization parameter to the SELECT/EXAMINE command is specified and the
+            # client hasn't issued "ENABLE QRESYNC" in the current connection".
+            check("IMAP-QRESYNC-ENABLE-FIRST", without.status == "BAD",
+                  f"SELECT (QRESYNC ...) before ENABLE QRESYNC answered {without.status}")
             await _enable(a)
             enabled = await a.command(
                 f"SELECT {mbox(name)} (QRESYNC ({selected.uidvalidity} 1))")
-            return without.status, enabled.status
+            return enabled.status
 
-    without, enabled = run(scenario())
-    # RFC 7162 §3.2.5: "A server MUST respond with a tagged BAD response if the Quick
-    # Resynchronization parameter to the SELECT/EXAMINE command is specified and the client
-    # hasn't issued "ENABLE QRESYNC" in the current connection".
-    assert without == "BAD", f"SELECT (QRESYNC ...) before ENABLE QRESYNC answered {without}"
-    assert enabled == "OK", f"the same SELECT after ENABLE QRESYNC answered {enabled}"
+    enabled = run(scenario())
+    check("IMAP-QRESYNC-ENABLE-FIRST", enabled == "OK",
+          f"the same SELECT after ENABLE QRESYNC answered {enabled}")
 
 
 @pytest.mark.requirement("IMAP-QRESYNC-SELECT")
 def test_imap_qresync_select_reports_changes(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[list[int], CommandResult, int]:
         async with _mailbox(target, evidence, 4) as (a, b, name):
-            first = await a.select(name)
-            assert first.result.ok and first.uidvalidity is not None
-            assert first.highestmodseq is not None, "SELECT after ENABLE QRESYNC: no HIGHESTMODSEQ"
-            uids = await _uids(a)
+            first = await select(a, name)
+            precondition(first.uidvalidity is not None, "SELECT reported no UIDVALIDITY")
+            # IMAP-CONDSTORE-HIGHESTMODSEQ judges HIGHESTMODSEQ; this test needs it.
+            precondition(first.highestmodseq is not None,
+                         "SELECT after ENABLE QRESYNC: no HIGHESTMODSEQ")
+            assert first.highestmodseq is not None
+            uids = await _uids(a, 4)
             await a.command("UNSELECT" if "UNSELECT" in a.capabilities else "CLOSE")
             # Meanwhile another session flags one message and expunges another.
-            await b.select(name)
-            assert (await b.store(str(uids[1]), "+", ["\\Flagged"], uid=True)).ok
+            await select(b, name)
+            stored = await b.store(str(uids[1]), "+", ["\\Flagged"], uid=True)
+            precondition(stored.ok, f"UID STORE +FLAGS (\\Flagged) answered {stored.status}")
             await _expunge(b, uids[2])
             known = f"{uids[0]}:{uids[-1]}"
             again = await a.command(
                 f"SELECT {mbox(name)} (QRESYNC ({first.uidvalidity} {first.highestmodseq} {known}))")
-            assert again.ok, f"SELECT (QRESYNC ...) answered {again.status}"
+            check("IMAP-QRESYNC-SELECT", again.ok, f"SELECT (QRESYNC ...) answered {again.status}")
             return uids, again, first.highestmodseq
 
     uids, result, since = run(scenario())
     # RFC 7162 §3.2.5.1: "The server sends the client any pending flag changes (using FETCH
     # responses that MUST contain UIDs) and expunges that have occurred in this mailbox since
     # the provided modification sequence", expunges as VANISHED (EARLIER) (§3.2.10.1).
-    _check_earlier(result, uids[2], [uids[0], uids[1], uids[3]], since)
-    assert not _vanished(result, earlier=False), "SELECT sent a VANISHED without (EARLIER)"
+    _check_earlier("IMAP-QRESYNC-SELECT", result, uids[2], [uids[0], uids[1], uids[3]], since)
+    check("IMAP-QRESYNC-SELECT", not _vanished(result, earlier=False),
+          "SELECT sent a VANISHED without (EARLIER)")
     fetched = _fetched(result)
-    assert uids[1] in fetched, f"UID {uids[1]} was flagged since MODSEQ {since}: no FETCH for it"
-    assert "\\Flagged" in flags_of(fetched[uids[1]])
+    check("IMAP-QRESYNC-SELECT", uids[1] in fetched,
+          f"UID {uids[1]} was flagged since MODSEQ {since}: no FETCH for it")
+    flags = fetched[uids[1]].get("FLAGS")
+    check("IMAP-QRESYNC-SELECT", isinstance(flags, tuple) and "\\Flagged" in map(str, flags),
+          f"the FETCH of UID {uids[1]}, flagged since, carried FLAGS {flags}")
     modseq = fetched[uids[1]].get("MODSEQ")
-    assert isinstance(modseq, int) and modseq > since, f"its FETCH carried MODSEQ {modseq}"
+    check("IMAP-QRESYNC-SELECT", isinstance(modseq, int) and modseq > since,
+          f"its FETCH carried MODSEQ {modseq}, the client knew MODSEQ {since}")
     unchanged = sorted({uids[0], uids[3]} & set(fetched))
-    assert not unchanged, f"FETCH for UIDs {unchanged}, unchanged since MODSEQ {since}"
+    check("IMAP-QRESYNC-SELECT", not unchanged,
+          f"FETCH for UIDs {unchanged}, unchanged since MODSEQ {since}")
 
 
 @pytest.mark.requirement("IMAP-QRESYNC-VANISHED")
 def test_imap_qresync_expunge_is_vanished(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[list[int], CommandResult, CommandResult]:
         async with _mailbox(target, evidence, 3) as (a, b, name):
-            assert (await a.select(name)).result.ok
-            await b.select(name)
-            uids = await _uids(a)
+            await select(a, name)
+            await select(b, name)
+            uids = await _uids(a, 3)
             own = await _expunge(a, uids[0])
             await _expunge(b, uids[2])
             return uids, own, await a.noop()
@@ -158,25 +177,31 @@ def test_imap_qresync_expunge_is_vanished(target: Target, evidence: Evidence) ->
     for what, result, uid in (("its own EXPUNGE", own, uids[0]),
                               ("another session's EXPUNGE", other, uids[2])):
         expunges = [r for r in result.untagged if isinstance(r, Expunge)]
-        assert not expunges, f"{what} was announced with EXPUNGE after ENABLE QRESYNC"
-        assert any(v.names(uid) for v in _vanished(result, earlier=False)), (
-            f"{what} removed UID {uid}; no VANISHED named it")
-        assert not _vanished(result, earlier=True), f"{what} was announced as VANISHED (EARLIER)"
+        check("IMAP-QRESYNC-VANISHED", not expunges,
+              f"{what} was announced with EXPUNGE after ENABLE QRESYNC")
+        check("IMAP-QRESYNC-VANISHED", any(v.names(uid) for v in _vanished(result, earlier=False)),
+              f"{what} removed UID {uid}; no VANISHED named it")
+        check("IMAP-QRESYNC-VANISHED", not _vanished(result, earlier=True),
+              f"{what} was announced as VANISHED (EARLIER)")
 
 
 @pytest.mark.requirement("IMAP-QRESYNC-FETCH-VANISHED")
 def test_imap_uid_fetch_vanished(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[list[int], int, CommandResult]:
         async with _mailbox(target, evidence, 4) as (a, _b, name):
-            selected = await a.select(name)
-            assert selected.result.ok and selected.highestmodseq is not None
+            selected = await select(a, name)
+            precondition(selected.highestmodseq is not None,
+                         "SELECT after ENABLE QRESYNC: no HIGHESTMODSEQ")
+            assert selected.highestmodseq is not None
             since = selected.highestmodseq
-            uids = await _uids(a)
+            uids = await _uids(a, 4)
             await _expunge(a, uids[1])
-            assert (await a.store(str(uids[3]), "+", ["\\Seen"], uid=True)).ok
+            stored = await a.store(str(uids[3]), "+", ["\\Seen"], uid=True)
+            precondition(stored.ok, f"UID STORE +FLAGS (\\Seen) answered {stored.status}")
             result = await a.command(
                 f"UID FETCH {uids[0]}:{uids[-1]} (FLAGS) (CHANGEDSINCE {since} VANISHED)")
-            assert result.ok, f"UID FETCH (CHANGEDSINCE VANISHED) answered {result.status}"
+            check("IMAP-QRESYNC-FETCH-VANISHED", result.ok,
+                  f"UID FETCH (CHANGEDSINCE VANISHED) answered {result.status}")
             return uids, since, result
 
     uids, since, result = run(scenario())
@@ -184,9 +209,11 @@ def test_imap_uid_fetch_vanished(target: Target, evidence: Evidence) -> None:
     # and whose associated mod-sequence is larger than the specified mod-sequence ... using the
     # VANISHED (EARLIER) response"; "Any VANISHED (EARLIER) responses MUST be returned before
     # any FETCH responses".
-    _check_earlier(result, uids[1], [uids[0], uids[2], uids[3]], since)
+    _check_earlier("IMAP-QRESYNC-FETCH-VANISHED", result, uids[1], [uids[0], uids[2], uids[3]],
+                   since)
     kinds = [type(r) for r in result.untagged if isinstance(r, Vanished | Fetch)]
     first_fetch = kinds.index(Fetch) if Fetch in kinds else len(kinds)
-    assert Vanished not in kinds[first_fetch:], "a VANISHED (EARLIER) came after a FETCH response"
-    assert sorted(_fetched(result)) == [uids[3]], (
-        f"CHANGEDSINCE {since} returned UIDs {sorted(_fetched(result))}; only {uids[3]} changed")
+    check("IMAP-QRESYNC-FETCH-VANISHED", Vanished not in kinds[first_fetch:],
+          "a VANISHED (EARLIER) came after a FETCH response")
+    check("IMAP-QRESYNC-FETCH-VANISHED", sorted(_fetched(result)) == [uids[3]],
+          f"CHANGEDSINCE {since} returned UIDs {sorted(_fetched(result))}; only {uids[3]} changed")

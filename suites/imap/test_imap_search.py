@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from harness.protocol.imap.responses import ESearch, Search
-from harness.suite import Evidence, need, run, token
+from harness.protocol.imap.seqset import SequenceSet
+from harness.suite import Evidence, check, need, precondition, run, token
 from harness.targets import Target
-from suites.imap.imap_helpers import append, message, raw, scratch, session
+from suites.imap.imap_helpers import append, message, raw, scratch, select, session
 
 pytestmark = pytest.mark.step(9)
 
@@ -24,15 +25,15 @@ def test_imap_search_keys(target: Target, evidence: Evidence) -> None:
 
     async def scenario() -> dict[str, set[int]]:
         async with session(target, evidence) as client, scratch(client) as name:
-            r = await client.append(name, first, ["\\Flagged", "$Work"], internaldate=DATE_A)
-            assert r.ok
-            r = await client.append(name, second, ["\\Seen"], internaldate=DATE_B)
-            assert r.ok
-            await client.select(name)
+            for data, flags, date in ((first, ["\\Flagged", "$Work"], DATE_A),
+                                      (second, ["\\Seen"], DATE_B)):
+                r = await client.append(name, data, flags, internaldate=date)
+                precondition(r.ok, f"setup APPEND with a date-time answered {r.status}")
+            await select(client, name)
             found: dict[str, set[int]] = {}
             for key in KEYS:
                 result, numbers = await client.search(key)
-                assert result.ok, f"SEARCH {key} answered {result.status}"
+                check("IMAP-SEARCH-KEYS", result.ok, f"SEARCH {key} answered {result.status}")
                 found[key] = set(numbers)
             return found
 
@@ -42,7 +43,7 @@ def test_imap_search_keys(target: Target, evidence: Evidence) -> None:
     # if the string is a substring of the associated text.  The matching SHOULD be
     # case-insensitive."
     wrong = {k: (sorted(found[k]), sorted(v)) for k, v in KEYS.items() if found[k] != v}
-    assert not wrong, f"SEARCH results (found, expected): {wrong}"
+    check("IMAP-SEARCH-KEYS", not wrong, f"SEARCH results (found, expected): {wrong}")
 
 
 KEYS: dict[str, set[int]] = {
@@ -77,30 +78,38 @@ KEYS: dict[str, set[int]] = {
 def test_imap_search_charset_utf8(target: Target, evidence: Evidence) -> None:
     word = "Grüße"
 
-    async def scenario() -> tuple[str, set[int], str, str | None]:
-        async with session(target, evidence) as client, scratch(client) as name:
-            data = message(token(), body=f"Viele {word} aus Köln\r\n").replace(
-                b"X-Mailharness-Token", b"MIME-Version: 1.0\r\nContent-Type: text/plain; "
-                b"charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nX-Mailharness-Token")
-            await append(client, name, data)
-            await client.select(name)
-            literal = word.encode("utf-8")
-            tagged, seen = await raw(client, b"SEARCH CHARSET UTF-8 BODY {%d+}\r\n" % len(literal)
-                                     + literal) if "LITERAL+" in client.capabilities else (None, [])
-            need(tagged is not None, "server does not advertise LITERAL+ (needed to send UTF-8)")
-            assert tagged is not None
-            numbers = {n for r in seen if isinstance(r, Search) for n in r.numbers}
-            bogus, _ = await raw(client, b"SEARCH CHARSET X-NO-SUCH-CHARSET ALL")
-            assert bogus is not None
-            return tagged.status, numbers, bogus.status, bogus.code.name if bogus.code else None
+    async def scenario() -> tuple[str | None, set[int], str | None, str | None]:
+        async with session(target, evidence) as client:
+            # The UTF-8 search string travels as a non-synchronizing literal (RFC 7888).
+            need("LITERAL+" in client.capabilities,
+                 "server does not advertise LITERAL+ (needed to send UTF-8)")
+            async with scratch(client) as name:
+                data = message(token(), body=f"Viele {word} aus Köln\r\n").replace(
+                    b"X-Mailharness-Token", b"MIME-Version: 1.0\r\nContent-Type: text/plain; "
+                    b"charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nX-Mailharness-Token")
+                await append(client, name, data)
+                await select(client, name)
+                literal = word.encode("utf-8")
+                tagged, seen = await raw(
+                    client, b"SEARCH CHARSET UTF-8 BODY {%d+}\r\n" % len(literal) + literal)
+                if tagged is None:
+                    return None, set(), None, None
+                numbers = {n for r in seen if isinstance(r, Search) for n in r.numbers}
+                bogus, _ = await raw(client, b"SEARCH CHARSET X-NO-SUCH-CHARSET ALL")
+                if bogus is None:
+                    return tagged.status, numbers, None, None
+                return tagged.status, numbers, bogus.status, bogus.code.name if bogus.code else None
 
     status, numbers, bogus, code = run(scenario())
     # RFC 9051 §6.4.4: "US-ASCII and UTF-8 charsets MUST be supported"; "If the server does not
     # support the specified [CHARSET], it MUST return a tagged NO response (not a BAD)" with
     # BADCHARSET.
-    assert status == "OK", f"SEARCH CHARSET UTF-8 answered {status}"
-    assert numbers == {1}, f"SEARCH CHARSET UTF-8 BODY {word} found {numbers}"
-    assert bogus == "NO" and code == "BADCHARSET", f"unknown charset answered {bogus} [{code}]"
+    check("IMAP-SEARCH-CHARSET", status == "OK",
+          f"SEARCH CHARSET UTF-8 answered {status or 'nothing: the connection closed'}")
+    check("IMAP-SEARCH-CHARSET", numbers == {1},
+          f"SEARCH CHARSET UTF-8 BODY {word} found {sorted(numbers)}")
+    check("IMAP-SEARCH-CHARSET", bogus == "NO" and code == "BADCHARSET",
+          f"unknown charset answered {bogus or 'nothing: the connection closed'} [{code}]")
 
 
 @pytest.mark.requirement("IMAP-ESEARCH")
@@ -111,8 +120,9 @@ def test_imap_esearch_in_rev2(target: Target, evidence: Evidence) -> None:
                  "server does not offer IMAP4rev2 through ENABLE")
             for flags in (["\\Seen"], [], ["\\Seen"]):
                 await append(client, name, message(token()), flags)
-            assert (await client.command("ENABLE IMAP4rev2")).ok
-            await client.select(name)
+            enabled = await client.command("ENABLE IMAP4rev2")
+            precondition(enabled.ok, f"ENABLE IMAP4rev2 answered {enabled.status}")
+            await select(client, name)
             plain = await client.command("SEARCH SEEN")
             ret = await client.command("SEARCH RETURN (MIN MAX COUNT) SEEN")
             searches = sum(1 for r in [*plain.untagged, *ret.untagged] if isinstance(r, Search))
@@ -123,8 +133,21 @@ def test_imap_esearch_in_rev2(target: Target, evidence: Evidence) -> None:
     # RFC 9051 §7.3.4 / §6.4.4: in IMAP4rev2 "the server MUST respond to a SEARCH command with an
     # ESEARCH response"; "If the RETURN option is omitted, ... the server returns ESEARCH with
     # ALL".
-    assert searches == 0, "IMAP4rev2 session got an IMAP4rev1 SEARCH response"
-    assert len(plain) == 1 and plain[0].data.get("ALL") == "1,3", f"SEARCH SEEN gave {plain}"
-    assert len(ret) == 1, f"SEARCH RETURN gave {ret}"
-    assert (ret[0].data.get("MIN"), ret[0].data.get("MAX"), ret[0].data.get("COUNT")) == (1, 3, 2), \
-        f"RETURN (MIN MAX COUNT) gave {ret[0].data}"
+    check("IMAP-ESEARCH", searches == 0, "IMAP4rev2 session got an IMAP4rev1 SEARCH response")
+    check("IMAP-ESEARCH", len(plain) == 1 and _numbers(plain[0].data.get("ALL")) == [1, 3],
+          f"SEARCH SEEN gave {plain}")
+    check("IMAP-ESEARCH", len(ret) == 1, f"SEARCH RETURN gave {ret}")
+    minmax = (ret[0].data.get("MIN"), ret[0].data.get("MAX"), ret[0].data.get("COUNT"))
+    check("IMAP-ESEARCH", minmax == (1, 3, 2), f"RETURN (MIN MAX COUNT) gave {ret[0].data}")
+
+
+def _numbers(value: object) -> list[int] | None:
+    """The numbers of an ESEARCH ALL sequence-set, in any of its spellings ("1,3", "3,1")."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = SequenceSet.parse(value)
+    except ValueError:
+        return None
+    top = max((n for bounds in parsed.ranges for n in bounds if n is not None), default=0)
+    return sorted(parsed.iter(top)) if top <= 10_000 else None

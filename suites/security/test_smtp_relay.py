@@ -9,6 +9,7 @@ from harness.sink import SinkServer
 from harness.suite import (
     SCRIPTED_ZONE,
     Evidence,
+    check,
     make_message,
     open_mx_plain,
     open_submission,
@@ -88,18 +89,17 @@ def _check_no_relay(
     # RFC 5321 §3.6.2: "If it declines to relay mail to a particular address for policy reasons, a
     # 550 response SHOULD be returned."  Mail accepted for an address that hides a foreign domain
     # must at least never leave for that domain.
-    assert relayed == 0, (
-        f"{relayed} message(s) reached the sink for {foreign}: relayed for an unauthenticated "
-        f"client through {', '.join(accepted)}"
-    )
+    check("RELAY-ADDRESS-FORMS", relayed == 0,
+          f"{relayed} message(s) reached the sink for {foreign}: relayed for an unauthenticated "
+          f"client through {', '.join(accepted)}")
 
 
-@pytest.mark.requirement("RELAY-ADDRESS-FORMS", "ROUTE-NO-OPEN-RELAY")
+@pytest.mark.requirement("RELAY-ADDRESS-FORMS")
 def test_smtp_no_relay_through_tricky_addresses_on_mx(target: Target, evidence: Evidence) -> None:
     _check_no_relay(target, evidence, target.receiver, "mx", "someone@example.com")
 
 
-@pytest.mark.requirement("RELAY-ADDRESS-FORMS", "AUTH-REQUIRED")
+@pytest.mark.requirement("RELAY-ADDRESS-FORMS")
 @pytest.mark.step(2)
 def test_smtp_no_relay_through_tricky_addresses_on_submission(target: Target, evidence: Evidence) -> None:
     _check_no_relay(target, evidence, target.sender, "submission", f"someone@{target.sender.domain}")

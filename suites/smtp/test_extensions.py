@@ -6,19 +6,30 @@ import contextlib
 
 import pytest
 
-from harness.protocol.smtp import Reply
+from harness.clients.smtp import SMTPConnectionClosed, SMTPTimeout
+from harness.protocol.smtp import (
+    END_DATA,
+    Reply,
+    SessionState,
+    command_verb,
+    data_payload,
+    event_for_reply,
+    expected_reply_codes,
+    transition,
+)
 from harness.sink import SinkServer
 from harness.suite import (
     SCRIPTED_ZONE,
     Evidence,
     account,
+    check,
     make_message,
     need,
     open_mx_plain,
     open_submission,
+    precondition,
     run,
     scripted_dns,
-    send_pipelined,
     submit,
     token,
     wait_delivery,
@@ -27,26 +38,38 @@ from harness.targets import Target
 
 pytestmark = pytest.mark.step(1)
 
+#: How long a reply to a pipelined command may take.
+PIPELINED_REPLY_WAIT = 5.0
+
 
 @pytest.mark.requirement("SIZE-MAIL-552")
 def test_smtp_mail_size_over_limit_is_552(target: Target, evidence: Evidence) -> None:
     acct = account(target.sender)
 
-    async def scenario() -> tuple[str | None, int]:
+    async def scenario() -> None:
         client = await open_submission(target, evidence)
         try:
-            size = client.extensions.get("SIZE")
-            if not size or not size.strip().isdigit() or int(size) == 0:
-                return size, 0
-            return size, (await client.mail(acct.address, [f"SIZE={int(size) + 1}"])).code
+            size = client.extensions.get("SIZE", "").strip()
+            need(size.isdigit() and int(size) > 0, "server advertises no fixed SIZE limit")
+            code = (await client.mail(acct.address, [f"SIZE={int(size) + 1}"])).code
         finally:
             await client.close()
+        # RFC 1870 §6.1: "If the indicated size is larger than the server's fixed maximum
+        # message size, the server responds with code "552 message size exceeds fixed maximium
+        # message size"."
+        check("SIZE-MAIL-552", code == 552, f"MAIL SIZE={int(size) + 1} (over SIZE {size}) answered {code}")
 
-    size, code = run(scenario())
-    need(size and size.strip().isdigit() and int(size) > 0, "server advertises no fixed SIZE limit")
-    # RFC 1870 §6.1: "If the indicated size is larger than the server's fixed maximum message
-    # size, the server responds with code "552 message size exceeds fixed maximium message size"."
-    assert code == 552, f"MAIL SIZE={int(str(size)) + 1} (over SIZE {size}) answered {code}"
+    run(scenario())
+
+
+def _pipelined_allowed(state: SessionState, verb: str) -> frozenset[int]:
+    """The replies RFC 5321 §4.3.2 lists for *verb* in *state*. DATA may also be answered 354
+    when no recipient was accepted: RFC 5321 §4.1.4 says the server "MAY return" 503 or 554
+    then, and RFC 2920 §3.2 (3) only that it "SHOULD issue a positive response to the DATA
+    command if and only if one or more valid RCPT TO addresses have been previously received"."""
+    if verb == "DATA" and state in (SessionState.READY, SessionState.MAIL):
+        state = SessionState.RCPT
+    return expected_reply_codes(state, verb)
 
 
 @pytest.mark.requirement("PIPELINING-ORDER")
@@ -57,66 +80,81 @@ def test_smtp_pipelined_group_answered_in_order(target: Target, evidence: Eviden
     nobody = f"no-such-user-{mark}@{target.receiver.domain}"
     message = make_message(sender="someone@example.com", recipient=rcpt.address,
                            subject="pipelining", body="One write, four commands.\r\n", mark=mark)
+    lines = ["MAIL FROM:<someone@example.com>", f"RCPT TO:<{rcpt.address}>", f"RCPT TO:<{nobody}>", "DATA"]
 
-    async def scenario() -> tuple[bool, list[Reply], Reply | None]:
+    async def scenario() -> None:
         client = await open_mx_plain(target, evidence, target.receiver)
         try:
-            if "PIPELINING" not in client.extensions:
-                return False, [], None
-            replies = await send_pipelined(
-                client,
-                ["MAIL FROM:<someone@example.com>", f"RCPT TO:<{rcpt.address}>",
-                 f"RCPT TO:<{nobody}>", "DATA"],
-                timeout=5.0,
-            )
-            final = None
-            if replies[-1].code == 354:
-                from harness.protocol.smtp import data_payload
-
-                await client.send_raw(data_payload(message))
+            need("PIPELINING" in client.extensions, "MX does not advertise PIPELINING")
+            # RFC 2920 §3.2: a server offering pipelining "(1) MUST respond to commands in the
+            # order they are received from the client" and "(9) MUST NOT flush or otherwise lose
+            # the contents of the TCP input buffer": one reply per command, each one RFC 5321
+            # allows for that command where it stands. Which codes it is (a catch-all MX takes
+            # the unknown recipient, RFC 5321 §3.3) is not a matter of pipelining.
+            await client.send_raw(b"".join(line.encode() + b"\r\n" for line in lines))
+            state, accepted = client.state, 0
+            seen: list[str] = []
+            for line in lines:
+                shown = ", ".join(seen) or "none"
+                reply: Reply | None = None
+                lost = ""
+                try:
+                    reply = await client.read_reply(PIPELINED_REPLY_WAIT)
+                except SMTPTimeout:
+                    lost = f"none within {PIPELINED_REPLY_WAIT:.0f} s"
+                except SMTPConnectionClosed:
+                    lost = "the connection closed"
+                check("PIPELINING-ORDER", reply is not None,
+                      f"{len(seen)} replies to {len(lines)} pipelined commands ({shown}), then {lost}")
+                assert reply is not None
+                verb = command_verb(line)
+                seen.append(f"{line.split(':')[0]} → {reply.code}")
+                allowed = _pipelined_allowed(state, verb)
+                check("PIPELINING-ORDER", reply.code in allowed,
+                      f"reply #{len(seen)} ({reply.code}) is not one RFC 5321 lists for {line!r} in "
+                      f"state {state.name}: replies {', '.join(seen)}")
+                precondition(reply.code != 421, f"the server closed the session (421): {', '.join(seen)}")
+                if verb == "DATA" and reply.code == 354:
+                    state = SessionState.DATA
+                else:
+                    state = transition(state, event_for_reply(verb, reply.code))
+                accepted += verb == "RCPT" and reply.code in (250, 251)
+            if state is SessionState.DATA:
+                # RFC 2920 §3.2 (4): with no valid recipient the message is empty.
+                await client.send_raw(data_payload(message) if accepted else b".\r\n")
                 final = await client.read_reply()
+                allowed = expected_reply_codes(SessionState.DATA, END_DATA)
+                check("PIPELINING-ORDER", final.code in allowed,
+                      f"the end of data answered {final.code}; allowed {sorted(allowed)}")
             await client.quit()
-            return True, replies, final
         finally:
             await client.close()
 
-    offered, replies, final = run(scenario())
-    need(offered, "MX does not advertise PIPELINING")
-    codes = [r.code for r in replies]
-    # RFC 2920 §3.2: a server offering pipelining "MUST respond to commands in the order they are
-    # received from the client."
-    assert codes[0] == 250, f"pipelined MAIL answered {codes}"
-    assert codes[1] in (250, 251), f"pipelined RCPT (local user) answered {codes}"
-    assert codes[2] == 550, f"pipelined RCPT (unknown user) answered {codes}"
-    assert codes[3] == 354, f"pipelined DATA answered {codes}"
-    assert final is not None and final.code == 250, f"end of data answered {final}"
+    run(scenario())
 
 
 @pytest.mark.requirement("8BITMIME-PARAM")
 def test_smtp_body_parameter_accepted(target: Target, evidence: Evidence) -> None:
     acct = account(target.sender)
 
-    async def scenario() -> tuple[bool, int, int]:
+    async def scenario() -> None:
         client = await open_submission(target, evidence)
         try:
-            if "8BITMIME" not in client.extensions:
-                return False, 0, 0
-            eight = (await client.mail(acct.address, ["BODY=8BITMIME"])).code
-            await client.rset()
-            seven = (await client.mail(acct.address, ["BODY=7BIT"])).code
-            await client.rset()
-            return True, eight, seven
+            need("8BITMIME" in client.extensions, "submission server does not advertise 8BITMIME")
+            # RFC 6152 §3: "one optional parameter using the keyword BODY is added to the MAIL
+            # FROM command.  The value associated with this parameter is a keyword indicating
+            # whether a 7-bit message (in strict compliance with [RFC5321]) or a MIME message
+            # (in strict compliance with [RFC2046] and [RFC2045]) with arbitrary octet content
+            # is being sent."
+            for body in ("8BITMIME", "7BIT"):
+                code = (await client.mail(acct.address, [f"BODY={body}"])).code
+                check("8BITMIME-PARAM", code == 250, f"MAIL BODY={body} answered {code}")
+                rset = (await client.rset()).code
+                precondition(rset == 250, f"RSET answered {rset}")
         finally:
             await client.close()
 
-    offered, eight, seven = run(scenario())
-    need(offered, "submission server does not advertise 8BITMIME")
-    # RFC 6152 §3: "one optional parameter using the keyword BODY is added to the MAIL FROM
-    # command.  The value associated with this parameter is a keyword indicating whether a
-    # 7-bit message (in strict compliance with [RFC5321]) or a MIME message (in strict compliance
-    # with [RFC2046] and [RFC2045]) with arbitrary octet content is being sent."
-    assert eight == 250, f"MAIL BODY=8BITMIME answered {eight}"
-    assert seven == 250, f"MAIL BODY=7BIT answered {seven}"
+    run(scenario())
 
 
 @pytest.mark.requirement("8BITMIME-PRESERVE")
@@ -132,13 +170,14 @@ def test_smtp_8bit_body_delivered_intact(target: Target, evidence: Evidence) -> 
                                   ("Content-Type", "text/plain; charset=utf-8"),
                                   ("Content-Transfer-Encoding", "8bit")])
 
-    async def scenario() -> bytes:
-        await submit(target, evidence, message, [rcpt.address])
-        return (await wait_delivery(target, evidence, target.receiver, mark))[1]
+    async def scenario() -> None:
+        await submit(target, evidence, message, [rcpt.address])  # needs 8BITMIME advertised
+        delivered = (await wait_delivery(target, evidence, target.receiver, mark))[1]
+        # RFC 6152 §3: with BODY=8BITMIME the message "with arbitrary octet content" is carried
+        # as is.
+        check("8BITMIME-PRESERVE", body in delivered, "the 8-bit body did not arrive octet for octet")
 
-    delivered = run(scenario())
-    # RFC 6152 §3: with BODY=8BITMIME the message "with arbitrary octet content" is carried as is.
-    assert body in delivered, "the 8-bit body did not arrive octet for octet"
+    run(scenario())
 
 
 @pytest.mark.requirement("SMTPUTF8-ADDRESS")
@@ -146,25 +185,23 @@ def test_smtp_8bit_body_delivered_intact(target: Target, evidence: Evidence) -> 
 def test_smtp_utf8_sender_accepted_where_advertised(target: Target, evidence: Evidence) -> None:
     rcpt = account(target.receiver)
 
-    async def scenario() -> tuple[bool, int, int]:
+    async def scenario() -> None:
         client = await open_mx_plain(target, evidence, target.receiver)
         try:
-            if "SMTPUTF8" not in client.extensions:
-                return False, 0, 0
+            need("SMTPUTF8" in client.extensions, "MX does not advertise SMTPUTF8")
+            # RFC 6531 §3.4: with the SMTPUTF8 parameter, the reverse-path may contain UTF-8
+            # characters (§3.3 extends the Mailbox syntax); a server announcing SMTPUTF8 takes
+            # them.
             await client.send_raw("MAIL FROM:<jörg@bücher.example> SMTPUTF8\r\n".encode())
             mail = (await client.read_reply()).code
-            rcpt_code = (await client.rcpt(rcpt.address)).code if mail == 250 else 0
+            check("SMTPUTF8-ADDRESS", mail == 250, f"MAIL FROM a UTF-8 address with SMTPUTF8 answered {mail}")
+            code = (await client.rcpt(rcpt.address)).code
+            check("SMTPUTF8-ADDRESS", code in (250, 251), f"RCPT after a UTF-8 MAIL FROM answered {code}")
             await client.rset()
-            return True, mail, rcpt_code
         finally:
             await client.close()
 
-    offered, mail, rcpt_code = run(scenario())
-    need(offered, "MX does not advertise SMTPUTF8")
-    # RFC 6531 §3.4: with the SMTPUTF8 parameter, the reverse-path may contain UTF-8 characters
-    # (§3.3 extends the Mailbox syntax); a server announcing SMTPUTF8 takes them.
-    assert mail == 250, f"MAIL FROM a UTF-8 address with SMTPUTF8 answered {mail}"
-    assert rcpt_code in (250, 251), f"RCPT after a UTF-8 MAIL FROM answered {rcpt_code}"
+    run(scenario())
 
 
 @pytest.mark.requirement("SMTPUTF8-NO-DOWNGRADE")
@@ -177,7 +214,7 @@ def test_smtp_utf8_address_not_relayed_to_a_hop_without_smtputf8(target: Target,
     mark = token()
     sender = account(target.sender)
 
-    async def scenario() -> tuple[int, list[str], bytes | None]:
+    async def scenario() -> None:
         async with SinkServer(dns.sinks[4], dns.outbound_port, offer_smtputf8=False) as sink:
             domain = f"utf8-{mark}.{SCRIPTED_ZONE}"
             await dns.point(evidence, domain, mx=[(10, dns.sinks[4])])
@@ -190,17 +227,18 @@ def test_smtp_utf8_address_not_relayed_to_a_hop_without_smtputf8(target: Target,
             with contextlib.suppress(AssertionError, TimeoutError):
                 # Until the bounce arrives (or the wait ends: an MTA MAY hold the message).
                 bounce = (await wait_delivery(target, evidence, target.sender, mark))[1]
-            return sink.connections, list(sink.smtputf8_violations), bounce
+            connections, violations = sink.connections, list(sink.smtputf8_violations)
+        # RFC 6531 §3.2: "If the SMTPUTF8 SMTP extension is not offered by the SMTP server, the
+        # SMTPUTF8-aware SMTP client MUST NOT transmit an internationalized email address".
+        # What it does instead is its choice: it "SHOULD reject the message" (a bounce), or
+        # "MAY choose to requeue the message and try later" — so the bounce is noted, not
+        # required.
+        precondition(connections >= 1, "the MTA never reached the recipient's MX, so nothing was judged")
+        check("SMTPUTF8-NO-DOWNGRADE", not violations, f"the MTA sent to a hop without SMTPUTF8: {violations}")
+        evidence.note("a non-delivery notification reached the sender" if bounce is not None else
+                      "no bounce within the wait: the MTA holds the message (allowed)")
 
-    connections, violations, bounce = run(scenario())
-    # RFC 6531 §3.2: "If the SMTPUTF8 SMTP extension is not offered by the SMTP server, the
-    # SMTPUTF8-aware SMTP client MUST NOT transmit an internationalized email address". What it
-    # does instead is its choice: it "SHOULD reject the message" (a bounce), or "MAY choose to
-    # requeue the message and try later" — so the bounce is noted, not required.
-    assert connections >= 1, "the MTA never reached the recipient's MX, so nothing was judged"
-    assert not violations, f"the MTA sent to a hop without SMTPUTF8: {violations}"
-    evidence.note("a non-delivery notification reached the sender" if bounce is not None else
-                  "no bounce within the wait: the MTA holds the message (allowed)")
+    run(scenario())
 
 
 @pytest.mark.requirement("ENHANCED-CODES")
@@ -209,28 +247,23 @@ def test_smtp_enhanced_codes_match_the_reply_class(target: Target, evidence: Evi
     rcpt = account(target.receiver)
     nobody = f"no-such-user-{token()}@{target.receiver.domain}"
 
-    async def scenario() -> tuple[bool, list[tuple[str, Reply]]]:
+    async def scenario() -> None:
         client = await open_mx_plain(target, evidence, target.receiver)
         try:
-            if "ENHANCEDSTATUSCODES" not in client.extensions:
-                return False, []
-            seen = []
+            need("ENHANCEDSTATUSCODES" in client.extensions, "MX does not advertise ENHANCEDSTATUSCODES")
             for line in ("NOOP", "RSET", "DATA", "RCPT TO:<x@example.com>", "XMAILHARNESS",
                          "MAIL FROM:<someone@example.com>", f"RCPT TO:<{rcpt.address}>",
                          f"RCPT TO:<{nobody}>", "RCPT TO:<victim@example.com>", "RSET", "QUIT"):
-                seen.append((line, await client.command(line)))
-            return True, seen
+                reply = await client.command(line)
+                # RFC 2034 §3: "the text part of all 2xx, 4xx, and 5xx SMTP responses other than
+                # the initial greeting and any response to HELO or EHLO are prefaced with a
+                # status code"; RFC 3463 §2: the class sub-code matches the reply's success,
+                # transient or permanent failure.
+                check("ENHANCED-CODES", reply.enhanced is not None,
+                      f"{line!r} → {reply.code} carries no enhanced status code")
+                check("ENHANCED-CODES", reply.enhanced is not None and reply.enhanced.klass == reply.code // 100,
+                      f"{line!r} → {reply.code} {reply.enhanced}: class does not match the reply code")
         finally:
             await client.close()
 
-    offered, seen = run(scenario())
-    need(offered, "MX does not advertise ENHANCEDSTATUSCODES")
-    for line, reply in seen:
-        # RFC 2034 §3: "the text part of all 2xx, 4xx, and 5xx SMTP responses other than the
-        # initial greeting and any response to HELO or EHLO are prefaced with a status code";
-        # RFC 3463 §2: the class sub-code matches the reply's success, transient or permanent
-        # failure.
-        assert reply.enhanced is not None, f"{line!r} → {reply.code} carries no enhanced status code"
-        assert reply.enhanced.klass == reply.code // 100, (
-            f"{line!r} → {reply.code} {reply.enhanced}: class does not match the reply code"
-        )
+    run(scenario())

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from harness.clients.smtp import SMTPClient
-from harness.suite import Evidence, account, need, open_submission, run, smtp_connect
+from harness.suite import (
+    Evidence,
+    account,
+    check,
+    need,
+    open_submission,
+    precondition,
+    run,
+    smtp_connect,
+)
 from harness.targets import Endpoint, Target
 
 pytestmark = pytest.mark.step(1)
@@ -20,10 +29,13 @@ def _submission(target: Target) -> Endpoint:
 
 async def _plain_ehlo(target: Target, evidence: Evidence, endpoint: Endpoint) -> SMTPClient:
     client = await smtp_connect(target, evidence, endpoint, "submission")
-    await client.ehlo()
-    if "STARTTLS" not in client.extensions:
+    try:
+        ehlo = (await client.ehlo()).code
+        precondition(ehlo == 250, f"EHLO answered {ehlo}")
+        need("STARTTLS" in client.extensions, "submission port does not offer STARTTLS")
+    except BaseException:
         await client.close()
-        need(False, "submission port does not offer STARTTLS")
+        raise
     return client
 
 
@@ -31,16 +43,16 @@ async def _plain_ehlo(target: Target, evidence: Evidence, endpoint: Endpoint) ->
 def test_smtp_starttls_with_argument_is_501(target: Target, evidence: Evidence) -> None:
     endpoint = _submission(target)
 
-    async def scenario() -> int:
+    async def scenario() -> None:
         client = await _plain_ehlo(target, evidence, endpoint)
         try:
-            return (await client.command("STARTTLS now")).code
+            code = (await client.command("STARTTLS now")).code
         finally:
             await client.close()
+        # RFC 3207 §4: "501 Syntax error (no parameters allowed)"
+        check("STARTTLS-SYNTAX", code == 501, f"STARTTLS with an argument answered {code}")
 
-    code = run(scenario())
-    # RFC 3207 §4: "501 Syntax error (no parameters allowed)"
-    assert code == 501, f"STARTTLS with an argument answered {code}"
+    run(scenario())
 
 
 @pytest.mark.requirement("STARTTLS-RESET")
@@ -48,71 +60,77 @@ def test_smtp_starttls_forgets_the_ehlo(target: Target, evidence: Evidence) -> N
     endpoint = _submission(target)
     acct = account(target.sender)
 
-    async def scenario() -> tuple[int, int, int]:
+    async def scenario() -> None:
         client = await smtp_connect(target, evidence, endpoint, "submission")
         try:
-            # Does this server insist on EHLO before MAIL at all?  Only then can it be seen to
-            # have forgotten the EHLO.
+            # Does this server insist on EHLO before MAIL at all? Only then can it be seen to
+            # have forgotten the EHLO. (RFC 5321 §4.1.4 puts that MUST on the client: a server
+            # may take MAIL first.)
             before = (await client.mail(acct.address)).code
-            await client.ehlo()
+            need(before == 503, f"server answers MAIL before any EHLO with {before}, not 503")
+            ehlo = (await client.ehlo()).code
+            precondition(ehlo == 250, f"EHLO answered {ehlo}")
+            need("STARTTLS" in client.extensions, "submission port does not offer STARTTLS")
             tls = (await client.starttls(target.client_ssl_context())).code
-            after = (await client.mail(acct.address)).code if tls == 220 else 0
-            return before, tls, after
+            need(tls != 454, "STARTTLS is offered but temporarily unavailable (454)")
+            precondition(tls == 220, f"STARTTLS answered {tls}, not 220")
+            after = (await client.mail(acct.address)).code
         finally:
             await client.close()
+        # RFC 3207 §4.2: "The server MUST discard any knowledge obtained from the client, such
+        # as the argument to the EHLO command, which was not obtained from the TLS negotiation
+        # itself."
+        check("STARTTLS-RESET", after == 503, f"MAIL after TLS without a new EHLO answered {after}, not 503")
 
-    before, tls, after = run(scenario())
-    need(before == 503, f"server answers MAIL before any EHLO with {before}, not 503")
-    assert tls == 220, f"STARTTLS answered {tls}"
-    # RFC 3207 §4.2: "The server MUST discard any knowledge obtained from the client, such as the
-    # argument to the EHLO command, which was not obtained from the TLS negotiation itself."
-    assert after == 503, f"MAIL after TLS without a new EHLO answered {after}, not 503"
+    run(scenario())
 
 
 @pytest.mark.requirement("STARTTLS-NOT-REOFFERED")
 def test_smtp_starttls_not_offered_after_tls(target: Target, evidence: Evidence) -> None:
-    async def scenario() -> tuple[bool, list[str]]:
+    async def scenario() -> None:
         client = await open_submission(target, evidence, login=False)
         try:
-            return client.is_tls, sorted(client.extensions)
+            need(client.is_tls, "submission session is not TLS")
+            extensions = sorted(client.extensions)
         finally:
             await client.close()
+        # RFC 3207 §4.2: "A server MUST NOT return the STARTTLS extension in response to an
+        # EHLO command received after a TLS handshake has completed."
+        check("STARTTLS-NOT-REOFFERED", "STARTTLS" not in extensions,
+              f"EHLO over TLS lists STARTTLS: {extensions}")
 
-    tls, extensions = run(scenario())
-    need(tls, "submission session is not TLS")
-    # RFC 3207 §4.2: "A server MUST NOT return the STARTTLS extension in response to an EHLO
-    # command received after a TLS handshake has completed."
-    assert "STARTTLS" not in extensions, f"EHLO over TLS lists STARTTLS: {extensions}"
+    run(scenario())
 
 
 @pytest.mark.requirement("STARTTLS-NOT-REOFFERED")
 def test_smtp_starttls_not_offered_on_implicit_tls(target: Target, evidence: Evidence) -> None:
-    async def scenario() -> list[str]:
+    async def scenario() -> None:
         client = await open_submission(target, evidence, implicit=True, login=False)
         try:
-            return sorted(client.extensions)
+            extensions = sorted(client.extensions)
         finally:
             await client.close()
+        # RFC 3207 §4.2 (the session is TLS from the first byte, RFC 8314 §3.3).
+        check("STARTTLS-NOT-REOFFERED", "STARTTLS" not in extensions,
+              f"EHLO on the implicit TLS port lists STARTTLS: {extensions}")
 
-    extensions = run(scenario())
-    # RFC 3207 §4.2 (the session is TLS from the first byte, RFC 8314 §3.3).
-    assert "STARTTLS" not in extensions, f"EHLO on the implicit TLS port lists STARTTLS: {extensions}"
+    run(scenario())
 
 
 @pytest.mark.requirement("STARTTLS-ONCE")
 def test_smtp_second_starttls_is_refused(target: Target, evidence: Evidence) -> None:
-    async def scenario() -> tuple[bool, int]:
+    async def scenario() -> None:
         client = await open_submission(target, evidence, login=False)
         try:
-            return client.is_tls, (await client.command("STARTTLS")).code
+            need(client.is_tls, "submission session is not TLS")
+            code = (await client.command("STARTTLS")).code
         finally:
             await client.close()
+        # RFC 3207 §4.2: "A client MUST NOT attempt to start a TLS session if a TLS session is
+        # already active"; a server must not pretend to start a second one.
+        check("STARTTLS-ONCE", code >= 400, f"STARTTLS inside TLS answered {code}")
 
-    tls, code = run(scenario())
-    need(tls, "submission session is not TLS")
-    # RFC 3207 §4.2: "A client MUST NOT attempt to start a TLS session if a TLS session is already
-    # active"; a server must not pretend to start a second one.
-    assert code >= 400, f"STARTTLS inside TLS answered {code}"
+    run(scenario())
 
 
 @pytest.mark.requirement("STARTTLS-NOT-REQUIRED-MX")
@@ -121,21 +139,23 @@ def test_smtp_mx_does_not_require_starttls(target: Target, evidence: Evidence) -
     rcpt = account(target.receiver)
     endpoint = target.receiver.mx
     need(endpoint is not None and not endpoint.implicit_tls, "target has no clear-text mx endpoint")
+    assert endpoint is not None
 
-    async def scenario() -> tuple[int, int]:
-        assert endpoint is not None
+    async def scenario() -> None:
         client = await smtp_connect(target, evidence, endpoint, "mx")
         try:
-            await client.ehlo("relay.mailharness.invalid")
+            ehlo = (await client.ehlo("relay.mailharness.invalid")).code
+            precondition(ehlo == 250, f"EHLO answered {ehlo}")
+            # RFC 3207 §4: "A publicly-referenced SMTP server MUST NOT require use of the
+            # STARTTLS extension in order to deliver mail locally." (Whether it offers STARTTLS
+            # at all does not matter here.)
             mail = (await client.mail("someone@example.com")).code
-            rcpt_code = (await client.rcpt(rcpt.address)).code
+            check("STARTTLS-NOT-REQUIRED-MX", mail == 250, f"MAIL in clear text on the MX answered {mail}")
+            code = (await client.rcpt(rcpt.address)).code
+            check("STARTTLS-NOT-REQUIRED-MX", code in (250, 251),
+                  f"RCPT TO:<{rcpt.address}> (a local user) in clear text answered {code}")
             await client.rset()
-            return mail, rcpt_code
         finally:
             await client.close()
 
-    mail, rcpt_code = run(scenario())
-    # RFC 3207 §4: "A publicly-referenced SMTP server MUST NOT require use of the STARTTLS
-    # extension in order to deliver mail locally."
-    assert mail == 250, f"MAIL in clear text on the MX answered {mail}"
-    assert rcpt_code in (250, 251), f"RCPT for a local user in clear text answered {rcpt_code}"
+    run(scenario())

@@ -1,5 +1,6 @@
 """Replay every dialogue under suites/smtp_model/dialogues/ against the target: the tricky
-cases of command order and reply codes, each citing the RFC sentence it checks."""
+cases of command order and reply codes, each expectation naming the requirement it checks
+and citing the RFC sentence in the comment above it."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import pytest
 
 from harness.dialogue import DialogueError, load_dialogue
 from harness.replay import ReplayError, replay
-from harness.suite import Evidence, need, run
+from harness.suite import Evidence, check, need, precondition, run
 from harness.targets import Target
 
 pytestmark = pytest.mark.step(1)
 
 DIALOGUES = Path(__file__).parent / "dialogues"
-#: Requirement ids of a dialogue that names none.
+#: Requirement ids of a dialogue file that does not parse (the test fails with file:line).
 DEFAULT_REQUIREMENTS = ("SMTP-REPLY-CODES",)
 
 
@@ -44,5 +45,13 @@ def test_dialogue(path: Path, target: Target, evidence: Evidence) -> None:
         need(False, str(exc))
         raise
     evidence.transcripts.extend(result.transcripts)
-    # Each expectation in the file quotes the RFC sentence it enforces in the comment above it.
-    assert result.mismatch is None, f"{result.mismatch}"
+    # The lines that held pass their requirements; the first that did not fails its own (a
+    # [precondition] step leaves the rest not reached, a [need] line makes them not applicable).
+    for matched in result.matched:
+        check(matched.requirement, True, str(matched))
+    need(result.not_applicable is None, result.not_applicable or "")
+    mismatch = result.mismatch
+    if mismatch is not None:
+        precondition(mismatch.requirement is not None, str(mismatch))
+        assert mismatch.requirement is not None
+        check(mismatch.requirement, False, str(mismatch))

@@ -8,7 +8,7 @@ from tests.quirks.runner import assert_fails_with
 
 #: quirk -> the suite test (module:function under suites/) that must fail with it on.
 CATCHES_IMAP: dict[str, str] = {
-    "imap_capability_no_rev": "imap.test_imap_capability:test_imap_capability_lists_version",
+    "imap_capability_twice": "imap.test_imap_capability:test_imap_capability_lists_version",
     "imap_logout_no_bye": "imap.test_imap_capability:test_imap_logout_sends_bye",
     "imap_enable_no_enabled": "imap.test_imap_capability:test_imap_enable_answers_enabled",
     "imap_id_no_response": "imap.test_imap_capability:test_imap_id_answers",
@@ -56,6 +56,7 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_section_text_with_header": "imap.test_imap_fetch:test_imap_fetch_sections",
     "imap_partial_off_by_one": "imap.test_imap_fetch:test_imap_fetch_partial",
     "imap_uid_fetch_no_uid": "imap.test_imap_fetch:test_imap_uid_fetch_includes_uid",
+    "imap_fetch_unbalanced_paren": "imap.test_imap_fetch:test_imap_fetch_responses_follow_grammar",
     "imap_store_replace_adds": "imap.test_imap_store:test_imap_store_modes",
     "imap_store_silent_ignored": "imap.test_imap_store:test_imap_store_silent",
     "imap_examine_sets_seen": "imap.test_imap_store:test_imap_examine_is_read_only",

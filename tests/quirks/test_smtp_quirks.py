@@ -17,6 +17,7 @@ CATCHES_SMTP: dict[str, str] = {
     "msa_help_wrong_code": "smtp.test_session:test_smtp_reply_codes_are_the_ones_listed",
     "msa_mail_without_argument_accepted": "smtp.test_session:test_smtp_malformed_arguments_get_501",
     "msa_rset_keeps_transaction": "smtp.test_session:test_smtp_rset_discards_the_transaction",
+    "msa_rset_data_quit_argument_accepted": "smtp.test_session:test_smtp_rset_data_quit_with_argument_refused",
     "msa_noop_with_argument_refused": "smtp.test_session:test_smtp_noop_is_250",
     "mta_vrfy_syntax_only": "smtp.test_session:test_smtp_vrfy_does_not_confirm_unknown_users",
     "msa_unknown_command_accepted": "smtp.test_session:test_smtp_unknown_command_is_500",

@@ -13,6 +13,7 @@ from typing import cast
 
 import pytest
 
+from harness.checks import grammar_failure
 from harness.clients.imap import CommandResult, IMAPClient
 from harness.models.imap_mailbox import (
     AGREE,
@@ -26,12 +27,11 @@ from harness.models.imap_mailbox import (
     SearchKey,
     TrueMessage,
     View,
-    as_finding,
     flag_set,
     make_body,
     search_hits,
 )
-from harness.protocol.errors import RemoteProtocolError
+from harness.protocol.errors import IMAPSyntaxError, RemoteProtocolError
 from harness.protocol.imap.responses import (
     ESearch,
     Exists,
@@ -213,10 +213,10 @@ def test_modseq_must_not_go_back(model: MailboxModel) -> None:
 
 
 def test_finding_names_the_bytes() -> None:
-    exc = RemoteProtocolError("expected number at offset 22", data=b"* 1 FETCH (RFC822.SIZE x)\r\n")
-    finding = as_finding(exc, "step 3")
-    assert isinstance(finding, AssertionError)
-    assert str(finding).splitlines()[0] == (
+    exc = IMAPSyntaxError("expected number at offset 22", data=b"* 1 FETCH (RFC822.SIZE x)\r\n")
+    finding = grammar_failure(exc, "step 3")
+    assert finding.requirement == "IMAP-RESPONSE-SYNTAX"
+    assert finding.detail == (
         "malformed response from the server (step 3): expected number at offset 22: "
         "b'* 1 FETCH (RFC822.SIZE x)\\r\\n'"
     )
@@ -317,7 +317,8 @@ def test_malformed_fetch_response_is_a_failure_naming_the_bytes(fake_target: Tar
     failure = info.value
     assert not isinstance(failure, RemoteProtocolError)
     first_line = str(failure).splitlines()[0]
-    assert first_line.startswith("malformed response from the server (step ")
+    assert getattr(failure, "requirement", None) == "IMAP-RESPONSE-SYNTAX"
+    assert first_line.startswith("IMAP-RESPONSE-SYNTAX: malformed response from the server (step ")
     assert "FETCH ['RFC822.SIZE']" in first_line
     assert repr(MALFORMED) in first_line
     assert isinstance(failure.__cause__, RemoteProtocolError)
