@@ -91,7 +91,7 @@ from harness.protocol.imap.responses import (
 )
 from harness.protocol.imap.seqset import SequenceSet
 from harness.requirements import REGISTRY
-from harness.suite import Evidence, account, imap_connector, need, token
+from harness.suite import Evidence, account, imap_connector, imap_secure, token
 from harness.suite import precondition as setup_step
 from harness.targets import Target
 
@@ -437,12 +437,7 @@ class MailboxModel(RuleBasedStateMachine):
         client = await imap_connector(self.target, self.evidence, provider)()
         client.transcript.name = f"{TRANSCRIPT_PREFIX} session {name} ({client.transcript.name})"
         self.transcripts.append(client.transcript)
-        if not client.is_tls:
-            if not client.capabilities:
-                await client.capability()
-            need("STARTTLS" in client.capabilities, "IMAP endpoint offers neither TLS nor STARTTLS")
-            started = await client.starttls(self.target.client_ssl_context())
-            setup_step(started.ok, f"session {name}: STARTTLS answered {_status(started)}")
+        await imap_secure(client, self.target)
         login = await client.login(acct.user, acct.password)
         setup_step(login.ok, f"session {name}: LOGIN as {acct.user} answered {_status(login)}")
         if login.code is None or login.code.name != "CAPABILITY":

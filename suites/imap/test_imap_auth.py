@@ -6,7 +6,16 @@ import pytest
 
 from harness.clients.imap import IMAPClient
 from harness.protocol.imap.responses import Continuation, Tagged
-from harness.suite import Evidence, account, check, imap_connector, need, precondition, run
+from harness.suite import (
+    Evidence,
+    account,
+    check,
+    imap_connector,
+    imap_secure,
+    need,
+    precondition,
+    run,
+)
 from harness.targets import Target
 from suites.imap.imap_helpers import next_raw_tag, until_tagged
 
@@ -16,10 +25,7 @@ pytestmark = pytest.mark.step(8)
 async def _tls_session(target: Target, evidence: Evidence) -> IMAPClient:
     client = await imap_connector(target, evidence, target.receiver)()
     try:
-        if not client.is_tls:
-            need("STARTTLS" in client.capabilities, "IMAP endpoint offers neither TLS nor STARTTLS")
-            result = await client.starttls(target.client_ssl_context())
-            precondition(result.ok, f"IMAP STARTTLS answered {result.status}")
+        await imap_secure(client, target)
         need("AUTH=PLAIN" in client.capabilities, "server does not offer AUTH=PLAIN")
     except BaseException:
         await client.close()

@@ -17,7 +17,16 @@ from harness.protocol.imap.responses import (
     Tagged,
     UntaggedStatus,
 )
-from harness.suite import Evidence, account, check, imap_connector, need, precondition, run, token
+from harness.suite import (
+    Evidence,
+    account,
+    check,
+    imap_connector,
+    imap_secure,
+    precondition,
+    run,
+    token,
+)
 from harness.targets import Target
 from suites.imap.imap_helpers import mbox, next_raw_tag, scratch, session, until_tagged
 
@@ -155,10 +164,7 @@ def test_imap_failed_logins_slowed(target: Target, evidence: Evidence) -> None:
     async def scenario() -> tuple[float, float]:
         client = await imap_connector(target, evidence, target.receiver)()
         try:
-            if not client.is_tls:
-                need("STARTTLS" in client.capabilities, "IMAP offers neither TLS nor STARTTLS")
-                result = await client.starttls(target.client_ssl_context())
-                precondition(result.ok, f"IMAP STARTTLS answered {result.status}")
+            await imap_secure(client, target)
             failed = 0.0
             for _ in range(2):
                 started = time.monotonic()
