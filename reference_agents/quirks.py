@@ -23,6 +23,8 @@ _FLOW_QUIRKS: tuple[Quirk, ...] = (
           "greets with 554 instead of 220"),
     Quirk("msa_ehlo_bad_continuation", "msa", ("SMTP-REPLY-SYNTAX",),
           "multiline EHLO reply uses a space instead of '-' after the code on a middle line"),
+    Quirk("msa_ehlo_refused", "msa", ("SMTP-EHLO-250",),
+          "answers EHLO 502 on the submission ports (HELO still works)"),
     Quirk("msa_no_starttls", "msa", ("SUBMIT-STARTTLS",),
           "port 587 neither advertises nor accepts STARTTLS"),
     Quirk("msa_implicit_tls_plaintext", "msa", ("SUBMIT-IMPLICIT-TLS",),

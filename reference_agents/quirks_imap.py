@@ -11,7 +11,7 @@ def _q(name: str, requirements: tuple[str, ...], description: str) -> Quirk:
 
 IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- caught by the stateful model (tests/quirks/test_imap_model_quirks.py) -------------------
-    _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH", "IMAP-SEQ-UID-STABLE"),
+    _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH",),
        "sends pending untagged EXPUNGE in the middle of FETCH responses, then goes on with the "
        "old sequence numbers"),
     _q("imap_uid_reuse", ("IMAP-UID-MONOTONIC",),

@@ -510,6 +510,11 @@ class _SMTPSession(SMTP):
 
     @syntax("EHLO hostname")
     async def smtp_EHLO(self, hostname: str) -> None:
+        if self.listener.offer_auth and self.quirk("msa_ehlo_refused"):
+            # Breaks RFC 5321 §4.1.1.1 (EHLO is answered 250 and the extensions the server
+            # supports): this MSA does support extensions, yet refuses EHLO.
+            await self.push("502 5.5.1 EHLO not implemented")
+            return
         if not hostname and self.quirk("msa_ehlo_no_domain_accepted"):
             # Breaks RFC 5321 §4.1.1.1 (ehlo = "EHLO" SP ( Domain / address-literal ) CRLF):
             # a missing argument is a syntax error, 501.

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.checks import combine
+from harness.requirements import REGISTRY, Level
 from reference_agents.quirks import QUIRKS
 
 #: Verdicts that are not red: what every requirement but the quirk's own must end with.
@@ -80,15 +81,20 @@ def run_suites(
 
 def assert_only_its_requirement_red(pytester: pytest.Pytester, ref: str, quirk: str, *extra: str) -> None:
     """With *quirk* on, the test *ref* reds exactly the quirk's requirement(s); every other
-    requirement of the test passes, is not reached or is not applicable; no harness error."""
+    requirement of the test passes, is not reached or is not applicable; no harness error.
+    A MAY is never red: its quirk must make it *not offered* instead."""
     path, function, _ = suite_test(ref)
     run = run_suites(pytester, [f"{path}::{function}"], quirks=[quirk], extra=extra)
-    expected = set(QUIRKS[quirk].requirements)
+    wanted = set(QUIRKS[quirk].requirements)
     assert not run.errors(), f"{ref} had a harness error with {quirk}:\n{run.shown()}"
+    mays = {r for r in wanted if REGISTRY[r].level is Level.MAY}
+    for req in mays:
+        assert run.verdicts.get(req) == "not_offered", f"{ref} with {quirk}: {req} not 'not offered'\n{run.shown()}"
+    expected = wanted - mays
     assert run.red() == expected, (
         f"{ref} with {quirk}: red {sorted(run.red())}, expected exactly {sorted(expected)}\n{run.shown()}"
     )
-    others = {r: v for r, v in run.verdicts.items() if r not in expected and v not in NOT_RED}
+    others = {r: v for r, v in run.verdicts.items() if r not in wanted and v not in NOT_RED}
     assert not others, f"{ref} with {quirk}: {others}"
 
 

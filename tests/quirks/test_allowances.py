@@ -27,7 +27,8 @@ def test_allowances_guard_known_requirements_and_do_not_shadow_quirks() -> None:
 
 @pytest.mark.parametrize("allowance", sorted(ALLOWANCES))
 def test_every_suite_stays_green_with_the_allowance_on(allowance: str, pytester: pytest.Pytester) -> None:
-    run = run_suites(pytester, [str(SUITES)], allowances=[allowance])
+    # The whole suites run at once here, beside other runs: give deliveries the time they need.
+    run = run_suites(pytester, [str(SUITES)], allowances=[allowance], extra=("--delivery-timeout", "20"))
     assert not run.errors(), f"harness errors with {allowance}:\n{run.shown()}"
     assert not run.red(), f"red with {allowance} on: {sorted(run.red())}\n{run.details}"
     guarded = {r: run.verdicts.get(r, "untested") for r in ALLOWANCES[allowance].guards}

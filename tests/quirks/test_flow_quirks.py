@@ -13,6 +13,7 @@ from tests.quirks.runner import NOT_RED, assert_fails_with, run_suites, suite_te
 CATCHES_FLOW: dict[str, str] = {
     "msa_greeting_554": "flow.test_1_submit:test_greeting_is_220",
     "msa_ehlo_bad_continuation": "flow.test_1_submit:test_ehlo_lists_extensions",
+    "msa_ehlo_refused": "flow.test_1_submit:test_ehlo_lists_extensions",
     "msa_no_starttls": "flow.test_1_submit:test_starttls_then_ehlo_again",
     "msa_implicit_tls_plaintext": "flow.test_1_submit:test_submissions_starts_with_tls",
     "msa_no_auth_required": "flow.test_2_authenticate:test_mail_without_auth_is_refused",
