@@ -45,7 +45,7 @@ _ALLOWANCES: tuple[Allowance, ...] = (
               "RFC 5321 §3.5.3, §7.3",
               "VRFY, with or without an argument, is answered 252 (cannot verify, will accept)"),
     Allowance("imap_bye_after_five_bad", "imap", ("IMAP-BAD-COMMAND",),
-              "RFC 9051 §7.1.5, §11.7 (as SMTP-ERROR-LIMIT, RFC 5321 §7.8)",
+              "RFC 9051 §3.4, §7.1.5 (as SMTP-ERROR-LIMIT, RFC 5321 §7.8)",
               "after the fifth BAD command in a session the server sends BYE and closes"),
     Allowance("imap_late_exists", "imap", ("IMAP-SEARCH-CORRECT", "IMAP-SESSIONS-AGREE"),
               "RFC 9051 §7.3.1, §5.2",
