@@ -34,7 +34,7 @@ _ALLOWANCES: tuple[Allowance, ...] = (
               "MAIL is accepted before any EHLO or HELO (the session is treated as after HELO)"),
     Allowance("mx_no_starttls", "mta", ("STARTTLS-RESET", "STARTTLS-ONCE", "STARTTLS-NOT-REQUIRED-MX"),
               "RFC 3207 §4",
-              "the MX neither offers nor accepts STARTTLS (454 to STARTTLS)"),
+              "the MX neither offers nor implements STARTTLS (502 to STARTTLS, RFC 5321 §4.2.4)"),
     Allowance("smtp_help_211", "msa+mta", ("SMTP-REPLY-CODES",),
               "RFC 5321 §4.3.2 (HELP: 211, 214, 502, 504)",
               "HELP is answered 211 (system status) instead of 214"),

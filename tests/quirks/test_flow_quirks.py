@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.requirements import REGISTRY, Level
-from reference_agents.quirks import QUIRKS
-from tests.quirks.runner import NOT_RED, assert_fails_with, run_suites, suite_test
+from tests.quirks.runner import assert_fails_with
 
 #: quirk -> the suite test (module:function under suites/) that must fail with it on.
 CATCHES_FLOW: dict[str, str] = {
@@ -47,27 +45,6 @@ CATCHES_FLOW: dict[str, str] = {
 }
 
 
-def assert_not_offered_with(pytester: pytest.Pytester, ref: str, quirk: str) -> None:
-    """With *quirk* on, the test *ref* shows the quirk's MAY requirement(s) not offered (its
-    check failed), reds nothing, and has no harness error."""
-    path, function, _ = suite_test(ref)
-    run = run_suites(pytester, [f"{path}::{function}"], quirks=[quirk])
-    expected = set(QUIRKS[quirk].requirements)
-    assert not run.errors(), f"{ref} had a harness error with {quirk}:\n{run.shown()}"
-    assert not run.red(), f"{ref} with {quirk}: red {sorted(run.red())}, a MAY is never red\n{run.shown()}"
-    shown = {r: run.verdicts.get(r) for r in expected}
-    assert shown == dict.fromkeys(expected, "not_offered"), f"{ref} with {quirk}: {shown}\n{run.shown()}"
-    others = {r: v for r, v in run.verdicts.items() if r not in expected and v not in NOT_RED}
-    assert not others, f"{ref} with {quirk}: {others}"
-
-
-def _only_mays(quirk: str) -> bool:
-    return all(REGISTRY[r].level is Level.MAY for r in QUIRKS[quirk].requirements)
-
-
 @pytest.mark.parametrize("quirk", sorted(CATCHES_FLOW))
 def test_flow_test_fails_with_quirk_on(quirk: str, pytester: pytest.Pytester) -> None:
-    if _only_mays(quirk):
-        assert_not_offered_with(pytester, CATCHES_FLOW[quirk], quirk)
-    else:
-        assert_fails_with(pytester, CATCHES_FLOW[quirk], quirk)
+    assert_fails_with(pytester, CATCHES_FLOW[quirk], quirk)
