@@ -48,7 +48,7 @@ _ALLOWANCES: tuple[Allowance, ...] = (
               "RFC 9051 §3.4, §7.1.5 (as SMTP-ERROR-LIMIT, RFC 5321 §7.8)",
               "after the fifth BAD command in a session the server sends BYE and closes"),
     Allowance("imap_late_exists", "imap", ("IMAP-SEARCH-CORRECT", "IMAP-SESSIONS-AGREE"),
-              "RFC 9051 §7.3.1, §5.2",
+              "RFC 9051 §5.2, §7.4.1",
               "a message another session added is announced (* n EXISTS) only after the "
               "responses of the command in progress, which does not see it yet"),
 )

@@ -12,8 +12,8 @@ def _q(name: str, requirements: tuple[str, ...], description: str) -> Quirk:
 IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- caught by the stateful model (tests/quirks/test_imap_model_quirks.py) -------------------
     _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH",),
-       "sends pending untagged EXPUNGE in the middle of FETCH responses, then goes on with the "
-       "old sequence numbers"),
+       "sends pending untagged EXPUNGE between the responses to FETCH (not UID FETCH), then "
+       "goes on with the sequence numbers as renumbered"),
     _q("imap_uid_reuse", ("IMAP-UID-MONOTONIC",),
        "after EXPUNGE of the highest message, the next APPEND reuses its UID"),
     _q("imap_search_ignores_deleted_flag", ("IMAP-SEARCH-CORRECT",),

@@ -72,7 +72,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from harness.checks import CheckFailed, Mark, grammar_failure
+from harness.checks import CheckFailed, Mark, current, grammar_failure
 from harness.clients.imap import CommandResult, IMAPClient
 from harness.clients.transcript import Transcript
 from harness.protocol.errors import RemoteProtocolError
@@ -422,7 +422,7 @@ class MailboxModel(RuleBasedStateMachine):
         """*what* is a step the model depends on but does not judge (suites/imap does): when it
         is not answered OK, the open requirements are not reached."""
         setup_step(result.ok, f"session {view.name}, step {self.step}: {what} answered "
-                     f"{_status(result)}")
+                   f"{_status(result)}")
 
     # -- setup and teardown ---------------------------------------------------------------------
 
@@ -556,6 +556,12 @@ class MailboxModel(RuleBasedStateMachine):
                        if id(t) in mine or not t.name.startswith(TRANSCRIPT_PREFIX)]
         else:
             kept[:] = [t for t in kept if id(t) not in mine]
+        if self.failure is not None:
+            # The failure's evidence: this example's transcripts up to the failing step, at
+            # their places in the evidence as kept (those of earlier examples are gone).
+            place = {id(t): i for i, t in enumerate(kept)}
+            self.failure.marks = tuple(Mark(place[id(t)], n) for t, n in self.failure_at
+                                       if id(t) in place)
 
     # -- absorbing responses ----------------------------------------------------------------------
 
@@ -568,6 +574,9 @@ class MailboxModel(RuleBasedStateMachine):
         """Apply the untagged responses of *command* to *view*, checking each; return the flags
         reported per UID."""
         reported: dict[int, frozenset[str]] = {}
+        self._judge(SEQ_UID)
+        if command in NO_EXPUNGE_COMMANDS:
+            self._judge(NO_EXPUNGE)
         for response in result.untagged:
             if isinstance(response, Exists):
                 if response.n < len(view.seq):
@@ -595,6 +604,8 @@ class MailboxModel(RuleBasedStateMachine):
                     view.highest_modseq = code.value
         for uid, flags in reported.items():
             message = self.truth.get(uid)
+            if message is not None:
+                self._judge(AGREE)
             if message is not None and flags != message.flags:
                 raise self._violate(AGREE, view, f"FETCH reported FLAGS {sorted(flags)} for UID "
                                     f"{uid}, but its flags are {sorted(message.flags)}")
@@ -674,6 +685,7 @@ class MailboxModel(RuleBasedStateMachine):
         self._register(view, uid, body, flags)
 
     def _register(self, view: View, uid: int, body: bytes, flags: frozenset[str]) -> None:
+        self._judge(UID_MONOTONIC)
         if uid in self.truth or uid in self.expunged or uid <= self.max_uid:
             raise self._violate(UID_MONOTONIC, view, f"new message got UID {uid}, not above UID "
                                 f"{self.max_uid} the mailbox already had"
@@ -691,6 +703,7 @@ class MailboxModel(RuleBasedStateMachine):
                                 "announced by FLAGS or PERMANENTFLAGS")
 
     def _check_static(self, view: View, uid: int, name: str, value: object) -> None:
+        self._judge(STATIC)
         message = self.truth.get(uid)
         if message is not None and name == "BODY[]" and value != message.body:
             raise self._violate(STATIC, view, f"BODY[] of UID {uid} is not the message that was "
@@ -706,6 +719,7 @@ class MailboxModel(RuleBasedStateMachine):
 
     def _saw_recent(self, view: View, uid: int) -> None:
         self.recent_reported = True
+        self._judge(RECENT_ONCE)
         owner = (view.name, view.selection)
         first = self.recent_owner.setdefault(uid, owner)
         if first != owner:
@@ -767,13 +781,13 @@ class MailboxModel(RuleBasedStateMachine):
         usable = self._usable(view, flags)
         body = make_body(kind, lines, uuid.uuid4().hex)
         result = await view.client.append(self.mailbox, body, usable)
-        self._expect_ok(view, result, AGREE, "APPEND")
+        self._step_ok(view, result, "APPEND")
         self.stored_keywords.update(f for f in usable if not f.startswith("\\"))
         new_flags = flag_set(usable)
         code = result.code
         if code is not None and code.name == "APPENDUID" and isinstance(code.value, tuple):
             validity, uids = code.value
-            self._check_validity(view, validity)
+            self._check_validity(view, validity, APPENDUID)
             (uid,) = _uid_list(uids)
             self._register(view, uid, body, new_flags)
         else:
@@ -782,10 +796,14 @@ class MailboxModel(RuleBasedStateMachine):
             self._absorb(view, "APPEND", result)
             await self._arrivals(view, "APPEND")
 
-    def _check_validity(self, view: View, validity: object) -> None:
+    def _check_validity(self, view: View, validity: object, requirement: str) -> None:
+        """RFC 4315 §3: the first value of APPENDUID and COPYUID is the destination mailbox's
+        UIDVALIDITY."""
+        self._judge(requirement)
         if view.uidvalidity is not None and validity != view.uidvalidity:
-            raise self._violate(UID_MONOTONIC, view, f"UIDPLUS code names UIDVALIDITY {validity}, "
-                                f"the mailbox has {view.uidvalidity}")
+            code = requirement.removeprefix("IMAP-")
+            raise self._violate(requirement, view, f"{code} names UIDVALIDITY {validity}, the "
+                                f"mailbox has {view.uidvalidity}")
 
     @precondition(lambda self: self.ready and self.truth)
     @rule(session=st.integers(0, 1), choice=picks, mode=st.sampled_from(["+", "-", ""]),
@@ -815,7 +833,7 @@ class MailboxModel(RuleBasedStateMachine):
         self.stored_keywords.update(f for f in usable if not f.startswith("\\"))
         numbers = SequenceSet.from_ints(u if by_uid else s for s, u in targets).format()
         result = await view.client.store(numbers, mode, usable, uid=by_uid, silent=silent)
-        self._expect_ok(view, result, AGREE, "STORE")
+        self._step_ok(view, result, "STORE")
         self._absorb(view, "UID STORE" if by_uid else "STORE", result)
         for _, uid in targets:
             # The client knows what it stored (with .SILENT the server says nothing).
@@ -882,16 +900,29 @@ class MailboxModel(RuleBasedStateMachine):
 
     async def _search(self, view: View, key: SearchKey, text: str, uids: list[int],
                       by_uid: bool) -> None:
-        told = dict(view.flags)  # the flags this session had been told of before the SEARCH
         result, _ = await view.client.search(text, uid=by_uid)
         self._expect_ok(view, result, SEARCH, "SEARCH")
-        self._absorb(view, "UID SEARCH" if by_uid else "SEARCH", result)
+        command = "UID SEARCH" if by_uid else "SEARCH"
+        # The result is judged by what the session had been told when the SEARCH response came.
+        # What it was told later in the command (an EXISTS after the SEARCH response, the new
+        # message's UID and flags, a flag change) the result may reflect or not: RFC 9051 §5.2
+        # obliges a server to send a size update "if a mailbox size change is observed during
+        # the processing of a command", not to observe it before computing the result, and lets
+        # flag updates wait for the next allowed moment.
+        at = next((i for i, r in enumerate(result.untagged) if isinstance(r, Search | ESearch)),
+                  len(result.untagged))
+        self._absorb(view, command, replace(result, untagged=result.untagged[:at]))
+        judged = set(view.known())
+        told = dict(view.flags)
+        self._absorb(view, command, replace(result, untagged=result.untagged[at:]))
         hits = search_hits(result)
         found: set[int] = set()
         for hit in hits:
             if by_uid:
                 found.add(hit)
                 continue
+            # A number above those announced before the SEARCH response is a new message if
+            # its EXISTS follows in the command.
             if hit > len(view.seq):
                 raise self._violate(SEQ_UID, view, f"SEARCH returned message {hit}, but only "
                                     f"{len(view.seq)} were announced")
@@ -899,17 +930,20 @@ class MailboxModel(RuleBasedStateMachine):
             if uid is not None:
                 found.add(uid)
         known = set(view.known())
-        # A flag change by the other session that this one has not been told of yet may be
-        # judged either way: a server may search the session's view (Dovecot) or the mailbox
-        # (RFC 9051 §5.2 lets flag updates wait for the next allowed moment).
-        either = {u for u in known if u in self.truth and told.get(u) != self.truth[u].flags
+        # A flag change by the other session that this one had not been told of may be judged
+        # either way: a server may search the session's view (Dovecot) or the mailbox.
+        either = {u for u in judged if u in self.truth and told.get(u) != self.truth[u].flags
                   and key.matches(self.truth[u], uids) != key.matches(
                       replace(self.truth[u], flags=told.get(u, frozenset())), uids)}
-        expected = {u for u in known if u in self.truth and key.matches(self.truth[u], uids)}
+        expected = {u for u in judged if u in self.truth and key.matches(self.truth[u], uids)}
         missing = sorted(expected - found - either)
+        # A message found must match, whether or not the session had been told of it; one the
+        # mailbox never had cannot be found.
         wrong = sorted(u for u in found - either
                        if (u in self.truth and not key.matches(self.truth[u], uids))
-                       or (u not in self.truth and u not in known and u not in self.expunged))
+                       or (u not in self.truth and u not in known and u not in judged
+                           and u not in self.expunged))
+        self._judge(SEARCH)
         if missing or wrong:
             raise self._violate(SEARCH, view, f"SEARCH {text} missed UIDs {missing} and returned "
                                 f"UIDs {wrong} that do not match (flags: " + ", ".join(
@@ -943,18 +977,19 @@ class MailboxModel(RuleBasedStateMachine):
                 del self.truth[message.uid]
                 self.expunged.add(message.uid)
         result = await view.client.command(f"{verb} {numbers} {dest}")
-        self._expect_ok(view, result, AGREE, verb)
+        self._step_ok(view, result, verb)
         copyuid = next((c for c in (_code(r) for r in (*result.untagged, result))
                         if c is not None and c.name == "COPYUID"), None)
         if to_self:
             if copyuid is not None and isinstance(copyuid.value, tuple):
                 validity, source_set, dest_set = copyuid.value
-                self._check_validity(view, validity)
+                self._check_validity(view, validity, COPYUID)
                 pairs = dict(zip(_uid_list(source_set), _uid_list(dest_set), strict=False))
                 for message in sorted(sources, key=lambda m: m.uid):
                     new_uid = pairs.get(message.uid)
                     if new_uid is None:
-                        raise self._violate(AGREE, view, f"COPYUID does not map UID {message.uid}")
+                        raise self._violate(COPYUID, view, f"COPYUID does not map UID "
+                                            f"{message.uid}")
                     self._register(view, new_uid, message.body, message.flags)
             else:
                 self.pending.extend((m.body, m.flags) for m in sorted(sources, key=lambda m: m.uid))
@@ -964,7 +999,7 @@ class MailboxModel(RuleBasedStateMachine):
         await self._arrivals(view, verb)
         if not to_self:
             status = await view.client.command(f"STATUS {self.scratch} (MESSAGES)")
-            self._expect_ok(view, status, AGREE, "STATUS")
+            self._step_ok(view, status, "STATUS")
             self._absorb(view, "STATUS", status)
             counts = [r.items.get("MESSAGES") for r in status.untagged if isinstance(r, Status)]
             if counts != [self.scratch_count]:
@@ -1002,7 +1037,7 @@ class MailboxModel(RuleBasedStateMachine):
             del self.truth[uid]
             self.expunged.add(uid)
         result = await view.client.command(command)
-        self._expect_ok(view, result, AGREE, command)
+        self._step_ok(view, result, command)
         self._absorb(view, command, result)
         left = sorted(set(doomed) & set(view.known()))
         if left:
@@ -1037,7 +1072,7 @@ class MailboxModel(RuleBasedStateMachine):
 
     async def _noop(self, view: View) -> None:
         result = await view.client.noop()
-        self._expect_ok(view, result, AGREE, "NOOP")
+        self._step_ok(view, result, "NOOP")
         self._absorb(view, "NOOP", result)
 
     @precondition(lambda self: self.ready)
@@ -1062,6 +1097,7 @@ class MailboxModel(RuleBasedStateMachine):
                 raise self._violate(AGREE, view, f"after NOOP the session sees {len(seen)} "
                                     f"messages, UIDs {seen}; the mailbox holds {len(expected)}, "
                                     f"UIDs {expected}")
+            self._judge(AGREE)
             stale = {u: sorted(view.flags.get(u, ())) for u in expected
                      if view.flags.get(u) != self.truth[u].flags}
             if stale:
@@ -1079,6 +1115,7 @@ class MailboxModel(RuleBasedStateMachine):
             for uid in expected:
                 if self.truth[uid].arrived_step <= since:
                     continue
+                self._judge(RECENT_ONCE)
                 owners = [v.name for v in self.views if uid in v.recent]
                 if len(owners) != 1:
                     raise self._violate(RECENT_ONCE, "A+B", f"UID {uid} arrived while both sessions "
@@ -1087,11 +1124,14 @@ class MailboxModel(RuleBasedStateMachine):
 
 
 def run_model(target: Target, evidence: Evidence, *, examples: int, steps: int = 20) -> None:
-    """Run the model as a test: *examples* examples of up to *steps* rules each."""
+    """Run the model as a test: *examples* examples of up to *steps* rules each. A violation
+    ends it with the failure of its requirement; when every example passes, each requirement a
+    check reached passes and the others are not applicable."""
+    judged: set[str] = set()
     # hypothesis documents a factory here ("a function that returns a state machine"), while
     # its annotation names the class.
     run_state_machine_as_test(
-        lambda: MailboxModel(target, evidence),  # type: ignore[arg-type]
+        lambda: MailboxModel(target, evidence, judged),  # type: ignore[arg-type]
         settings=settings(
             max_examples=examples, stateful_step_count=steps, deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
@@ -1101,3 +1141,13 @@ def run_model(target: Target, evidence: Evidence, *, examples: int, steps: int =
             phases=[Phase.explicit, Phase.reuse, Phase.generate],
         ),
     )
+    opened = current()
+    if opened is None:
+        return
+    for requirement in REQUIREMENTS:
+        if requirement in judged:
+            opened.passed(requirement, f"held in every example ({examples} of up to {steps} "
+                          "steps, two sessions)")
+        else:
+            opened.not_applicable(requirement, UNCHECKED.get(
+                requirement, "no example of the model reached a check of it"))

@@ -288,12 +288,16 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
             values.append(("MODSEQ", sel.modseq_value(info)))
         if s.condstore and flags_changed and not any(n == "UID" for n, _ in values):
             values.insert(0, ("UID", uid))  # RFC 7162 §3.2.4: an implicit \Seen, with its UID
+        expunge_during = not uid_cmd and s.config.has_quirk("imap_expunge_during_fetch")
+        if expunge_during:
+            # quirk imap_expunge_during_fetch: numbered as the EXPUNGEs already sent left it
+            seq = sel.seq_of(uid) or seq
         response = format_fetch_response(seq, values)
         if (s.config.has_quirk("imap_fetch_unbalanced_paren")
                 and any(i.name == "FLAGS" and i.section is None for i in cmd.args.items)):
             response = response[:-3] + b"\r\n"  # quirk: msg-att = "(" ... ")" left open
         s.write(response)
-        if s.config.has_quirk("imap_expunge_during_fetch"):
+        if expunge_during:
             # quirk: pending EXPUNGEs go out between FETCH responses (RFC 9051 §7.5.1 forbids)
             s.sync_selected(allow_expunge=True)
         await s.flush()

@@ -1,4 +1,5 @@
-"""The stateful IMAP mailbox model: its search keys and checks, and a malformed response as a finding."""
+"""The stateful IMAP mailbox model: its search keys and checks, each the failure of one
+requirement, and a malformed response as a failure of IMAP-RESPONSE-SYNTAX."""
 
 from __future__ import annotations
 
@@ -13,15 +14,21 @@ from typing import cast
 
 import pytest
 
-from harness.checks import grammar_failure
-from harness.clients.imap import CommandResult, IMAPClient
+from harness.checks import CheckFailed, Mark, PreconditionFailed, grammar_failure
+from harness.clients.imap import CommandResult, IMAPClient, SelectResult
 from harness.models.imap_mailbox import (
     AGREE,
+    APPENDUID,
+    COPYUID,
     NO_EXPUNGE,
     RECENT_ONCE,
+    REQUIREMENTS,
+    SEARCH,
     SEQ_UID,
     STATIC,
+    SYNTAX,
     UID_MONOTONIC,
+    UIDVALIDITY,
     MailboxModel,
     ModelViolation,
     SearchKey,
@@ -48,8 +55,8 @@ from reference_agents.tls import TLSMaterial
 HOST = "127.0.0.1"
 
 
-def result(*untagged: Response) -> CommandResult:
-    return CommandResult("A0001", "OK", None, "done", tuple(untagged))
+def result(*untagged: Response, status: str = "OK") -> CommandResult:
+    return CommandResult("A0001", status, None, "done", tuple(untagged))
 
 
 # -- search keys, flags, messages ---------------------------------------------------------------
@@ -124,6 +131,9 @@ def view(*uids: int | None) -> View:
 def violation(check: Callable[[], object]) -> ModelViolation:
     with pytest.raises(ModelViolation) as info:
         check()
+    # The failure of one requirement, as the plugin reads it (and nothing else).
+    assert isinstance(info.value, CheckFailed) and info.value.requirement in REQUIREMENTS
+    assert str(info.value).startswith(f"{info.value.requirement}: session ")
     return info.value
 
 
@@ -212,6 +222,128 @@ def test_modseq_must_not_go_back(model: MailboxModel) -> None:
     assert found.requirement == AGREE and "MODSEQ" in str(found)
 
 
+def test_uidplus_codes_name_the_mailbox_uidvalidity(model: MailboxModel) -> None:
+    seen = view()
+    seen.uidvalidity = 7
+    model._check_validity(seen, 7, APPENDUID)
+    assert violation(lambda: model._check_validity(seen, 8, APPENDUID)).requirement == APPENDUID
+    assert violation(lambda: model._check_validity(seen, 8, COPYUID)).requirement == COPYUID
+    assert {APPENDUID, COPYUID} <= model.judged
+
+
+class Scripted:
+    """A client whose SELECT and SEARCH return the results given, in order."""
+
+    def __init__(self, *results: CommandResult | SelectResult) -> None:
+        self.results = list(results)
+
+    async def select(self, mailbox: str) -> SelectResult:
+        answer = self.results.pop(0)
+        assert isinstance(answer, SelectResult)
+        return answer
+
+    async def search(self, criteria: str, *, uid: bool = False) -> tuple[CommandResult, tuple[int, ...]]:
+        answer = self.results.pop(0)
+        assert isinstance(answer, CommandResult)
+        return answer, ()
+
+
+def scripted(*results: CommandResult | SelectResult) -> View:
+    seen = View("B", cast(IMAPClient, Scripted(*results)))
+    return seen
+
+
+def selected(uidvalidity: int, status: str = "OK") -> SelectResult:
+    return SelectResult(result(status=status), 0, 0, (), ("\\*",), uidvalidity, 1, False)
+
+
+def test_a_new_uidvalidity_for_the_same_mailbox_fails_uidvalidity_stable(
+        model: MailboxModel) -> None:
+    seen = scripted(selected(7), selected(8))
+    model._run(model._select(seen), "SELECT")
+    found = violation(lambda: model._run(model._select(seen), "SELECT again"))
+    assert found.requirement == UIDVALIDITY and "went from 7 to 8" in str(found)
+
+
+def test_a_step_the_model_does_not_judge_is_a_precondition(model: MailboxModel) -> None:
+    seen = scripted(selected(7, status="NO"))
+    with pytest.raises(PreconditionFailed) as info:
+        model._run(model._select(seen), "SELECT")
+    assert info.value.detail.endswith("answered NO")
+    assert model.failed and model.failure is None
+
+
+def test_the_failure_marks_the_failing_example_in_the_evidence_as_kept(
+        model: MailboxModel) -> None:
+    earlier = model.evidence.transcript("imap model session A (earlier example)")
+    earlier.server(b"* OK earlier\r\n")
+    mine = model.evidence.transcript("imap model session A (this example)")
+    model.transcripts.append(mine)
+    mine.server(b"* OK ready\r\n")
+    mine.server(b"* 1 EXPUNGE\r\n")
+    model.truth = {1: message(1)}
+    violation(lambda: model._absorb(view(1), "NOOP", result(Expunge(1))))
+    mine.server(b"* BYE cleanup\r\n")  # after the failure: not part of its evidence
+    model._keep_transcripts()
+    assert model.evidence.transcripts == [mine]
+    assert model.failure is not None and model.failure.marks == (Mark(0, 2),)
+
+
+# -- SEARCH and messages the session has not been told of yet -----------------------------------
+
+
+def searched(model: MailboxModel, seen: View, key: SearchKey, *, by_uid: bool) -> None:
+    uids = sorted(model.truth)
+    model._run(model._search(seen, key, key.text(uids), uids, by_uid), "SEARCH")
+
+
+@pytest.mark.parametrize("by_uid", [False, True])
+@pytest.mark.parametrize(
+    "responses",
+    [
+        # Computed over the messages the session knew; the new one announced after (with its
+        # UID and flags), as the reference server with allowance imap_late_exists does.
+        (Search((1, 2)), Exists(3), Fetch(3, {"UID": 3, "FLAGS": ()})),
+        (Search((1, 2)), Exists(3)),
+        # Computed over the mailbox, the EXISTS after the SEARCH response.
+        (Search((1, 2, 3)), Exists(3), Fetch(3, {"UID": 3, "FLAGS": ()})),
+        (Search((1, 2, 3)), Exists(3)),
+    ],
+    ids=["out+uid", "out", "in+uid", "in"],
+)
+def test_a_message_announced_after_the_search_response_may_be_in_or_out(
+        model: MailboxModel, responses: tuple[Response, ...], by_uid: bool) -> None:
+    model.truth = {1: message(1), 2: message(2), 3: message(3)}
+    seen = scripted(result(*responses))
+    seen.seq, seen.flags = [1, 2], {1: frozenset(), 2: frozenset()}
+    searched(model, seen, SearchKey("ALL"), by_uid=by_uid)
+    assert seen.seq[:2] == [1, 2] and len(seen.seq) == 3 and SEARCH in model.judged
+
+
+def test_a_message_announced_before_the_search_response_is_judged(model: MailboxModel) -> None:
+    model.truth = {1: message(1), 2: message(2), 3: message(3)}
+    seen = scripted(result(Exists(3), Fetch(3, {"UID": 3, "FLAGS": ()}), Search((1, 2))))
+    seen.seq, seen.flags = [1, 2], {1: frozenset(), 2: frozenset()}
+    found = violation(lambda: searched(model, seen, SearchKey("ALL"), by_uid=False))
+    assert found.requirement == SEARCH and "missed UIDs [3]" in str(found)
+
+
+def test_a_new_message_found_must_match(model: MailboxModel) -> None:
+    model.truth = {1: message(1), 2: message(2, "\\Seen")}
+    seen = scripted(result(Search((1, 2)), Exists(2)))
+    seen.seq, seen.flags = [1], {1: frozenset()}
+    found = violation(lambda: searched(model, seen, SearchKey("UNSEEN"), by_uid=True))
+    assert found.requirement == SEARCH and "returned UIDs [2]" in str(found)
+
+
+def test_a_known_message_left_out_of_search_fails_search_correct(model: MailboxModel) -> None:
+    model.truth = {1: message(1, "\\Deleted"), 2: message(2)}
+    seen = scripted(result(Search((2,))))
+    seen.seq, seen.flags = [1, 2], {1: frozenset({"\\Deleted"}), 2: frozenset()}
+    found = violation(lambda: searched(model, seen, SearchKey("ALL"), by_uid=True))
+    assert found.requirement == SEARCH and "missed UIDs [1]" in str(found)
+
+
 def test_finding_names_the_bytes() -> None:
     exc = IMAPSyntaxError("expected number at offset 22", data=b"* 1 FETCH (RFC822.SIZE x)\r\n")
     finding = grammar_failure(exc, "step 3")
@@ -220,6 +352,20 @@ def test_finding_names_the_bytes() -> None:
         "malformed response from the server (step 3): expected number at offset 22: "
         "b'* 1 FETCH (RFC822.SIZE x)\\r\\n'"
     )
+
+
+def test_a_step_raising_a_malformed_response_fails_the_grammar(model: MailboxModel) -> None:
+    exc = IMAPSyntaxError("expected number at offset 22", data=b"* 1 FETCH (RFC822.SIZE x)\r\n")
+
+    async def step() -> None:
+        raise exc
+
+    with pytest.raises(CheckFailed) as info:
+        model._run(step(), "FETCH ['RFC822.SIZE']")
+    failure = info.value
+    assert failure.requirement == SYNTAX and failure.__cause__ is exc
+    assert failure.detail.startswith("malformed response from the server (step 1, FETCH ")
+    assert model.failed and model.failure is failure
 
 
 # -- a scripted server that sends one malformed FETCH response ---------------------------------
