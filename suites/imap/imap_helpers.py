@@ -17,7 +17,7 @@ from harness.protocol.errors import ProtocolError
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.formatting import astring
 from harness.protocol.imap.responses import Fetch, List, Response, Tagged
-from harness.suite import Evidence, make_message, open_imap, precondition, token
+from harness.suite import Evidence, check, make_message, open_imap, precondition, token
 from harness.targets import ProviderTarget, Target
 
 
@@ -111,11 +111,18 @@ async def uids(client: IMAPClient) -> list[int]:
     return sorted(found)
 
 
-async def fetch_uid(client: IMAPClient, uid: int, items: str) -> dict[str, object]:
-    """The items of one message by UID, merged over its FETCH responses (a step: a tagged
-    answer other than OK makes the test not reached)."""
+async def fetch_uid(
+    client: IMAPClient, uid: int, items: str, requirement: str | None = None
+) -> dict[str, object]:
+    """The items of one message by UID, merged over its FETCH responses. Without
+    *requirement* the FETCH is a step (a tagged answer other than OK makes the test not
+    reached); with it, the FETCH is the command under test and its completion a check."""
     result = await client.command(f"UID FETCH {uid} {items}")
-    precondition(result.ok, f"UID FETCH {uid} {items} answered {result.status}")
+    detail = f"UID FETCH {uid} {items} answered {result.status}"
+    if requirement is None:
+        precondition(result.ok, detail)
+    else:
+        check(requirement, result.ok, detail)
     merged: dict[str, object] = {}
     for response in result.untagged:
         if isinstance(response, Fetch) and response.items.get("UID") in (uid, None):

@@ -67,22 +67,11 @@ def _with_message(target: Target, evidence: Evidence,
     return run(scenario())
 
 
-async def _fetch(client: IMAPClient, uid: int, items: str, requirement: str) -> dict[str, object]:
-    """UID FETCH *items* of one message, merged over its FETCH responses; the FETCH is the
-    command under test, its completion a check of *requirement*."""
-    result = await client.command(f"UID FETCH {uid} {items}")
-    check(requirement, result.ok, f"UID FETCH {uid} {items} answered {result.status}")
-    merged: dict[str, object] = {}
-    for response in result.untagged:
-        if isinstance(response, Fetch) and response.items.get("UID") in (uid, None):
-            merged.update(response.items)
-    return merged
-
 
 @pytest.mark.requirement("IMAP-FETCH-BINARY")
 def test_imap_fetch_binary_decodes_parts(target: Target, evidence: Evidence) -> None:
     async def probe(client: IMAPClient, uid: int) -> None:
-        items = await _fetch(client, uid, "(BINARY.PEEK[1] BINARY.PEEK[2] BINARY.PEEK[2]<300.20>)",
+        items = await fetch_uid(client, uid, "(BINARY.PEEK[1] BINARY.PEEK[2] BINARY.PEEK[2]<300.20>)",
                              "IMAP-FETCH-BINARY")
         # RFC 9051 §6.4.5: BINARY "Requests that the specified section be transmitted after
         # performing decoding of the section's Content-Transfer-Encoding"; for a partial "the
@@ -104,7 +93,7 @@ def test_imap_fetch_binary_decodes_parts(target: Target, evidence: Evidence) -> 
 @pytest.mark.requirement("IMAP-BINARY-SIZE")
 def test_imap_binary_size_is_decoded_size(target: Target, evidence: Evidence) -> None:
     async def probe(client: IMAPClient, uid: int) -> None:
-        items = await _fetch(client, uid, "(BINARY.SIZE[1] BINARY.SIZE[2] BINARY.PEEK[1] "
+        items = await fetch_uid(client, uid, "(BINARY.SIZE[1] BINARY.SIZE[2] BINARY.PEEK[1] "
                              "BINARY.PEEK[2])", "IMAP-BINARY-SIZE")
         # RFC 9051 §7.5.2: BINARY.SIZE — "The value returned MUST match the size of the
         # <nstring> or <literal8> that will be returned by the corresponding FETCH BINARY

@@ -8,7 +8,16 @@ import pytest
 from harness.protocol.imap.responses import Fetch
 from harness.suite import Evidence, check, run, token
 from harness.targets import Target
-from suites.imap.imap_helpers import append, message, multipart, only_uid, scratch, select, session
+from suites.imap.imap_helpers import (
+    append,
+    fetch_uid,
+    message,
+    multipart,
+    only_uid,
+    scratch,
+    select,
+    session,
+)
 
 pytestmark = pytest.mark.step(9)
 
@@ -21,13 +30,7 @@ async def _fetch(target: Target, evidence: Evidence, data: bytes, items: str,
         await append(client, name, data)
         await select(client, name)
         uid = await only_uid(client)
-        result = await client.command(f"UID FETCH {uid} {items}")
-        check(requirement, result.ok, f"UID FETCH {uid} {items} answered {result.status}")
-        merged: dict[str, object] = {}
-        for response in result.untagged:
-            if isinstance(response, Fetch) and response.items.get("UID") in (uid, None):
-                merged.update(response.items)
-        return merged
+        return await fetch_uid(client, uid, items, requirement)
 
 
 @pytest.mark.requirement("IMAP-FETCH-ENVELOPE")
