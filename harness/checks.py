@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import enum
 import ssl
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -166,9 +166,6 @@ class Checks:
             raise NotOffered(requirement, detail)
         raise CheckFailed(requirement, detail, self.marks())
 
-    def made_any(self) -> bool:
-        return any(v.checks for v in self._results.values())
-
     def finish(self, outcome: str, exc: BaseException | None, reason: str = "") -> list[RequirementVerdict]:
         """The final verdicts, given how the test ended: *outcome* is passed, failed, skipped or
         error, *exc* the exception that ended it (None when it returned), *reason* a skip's."""
@@ -184,7 +181,6 @@ class Checks:
             entry.detail = exc.detail
         undecided = [r for r in self.declared if self._results.get(r) is None
                      or (self._results[r].verdict is Verdict.NOT_REACHED)]
-        legacy = not self.made_any() and not failures
         if isinstance(exc, PreconditionFailed):
             reason = f"a step it depends on failed: {exc.detail}"
         elif exc is not None and not failures and outcome == "failed" and not isinstance(exc, NotOffered):
@@ -204,10 +200,9 @@ class Checks:
                 continue
             if outcome == "skipped":
                 entry.verdict, entry.detail = Verdict.NOT_APPLICABLE, reason
-            elif outcome == "passed" and legacy:
-                entry.verdict = Verdict.OFFERED if _level(requirement) is Level.MAY else Verdict.PASS
-                entry.detail = "the test passed"
             elif outcome == "passed":
+                # Passing proves nothing about a requirement no check() named: a test written
+                # with plain asserts only leaves every id it names not reached.
                 entry.detail = "the test never checked it"
             elif outcome == "error":
                 entry.detail = f"harness error: {_one_line(exc) if exc else reason}"
@@ -318,6 +313,18 @@ def combine(verdicts: Iterable[str]) -> str:
     """One requirement's verdict over every test that named it ("untested" when none did)."""
     seen = set(verdicts)
     return next((v for v in PRECEDENCE if v in seen), "untested")
+
+
+def summarise(per_requirement: Mapping[str, Iterable[str]], level_of: Callable[[str], str]) -> dict[str, int]:
+    """How many requirements ended with each verdict over a run (each requirement's verdicts
+    combined), ``fail`` split by level into ``MUST fail`` and ``SHOULD fail``."""
+    counts: dict[str, int] = {}
+    for requirement, seen in per_requirement.items():
+        verdict = combine(seen)
+        if verdict == "fail":
+            verdict = f"{level_of(requirement)} fail"
+        counts[verdict] = counts.get(verdict, 0) + 1
+    return counts
 
 
 def counts_against(requirement: str, fail_on: str) -> bool:

@@ -278,13 +278,7 @@ class ResultsCollector:
         for entry in self.results.values():
             for verdict in entry.get("verdicts", ()):
                 per_requirement.setdefault(str(verdict["id"]), []).append(str(verdict["verdict"]))
-        counts: dict[str, int] = {}
-        for req_id, seen in per_requirement.items():
-            verdict = checks_mod.combine(seen)
-            if verdict == "fail":
-                verdict = f"{REGISTRY[req_id].level.value} fail"
-            counts[verdict] = counts.get(verdict, 0) + 1
-        return counts
+        return checks_mod.summarise(per_requirement, lambda r: REGISTRY[r].level.value)
 
     def exit_reasons(self) -> list[str]:
         """Why the run fails under --fail-on: red requirements at that level, harness errors,

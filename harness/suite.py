@@ -175,6 +175,17 @@ class ScriptedDNS:
         evidence.note(f"DNS UPDATE {domain}: {shown}")
 
 
+def dns_control(target: Target, provider: ProviderTarget | None = None) -> ScriptedDNS | None:
+    """The zone server and sinks for tests of an MTA's routing (the sender's, unless *provider*
+    is given), or None when the target lacks any of them."""
+    mta = provider or target.sender
+    if target.dns is None or not target.dns.update or mta.outbound_port is None:
+        return None
+    if not target.sink_addresses:
+        return None
+    return ScriptedDNS(target.dns.host, target.dns.port, mta.outbound_port, target.sink_addresses)
+
+
 def scripted_dns(
     target: Target, sinks: int, provider: ProviderTarget | None = None
 ) -> ScriptedDNS:
@@ -186,8 +197,9 @@ def scripted_dns(
     need(mta.outbound_port is not None,
          f"{mta.domain}: target does not give its MTA's outbound port")
     need(len(target.sink_addresses) >= sinks, f"target gives fewer than {sinks} sink addresses")
-    assert target.dns is not None and mta.outbound_port is not None
-    return ScriptedDNS(target.dns.host, target.dns.port, mta.outbound_port, target.sink_addresses)
+    control = dns_control(target, provider)
+    assert control is not None
+    return control
 
 
 # --- sessions -------------------------------------------------------------------------

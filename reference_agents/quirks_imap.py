@@ -14,6 +14,9 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH",),
        "sends pending untagged EXPUNGE between the responses to FETCH (not UID FETCH), then "
        "goes on with the sequence numbers as renumbered"),
+    _q("imap_fetch_before_exists", ("IMAP-SEQ-UID-STABLE",),
+       "a message another session added gets its FETCH (UID FLAGS) before the EXISTS that "
+       "announces its sequence number"),
     _q("imap_uid_reuse", ("IMAP-UID-MONOTONIC",),
        "after EXPUNGE of the highest message, the next APPEND reuses its UID"),
     _q("imap_search_ignores_deleted_flag", ("IMAP-SEARCH-CORRECT",),

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from harness.checks import PRECEDENCE, combine
+from harness.checks import PRECEDENCE, combine, summarise
 from harness.errors import FileProblem
 from harness.requirements import REGISTRY, STEPS
 
@@ -162,13 +162,9 @@ class RunResults:
         """How many requirements ended with each verdict; ``fail`` is split into ``MUST fail``,
         ``SHOULD fail`` (a MAY never fails)."""
         levels = {r.id: r.level for r in self.requirements}
-        counts: dict[str, int] = {}
-        for req_id in dict.fromkeys(r for t in self.tests for r in t.checked()):
-            verdict = self.requirement_verdict(req_id)
-            if verdict == "fail":
-                verdict = f"{levels.get(req_id, 'MUST')} fail"
-            counts[verdict] = counts.get(verdict, 0) + 1
-        return counts
+        per_requirement = {req_id: [self.requirement_verdict(req_id)]
+                           for req_id in dict.fromkeys(r for t in self.tests for r in t.checked())}
+        return summarise(per_requirement, lambda r: levels.get(r, "MUST"))
 
     def harness_errors(self) -> tuple[TestResult, ...]:
         return tuple(t for t in self.tests if t.outcome == "error")

@@ -234,11 +234,18 @@ class Session:
         # RFC 7162 §3.2.10.2: after ENABLE QRESYNC, VANISHED "instead of the EXPUNGE response"
         # (quirk imap_qresync_sends_expunge: EXPUNGE all the same)
         vanished = self.qresync and not self.config.has_quirk("imap_qresync_sends_expunge")
-        for line in sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
-                             modseq=self.condstore, vanished=vanished,
-                             announce_upto=announce_upto):
-            self.write(line)
+        lines = list(sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
+                              modseq=self.condstore, vanished=vanished,
+                              announce_upto=announce_upto))
         new = sel.uids[bisect.bisect_right(sel.uids, known):]
+        if new and self.config.has_quirk("imap_fetch_before_exists"):
+            # Breaks RFC 9051 §2.3.1.2 (IMAP-SEQ-UID-STABLE): a new message's FETCH uses its
+            # sequence number before the EXISTS that announces it.
+            present = {m.uid: m for m in current}
+            for line in sel.describe([present[u] for u in new if u in present], modseq=self.condstore):
+                self.write(line)
+        for line in lines:
+            self.write(line)
         if new and sel.recent is not None:
             # RFC 3501 §2.3.2: this session is the first to be told of them, so they are
             # \Recent here and nowhere else.

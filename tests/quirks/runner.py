@@ -18,8 +18,11 @@ from reference_agents.quirks import QUIRKS
 NOT_RED = frozenset({"pass", "not_reached", "not_applicable", "offered", "not_offered"})
 
 #: The options every run gets: short delivery timeout, warnings as errors, a fixed seed.
+#: --tb=native: the verdicts come from the JSON, and pytest's own traceback formatting re-parses
+#: sources, which on CPython 3.11 can end in "SystemError: AST constructor recursion depth
+#: mismatch" after a RecursionError (python/cpython#106905) in a nested in-process run.
 BASE_ARGS = ("--delivery-timeout", "3", "-p", "no:cacheprovider", "-q", "-o", "filterwarnings=error",
-             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--hypothesis-seed=0")
+             "-W", "ignore::pytest.PytestAssertRewriteWarning", "--hypothesis-seed=0", "--tb=native")
 
 
 def suite_test(ref: str) -> tuple[Path, str, set[str]]:

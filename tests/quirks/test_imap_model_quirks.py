@@ -17,6 +17,7 @@ CATCHES_IMAP_MODEL: dict[str, str] = {
     quirk: MODEL_TEST
     for quirk in (
         "imap_expunge_during_fetch",
+        "imap_fetch_before_exists",
         "imap_uid_reuse",
         "imap_search_ignores_deleted_flag",
         "imap_flags_not_shared",

@@ -69,3 +69,17 @@ CATCHES_SMTP: dict[str, str] = {
 @pytest.mark.parametrize("quirk", sorted(CATCHES_SMTP))
 def test_smtp_test_fails_with_quirk_on(quirk: str, pytester: pytest.Pytester) -> None:
     assert_fails_with(pytester, CATCHES_SMTP[quirk], quirk)
+
+
+#: Quirks whose home test is in suites/flow, also caught by suites/smtp or suites/security alone
+#: (a user who runs only those folders still sees an open relay, and MAIL without AUTH).
+ALSO_CAUGHT: list[tuple[str, str]] = [
+    ("mta_open_relay", "security.test_smtp_relay:test_smtp_no_relay_through_tricky_addresses_on_mx"),
+    ("msa_no_auth_required", "security.test_smtp_relay:test_smtp_no_relay_through_tricky_addresses_on_submission"),
+    ("msa_no_auth_required", "smtp.test_auth:test_smtp_mail_before_auth_is_refused"),
+]
+
+
+@pytest.mark.parametrize(("quirk", "test"), ALSO_CAUGHT)
+def test_smtp_and_security_folders_catch_it_alone(quirk: str, test: str, pytester: pytest.Pytester) -> None:
+    assert_fails_with(pytester, test, quirk)

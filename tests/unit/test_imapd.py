@@ -8,6 +8,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -555,6 +556,19 @@ def test_expunge_from_other_session_is_held_back_during_fetch(srv: Running) -> N
         c.close()
 
 
+def _idle_until(client: IMAPClient, wanted: Callable[[tuple[object, ...]], bool]) -> None:
+    """Read IDLE responses until one is *wanted* (a server may send the lines of one change in
+    several segments, or a change in a later poll than the next)."""
+    deadline = time.monotonic() + TIMEOUT
+    seen: list[tuple[object, ...]] = []
+    while time.monotonic() < deadline:
+        responses = client.idle_check(timeout=max(0.1, deadline - time.monotonic()))
+        seen += responses
+        if any(wanted(r) for r in responses):
+            return
+    raise AssertionError(f"not seen in IDLE: {seen}")
+
+
 def test_idle_with_imapclient(srv: Running) -> None:
     with IMAPClient(HOST, port=srv.port, ssl=False, timeout=TIMEOUT) as client:
         client.starttls(srv.tls.client_context())
@@ -563,14 +577,11 @@ def test_idle_with_imapclient(srv: Running) -> None:
         client.idle()
         srv.store.append("bob", "INBOX", b"Subject: not alice\r\n\r\nx\r\n")
         srv.store.append("alice", "INBOX", b"Subject: new\r\n\r\nnew\r\n")
-        responses = client.idle_check(timeout=TIMEOUT)
-        assert (2, b"EXISTS") in responses
+        _idle_until(client, lambda r: r[:2] == (2, b"EXISTS"))
         srv.store.set_flags("alice", "INBOX", 1, frozenset({"\\Flagged"}))
-        responses = client.idle_check(timeout=TIMEOUT)
-        assert any(r[1] == b"FETCH" for r in responses)
+        _idle_until(client, lambda r: r[:2] == (1, b"FETCH"))
         srv.store.expunge("alice", "INBOX", [1])
-        responses = client.idle_check(timeout=TIMEOUT)
-        assert (1, b"EXPUNGE") in responses
+        _idle_until(client, lambda r: r[:2] == (1, b"EXPUNGE"))
         client.idle_done()
         assert client.search("ALL") == [2]  # imapclient searches by UID
         assert client.fetch([2], ["FLAGS"]) == {2: {b"FLAGS": (b"\\Recent",), b"SEQ": 1}}
@@ -818,3 +829,30 @@ def test_qresync_modifiers_are_bad_where_the_rfc_says(srv: Running) -> None:
         assert c.until_tagged(b"l")[0] == b"* VANISHED (EARLIER) 1"
     finally:
         c.close()
+
+
+def test_allowance_bye_after_five_bad(base_config: tuple[ProviderConfig, TLSMaterial]) -> None:
+    """Allowance imap_bye_after_five_bad: four BAD commands leave the session going; the fifth
+    BAD is followed by an untagged BYE and the close (RFC 9051 §3.4). Without the allowance, the
+    session survives any number."""
+    for allowed in (True, False):
+        with serving(base_config, quirks=frozenset({"imap_bye_after_five_bad"} if allowed else set())) as running:
+            c = running.raw()
+            try:
+                c.line()
+                for n in range(4):
+                    c.send(b"b%d FROBNICATE\r\n" % n)
+                    assert c.line().startswith(b"b%d BAD" % n)
+                c.send(b"n NOOP\r\n")
+                assert c.line().startswith(b"n OK")
+                for n in range(4, 7 if not allowed else 5):
+                    c.send(b"b%d FROBNICATE\r\n" % n)
+                    assert c.line().startswith(b"b%d BAD" % n)
+                if allowed:
+                    assert c.line().startswith(b"* BYE")
+                    assert c.closed()
+                else:
+                    c.send(b"m NOOP\r\n")
+                    assert c.line().startswith(b"m OK")
+            finally:
+                c.close()

@@ -231,6 +231,21 @@ def test_unknown_user(store: MaildirStore) -> None:
     )
 
 
+def test_allowance_catch_all_files_unknown_local_part_into_first_account(store: MaildirStore) -> None:
+    """Allowance mx_catch_all: any local part of a local domain goes to the domain's first
+    account, intact; a foreign domain is still unknown."""
+    mda = MDA(store, _accounts(), quirks=frozenset({"mx_catch_all"}))
+    result = mda.deliver("nobody@Example.NET", CLEAN, envelope_from="bob@example.org")
+    assert (result.status, result.mailbox, result.uid) == ("delivered", INBOX, 1)
+    assert store.read("alice", INBOX, 1).endswith(CLEAN)
+    assert store.messages("bob", INBOX) == []
+    # A known address still goes to its own account.
+    assert mda.deliver("bob@example.net", CLEAN, envelope_from="x@example.org").status == "delivered"
+    assert len(store.messages("bob", INBOX)) == 1
+    foreign = mda.deliver("nobody@example.com", CLEAN, envelope_from="bob@example.org")
+    assert foreign.status == "unknown_user"
+
+
 def test_junk_recreated_when_deleted(store: MaildirStore) -> None:
     store.delete_mailbox("alice", JUNK)
     result = MDA(store, _accounts()).deliver(
