@@ -142,13 +142,15 @@ class Checks:
         _level(requirement)
         return self._results.setdefault(requirement, RequirementVerdict(requirement, Verdict.NOT_REACHED))
 
-    def passed(self, requirement: str, detail: str) -> None:
+    def passed(self, requirement: str, detail: str = "") -> None:
+        """Record a check of *requirement* that held; *detail* (when given) says what held,
+        else the detail counts the checks."""
         entry = self._entry(requirement)
         entry.checks += 1
         if entry.verdict in (Verdict.NOT_REACHED, Verdict.PASS, Verdict.NOT_APPLICABLE):
             offered = _level(requirement) is Level.MAY
             entry.verdict = Verdict.OFFERED if offered else Verdict.PASS
-            entry.detail = detail
+            entry.detail = detail or f"{entry.checks} check{'s' if entry.checks > 1 else ''} held"
             entry.marks = self.marks()
 
     def not_applicable(self, requirement: str, reason: str) -> None:
@@ -159,7 +161,8 @@ class Checks:
 
     def check(self, requirement: str, ok: object, detail: str) -> None:
         if ok:
-            self.passed(requirement, detail)
+            # The detail describes the failure: a check that held says only that it held.
+            self.passed(requirement)
             return
         self._entry(requirement)
         if _level(requirement) is Level.MAY:
@@ -276,9 +279,10 @@ def begin(checks: Checks | None) -> None:
 
 
 def check(requirement: str, ok: object, detail: str) -> None:
-    """Claim that *ok* holds, as a check of *requirement*; *detail* says what was seen (one
-    line, shown with the verdict). Raises CheckFailed (MUST, SHOULD) or NotOffered (MAY)
-    when it does not hold. Outside a test it still raises, so scripts can use it."""
+    """Claim that *ok* holds, as a check of *requirement*; *detail* says what was seen when it
+    does not (one line, shown with the failure; a check that holds is shown as held, with its
+    place in the transcript). Raises CheckFailed (MUST, SHOULD) or NotOffered (MAY) when it
+    does not hold. Outside a test it still raises, so scripts can use it."""
     (_current or Checks(())).check(requirement, ok, detail)
 
 
