@@ -45,6 +45,7 @@ from harness.dialogue import (
 from harness.models.smtp_session import (
     ALL_CODES,
     AUTH,
+    AUTH_ASK,
     AUTH_CANCEL_LINE,
     DATA,
     EHLO,
@@ -112,7 +113,9 @@ SETUPS = ("auth", "none", "ehlo", "tls", "auth")
 STYLES = ("upper", "lower", "mixed")
 #: The setups probe_sessions() goes through, and what it sends at each step.
 PROBE_SETUPS = ("none", "ehlo", "tls", "auth")
-PROBES: tuple[Command, ...] = (VRFY, VRFY_BARE)
+#: Sent in every setup and at each step of a transaction: VRFY's replies depend on the session,
+#: and AUTH without an initial response is what reaches the cancel exchange (AUTH-CANCEL).
+PROBES: tuple[Command, ...] = (VRFY, VRFY_BARE, AUTH_ASK)
 
 _CLOSE_RULE = ("RFC 5321 §3.8: \"An SMTP server MUST NOT intentionally close the connection under "
                "normal operational circumstances\" except after 221 to QUIT or after a 421 reply")

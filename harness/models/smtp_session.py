@@ -478,6 +478,9 @@ HELP_ARG = Command("HELP", "HELP MAIL")
 QUIT = Command("QUIT", "QUIT")
 STARTTLS = Command("STARTTLS", "STARTTLS")
 AUTH = Command("AUTH", "AUTH PLAIN {auth_plain}")
+#: AUTH without an initial response (RFC 4954 §4): a server that may authenticate answers 334,
+#: and the model cancels the exchange (AUTH-CANCEL).
+AUTH_ASK = Command("AUTH", "AUTH PLAIN")
 #: RFC 4954 §4: "*" cancels an exchange; sent when the server answers AUTH with 334.
 AUTH_CANCEL_LINE = "*"
 
@@ -513,14 +516,15 @@ UNKNOWN: tuple[Command, ...] = (
 #: Every command the model sends, each once (for tables and tests).
 CATALOGUE: tuple[Command, ...] = (
     EHLO, HELO, MAIL, MAIL_NULL, RCPT, DATA, RSET, NOOP, NOOP_ARG, VRFY, HELP, HELP_ARG, QUIT,
-    STARTTLS, AUTH, *MALFORMED, *UNKNOWN,
+    STARTTLS, AUTH, AUTH_ASK, *MALFORMED, *UNKNOWN,
 )
 
 #: What the state machine draws from, weighted by repetition: transaction commands come often
 #: so that transactions get deep; the first entries are what examples shrink towards.
 WEIGHTED: tuple[Command, ...] = (
     MAIL, RCPT, NOOP, MAIL, RCPT, DATA, MAIL, RCPT, RSET, MAIL, RCPT, DATA, RSET, EHLO, EHLO,
-    HELO, MAIL_NULL, NOOP_ARG, VRFY, HELP, HELP_ARG, QUIT, STARTTLS, AUTH, *MALFORMED, *UNKNOWN,
+    HELO, MAIL_NULL, NOOP_ARG, VRFY, HELP, HELP_ARG, QUIT, STARTTLS, AUTH, AUTH_ASK, *MALFORMED,
+    *UNKNOWN,
 )
 
 #: The message the model sends after 354, one template per line (the "." line ends it).
