@@ -25,7 +25,7 @@ class Allowance:
 
 
 _ALLOWANCES: tuple[Allowance, ...] = (
-    Allowance("mx_catch_all", "mta", ("PIPELINING-ORDER", "ROUTE-UNKNOWN-USER"),
+    Allowance("mx_catch_all", "mta", ("PIPELINING-ORDER", "ROUTE-UNKNOWN-USER", "RELAY-ADDRESS-FORMS"),
               "RFC 5321 §3.3, RFC 2920 §3.2",
               "the MX accepts any local part of its domains and delivers it to the domain's first "
               "account (a catch-all mailbox)"),
