@@ -29,7 +29,7 @@ def served_topology() -> Iterator[Target]:
     config.write_text('standard_ports = false\ndns_port = 0\ndata_dir = "data"\n')
     target_file = work / "target.toml"
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "mailharness.cli", "serve", "--config", str(config),
          "--target-file", str(target_file)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import platform
-import shutil
-import tempfile
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,6 +58,17 @@ def _uses_external_target(config: pytest.Config) -> bool:
                 or config.getoption("mx") or config.getoption("imap"))
 
 
+#: Why there is nothing to test when the composition root is not installed.
+NO_AGENTS = ("the embedded reference agents are not installed (the mailharness package "
+             "registers them); give --target FILE")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from harness import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "requirement(*ids): the registry requirement(s) this test checks")
     config.addinivalue_line("markers", "step(n): the flow step (1-9) this test belongs to")
@@ -81,14 +88,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if target is not None and (config.getoption("quirk") or config.getoption("allowance")):
         raise pytest.UsageError("--quirk and --allowance apply to the embedded reference agents, not to --target")
     if config.getoption("quirk") or config.getoption("allowance"):
-        from reference_agents.allowances import check_allowances
-        from reference_agents.quirks import check_quirks
-
         try:
-            check_quirks(config.getoption("quirk"))
-            check_allowances(config.getoption("allowance"))
+            checked = config.hook.pytest_mailharness_check_agent_names(
+                quirks=config.getoption("quirk"), allowances=config.getoption("allowance"))
         except ValueError as exc:
             raise pytest.UsageError(f"--quirk/--allowance: {exc}") from None
+        if not checked:
+            raise pytest.UsageError(f"--quirk/--allowance: {NO_AGENTS}")
     if target is not None and config.getoption("allow_plaintext"):
         target = replace(target, allow_plaintext=True)
     config.stash[TARGET_KEY] = target
@@ -113,19 +119,13 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if chosen is not None:
         yield replace(chosen, delivery_timeout=timeout) if timeout else chosen
         return
-    from reference_agents.topology import TopologySettings, TopologyThread
-
-    data_dir = Path(tempfile.mkdtemp(prefix="mailharness-topology-"))
-    settings = TopologySettings(data_dir=data_dir, quirks=frozenset(config.getoption("quirk")),
-                                allowances=frozenset(config.getoption("allowance")))
-    if timeout:
-        settings = replace(settings, delivery_timeout=timeout)
-    runner = TopologyThread(settings)
-    try:
-        yield runner.start()
-    finally:
-        runner.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+    embedded = config.hook.pytest_mailharness_embedded_target(
+        quirks=config.getoption("quirk"), allowances=config.getoption("allowance"),
+        delivery_timeout=timeout)
+    if embedded is None:
+        raise pytest.UsageError(f"no --target given, and {NO_AGENTS}")
+    with embedded as started:
+        yield started
 
 
 @pytest.fixture
@@ -266,11 +266,9 @@ class ResultsCollector:
         chosen = self.config.stash.get(TARGET_KEY, None)
         if chosen is not None:
             return chosen.name, chosen.description
-        quirks = self.config.getoption("quirk")
-        allowances = self.config.getoption("allowance")
-        name = ("reference agents (embedded)" + (f" with quirks: {', '.join(quirks)}" if quirks else "")
-                + (f" with allowances: {', '.join(allowances)}" if allowances else ""))
-        return name, "mailharness reference MSA, MTA, MDA and IMAP server on 127.0.0.2-4"
+        label = self.config.hook.pytest_mailharness_embedded_label(
+            quirks=self.config.getoption("quirk"), allowances=self.config.getoption("allowance"))
+        return label if label is not None else ("embedded reference agents", "")
 
     def verdict_counts(self) -> dict[str, int]:
         """Each requirement's verdict over the run, counted; failures split by level."""
@@ -314,24 +312,22 @@ class ResultsCollector:
         json_path = self.config.getoption("results_json")
         if not html_path and not json_path:
             return
-        from reports.html import write_report
-        from reports.results import results_to_json
-
         name, description = self.target_label()
         notes = (PLAINTEXT_NOTE,) if _plaintext(self.config) else ()
-        run = build_run(
-            name, description, self.started, time.monotonic() - self.t0, list(self.results.values()),
-            notes=notes,
-        )
-        if html_path:
-            write_report(Path(html_path), [run])
-            json_path = json_path or str(Path(html_path).with_suffix(".json"))
-        Path(json_path).write_text(results_to_json(run), encoding="utf-8")
+        run = {"name": name, "description": description, "started": self.started,
+               "duration": time.monotonic() - self.t0, "tests": list(self.results.values()),
+               "notes": notes}
+        written = self.config.hook.pytest_mailharness_write_results(run=run, html_path=html_path, json_path=json_path)
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
-            if html_path:
-                reporter.write_line(f"mailharness report: {html_path}")
-            reporter.write_line(f"mailharness results: {json_path}")
+        if reporter is None:
+            return
+        if written is None:
+            reporter.write_line("mailharness: no report writer is installed; --report and "
+                                "--results-json were ignored")
+            return
+        if html_path:
+            reporter.write_line(f"mailharness report: {html_path}")
+        reporter.write_line(f"mailharness results: {written}")
 
 
 def _outcome(report: pytest.TestReport, outcome: str) -> str:
@@ -352,53 +348,3 @@ def _message(report: pytest.TestReport, notes: list[str]) -> str:
 
 PLAINTEXT_NOTE = ("Plain text: the target was tested without TLS (allow_plaintext = true); "
                   "every TLS check is not applicable.")
-
-
-def build_run(
-    name: str, description: str, started: str, duration: float, tests: list[dict[str, Any]],
-    notes: tuple[str, ...] = (),
-) -> Any:
-    """Turn the collected entries into the report's RunResults."""
-    from reports.results import (
-        EvidenceMark,
-        RunResults,
-        TestResult,
-        TranscriptDoc,
-        TranscriptEntryDoc,
-        VerdictDoc,
-        requirements_from_registry,
-        steps_from_registry,
-    )
-
-    docs = tuple(
-        TestResult(
-            nodeid=t["nodeid"], name=t.get("name", t["nodeid"]), outcome=t.get("outcome", "error"),
-            requirements=tuple(t.get("requirements", ())), step=t.get("step"),
-            duration=float(t.get("duration", 0.0)), message=t.get("message", ""),
-            longrepr=t.get("longrepr", ""),
-            transcripts=tuple(
-                TranscriptDoc(
-                    name=tr["name"],
-                    entries=tuple(TranscriptEntryDoc(dir=e["dir"], t=e["t"], data=e["data"])
-                                  for e in tr["entries"]),
-                )
-                for tr in t.get("transcripts", ())
-            ),
-            verdicts=tuple(
-                VerdictDoc(
-                    id=v["id"], verdict=v["verdict"], detail=v["detail"], checks=v["checks"],
-                    evidence=tuple(EvidenceMark(m["transcript"], m["entries"]) for m in v["evidence"]),
-                )
-                for v in t.get("verdicts", ())
-            ),
-        )
-        for t in sorted(tests, key=lambda t: t["nodeid"])
-    )
-    return RunResults(
-        target_name=name, target_description=description, started=started, duration=duration,
-        tests=docs, requirements=requirements_from_registry(), steps=steps_from_registry(),
-        environment={"python": platform.python_version(), "platform": platform.platform()},
-        notes=notes,
-    )
-
-

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reference_agents.accounts import AccountStore
+from reference_agents.allowances import ALLOWANCES
+from reference_agents.quirks import QUIRKS
 
 
 @dataclass(frozen=True)
@@ -55,4 +57,15 @@ class ProviderConfig:
     idle_poll_interval: float = 1.0
 
     def has_quirk(self, name: str) -> bool:
+        """Whether quirk *name* is on. A name that is no quirk raises KeyError, so a misspelt
+        name in an agent fails loudly instead of leaving the fault off for ever."""
+        if name not in QUIRKS:
+            raise KeyError(f"unknown quirk {name!r}")
+        return name in self.quirks
+
+    def allows(self, name: str) -> bool:
+        """Whether allowance *name* (reference_agents/allowances.py) is on; an unknown name
+        raises KeyError, as for has_quirk."""
+        if name not in ALLOWANCES:
+            raise KeyError(f"unknown allowance {name!r}")
         return name in self.quirks

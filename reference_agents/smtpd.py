@@ -357,12 +357,12 @@ class _SMTPSession(SMTP):
 
     def quirk(self, name: str) -> bool:
         """True when quirk *name* is on and belongs to this session's agent (msa_/mta_)."""
-        return name.startswith(self.agent + "_") and self.config.has_quirk(name)
+        return self.config.has_quirk(name) and name.startswith(self.agent + "_")
 
     def allows(self, name: str) -> bool:
         """True when allowance *name* (reference_agents/allowances.py) is on for this session:
         smtp_ allowances hold for the MSA and the MTA, mx_ ones for the inbound MTA only."""
-        return (not name.startswith("mx_") or self.agent == "mta") and self.config.has_quirk(name)
+        return (not name.startswith("mx_") or self.agent == "mta") and self.config.allows(name)
 
     def _fresh_command_limits(self) -> collections.defaultdict[str, int]:
         # aiosmtpd compares the line without its CRLF with this limit.
@@ -1211,7 +1211,7 @@ class SMTPServers:
                 _Listener(
                     name="smtp",
                     # Allowance mx_no_starttls: the MX does not offer STARTTLS at all.
-                    starttls=None if quirk("mx_no_starttls") else config.server_tls,
+                    starttls=None if config.allows("mx_no_starttls") else config.server_tls,
                     implicit_tls=None,
                     offer_auth=False,
                     auth_require_tls=True,

@@ -254,7 +254,7 @@ class Session:
             except KeyError:
                 return  # deleted meanwhile: the next sync ends the selection
             self.write(sel.mark_recent(new, above))
-        if new and self.config.has_quirk("imap_late_exists"):
+        if new and self.config.allows("imap_late_exists"):
             # Allowance imap_late_exists: each new message's UID and flags follow its EXISTS, in
             # a FETCH response sent "by a unilateral server decision" (RFC 9051 §7.5.2).
             present = {m.uid: m for m in current}
@@ -285,14 +285,14 @@ class Session:
         send size updates "if a mailbox size change is observed during the processing of a
         command"; one observed while no command is in progress may be sent then (§5.3), or
         with the next command's responses. None: no limit."""
-        if command in _LOOK_AT_ONCE or not self.config.has_quirk("imap_late_exists"):
+        if command in _LOOK_AT_ONCE or not self.config.allows("imap_late_exists"):
             return None
         return self.looked_upto
 
     def _look_for_new_messages(self) -> None:
         """Allowance imap_late_exists: after a command, note the selected mailbox's highest UID
         (what the next command may announce)."""
-        if not self.config.has_quirk("imap_late_exists"):
+        if not self.config.allows("imap_late_exists"):
             return
         sel = self.selected
         self.looked_upto = None
@@ -388,7 +388,7 @@ class Session:
         server SHOULD NOT unilaterally close the connection without first sending an untagged
         BYE response that contains the reason for doing so.")."""
         if (self.bad_responses >= 5 and self.state is not State.LOGOUT
-                and self.config.has_quirk("imap_bye_after_five_bad")):
+                and self.config.allows("imap_bye_after_five_bad")):
             self.untagged("BYE", "too many bad commands")
             self.advance(Transition.LOGOUT)
 

@@ -13,7 +13,7 @@ import pytest
 
 import suites.flow
 
-MAILHARNESS = [sys.executable, "-m", "harness.cli"]
+MAILHARNESS = [sys.executable, "-m", "mailharness.cli"]
 
 
 def _wait_for(path: Path, process: subprocess.Popen[str], timeout: float) -> None:

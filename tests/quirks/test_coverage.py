@@ -48,3 +48,45 @@ def test_every_testable_requirement_has_a_quirk() -> None:
 def test_untestable_requirements_say_why() -> None:
     for req in REGISTRY.values():
         assert req.testable or req.untestable_reason, f"{req.id} is untestable without a reason"
+
+
+def _names_the_agents_test() -> dict[str, set[str]]:
+    """Every literal name passed to has_quirk / quirk / allows in reference_agents, by call."""
+    import ast
+    from pathlib import Path
+
+    found: dict[str, set[str]] = {"quirk": set(), "allows": set()}
+    for path in Path(__file__).resolve().parents[2].joinpath("reference_agents").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            arg = node.args[0]
+            if name in ("has_quirk", "quirk", "allows") and isinstance(arg, ast.Constant) \
+                    and isinstance(arg.value, str):
+                found["allows" if name == "allows" else "quirk"].add(arg.value)
+    return found
+
+
+def test_agents_name_only_known_quirks_and_allowances() -> None:
+    """has_quirk and allows raise KeyError on an unknown name at run time; this finds a
+    misspelt name on a path no test reaches."""
+    from reference_agents.allowances import ALLOWANCES
+
+    found = _names_the_agents_test()
+    assert found["quirk"] and found["allows"]
+    assert sorted(found["quirk"] - set(QUIRKS)) == []
+    assert sorted(found["allows"] - set(ALLOWANCES)) == []
+
+
+def test_has_quirk_refuses_an_unknown_name() -> None:
+    from reference_agents.config import ProviderConfig
+
+    config = ProviderConfig.__new__(ProviderConfig)
+    object.__setattr__(config, "quirks", frozenset({"msa_greeting_554"}))
+    assert config.has_quirk("msa_greeting_554")
+    with pytest.raises(KeyError, match="msa_greeting_5544"):
+        config.has_quirk("msa_greeting_5544")
+    with pytest.raises(KeyError, match="unknown allowance"):
+        config.allows("msa_greeting_554")

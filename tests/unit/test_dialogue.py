@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.cli import main
 from harness.dialogue import (
     NEED,
     PRECONDITION,
@@ -44,6 +43,7 @@ from harness.protocol.smtp import EnhancedStatus
 from harness.replay import ReplayResult, replay
 from harness.requirements import REGISTRY
 from harness.targets import Target, dump_target
+from mailharness.cli import main
 
 DIALOGUES = Path(__file__).parents[2] / "suites" / "smtp_model" / "dialogues"
 

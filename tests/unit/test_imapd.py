@@ -713,10 +713,10 @@ def test_quirk_changes_behaviour(base_config: tuple[ProviderConfig, TLSMaterial]
 
 
 def test_every_flow_imap_quirk_is_covered() -> None:
-    """The flow's IMAP quirks are checked here; those of IMAP in depth (quirks_imap.py) by
+    """The flow's IMAP quirks are checked here; those of IMAP in depth (quirks/imap.py) by
     tests/quirks through the suites."""
     from reference_agents.quirks import QUIRKS
-    from reference_agents.quirks_imap import IMAP_QUIRKS
+    from reference_agents.quirks.imap import IMAP_QUIRKS
 
     depth = {q.name for q in IMAP_QUIRKS}
     flow = {q.name for q in QUIRKS.values() if q.agent == "imap" and q.name not in depth}

@@ -1,4 +1,6 @@
-"""The `mailharness` command: serve the reference agents, run the suites, merge reports, list quirks."""
+"""The `mailharness` command: serve the reference agents, run the suites, merge reports, list
+quirks, replay dialogues, run a DNS zone server. Part of the composition root: it may import every
+layer."""
 
 from __future__ import annotations
 
@@ -160,6 +162,7 @@ def _replay(args: argparse.Namespace) -> int:
     from harness.dialogue import DialogueError, load_dialogue
     from harness.replay import ReplayError, replay
     from harness.targets import Target, TargetError, load_target, target_from_urls
+    from mailharness.embedded import check_names, embedded_target
 
     try:
         dialogues = [load_dialogue(path) for path in args.files]
@@ -174,28 +177,15 @@ def _replay(args: argparse.Namespace) -> int:
         if target is not None and (args.quirk or args.allowance):
             raise TargetError("--quirk and --allowance apply to the embedded reference agents, "
                               "not to a target")
-        if args.quirk or args.allowance:
-            from reference_agents.allowances import check_allowances
-            from reference_agents.quirks import check_quirks
-
-            check_quirks(args.quirk)
-            check_allowances(args.allowance)
+        check_names(args.quirk, args.allowance)
     except (DialogueError, TargetError, ValueError) as exc:
         print(f"mailharness replay: {exc}", file=sys.stderr)
         return 2
-    runner = None
-    data_dir: Path | None = None
-    if target is None:
-        import tempfile
-
-        from reference_agents.topology import TopologySettings, TopologyThread
-
-        data_dir = Path(tempfile.mkdtemp(prefix="mailharness-replay-"))
-        runner = TopologyThread(TopologySettings(data_dir=data_dir, quirks=frozenset(args.quirk),
-                                                 allowances=frozenset(args.allowance)))
-        target = runner.start()
     failed = False
-    try:
+    with contextlib.ExitStack() as stack:
+        if target is None:
+            target = stack.enter_context(embedded_target(
+                quirks=args.quirk, allowances=args.allowance, prefix="mailharness-replay-"))
         for dialogue in dialogues:
             try:
                 result = asyncio.run(replay(dialogue, target, reply_timeout=args.timeout))
@@ -215,13 +205,6 @@ def _replay(args: argparse.Namespace) -> int:
                 print(f"PASS {dialogue.source}")
             for requirement, (verdict, _) in result.verdicts().items():
                 print(f"  {requirement}: {verdict.replace('_', ' ')}")
-    finally:
-        if runner is not None:
-            runner.stop()
-        if data_dir is not None:
-            import shutil
-
-            shutil.rmtree(data_dir, ignore_errors=True)
     return 1 if failed else 0
 
 

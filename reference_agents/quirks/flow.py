@@ -1,23 +1,10 @@
-"""Named, off-by-default faults in the reference agents, each violating one requirement.
-
-A suite's check is only trusted once a quirk makes it fail (tests/quirks)."""
+"""The flow's quirks: one fault per requirement of the eight flow steps (suites/flow)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
+from reference_agents.quirks.base import Quirk
 
-
-@dataclass(frozen=True, slots=True)
-class Quirk:
-    name: str
-    agent: str
-    requirements: tuple[str, ...]
-    description: str
-
-
-_FLOW_QUIRKS: tuple[Quirk, ...] = (
+FLOW_QUIRKS: tuple[Quirk, ...] = (
     # MSA
     Quirk("msa_greeting_554", "msa", ("SMTP-GREETING-220",),
           "greets with 554 instead of 220"),
@@ -89,28 +76,3 @@ _FLOW_QUIRKS: tuple[Quirk, ...] = (
     Quirk("imap_idle_no_notify", "imap", ("IMAP-IDLE",),
           "IDLE never reports new messages"),
 )
-
-
-def _build() -> dict[str, Quirk]:
-    from reference_agents.quirks_imap import IMAP_QUIRKS
-    from reference_agents.quirks_smtp import SMTP_QUIRKS
-
-    table: dict[str, Quirk] = {}
-    for quirk in (*_FLOW_QUIRKS, *SMTP_QUIRKS, *IMAP_QUIRKS):
-        if quirk.name in table:
-            raise ValueError(f"duplicate quirk {quirk.name!r}")
-        table[quirk.name] = quirk
-    return table
-
-
-#: Every quirk by name: the flow's, SMTP's in depth (quirks_smtp.py) and IMAP's (quirks_imap.py).
-QUIRKS: Mapping[str, Quirk] = MappingProxyType(_build())
-
-
-def check_quirks(names: Iterable[str]) -> frozenset[str]:
-    """Validate quirk names; raise ValueError naming the first unknown one."""
-    result = frozenset(names)
-    for name in sorted(result):
-        if name not in QUIRKS:
-            raise ValueError(f"unknown quirk {name!r} (known: {', '.join(sorted(QUIRKS))})")
-    return result

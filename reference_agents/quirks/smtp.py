@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference_agents.quirks import Quirk
+from reference_agents.quirks.base import Quirk
 
 SMTP_QUIRKS: tuple[Quirk, ...] = (
     # --- command order: caught by the stateful SMTP model (tests/quirks/test_smtp_model_quirks.py)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reference_agents.quirks import Quirk
+from reference_agents.quirks.base import Quirk
 
 
 def _q(name: str, requirements: tuple[str, ...], description: str) -> Quirk:
