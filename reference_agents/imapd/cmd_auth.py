@@ -132,10 +132,7 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     recent_above = None
     if not s.rev2:  # IMAP4rev2 has no \Recent (RFC 9051 Appendix E)
         newest = messages[-1].uid if messages else 0
-        try:
-            recent_above = s.take_recent(info.name, read_only, newest)
-        except NoSuchMailbox:
-            return Result("NO", "no such mailbox", "NONEXISTENT")
+        recent_above = s.take_recent(info.name, read_only, newest)
     sel = SelectedMailbox(info.name, read_only, info.uidvalidity, messages, version,
                           recent_above=recent_above,
                           freeze_modseq=s.config.has_quirk("imap_modseq_frozen"))
@@ -209,8 +206,6 @@ async def create(s: Session, cmd: Command) -> Result | None:
         if s.config.has_quirk("imap_create_existing_ok"):  # quirk: CREATE existing is OK
             return Result("OK", "CREATE completed")
         return Result("NO", "mailbox already exists", "ALREADYEXISTS")
-    except InvalidMailboxName as exc:
-        return Result("NO", str(exc), "CANNOT")
     return Result("OK", "CREATE completed")
 
 
@@ -223,12 +218,7 @@ async def delete(s: Session, cmd: Command) -> Result:
         return Result("NO", "cannot delete INBOX", "CANNOT")
     if s.selected is not None and s.selected.name == cmd.args.mailbox:
         return Result("NO", "mailbox is selected; close it first", "INUSE")
-    try:
-        s.store.delete_mailbox(_user(s), cmd.args.mailbox)
-    except NoSuchMailbox:
-        return Result("NO", "no such mailbox", "NONEXISTENT")
-    except InvalidMailboxName as exc:
-        return Result("NO", str(exc), "CANNOT")
+    s.store.delete_mailbox(_user(s), cmd.args.mailbox)
     return Result("OK", "DELETE completed")
 
 
@@ -246,10 +236,7 @@ async def subscribe(s: Session, cmd: Command) -> Result:
         return Result("NO", "not subscribed", "NONEXISTENT")
     if adding and s.config.has_quirk("imap_subscribe_forgotten"):  # quirk: nothing recorded
         return Result("OK", f"{cmd.name} completed")
-    try:
-        s.store.set_subscribed(user, cmd.args.mailbox, adding)
-    except InvalidMailboxName as exc:
-        return Result("NO", str(exc), "CANNOT")
+    s.store.set_subscribed(user, cmd.args.mailbox, adding)
     return Result("OK", f"{cmd.name} completed")
 
 
@@ -259,28 +246,21 @@ async def rename(s: Session, cmd: Command) -> Result:
     old, new = cmd.args.old, cmd.args.new
     if s.selected is not None and s.selected.name == old:
         return Result("NO", "mailbox is selected; close it first", "INUSE")
-    try:
-        if s.config.has_quirk("imap_rename_loses_messages") and old != INBOX:
-            # quirk: a fresh empty mailbox replaces the old one
-            s.store.mailbox_info(user, old)
-            s.store.create_mailbox(user, new)
-            s.store.delete_mailbox(user, old)
-        elif s.config.has_quirk("imap_rename_inbox_copies") and old == INBOX:
-            # quirk: the messages are copied, INBOX keeps them
-            s.store.create_mailbox(user, new)
-            for m in s.store.messages(user, INBOX):
-                data = s.store.read(user, INBOX, m.uid)
-                s.store.append(user, new, data, m.flags, m.internaldate)
-        else:
-            # RFC 9051 §6.3.6: "Renaming INBOX is permitted ... It moves all messages in INBOX
-            # to a new mailbox with the given name, leaving INBOX empty."
-            await asyncio.to_thread(s.store.rename_mailbox, user, old, new)
-    except NoSuchMailbox:
-        return Result("NO", "no such mailbox", "NONEXISTENT")
-    except MailboxExists:
-        return Result("NO", "mailbox already exists", "ALREADYEXISTS")
-    except InvalidMailboxName as exc:
-        return Result("NO", str(exc), "CANNOT")
+    if s.config.has_quirk("imap_rename_loses_messages") and old != INBOX:
+        # quirk: a fresh empty mailbox replaces the old one
+        s.store.mailbox_info(user, old)
+        s.store.create_mailbox(user, new)
+        s.store.delete_mailbox(user, old)
+    elif s.config.has_quirk("imap_rename_inbox_copies") and old == INBOX:
+        # quirk: the messages are copied, INBOX keeps them
+        s.store.create_mailbox(user, new)
+        for m in s.store.messages(user, INBOX):
+            data = s.store.read(user, INBOX, m.uid)
+            s.store.append(user, new, data, m.flags, m.internaldate)
+    else:
+        # RFC 9051 §6.3.6: "Renaming INBOX is permitted ... It moves all messages in INBOX
+        # to a new mailbox with the given name, leaving INBOX empty."
+        await asyncio.to_thread(s.store.rename_mailbox, user, old, new)
     return Result("OK", "RENAME completed")
 
 

@@ -29,7 +29,7 @@ from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result, State, Transition, next_state
-from reference_agents.mailstore import MailStore, StorageError
+from reference_agents.mailstore import MailStore, MailStoreError, StorageError
 
 _log = logging.getLogger(__name__)
 
@@ -414,9 +414,11 @@ class Session:
             return
         try:
             result = await handler(self, cmd)
-        except StorageError:
-            _log.exception("storage failure in %s", cmd.name)
-            result = Result("NO", "storage failure", "UNAVAILABLE")
+        except MailStoreError as exc:
+            # The one place a store error becomes a response: its RFC 5530 code and text.
+            if isinstance(exc, StorageError):
+                _log.exception("storage failure in %s", cmd.name)
+            result = Result("NO", exc.reason(), exc.response_code)
         except (ConnectionError, ssl.SSLError, TimeoutError):
             raise
         except Exception:

@@ -856,3 +856,38 @@ def test_allowance_bye_after_five_bad(base_config: tuple[ProviderConfig, TLSMate
                     assert c.line().startswith(b"m OK")
             finally:
                 c.close()
+
+
+def test_store_errors_become_their_response_code_in_one_place(srv: Running) -> None:
+    """The dispatcher turns a mail store error into NO with the error's RFC 5530 code."""
+    from reference_agents.mailstore import (
+        InvalidMailboxName,
+        MailboxExists,
+        MailStoreError,
+        NoSuchMailbox,
+        NoSuchMessage,
+        StorageError,
+        StoreLocked,
+    )
+
+    codes = {cls: cls.response_code for cls in (NoSuchMailbox, MailboxExists, NoSuchMessage,
+                                                 InvalidMailboxName, StorageError, StoreLocked)}
+    assert codes == {NoSuchMailbox: "NONEXISTENT", MailboxExists: "ALREADYEXISTS",
+                     NoSuchMessage: "EXPUNGEISSUED", InvalidMailboxName: "CANNOT",
+                     StorageError: "UNAVAILABLE", StoreLocked: "INUSE"}
+    assert all(issubclass(cls, MailStoreError) for cls in codes)
+    assert InvalidMailboxName("name too long").reason() == "name too long"
+    c = _raw_login(srv)
+
+    def tagged(tag: bytes, command: bytes) -> bytes:
+        c.send(tag + b" " + command + b"\r\n")
+        return c.until_tagged(tag)[-1]
+
+    try:
+        assert tagged(b"d1", b'DELETE "no-such"').startswith(b"d1 NO [NONEXISTENT]")
+        assert tagged(b"c1", b"CREATE box").startswith(b"c1 OK")
+        assert tagged(b"c2", b"CREATE other").startswith(b"c2 OK")
+        assert tagged(b"r1", b"RENAME box other").startswith(b"r1 NO [ALREADYEXISTS]")
+        assert tagged(b"r2", b"RENAME nothing else").startswith(b"r2 NO [NONEXISTENT]")
+    finally:
+        c.close()
