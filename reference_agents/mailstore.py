@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from harness.protocol.imap.chars import ATOM_SPECIALS, BACKSLASH
 from reference_agents.durable import fsync_dir, replace_file, write_new_file
 
 _log = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ _MAILDIR_LETTERS: types.MappingProxyType[str, str] = types.MappingProxyType(
 _LETTER_FLAGS: types.MappingProxyType[str, str] = types.MappingProxyType(
     {v: k for k, v in _MAILDIR_LETTERS.items()}
 )
-#: Characters a flag cannot contain (IMAP atom-specials other than the leading backslash).
-_FLAG_FORBIDDEN = frozenset('(){ %*"]')
+#: Octets a flag cannot contain: the IMAP atom-specials (RFC 9051 §9 flag-keyword = atom,
+#: flag-extension = "\" atom) other than the leading backslash.
+_FLAG_FORBIDDEN = ATOM_SPECIALS - {BACKSLASH}
 
 _SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 _MAX_DIRNAME = 200
@@ -211,9 +213,7 @@ def normalize_flags(flags: Iterable[str]) -> frozenset[str]:
     for flag in flags:
         if not isinstance(flag, str) or not flag:
             raise ValueError(f"invalid flag {flag!r}")
-        if flag == "\\" or "\\" in flag[1:] or any(
-            c in _FLAG_FORBIDDEN or ord(c) < 0x20 or ord(c) == 0x7F for c in flag
-        ):
+        if flag == "\\" or "\\" in flag[1:] or any(ord(c) in _FLAG_FORBIDDEN for c in flag):
             raise ValueError(f"invalid flag {flag!r}")
         result.add(SYSTEM_FLAGS.get(flag.lower(), flag))
     return frozenset(result)
