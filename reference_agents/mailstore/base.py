@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from harness.protocol.imap.chars import ATOM_SPECIALS, BACKSLASH
 from reference_agents.mailstore.errors import InvalidMailboxName, MailboxExists, NoSuchMailbox
 
 _log = logging.getLogger(__name__)
@@ -29,8 +30,9 @@ MAX_UID = 2**32 - 1
 SYSTEM_FLAGS: types.MappingProxyType[str, str] = types.MappingProxyType(
     {f.lower(): f for f in ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft")}
 )
-#: Characters a flag cannot contain (IMAP atom-specials other than the leading backslash).
-_FLAG_FORBIDDEN = frozenset('(){ %*"]')
+#: Octets a flag cannot contain: the IMAP atom-specials (RFC 9051 §9 flag-keyword = atom,
+#: flag-extension = "\" atom) other than the leading backslash.
+_FLAG_FORBIDDEN = ATOM_SPECIALS - {BACKSLASH}
 
 
 
@@ -162,9 +164,7 @@ def normalize_flags(flags: Iterable[str]) -> frozenset[str]:
     for flag in flags:
         if not isinstance(flag, str) or not flag:
             raise ValueError(f"invalid flag {flag!r}")
-        if flag == "\\" or "\\" in flag[1:] or any(
-            c in _FLAG_FORBIDDEN or ord(c) < 0x20 or ord(c) == 0x7F for c in flag
-        ):
+        if flag == "\\" or "\\" in flag[1:] or any(ord(c) in _FLAG_FORBIDDEN for c in flag):
             raise ValueError(f"invalid flag {flag!r}")
         result.add(SYSTEM_FLAGS.get(flag.lower(), flag))
     return frozenset(result)

@@ -14,8 +14,8 @@ from email.policy import compat32
 from typing import TypeAlias
 
 from harness.protocol.imap import mutf7
+from harness.protocol.imap.chars import ASTRING_CHAR
 from harness.protocol.imap.commands import Section
-from harness.protocol.imap.lexer import ASTRING_CHARS
 from harness.protocol.imap.seqset import SequenceSet
 
 CRLF = b"\r\n"
@@ -72,7 +72,7 @@ def nstring(value: str | bytes | None) -> bytes:
 def astring(value: str | bytes) -> bytes:
     """An atom when every octet is an ASTRING-CHAR (and it is not NIL), else a string."""
     data = _as_bytes(value)
-    if data and data.upper() != b"NIL" and all(b in ASTRING_CHARS for b in data):
+    if data and data.upper() != b"NIL" and all(b in ASTRING_CHAR for b in data):
         return data
     return quote(data)
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
 
-# RFC 9051 §9: atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials /
-# resp-specials
-_CTL = frozenset(range(0x00, 0x20)) | {0x7F}
-ATOM_SPECIALS = frozenset(b'(){ %*"\\]') | _CTL
-#: ATOM-CHAR = <any CHAR except atom-specials>; CHAR = %x01-7F
-ATOM_CHARS = frozenset(range(0x01, 0x80)) - ATOM_SPECIALS
-#: ASTRING-CHAR = ATOM-CHAR / resp-specials
-ASTRING_CHARS = ATOM_CHARS | {ord("]")}
-#: tag = 1*<any ASTRING-CHAR except "+">
-TAG_CHARS = ASTRING_CHARS - {ord("+")}
-#: list-char = ATOM-CHAR / list-wildcards / resp-specials
-LIST_CHARS = ASTRING_CHARS | {ord("%"), ord("*")}
+from harness.protocol.imap.chars import (
+    ASTRING_CHAR,
+    ATOM_CHAR,
+    BACKSLASH,
+    DIGIT,
+    DQUOTE,
+    LIST_CHAR,
+    QUOTED_SPECIALS,
+    TAG_CHAR,
+    Cursor,
+)
 
 _MAX_LITERAL_DIGITS = 20
 
@@ -37,7 +37,7 @@ class Literal:
 
 
 def is_tag(data: bytes) -> bool:
-    return bool(data) and all(b in TAG_CHARS for b in data)
+    return bool(data) and all(b in TAG_CHAR for b in data)
 
 
 def extract_tag(line: bytes) -> str | None:
@@ -46,34 +46,13 @@ def extract_tag(line: bytes) -> str | None:
     return tag.decode("ascii") if is_tag(tag) else None
 
 
-class Lexer:
+class Lexer(Cursor):
     """A cursor over one command: the line with its literals inline (``{N}`` CRLF N octets)."""
 
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
+    __slots__ = ()
 
-    # -- primitives ---------------------------------------------------------------------------
-
-    def at_end(self) -> bool:
-        return self.pos >= len(self.data)
-
-    def peek(self) -> int | None:
-        return self.data[self.pos] if self.pos < len(self.data) else None
-
-    def peek_bytes(self, n: int) -> bytes:
-        return self.data[self.pos : self.pos + n]
-
-    def expect(self, token: bytes) -> None:
-        if self.data[self.pos : self.pos + len(token)] != token:
-            raise ParseError(f"expected {token.decode('ascii')!r} at octet {self.pos}")
-        self.pos += len(token)
-
-    def accept(self, token: bytes) -> bool:
-        if self.data[self.pos : self.pos + len(token)] == token:
-            self.pos += len(token)
-            return True
-        return False
+    def fail(self, what: str) -> NoReturn:
+        raise ParseError(f"{what} at octet {self.pos}")
 
     def accept_word(self, word: str) -> bool:
         """Accept a case-insensitive keyword that is followed by a delimiter (not more atom)."""
@@ -81,7 +60,7 @@ class Lexer:
         if self.data[self.pos : end].upper() != word.encode("ascii"):
             return False
         # "[" is an ATOM-CHAR but ends BODY / BODY.PEEK before a section.
-        if end < len(self.data) and self.data[end] in ATOM_CHARS and self.data[end] != 0x5B:
+        if end < len(self.data) and self.data[end] in ATOM_CHAR and self.data[end] != 0x5B:
             return False
         self.pos = end
         return True
@@ -94,31 +73,23 @@ class Lexer:
         if not self.at_end():
             raise ParseError(f"unexpected data at octet {self.pos}")
 
-    def run(self, chars: frozenset[int]) -> bytes:
-        start = self.pos
-        data = self.data
-        n = len(data)
-        while self.pos < n and data[self.pos] in chars:
-            self.pos += 1
-        return data[start : self.pos]
-
     # -- tokens -------------------------------------------------------------------------------
 
     def atom(self) -> str:
-        value = self.run(ATOM_CHARS)
+        value = self.run(ATOM_CHAR)
         if not value:
             raise ParseError(f"expected an atom at octet {self.pos}")
         return value.decode("ascii")
 
     def tag(self) -> str:
-        value = self.run(TAG_CHARS)
+        value = self.run(TAG_CHAR)
         if not value:
             raise ParseError("missing or invalid tag")
         return value.decode("ascii")
 
     def number(self) -> int:
         """RFC 9051 §9 number64 (we accept up to 2^63-1)."""
-        value = self.run(frozenset(b"0123456789"))
+        value = self.run(DIGIT)
         if not value or len(value) > 19:
             raise ParseError(f"expected a number at octet {self.pos}")
         return int(value)
@@ -139,10 +110,10 @@ class Lexer:
                 raise ParseError("unterminated quoted string")
             c = data[self.pos]
             self.pos += 1
-            if c == 0x22:  # DQUOTE
+            if c == DQUOTE:
                 return bytes(out)
-            if c == 0x5C:  # backslash: RFC 9051 §9 "\" quoted-specials
-                if self.pos >= len(data) or data[self.pos] not in (0x22, 0x5C):
+            if c == BACKSLASH:  # RFC 9051 §9 "\" quoted-specials
+                if self.pos >= len(data) or data[self.pos] not in QUOTED_SPECIALS:
                     raise ParseError("bad escape in quoted string")
                 out.append(data[self.pos])
                 self.pos += 1
@@ -158,7 +129,7 @@ class Lexer:
         ``~{N}``, whose octets may include NUL."""
         literal8 = allow_literal8 and self.accept(b"~")
         self.expect(b"{")
-        digits = self.run(frozenset(b"0123456789"))
+        digits = self.run(DIGIT)
         if not digits or len(digits) > _MAX_LITERAL_DIGITS:
             raise ParseError("bad literal length")
         plus = self.accept(b"+")
@@ -187,7 +158,7 @@ class Lexer:
         c = self.peek()
         if c in (0x22, 0x7B):
             return self.string()
-        value = self.run(ASTRING_CHARS)
+        value = self.run(ASTRING_CHAR)
         if not value:
             raise ParseError(f"expected an astring at octet {self.pos}")
         return value
@@ -204,7 +175,7 @@ class Lexer:
         c = self.peek()
         if c in (0x22, 0x7B):
             return _utf8(self.string())
-        value = self.run(LIST_CHARS)
+        value = self.run(LIST_CHAR)
         if not value:
             raise ParseError(f"expected a mailbox pattern at octet {self.pos}")
         return value.decode("ascii")

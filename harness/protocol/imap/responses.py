@@ -8,6 +8,21 @@ from typing import NoReturn
 
 from harness.protocol.errors import IMAPSyntaxError, RemoteProtocolError
 from harness.protocol.imap import mutf7
+from harness.protocol.imap.chars import (
+    ASTRING_CHAR,
+    ATOM_CHAR,
+    CHAR,
+    CTL,
+    DIGIT,
+    QUOTED_CHAR,
+    QUOTED_SPECIALS,
+    SP,
+    TAG_CHAR,
+    UTF8_NON_ASCII,
+    Cursor,
+    byte_class,
+    run_of,
+)
 from harness.protocol.imap.seqset import SequenceSet
 
 #: RFC 9051 §9: ``number`` is an "Unsigned 32-bit integer".
@@ -271,23 +286,22 @@ Response = Continuation | Tagged | UntaggedResponse
 # ---------------------------------------------------------------------------------------------
 # Lexical rules (RFC 9051 §9)
 
-# ATOM-CHAR = <any CHAR except atom-specials>; atom-specials = "(" / ")" / "{" / SP / CTL /
-# list-wildcards / quoted-specials / resp-specials.
-_ATOM = re.compile(rb'[^(){ %*"\\\]\x00-\x1f\x7f-\xff]+')
-# ASTRING-CHAR = ATOM-CHAR / resp-specials
-_ASTRING_ATOM = re.compile(rb'[^(){ %*"\\\x00-\x1f\x7f-\xff]+')
-# tag = 1*<any ASTRING-CHAR except "+">
-_TAG = re.compile(rb'[^(){ %*"\\+\x00-\x1f\x7f-\xff]+')
-_DIGITS = re.compile(rb"[0-9]+")
+_ATOM = run_of(ATOM_CHAR)
+_ASTRING_ATOM = run_of(ASTRING_CHAR)
+_TAG = run_of(TAG_CHAR)
+_DIGITS = run_of(DIGIT)
 # quoted = DQUOTE *QUOTED-CHAR DQUOTE; QUOTED-CHAR = <TEXT-CHAR except quoted-specials> /
 # "\" quoted-specials / UTF8-2 / UTF8-3 / UTF8-4
-_QUOTED = re.compile(rb'"((?:[^"\\\r\n\x00]|\\["\\])*)"')
-_QUOTED_ESCAPE = re.compile(rb'\\(["\\])')
+_QUOTED = re.compile(
+    rb'"((?:' + byte_class(QUOTED_CHAR | UTF8_NON_ASCII) + rb"|\\" + byte_class(QUOTED_SPECIALS)
+    + rb')*)"'
+)
+_QUOTED_ESCAPE = re.compile(rb"\\(" + byte_class(QUOTED_SPECIALS) + rb")")
 _LITERAL = re.compile(rb"(~?)\{([0-9]+)(\+?)\}\r\n")
 _ATT_NAME = re.compile(rb"[A-Za-z0-9.\-]+")
 _SECTION_WORD = re.compile(rb"[A-Za-z.]+")
 # Anything of an unknown extension that is not a string or a list.
-_GENERIC_TOKEN = re.compile(rb'[^\x00-\x20\x7f-\xff()"{]+')
+_GENERIC_TOKEN = run_of(CHAR - CTL - {SP} - frozenset(b'()"{'))
 # date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE
 _DATE_TIME = re.compile(
     rb'"( [0-9]|[0-9]{2})-(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)-([0-9]{4}) '
@@ -314,53 +328,24 @@ _STRICT_CODES = frozenset(
 )
 
 
-class _Cursor:
+class _Cursor(Cursor):
     """Recursive-descent reader over one complete response (ending in CRLF)."""
 
-    __slots__ = ("data", "pos", "end")
+    __slots__ = ()
 
     def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-        self.end = len(data) - 2  # the final CRLF
-
-    # -- basics --------------------------------------------------------------------------------
+        super().__init__(data, len(data) - 2)  # up to the final CRLF
 
     def fail(self, what: str) -> NoReturn:
         raise IMAPSyntaxError(f"{what} at offset {self.pos}", data=self.data)
-
-    def peek(self) -> int:
-        return self.data[self.pos] if self.pos < self.end else -1
-
-    def at_end(self) -> bool:
-        return self.pos >= self.end
-
-    def expect(self, literal: bytes, what: str | None = None) -> None:
-        if self.data.startswith(literal, self.pos) and self.pos + len(literal) <= self.end:
-            self.pos += len(literal)
-        else:
-            self.fail(f"expected {what or literal.decode()!r}")
 
     def sp(self) -> None:
         # RFC 9051 §9: "SP refers to exactly one space.  It is NOT permitted to substitute TAB,
         # insert additional spaces, or otherwise treat SP as being equivalent to LWSP."
         self.expect(b" ", "SP")
 
-    def maybe(self, literal: bytes) -> bool:
-        if self.data.startswith(literal, self.pos) and self.pos + len(literal) <= self.end:
-            self.pos += len(literal)
-            return True
-        return False
-
-    def match(self, pattern: re.Pattern[bytes], what: str) -> bytes:
-        m = pattern.match(self.data, self.pos, self.end)
-        if m is None:
-            self.fail(f"expected {what}")
-        self.pos = m.end()
-        return m.group(0)
-
     def finish(self) -> None:
-        if self.pos != self.end:
+        if self.pos != self.stop:
             self.fail("unexpected data before CRLF")
 
     # -- tokens --------------------------------------------------------------------------------
@@ -395,7 +380,7 @@ class _Cursor:
         return self.number(MAX_NUMBER64)
 
     def quoted(self) -> bytes:
-        m = _QUOTED.match(self.data, self.pos, self.end)
+        m = _QUOTED.match(self.data, self.pos, self.stop)
         if m is None:
             self.fail("bad quoted string")
         raw = m.group(1)
@@ -407,7 +392,7 @@ class _Cursor:
         return _QUOTED_ESCAPE.sub(rb"\1", raw)
 
     def literal(self, *, allow_literal8: bool = False) -> bytes:
-        m = _LITERAL.match(self.data, self.pos, self.end)
+        m = _LITERAL.match(self.data, self.pos, self.stop)
         if m is None:
             self.fail("bad literal")
         if m.group(3):
@@ -419,7 +404,7 @@ class _Cursor:
         size = int(m.group(2))
         start = m.end()
         stop = start + size
-        if stop > self.end:
+        if stop > self.stop:
             self.fail("literal runs past the end of the response")
         payload = self.data[start:stop]
         if not m.group(1) and b"\x00" in payload:
@@ -438,7 +423,7 @@ class _Cursor:
         self.fail("expected string")
 
     def is_nil(self) -> bool:
-        if self.data[self.pos : self.pos + 3].upper() == b"NIL" and self.pos + 3 <= self.end:
+        if self.data[self.pos : self.pos + 3].upper() == b"NIL" and self.pos + 3 <= self.stop:
             after = self.data[self.pos + 3 : self.pos + 4]
             if not _ATOM.match(after):
                 self.pos += 3
@@ -472,8 +457,8 @@ class _Cursor:
 
     def flag(self, *, allow_star: bool = False) -> str:
         # flag = "\Answered" / ... / flag-keyword / flag-extension; flag-extension = "\" atom
-        if self.maybe(b"\\"):
-            if allow_star and self.maybe(b"*"):
+        if self.accept(b"\\"):
+            if allow_star and self.accept(b"*"):
                 return "\\*"
             return "\\" + self.atom()
         return self.atom()
@@ -482,16 +467,16 @@ class _Cursor:
         # flag-list = "(" [flag *(SP flag)] ")"
         self.expect(b"(")
         flags: list[str] = []
-        if not self.maybe(b")"):
+        if not self.accept(b")"):
             flags.append(self.flag(allow_star=allow_star))
-            while not self.maybe(b")"):
+            while not self.accept(b")"):
                 self.sp()
                 flags.append(self.flag(allow_star=allow_star))
         return tuple(flags)
 
     def text(self) -> str:
         """The rest of the line: text = 1*(TEXT-CHAR / UTF8-2 / UTF8-3 / UTF8-4)."""
-        raw = self.data[self.pos : self.end]
+        raw = self.data[self.pos : self.stop]
         for bad in (b"\r", b"\n", b"\x00"):
             index = raw.find(bad)
             if index >= 0:
@@ -502,7 +487,7 @@ class _Cursor:
         except UnicodeDecodeError as exc:
             self.pos += exc.start
             self.fail("text is not UTF-8")
-        self.pos = self.end
+        self.pos = self.stop
         return value
 
     def mailbox(self) -> str:
@@ -535,9 +520,9 @@ class _Cursor:
         if c == 0x28:  # "("
             self.pos += 1
             items: list[object] = []
-            if not self.maybe(b")"):
+            if not self.accept(b")"):
                 items.append(self.generic(depth + 1))
-                while not self.maybe(b")"):
+                while not self.accept(b")"):
                     self.sp()
                     items.append(self.generic(depth + 1))
             return tuple(items)
@@ -580,7 +565,7 @@ class _Cursor:
         parser knows (UIDNEXT, PERMANENTFLAGS...) must have its own syntax, and is not read as
         the generic ``atom [SP text]``: ``[UIDNEXT abc]`` is an error."""
         self.expect(b"[")
-        m = _ATOM.match(self.data, self.pos, self.end)
+        m = _ATOM.match(self.data, self.pos, self.stop)
         if m is None:
             return None
         self.pos = m.end()
@@ -599,11 +584,11 @@ class _Cursor:
             value = self.capability_data()
         elif name == "BADCHARSET":
             charsets: list[str] = []
-            if self.maybe(b" "):
+            if self.accept(b" "):
                 # "BADCHARSET" [SP "(" charset *(SP charset) ")" ]; charset = atom / quoted
                 self.expect(b"(")
                 charsets.append(self.charset())
-                while not self.maybe(b")"):
+                while not self.accept(b")"):
                     self.sp()
                     charsets.append(self.charset())
             value = tuple(charsets)
@@ -629,7 +614,7 @@ class _Cursor:
                 return ResponseCode(name, None)
             if self.peek() != 0x20:
                 return None
-            close = self.data.find(b"]", self.pos + 1, self.end)
+            close = self.data.find(b"]", self.pos + 1, self.stop)
             if close < 0 or close == self.pos + 1:
                 return None
             raw = self.data[self.pos + 1 : close]
@@ -679,7 +664,7 @@ class _Cursor:
         while True:
             key, value = self.fetch_item()
             items[key] = value
-            if self.maybe(b")"):
+            if self.accept(b")"):
                 return items
             self.sp()
 
@@ -687,7 +672,7 @@ class _Cursor:
         name = self.match(_ATT_NAME, "fetch attribute").decode("ascii").upper()
         if name in ("BODY", "BINARY", "BINARY.SIZE") and self.peek() == 0x5B:
             key = name + self.section(binary=name != "BODY")
-            if name != "BINARY.SIZE" and self.maybe(b"<"):
+            if name != "BINARY.SIZE" and self.accept(b"<"):
                 # "BODY" section ["<" number ">"] SP nstring; "BINARY" section-binary
                 # ["<" number ">"] SP (nstring / literal8)
                 key += f"<{self.number()}>"
@@ -711,7 +696,7 @@ class _Cursor:
         elif name == "RFC822.SIZE":
             value = self.number64()
         elif name == "INTERNALDATE":
-            m = _DATE_TIME.match(self.data, self.pos, self.end)
+            m = _DATE_TIME.match(self.data, self.pos, self.stop)
             if m is None:
                 self.fail("bad INTERNALDATE date-time")
             self.pos = m.end()
@@ -744,7 +729,7 @@ class _Cursor:
                 ):
                     self.pos += 1
                     self.nz_number()
-                if not binary and self.maybe(b"."):
+                if not binary and self.accept(b"."):
                     self.section_text(after_part=True)
             elif binary:
                 self.fail("expected section-part")
@@ -761,7 +746,7 @@ class _Cursor:
             self.sp()
             self.expect(b"(")
             self.astring()
-            while not self.maybe(b")"):
+            while not self.accept(b")"):
                 self.sp()
                 self.astring()
         elif word in (b"HEADER", b"TEXT") or (word == b"MIME" and after_part):
@@ -784,7 +769,7 @@ class _Cursor:
                 fields.append(self.nstring_str())
             self.expect(b")")
             addresses.append(tuple(fields))
-            if self.maybe(b")"):
+            if self.accept(b")"):
                 return tuple(addresses)
 
     def envelope(self) -> tuple[object, ...]:
@@ -811,7 +796,7 @@ class _Cursor:
         values = [self.string_str()]
         self.sp()
         values.append(self.string_str())
-        while not self.maybe(b")"):
+        while not self.accept(b")"):
             self.sp()
             values.append(self.string_str())
             self.sp()
@@ -826,7 +811,7 @@ class _Cursor:
         if c == 0x28:
             self.pos += 1
             items = [self.body_extension(depth + 1)]
-            while not self.maybe(b")"):
+            while not self.accept(b")"):
                 self.sp()
                 items.append(self.body_extension(depth + 1))
             return tuple(items)
@@ -876,7 +861,7 @@ class _Cursor:
                 fields.append(self.body(depth + 1))
                 self.sp()
                 fields.append(self.number64())
-        while self.maybe(b" "):
+        while self.accept(b" "):
             fields.append(self.body_extension(depth + 1))
         self.expect(b")")
         return tuple(fields)
@@ -888,11 +873,11 @@ class _Cursor:
         #                mailbox [SP mbox-list-extended]
         self.expect(b"(")
         attributes: list[str] = []
-        if not self.maybe(b")"):
+        if not self.accept(b")"):
             while True:
                 self.expect(b"\\", "\\ before a mailbox attribute")
                 attributes.append("\\" + self.atom())
-                if self.maybe(b")"):
+                if self.accept(b")"):
                     break
                 self.sp()
         if sum(1 for a in attributes if a.upper() in _LIST_SFLAGS) > 1:
@@ -910,15 +895,15 @@ class _Cursor:
         self.sp()
         mailbox = self.mailbox()
         extended: list[tuple[str, object]] = []
-        if self.maybe(b" "):
+        if self.accept(b" "):
             # mbox-list-extended = "(" [mbox-list-extended-item *(SP ...)] ")"
             self.expect(b"(")
-            if not self.maybe(b")"):
+            if not self.accept(b")"):
                 while True:
                     tag = self.astring().decode("utf-8", errors="replace").upper()
                     self.sp()
                     extended.append((tag, self.generic()))
-                    if self.maybe(b")"):
+                    if self.accept(b")"):
                         break
                     self.sp()
         return List(tuple(attributes), delimiter, mailbox, tuple(extended), lsub)
@@ -929,7 +914,7 @@ class _Cursor:
         self.sp()
         self.expect(b"(")
         items: dict[str, object] = {}
-        if not self.maybe(b")"):
+        if not self.accept(b")"):
             while True:
                 name = self.keyword()
                 self.sp()
@@ -943,7 +928,7 @@ class _Cursor:
                 else:
                     value = self.generic()
                 items[name] = value
-                if self.maybe(b")"):
+                if self.accept(b")"):
                     break
                 self.sp()
         return Status(mailbox, items)
@@ -961,7 +946,7 @@ class _Cursor:
             self.expect(b")")
         data: dict[str, object] = {}
         first = True
-        while self.maybe(b" "):
+        while self.accept(b" "):
             name = self.keyword()
             if first and name == "UID" and (self.at_end() or self.peek() == 0x20):
                 uid = True
@@ -997,31 +982,31 @@ class _Cursor:
                 if len(delimiter) != 1:
                     self.fail("namespace delimiter is not one QUOTED-CHAR")
             extensions: list[tuple[str, tuple[str, ...]]] = []
-            while self.maybe(b" "):
+            while self.accept(b" "):
                 # namespace-response-extension = SP string SP "(" string *(SP string) ")"
                 name = self.string_str()
                 self.sp()
                 self.expect(b"(")
                 values = [self.string_str()]
-                while not self.maybe(b")"):
+                while not self.accept(b")"):
                     self.sp()
                     values.append(self.string_str())
                 extensions.append((name, tuple(values)))
             self.expect(b")")
             descrs.append((prefix, delimiter, tuple(extensions)))
-            if self.maybe(b")"):
+            if self.accept(b")"):
                 return tuple(descrs)
 
 
 def _parse(raw: bytes) -> Response:
     cur = _Cursor(raw)
-    if cur.maybe(b"+"):
+    if cur.accept(b"+"):
         # continue-req = "+" SP (resp-text / base64) CRLF
         cur.sp()
         code, text = cur.resp_text()
         cur.finish()
         return Continuation(text, code)
-    if cur.maybe(b"*"):
+    if cur.accept(b"*"):
         cur.sp()
         response = _untagged(cur)
         cur.finish()
@@ -1088,7 +1073,7 @@ def _untagged(cur: _Cursor) -> UntaggedResponse:
     if kind == "ENABLED":
         # enable-data = "ENABLED" *(SP capability)
         caps: list[str] = []
-        while cur.maybe(b" "):
+        while cur.accept(b" "):
             caps.append(cur.atom())
         return Enabled(tuple(caps))
     if kind == "FLAGS":
@@ -1104,8 +1089,8 @@ def _untagged(cur: _Cursor) -> UntaggedResponse:
         # obsolete-search-response = "SEARCH" *(SP nz-number); RFC 7162 §7 adds
         # "SEARCH" [1*(SP nz-number) SP search-sort-mod-seq].
         numbers: list[int] = []
-        while cur.maybe(b" "):
-            if numbers and cur.maybe(b"("):
+        while cur.accept(b" "):
+            if numbers and cur.accept(b"("):
                 if cur.keyword() != "MODSEQ":
                     cur.fail("expected MODSEQ in search-sort-mod-seq")
                 cur.sp()
@@ -1120,7 +1105,7 @@ def _untagged(cur: _Cursor) -> UntaggedResponse:
         # expunged-resp = "VANISHED" [SP "(EARLIER)"] SP known-uids (RFC 7162 §7); known-uids
         # is a sequence-set of UIDs in which "*" is not allowed.
         cur.sp()
-        earlier = cur.maybe(b"(")
+        earlier = cur.accept(b"(")
         if earlier:
             if cur.keyword() != "EARLIER":
                 cur.fail("expected (EARLIER)")
@@ -1142,12 +1127,12 @@ def _untagged(cur: _Cursor) -> UntaggedResponse:
             return Id(None)
         cur.expect(b"(")
         params: list[tuple[str, str | None]] = []
-        if not cur.maybe(b")"):
+        if not cur.accept(b")"):
             while True:
                 key = cur.string_str()
                 cur.sp()
                 params.append((key, cur.nstring_str()))
-                if cur.maybe(b")"):
+                if cur.accept(b")"):
                     break
                 cur.sp()
         return Id(tuple(params))
@@ -1156,7 +1141,7 @@ def _untagged(cur: _Cursor) -> UntaggedResponse:
 
 def _generic_rest(cur: _Cursor) -> tuple[object, ...]:
     values: list[object] = []
-    while cur.maybe(b" "):
+    while cur.accept(b" "):
         values.append(cur.generic())
     return tuple(values)
 
