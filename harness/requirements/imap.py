@@ -58,6 +58,9 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-SPECIAL-USE", 9051, "7.3.1", S,
                 "A server advertising SPECIAL-USE marks its special mailboxes in LIST with "
                 "\\Sent, \\Trash, \\Drafts, \\Junk ... (RFC 6154 §2).", 9),
+    Requirement("IMAP-SELECT-UNSEEN", 3501, "6.3.1", M,
+                "An IMAP4rev1 SELECT or EXAMINE of a mailbox with an unseen message sends "
+                "OK [UNSEEN n], n the sequence number of the first unseen message.", 9),
     Requirement("IMAP-STATUS", 9051, "6.3.11", M,
                 "STATUS MESSAGES, UIDNEXT, UIDVALIDITY and UNSEEN agree with the mailbox.", 9),
     Requirement("IMAP-TRYCREATE", 9051, "6.3.12", M,

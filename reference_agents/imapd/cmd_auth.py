@@ -145,6 +145,12 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     if sel.recent is not None:
         # RFC 3501 §6.3.1: "<n> RECENT ... REQUIRED untagged response"
         s.untagged(f"{len(sel.recent)} RECENT")
+    unseen = next((i for i, m in enumerate(messages, 1) if "\\Seen" not in m.flags), None)
+    if not s.rev2 and unseen is not None and not s.config.has_quirk("imap_select_no_unseen"):
+        # RFC 3501 §6.3.1: "REQUIRED OK untagged responses: UNSEEN, PERMANENTFLAGS, UIDNEXT,
+        # UIDVALIDITY"; "OK [UNSEEN <n>] The message sequence number of the first unseen
+        # message in the mailbox" (IMAP4rev2 dropped it, RFC 9051 Appendix E).
+        s.untagged("OK", f"message {unseen} is the first unseen", code=f"UNSEEN {unseen}")
     s.untagged("OK", "UIDs valid", code=f"UIDVALIDITY {info.uidvalidity}")
     uidnext = info.uidnext
     if s.config.has_quirk("imap_uidnext_off_by_one") and messages:

@@ -19,19 +19,21 @@ from harness.protocol.imap.commands import (
 from harness.protocol.imap.formatting import (
     FetchValue,
     Raw,
-    UnknownTransferEncoding,
-    apply_partial,
-    binary_section,
     binary_value,
-    bodystructure,
-    envelope,
     format_esearch_response,
     format_fetch_response,
     format_flags,
     format_internaldate,
     format_search_response,
     format_vanished,
-    literal,
+    message_literal,
+)
+from harness.protocol.imap.mime import (
+    UnknownTransferEncoding,
+    apply_partial,
+    binary_section,
+    bodystructure,
+    envelope,
     section_bytes,
     split_message,
 )
@@ -166,7 +168,7 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> 
         partial = item.partial
         if partial is not None and s.config.has_quirk("imap_partial_off_by_one"):
             partial = (partial[0] + 1, partial[1])  # quirk: starts one octet late
-        return None if content is None else Raw(literal(apply_partial(content, partial)))
+        return None if content is None else Raw(message_literal(apply_partial(content, partial)))
     if name == "RFC822.SIZE":
         size = info.size
         if s.config.has_quirk("imap_wrong_size"):  # quirk: size one octet short
@@ -189,11 +191,11 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> 
     if name == "BODY":
         return Raw(bodystructure(data, extensible=False))
     if name == "RFC822":
-        return Raw(literal(data))
+        return Raw(message_literal(data))
     if name == "RFC822.HEADER":
-        return Raw(literal(split_message(data)[0]))
+        return Raw(message_literal(split_message(data)[0]))
     if name == "RFC822.TEXT":
-        return Raw(literal(split_message(data)[1]))
+        return Raw(message_literal(split_message(data)[1]))
     raise AssertionError(f"unhandled fetch item {name}")
 
 

@@ -22,7 +22,9 @@ from harness.protocol.imap.commands import (
     SearchSize,
     SearchText,
 )
-from harness.protocol.imap.formatting import split_message
+from harness.protocol.imap.mime import (
+    split_message,
+)
 from reference_agents.mailstore import MessageInfo
 
 

@@ -14,6 +14,8 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH",),
        "sends pending untagged EXPUNGE between the responses to FETCH (not UID FETCH), then "
        "goes on with the sequence numbers as renumbered"),
+    _q("imap_select_no_unseen", ("IMAP-SELECT-UNSEEN",),
+       "an IMAP4rev1 SELECT never sends OK [UNSEEN n]"),
     _q("imap_fetch_before_exists", ("IMAP-SEQ-UID-STABLE",),
        "a message another session added gets its FETCH (UID FLAGS) before the EXISTS that "
        "announces its sequence number"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.clients.imap import CommandResult, IMAPClient
-from harness.protocol.imap.responses import List, Status
+from harness.protocol.imap.responses import List, Status, UntaggedStatus
 from harness.suite import Evidence, check, need, precondition, run, token
 from harness.targets import Target
 from suites.imap.imap_helpers import append, cleanup, mbox, message, scratch, select, session
@@ -348,3 +348,24 @@ def test_imap_missing_mailbox_trycreate(target: Target, evidence: Evidence) -> N
                 await cleanup(client, missing)
 
     run(scenario())
+
+
+@pytest.mark.requirement("IMAP-SELECT-UNSEEN")
+def test_imap4rev1_select_reports_the_first_unseen(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> list[object]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            need("IMAP4REV1" in client.capabilities, "the server does not offer IMAP4rev1")
+            for i, flags in enumerate((("\\Seen",), (), ("\\Seen",))):
+                await append(client, name, message(token(), subject=f"unseen {i}"), flags)
+            selected = await client.select(name)
+            precondition(selected.result.ok, f"SELECT {name} answered {selected.result.status}")
+            return [r.code.value for r in selected.result.untagged
+                    if isinstance(r, UntaggedStatus) and r.status == "OK" and r.code is not None
+                    and r.code.name == "UNSEEN"]
+
+    codes = run(scenario())
+    # RFC 3501 §6.3.1: "REQUIRED OK untagged responses: UNSEEN, PERMANENTFLAGS, UIDNEXT,
+    # UIDVALIDITY"; "OK [UNSEEN <n>] The message sequence number of the first unseen message
+    # in the mailbox". Messages 1 and 3 are \Seen, so n is 2.
+    check("IMAP-SELECT-UNSEEN", codes == [2],
+          f"SELECT of a mailbox whose first unseen message is 2 sent UNSEEN {codes}")

@@ -47,25 +47,27 @@ from harness.protocol.imap.commands import (
 )
 from harness.protocol.imap.formatting import (
     Raw,
-    UnknownTransferEncoding,
-    apply_partial,
     astring,
-    binary_section,
     binary_value,
-    bodystructure,
-    envelope,
     format_fetch_response,
     format_flags,
     format_internaldate,
     format_list_response,
     format_tagged,
     format_untagged,
-    header_fields,
     quote,
+)
+from harness.protocol.imap.lexer import Lexer
+from harness.protocol.imap.mime import (
+    UnknownTransferEncoding,
+    apply_partial,
+    binary_section,
+    bodystructure,
+    envelope,
+    header_fields,
     section_bytes,
     split_message,
 )
-from harness.protocol.imap.lexer import Lexer
 from harness.protocol.imap.seqset import SequenceSet
 
 

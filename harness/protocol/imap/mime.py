@@ -1,0 +1,676 @@
+"""Message structure, sans-IO: what an IMAP server reports about a stored message.
+
+- RFC 5322 header fields: unfolding (§2.2.3), the lexical tokens of structured fields (atoms,
+  quoted strings, comments, domain literals; §3.2), and address lists with groups (§3.4).
+- RFC 2045 / RFC 2046 MIME: Content-Type and its parameters (with RFC 2231 continuations and
+  charsets), the part tree of multiparts and message/rfc822 parts.
+- The IMAP views of it (RFC 9051 §6.4.5 and §7.5.2, RFC 3501 §7.4.2): ENVELOPE,
+  BODY / BODYSTRUCTURE with sizes and line counts, BODY[section] and BINARY[part].
+
+Everything works on the stored octets and never raises on a malformed message: a header
+without a blank line, bare LF line ends, a missing closing boundary, 8-bit header octets and
+deep nesting (cut at ``MAX_DEPTH``) all get an answer in time linear in the message size."""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from harness.protocol.imap.commands import Section
+from harness.protocol.imap.formatting import CRLF, nstring, quote
+
+#: Nesting below this depth is reported as an opaque part (bounded time and memory).
+MAX_DEPTH = 32
+
+# --------------------------------------------------------------------------- header fields
+
+
+def split_message(data: bytes) -> tuple[bytes, bytes]:
+    """(header including the blank line that ends it, body). A message without a blank line is
+    all header (RFC 5322 §2.1: the body is optional)."""
+    if data.startswith(b"\r\n"):
+        return b"\r\n", data[2:]
+    if data.startswith(b"\n"):
+        return b"\n", data[1:]
+    idx = data.find(b"\r\n\r\n")
+    lf = data.find(b"\n\n")
+    if idx >= 0 and (lf < 0 or idx + 1 <= lf):
+        return data[: idx + 4], data[idx + 4:]
+    if lf >= 0:
+        return data[: lf + 2], data[lf + 2:]
+    return data, b""
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One header field: its name in lower case, its octets as stored (with the line ends),
+    and its unfolded body (RFC 5322 §2.2.3), without the leading and trailing white space."""
+
+    name: str
+    raw: bytes
+    value: bytes
+
+
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+
+
+def unfold(raw: bytes) -> bytes:
+    """RFC 5322 §2.2.3: "Unfolding is accomplished by simply removing any CRLF that is
+    immediately followed by WSP" (a bare LF too, for stored messages that have them)."""
+    return _FOLD.sub(b"", raw)
+
+
+def parse_fields(header: bytes) -> list[Field]:
+    """The fields of a header block, in order. A line that is neither a field nor a
+    continuation (no colon) is kept as a field with an empty name, so nothing is lost."""
+    fields: list[Field] = []
+    raw_lines: list[bytes] = []
+
+    def flush() -> None:
+        if not raw_lines:
+            return
+        raw = b"".join(raw_lines)
+        name, colon, rest = raw.partition(b":")
+        value = unfold(rest).strip(b" \t\r\n") if colon else b""
+        fields.append(Field(name.strip().decode("ascii", "replace").lower() if colon else "",
+                            raw, value))
+        raw_lines.clear()
+
+    for line in header.splitlines(keepends=True):
+        if line in (b"\r\n", b"\n"):
+            break
+        if line[:1] in (b" ", b"\t") and raw_lines:
+            raw_lines.append(line)
+            continue
+        flush()
+        raw_lines.append(line)
+    flush()
+    return fields
+
+
+def field_value(fields: Sequence[Field], name: str) -> bytes | None:
+    """The first field called *name* (case-insensitive), unfolded, or None."""
+    name = name.lower()
+    return next((f.value for f in fields if f.name == name), None)
+
+
+def header_fields(header: bytes, names: Iterable[str], *, exclude: bool = False) -> bytes:
+    """BODY[HEADER.FIELDS (...)] / [HEADER.FIELDS.NOT (...)]: the fields whose name matches
+    one of *names* (case-insensitively; a name given twice is one name), exactly as stored and
+    in their order, followed by the blank line (RFC 9051 §6.4.5)."""
+    wanted = {n.lower() for n in names}
+    picked = [f.raw for f in parse_fields(header) if f.name and (f.name in wanted) != exclude]
+    return b"".join(picked) + CRLF
+
+
+def apply_partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
+    """``<origin.length>``: RFC 9051 §6.4.5 "If the origin is larger than the size of the
+    section, an empty string is returned"; the result is cut at the section's end."""
+    if partial is None:
+        return data
+    origin, length = partial
+    return data[origin: origin + length]
+
+
+# --------------------------------------------------------------------------- RFC 5322 tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    kind: str  # "atom", "quoted", "literal" (a domain literal) or "special"
+    text: bytes  # an atom's octets, a quoted string's content, "[...]", or the special
+    space: bool  # white space or a comment came before it
+
+
+_SPECIALS_5322 = b'()<>[]:;@\\,."'
+_WSP = b" \t\r\n"
+
+
+def _skip_comment(data: bytes, i: int) -> int:
+    """*i* is at "("; the index after the matching ")" (RFC 5322 §3.2.2: comments nest and
+    may hold quoted-pairs); the end of *data* when it never closes."""
+    depth = 0
+    n = len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x5C:  # quoted-pair
+            i += 2
+            continue
+        if c == 0x28:
+            depth += 1
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        i += 1
+    return n
+
+
+def _quoted(data: bytes, i: int) -> tuple[bytes, int]:
+    """*i* is at DQUOTE; the content with quoted-pairs resolved, and the index after it."""
+    out = bytearray()
+    i += 1
+    n = len(data)
+    while i < n:
+        c = data[i]
+        if c == 0x5C and i + 1 < n:
+            out.append(data[i + 1])
+            i += 2
+            continue
+        if c == 0x22:
+            return bytes(out), i + 1
+        out.append(c)
+        i += 1
+    return bytes(out), n
+
+
+def tokens_5322(value: bytes, specials: bytes = _SPECIALS_5322) -> list[_Token]:
+    """The lexical tokens of a structured field body (RFC 5322 §3.2), comments dropped."""
+    out: list[_Token] = []
+    i, n, space = 0, len(value), False
+    while i < n:
+        c = value[i]
+        if c in _WSP:
+            space = True
+            i += 1
+        elif c == 0x28:
+            i = _skip_comment(value, i)
+            space = True
+        elif c == 0x22:
+            text, i = _quoted(value, i)
+            out.append(_Token("quoted", text, space))
+            space = False
+        elif c == 0x5B and 0x5B in specials:
+            end = value.find(b"]", i)
+            end = n if end < 0 else end + 1
+            out.append(_Token("literal", value[i:end], space))
+            i, space = end, False
+        elif c in specials:
+            out.append(_Token("special", bytes([c]), space))
+            i, space = i + 1, False
+        else:
+            start = i
+            while i < n and value[i] not in _WSP and value[i] not in specials:
+                i += 1
+            out.append(_Token("atom", value[start:i], space))
+            space = False
+    return out
+
+
+def _is(token: _Token, special: bytes) -> bool:
+    return token.kind == "special" and token.text == special
+
+
+def _phrase(tokens: Sequence[_Token]) -> bytes | None:
+    """A display name (RFC 5322 §3.2.5 phrase, obs-phrase with "."): the words with one space
+    where the field had white space or a comment, quoted strings unquoted. Encoded words
+    (RFC 2047) are kept as they are."""
+    out = bytearray()
+    for t in tokens:
+        if out and t.space:
+            out += b" "
+        out += t.text
+    return bytes(out) if out else None
+
+
+def _joined(tokens: Sequence[_Token]) -> bytes:
+    """A local part or a domain without its CFWS: atoms and dots as they are, a quoted local
+    part with its quotes (the mailbox is reported as written)."""
+    out = bytearray()
+    for t in tokens:
+        if t.kind == "quoted":
+            out += b'"' + t.text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        else:
+            out += t.text
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One entry of an ENVELOPE address list (RFC 3501 §7.4.2): personal name, source route
+    (at-domain-list), mailbox and host. A group start has mailbox = the group's name and host
+    None; a group end has both None."""
+
+    name: bytes | None
+    adl: bytes | None
+    mailbox: bytes | None
+    host: bytes | None
+
+    def format(self) -> bytes:
+        return (b"(" + nstring(self.name) + b" " + nstring(self.adl) + b" "
+                + nstring(self.mailbox) + b" " + nstring(self.host) + b")")
+
+
+def _mailbox(tokens: Sequence[_Token]) -> Address | None:
+    """One mailbox (RFC 5322 §3.4 name-addr or addr-spec, with obs-route), or None when the
+    tokens hold nothing."""
+    if not tokens:
+        return None
+    lt = next((i for i, t in enumerate(tokens) if _is(t, b"<")), None)
+    if lt is not None:
+        name = _phrase(tokens[:lt])
+        gt = next((i for i in range(lt + 1, len(tokens)) if _is(tokens[i], b">")), len(tokens))
+        inner = list(tokens[lt + 1: gt])
+    else:
+        name, inner = None, list(tokens)
+    adl = None
+    if inner and _is(inner[0], b"@"):
+        # obs-route = obs-domain-list ":" (RFC 5322 §4.4), kept as "@a,@b".
+        colon = next((i for i, t in enumerate(inner) if _is(t, b":")), None)
+        if colon is not None:
+            adl = _joined(inner[:colon]) or None
+            inner = inner[colon + 1:]
+    at = max((i for i, t in enumerate(inner) if _is(t, b"@")), default=None)
+    if at is None:
+        # No "@": a mailbox without a host. The host is an empty string, never NIL, which
+        # would read as a group marker (RFC 3501 §7.4.2).
+        local, host = _joined(inner), b""
+    else:
+        local, host = _joined(inner[:at]), _joined(inner[at + 1:])
+    if lt is None and not local and not host:
+        return None
+    return Address(name, adl, local, host)
+
+
+def parse_addresses(value: bytes) -> list[Address]:
+    """An address-list (RFC 5322 §3.4), groups as their start and end markers."""
+    tokens = tokens_5322(value)
+    out: list[Address] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        # One address runs to a "," outside angle brackets, or is a group "name: ... ;".
+        j, depth = i, 0
+        while j < n:
+            t = tokens[j]
+            if _is(t, b"<"):
+                depth += 1
+            elif _is(t, b">"):
+                depth = max(0, depth - 1)
+            elif depth == 0 and (_is(t, b",") or _is(t, b":") or _is(t, b";")):
+                break
+            j += 1
+        if j < n and _is(tokens[j], b":"):
+            out.append(Address(None, None, _phrase(tokens[i:j]) or b"", None))
+            i = j + 1
+            while i < n and not _is(tokens[i], b";"):
+                k, depth = i, 0
+                while k < n:
+                    t = tokens[k]
+                    if _is(t, b"<"):
+                        depth += 1
+                    elif _is(t, b">"):
+                        depth = max(0, depth - 1)
+                    elif depth == 0 and (_is(t, b",") or _is(t, b";")):
+                        break
+                    k += 1
+                member = _mailbox(tokens[i:k])
+                if member is not None:
+                    out.append(member)
+                i = k + 1 if k < n and _is(tokens[k], b",") else k
+            out.append(Address(None, None, None, None))
+            i += 1  # the ";"
+            continue
+        member = _mailbox(tokens[i:j])
+        if member is not None:
+            out.append(member)
+        i = j + 1
+    return out
+
+
+def _address_field(fields: Sequence[Field], name: str) -> list[Address]:
+    found: list[Address] = []
+    for f in fields:
+        if f.name == name.lower():
+            found += parse_addresses(f.value)
+    return found
+
+
+def _address_list(addresses: Sequence[Address]) -> bytes:
+    return b"(" + b"".join(a.format() for a in addresses) + b")" if addresses else b"NIL"
+
+
+def envelope(header: bytes) -> bytes:
+    """The ENVELOPE structure (RFC 9051 §7.5.2, RFC 3501 §7.4.2) of a message header: Date,
+    Subject, In-Reply-To and Message-ID as unfolded strings, the address fields parsed."""
+    fields = parse_fields(header)
+    from_ = _address_field(fields, "from")
+    # RFC 9051 §7.5.2: "If the Sender or Reply-To header lines are absent in the [RFC5322]
+    # header, or are present but empty, the server sets the corresponding member of the
+    # envelope to be the same value as the from member".
+    sender = _address_field(fields, "sender") or from_
+    reply_to = _address_field(fields, "reply-to") or from_
+    parts = [
+        nstring(field_value(fields, "date")), nstring(field_value(fields, "subject")),
+        _address_list(from_), _address_list(sender), _address_list(reply_to),
+        _address_list(_address_field(fields, "to")), _address_list(_address_field(fields, "cc")),
+        _address_list(_address_field(fields, "bcc")),
+        nstring(field_value(fields, "in-reply-to")), nstring(field_value(fields, "message-id")),
+    ]
+    return b"(" + b" ".join(parts) + b")"
+
+
+# --------------------------------------------------------------------------- MIME parameters
+
+#: RFC 2045 §5.1 tspecials.
+_TSPECIALS = b'()<>@,;:\\"/[]?='
+
+
+def _percent_decode(text: bytes) -> bytes:
+    return re.sub(rb"%([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), text)
+
+
+def _rfc2231(params: list[tuple[str, bytes, bool]]) -> list[tuple[str, bytes]]:
+    """Join RFC 2231 continuations (``name*0``, ``name*1*``...) and decode ``name*`` values
+    (charset'language'%XX) to UTF-8. *params* are (name, value, was-quoted)."""
+    plain: list[tuple[str, bytes]] = []
+    pieces: dict[str, list[tuple[int, bytes, bool]]] = {}
+    order: list[str] = []
+    for name, value, quoted in params:
+        m = re.fullmatch(r"([^*]+)\*(?:(\d+)\*?|)(\*?)", name)
+        if m is None or "*" not in name:
+            plain.append((name, value))
+            continue
+        base = m.group(1)
+        index = int(m.group(2)) if m.group(2) is not None else 0
+        extended = name.endswith("*") and not quoted
+        if base not in pieces:
+            order.append(base)
+        pieces.setdefault(base, []).append((index, value, extended))
+    for base in order:
+        segments = sorted(pieces[base], key=lambda s: s[0])
+        charset = ""
+        data = bytearray()
+        for pos, (_, value, extended) in enumerate(segments):
+            if extended:
+                if pos == 0 and value.count(b"'") >= 2:
+                    cs, _, rest = value.partition(b"'")
+                    _, _, value = rest.partition(b"'")
+                    charset = cs.decode("ascii", "replace")
+                data += _percent_decode(value)
+            else:
+                data += value
+        try:
+            text = bytes(data).decode(charset or "utf-8", "replace")
+        except LookupError:
+            text = bytes(data).decode("utf-8", "replace")
+        plain.append((base, text.encode("utf-8")))
+    return plain
+
+
+def parse_content_type(value: bytes | None, default: str = "text/plain") -> tuple[str, str, list[tuple[str, bytes]]]:
+    """(type, subtype, parameters) of a Content-Type body (RFC 2045 §5.1): type and subtype in
+    lower case, parameter names in upper case, values unquoted. A missing or malformed type is
+    *default* (RFC 2045 §5.2: "default to plain US-ASCII text")."""
+    main, _, sub = default.partition("/")
+    if value is None:
+        return main, sub, []
+    tokens = tokens_5322(value, _TSPECIALS)
+    params_at = next((i for i, t in enumerate(tokens) if _is(t, b";")), len(tokens))
+    head = tokens[:params_at]
+    if (len(head) == 3 and head[0].kind == "atom" and _is(head[1], b"/")
+            and head[2].kind == "atom"):
+        main = head[0].text.decode("ascii", "replace").lower()
+        sub = head[2].text.decode("ascii", "replace").lower()
+    return main, sub, _parameters(tokens[params_at:])
+
+
+def _parameters(tokens: Sequence[_Token]) -> list[tuple[str, bytes]]:
+    """``*(";" attribute "=" value)`` (RFC 2045 §5.1); a malformed parameter is skipped."""
+    found: list[tuple[str, bytes, bool]] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        if _is(tokens[i], b";"):
+            i += 1
+            continue
+        if (i + 2 < n and tokens[i].kind == "atom" and _is(tokens[i + 1], b"=")
+                and tokens[i + 2].kind in ("atom", "quoted")):
+            found.append((tokens[i].text.decode("ascii", "replace").upper(), tokens[i + 2].text,
+                          tokens[i + 2].kind == "quoted"))
+            i += 3
+            continue
+        while i < n and not _is(tokens[i], b";"):
+            i += 1
+    return _rfc2231(found)
+
+
+def _disposition(value: bytes | None) -> bytes:
+    """body-fld-dsp (RFC 3501 §9): "(" string SP body-fld-param ")" / nil."""
+    if value is None:
+        return b"NIL"
+    tokens = tokens_5322(value, _TSPECIALS)
+    if not tokens or tokens[0].kind != "atom":
+        return b"NIL"
+    kind = tokens[0].text.upper()
+    return b"(" + quote(kind) + b" " + _param_list(_parameters(tokens[1:])) + b")"
+
+
+def _param_list(params: Sequence[tuple[str, bytes]]) -> bytes:
+    if not params:
+        return b"NIL"
+    return b"(" + b" ".join(quote(k) + b" " + quote(v) for k, v in params) + b")"
+
+
+# --------------------------------------------------------------------------- the part tree
+
+
+@dataclass(frozen=True, slots=True)
+class MimePart:
+    """One entity of a message, byte-exact: its header and body as stored."""
+
+    header: bytes
+    body: bytes
+    maintype: str  # lower-case
+    subtype: str  # lower-case
+    params: tuple[tuple[str, bytes], ...]
+    children: tuple[MimePart, ...] = ()
+    encapsulated: MimePart | None = None  # for message/rfc822
+
+    @property
+    def is_multipart(self) -> bool:
+        return self.maintype == "multipart"
+
+    def fields(self) -> list[Field]:
+        return parse_fields(self.header)
+
+
+def parse_mime(data: bytes, *, default_type: str = "text/plain", _depth: int = 0) -> MimePart:
+    """The MIME tree of *data* (RFC 2045, RFC 2046), kept as byte slices of the original."""
+    header, body = split_message(data)
+    fields = parse_fields(header)
+    maintype, subtype, params = parse_content_type(field_value(fields, "content-type"), default_type)
+    frozen = tuple(params)
+    if _depth >= MAX_DEPTH:
+        return MimePart(header, body, maintype, subtype, frozen)
+    if maintype == "multipart":
+        boundary = dict(params).get("BOUNDARY")
+        if boundary:
+            child_default = "message/rfc822" if subtype == "digest" else "text/plain"
+            children = tuple(parse_mime(chunk, default_type=child_default, _depth=_depth + 1)
+                             for chunk in _split_multipart(body, boundary))
+            return MimePart(header, body, maintype, subtype, frozen, children)
+        # RFC 2046 §5.1.1: a multipart without a boundary is broken; treat it as text.
+        return MimePart(header, body, "text", "plain", frozen)
+    if (maintype, subtype) == ("message", "rfc822"):
+        inner = parse_mime(body, _depth=_depth + 1)
+        return MimePart(header, body, maintype, subtype, frozen, encapsulated=inner)
+    return MimePart(header, body, maintype, subtype, frozen)
+
+
+def _split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
+    # RFC 2046 §5.1.1: "The boundary delimiter MUST occur at the beginning of a line", and
+    # "the CRLF preceding the boundary delimiter line is conceptually attached to the boundary".
+    delimiter = re.compile(rb"(?:\A|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|\Z)")
+    parts: list[bytes] = []
+    start: int | None = None
+    for m in delimiter.finditer(body):
+        if start is not None:
+            parts.append(body[start: m.start()])
+        if m.group(1):
+            return parts
+        start = m.end()
+    if start is not None:
+        # RFC 2046 §5.1.1 wants a close delimiter; without one the last part runs to the end.
+        parts.append(body[start:])
+    return parts
+
+
+def find_part(root: MimePart, path: Sequence[int]) -> MimePart | None:
+    """The part numbered *path* (RFC 9051 §6.4.5: parts of a message/rfc822 part are numbered
+    within it; a non-multipart message has one part, number 1)."""
+    cur = root
+    for i, n in enumerate(path):
+        if i > 0 and cur.encapsulated is not None:
+            cur = cur.encapsulated
+            if not cur.is_multipart:
+                if n != 1:
+                    return None
+                continue
+        if cur.is_multipart:
+            if not 1 <= n <= len(cur.children):
+                return None
+            cur = cur.children[n - 1]
+        elif n != 1:
+            return None
+    return cur
+
+
+def section_bytes(message: bytes, section: Section) -> bytes | None:
+    """The octets of BODY[section] (RFC 9051 §6.4.5), or None when the part does not exist."""
+    if not section.part:
+        header, body = split_message(message)
+        target_header, target_body, whole = header, body, message
+    else:
+        part = find_part(parse_mime(message), section.part)
+        if part is None:
+            return None
+        if section.text is None:
+            return part.body
+        if section.text == "MIME":
+            return part.header
+        if part.encapsulated is None:
+            # HEADER, TEXT and HEADER.FIELDS after a part number need a message/rfc822 part.
+            return None
+        inner = part.encapsulated
+        target_header, target_body, whole = inner.header, inner.body, part.body
+    if section.text is None:
+        return whole
+    if section.text == "HEADER":
+        return target_header
+    if section.text == "TEXT":
+        return target_body
+    if section.text == "HEADER.FIELDS":
+        return header_fields(target_header, section.fields)
+    if section.text == "HEADER.FIELDS.NOT":
+        return header_fields(target_header, section.fields, exclude=True)
+    return None
+
+
+# --------------------------------------------------------------------------- transfer encodings
+
+
+class UnknownTransferEncoding(ValueError):
+    """A part's Content-Transfer-Encoding the server cannot decode (RFC 9051 UNKNOWN-CTE)."""
+
+
+_IDENTITY_CTES = frozenset({"7bit", "8bit", "binary"})
+
+
+def decode_transfer_encoding(encoding: str, body: bytes, *, textual: bool) -> bytes:
+    """*body* with the Content-Transfer-Encoding *encoding* removed (RFC 2045 §6). Textual
+    parts come out with CRLF line ends (RFC 9051 §7.5.2 BINARY: "servers MUST ensure that
+    textual line-oriented sections are always transmitted using the IMAP CRLF line termination
+    syntax"). Raises UnknownTransferEncoding for an encoding it does not know."""
+    encoding = encoding.strip().lower()
+    if encoding in _IDENTITY_CTES:
+        decoded = body
+    elif encoding == "base64":
+        try:
+            decoded = binascii.a2b_base64(b"".join(body.split()))
+        except binascii.Error as exc:
+            raise UnknownTransferEncoding(f"undecodable base64: {exc}") from exc
+    elif encoding == "quoted-printable":
+        decoded = binascii.a2b_qp(body)
+    else:
+        raise UnknownTransferEncoding(encoding)
+    if textual:
+        decoded = re.sub(rb"\r?\n", b"\r\n", decoded)
+    return decoded
+
+
+def _encoding(fields: Sequence[Field]) -> str:
+    value = field_value(fields, "content-transfer-encoding")
+    tokens = tokens_5322(value, _TSPECIALS) if value is not None else []
+    return tokens[0].text.decode("ascii", "replace") if tokens and tokens[0].kind == "atom" else "7bit"
+
+
+def binary_section(message: bytes, part: Sequence[int]) -> bytes | None:
+    """The octets of BINARY[part] (RFC 9051 §6.4.5): the leaf part's body with its
+    Content-Transfer-Encoding removed; BINARY[] is the whole message as stored. None when the
+    part does not exist or is not a leaf (multipart/*, message/rfc822). Raises
+    UnknownTransferEncoding."""
+    if not part:
+        return message
+    found = find_part(parse_mime(message), part)
+    if found is None or found.is_multipart or found.encapsulated is not None:
+        return None
+    return decode_transfer_encoding(_encoding(found.fields()), found.body,
+                                    textual=found.maintype == "text")
+
+
+# --------------------------------------------------------------------------- BODYSTRUCTURE
+
+
+def count_lines(body: bytes) -> int:
+    """body-fld-lines (RFC 3501 §7.4.2: "the size of the body in text lines"): the line ends,
+    plus one for a last line without one."""
+    if not body:
+        return 0
+    return body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+
+
+def _structure(part: MimePart, extensible: bool) -> bytes:
+    fields = part.fields()
+    if part.is_multipart:
+        children = b"".join(_structure(c, extensible) for c in part.children)
+        if not children:
+            # body-type-mpart needs at least one body; RFC 2046 §5.1.1 requires a part.
+            children = b'("TEXT" "PLAIN" ("CHARSET" "US-ASCII") NIL NIL "7BIT" 0 0)'
+        out = children + b" " + quote(part.subtype.upper())
+        if extensible:
+            out += (b" " + _param_list(part.params) + b" "
+                    + _disposition(field_value(fields, "content-disposition")) + b" "
+                    + nstring(field_value(fields, "content-language")) + b" "
+                    + nstring(field_value(fields, "content-location")))
+        return b"(" + out + b")"
+    params = list(part.params)
+    if part.maintype == "text" and not any(k == "CHARSET" for k, _ in params):
+        # RFC 2045 §5.2: no charset means US-ASCII.
+        params.insert(0, ("CHARSET", b"US-ASCII"))
+    items = [
+        quote(part.maintype.upper()), quote(part.subtype.upper()), _param_list(params),
+        nstring(field_value(fields, "content-id")),
+        nstring(field_value(fields, "content-description")),
+        quote(_encoding(fields).upper()), str(len(part.body)).encode("ascii"),
+    ]
+    if part.encapsulated is not None:
+        items += [envelope(part.encapsulated.header), _structure(part.encapsulated, extensible),
+                  str(count_lines(part.body)).encode("ascii")]
+    elif part.maintype == "text":
+        items.append(str(count_lines(part.body)).encode("ascii"))
+    if extensible:
+        items += [nstring(field_value(fields, "content-md5")),
+                  _disposition(field_value(fields, "content-disposition")),
+                  nstring(field_value(fields, "content-language")),
+                  nstring(field_value(fields, "content-location"))]
+    return b"(" + b" ".join(items) + b")"
+
+
+def bodystructure(message: bytes, *, extensible: bool = True) -> bytes:
+    """BODYSTRUCTURE (``extensible``) or BODY (RFC 9051 §7.5.2) of a message."""
+    # The top-level message is not an encapsulated part: describe its own content.
+    return _structure(parse_mime(message), extensible)
