@@ -277,6 +277,20 @@ def _mailbox(tokens: Sequence[_Token]) -> Address | None:
     return Address(name, adl, local, host)
 
 
+def _end_of_address(tokens: Sequence[_Token], i: int, stops: tuple[bytes, ...]) -> int:
+    """The index of the first of *stops* at or after *i* outside angle brackets (or the end)."""
+    depth = 0
+    for j in range(i, len(tokens)):
+        t = tokens[j]
+        if _is(t, b"<"):
+            depth += 1
+        elif _is(t, b">"):
+            depth = max(0, depth - 1)
+        elif depth == 0 and t.kind == "special" and t.text in stops:
+            return j
+    return len(tokens)
+
+
 def parse_addresses(value: bytes) -> list[Address]:
     """An address-list (RFC 5322 §3.4), groups as their start and end markers."""
     tokens = tokens_5322(value)
@@ -284,30 +298,12 @@ def parse_addresses(value: bytes) -> list[Address]:
     i, n = 0, len(tokens)
     while i < n:
         # One address runs to a "," outside angle brackets, or is a group "name: ... ;".
-        j, depth = i, 0
-        while j < n:
-            t = tokens[j]
-            if _is(t, b"<"):
-                depth += 1
-            elif _is(t, b">"):
-                depth = max(0, depth - 1)
-            elif depth == 0 and (_is(t, b",") or _is(t, b":") or _is(t, b";")):
-                break
-            j += 1
+        j = _end_of_address(tokens, i, (b",", b":", b";"))
         if j < n and _is(tokens[j], b":"):
             out.append(Address(None, None, _phrase(tokens[i:j]) or b"", None))
             i = j + 1
             while i < n and not _is(tokens[i], b";"):
-                k, depth = i, 0
-                while k < n:
-                    t = tokens[k]
-                    if _is(t, b"<"):
-                        depth += 1
-                    elif _is(t, b">"):
-                        depth = max(0, depth - 1)
-                    elif depth == 0 and (_is(t, b",") or _is(t, b";")):
-                        break
-                    k += 1
+                k = _end_of_address(tokens, i, (b",", b";"))
                 member = _mailbox(tokens[i:k])
                 if member is not None:
                     out.append(member)
