@@ -58,6 +58,12 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-SPECIAL-USE", 9051, "7.3.1", S,
                 "A server advertising SPECIAL-USE marks its special mailboxes in LIST with "
                 "\\Sent, \\Trash, \\Drafts, \\Junk ... (RFC 6154 §2).", 9),
+    Requirement("IMAP-FLAGS-NEW-KEYWORD", 3501, "7.2.6", S,
+                "When a keyword new to the mailbox is set, a selected session gets a FLAGS "
+                "response listing it before any FETCH shows it.", 9),
+    Requirement("IMAP-LSUB-PARENT", 3501, "6.3.9", M,
+                "LSUB with % returns an unsubscribed parent of a subscribed mailbox the "
+                "pattern does not match, flagged \\Noselect.", 9),
     Requirement("IMAP-SELECT-UNSEEN", 3501, "6.3.1", M,
                 "An IMAP4rev1 SELECT or EXAMINE of a mailbox with an unseen message sends "
                 "OK [UNSEEN n], n the sequence number of the first unseen message.", 9),

@@ -139,8 +139,9 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     if cmd.args.condstore or cmd.args.qresync is not None:
         # RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) enables it; QRESYNC implies CONDSTORE.
         s.condstore = True
-    keywords = sorted({f for m in messages for f in m.flags if not f.startswith("\\")})
-    s.untagged("FLAGS", format_flags([*SYSTEM_FLAGS, *keywords]).decode("utf-8"))
+    # quirk imap_no_flags_for_new_keyword: later keywords get no FLAGS response
+    sel.announce_keywords = not s.config.has_quirk("imap_no_flags_for_new_keyword")
+    s.write(sel.flags_response())
     s.untagged(f"{sel.exists} EXISTS")
     if sel.recent is not None:
         # RFC 3501 §6.3.1: "<n> RECENT ... REQUIRED untagged response"
@@ -314,10 +315,17 @@ async def list_(s: Session, cmd: Command) -> Result:
     # quirk imap_mutf7_raw_utf8: UTF-8 names to an IMAP4rev1 client
     utf8 = s.rev2 or s.config.has_quirk("imap_mutf7_raw_utf8")
     if kind == "LSUB":
-        # RFC 3501 §6.3.9: LSUB returns the names in the subscription list that match.
-        for name in sorted(subscribed):
+        # RFC 3501 §6.3.9: LSUB returns the names in the subscription list that match; and
+        # "if "foo/bar" ... is subscribed but "foo" is not. A "%" wildcard to LSUB must return
+        # foo, not foo/bar, in the LSUB response, and it MUST be flagged with the \Noselect
+        # attribute." (quirk imap_lsub_no_noselect_parent: such parents are left out)
+        parents = set()
+        if not s.config.has_quirk("imap_lsub_no_noselect_parent"):
+            parents = {DELIMITER.join(n.split(DELIMITER)[:i]) for n in subscribed if not matches(n)
+                       for i in range(1, n.count(DELIMITER) + 1)} - subscribed
+        for name in sorted(subscribed | parents):
             if matches(name):
-                attrs = [] if name in existing else ["\\Noselect"]
+                attrs = [] if name in existing and name not in parents else ["\\Noselect"]
                 s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8))
         return Result("OK", f"{kind} completed")
     # RFC 9051 §6.3.9.1: selection options. SUBSCRIBED lists the subscription list (a name

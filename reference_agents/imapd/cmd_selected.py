@@ -368,6 +368,8 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
                 missing = True
                 continue
         sel.flags[uid] = new
+        for line in sel.keywords_update([new]):
+            s.write(line)
         # RFC 7162 §3.1.3: with UNCHANGEDSINCE "An untagged FETCH response MUST be sent, even if
         # the .SILENT suffix is specified, and the response MUST include the MODSEQ message data
         # item." Otherwise RFC 9051 §6.4.6: with .SILENT "the server SHOULD NOT send an untagged

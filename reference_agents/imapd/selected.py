@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from harness.protocol.imap.formatting import (
     FetchValue,
@@ -13,7 +13,7 @@ from harness.protocol.imap.formatting import (
     format_vanished,
 )
 from harness.protocol.imap.seqset import SequenceSet
-from reference_agents.mailstore import MessageInfo
+from reference_agents.mailstore import SYSTEM_FLAGS, MessageInfo
 
 
 class SelectedMailbox:
@@ -38,6 +38,25 @@ class SelectedMailbox:
             self.recent = {u for u in self.uids if u > recent_above}
         #: Quirk imap_modseq_frozen: the MODSEQ first reported for a UID, reported ever after.
         self.frozen_modseq: dict[int, int] | None = {} if freeze_modseq else None
+        #: The keywords the last FLAGS response listed (SELECT lists those in use).
+        self.keywords: set[str] = {f for m in messages for f in m.flags if not f.startswith("\\")}
+        #: Quirk imap_no_flags_for_new_keyword: a keyword new to the mailbox gets no FLAGS.
+        self.announce_keywords = True
+
+    def flags_response(self) -> bytes:
+        """``* FLAGS`` with the system flags and every keyword of the mailbox announced."""
+        return b"* FLAGS " + format_flags([*SYSTEM_FLAGS.values(), *sorted(self.keywords)]) + b"\r\n"
+
+    def keywords_update(self, flags: Iterable[frozenset[str]]) -> list[bytes]:
+        """A FLAGS response when *flags* hold a keyword this session was not told of, to be
+        sent before anything shows it. RFC 3501 §7.2.6: the FLAGS list "identifies the flags
+        ... that are applicable for this mailbox"; once a new keyword is in use, the list the
+        client recorded is out of date."""
+        new = {f for fs in flags for f in fs if not f.startswith("\\")} - self.keywords
+        if not new or not self.announce_keywords:
+            return []
+        self.keywords |= new
+        return [self.flags_response()]
 
     def modseq_value(self, info: MessageInfo) -> Raw:
         """The MODSEQ fetch value, ``(n)`` (RFC 7162 §7 permsg-modsequence)."""
@@ -146,6 +165,8 @@ class SelectedMailbox:
                 out.append(format_fetch_response(seq, values))
         last = self.uids[-1] if self.uids else 0
         new = [m for m in current if m.uid > last]
+        changed = [present[u].flags for u in self.uids if u in present]
+        out[:0] = self.keywords_update([*changed, *(m.flags for m in new)])
         withheld = False
         if announce_upto is not None:
             withheld = any(m.uid > announce_upto for m in new)

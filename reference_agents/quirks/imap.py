@@ -14,6 +14,10 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH",),
        "sends pending untagged EXPUNGE between the responses to FETCH (not UID FETCH), then "
        "goes on with the sequence numbers as renumbered"),
+    _q("imap_no_flags_for_new_keyword", ("IMAP-FLAGS-NEW-KEYWORD",),
+       "a keyword new to the mailbox shows up in FETCH without a new FLAGS response"),
+    _q("imap_lsub_no_noselect_parent", ("IMAP-LSUB-PARENT",),
+       "LSUB with % leaves out the unsubscribed parent of a subscribed mailbox"),
     _q("imap_select_no_unseen", ("IMAP-SELECT-UNSEEN",),
        "an IMAP4rev1 SELECT never sends OK [UNSEEN n]"),
     _q("imap_fetch_before_exists", ("IMAP-SEQ-UID-STABLE",),

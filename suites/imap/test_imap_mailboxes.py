@@ -369,3 +369,34 @@ def test_imap4rev1_select_reports_the_first_unseen(target: Target, evidence: Evi
     # in the mailbox". Messages 1 and 3 are \Seen, so n is 2.
     check("IMAP-SELECT-UNSEEN", codes == [2],
           f"SELECT of a mailbox whose first unseen message is 2 sent UNSEEN {codes}")
+
+
+@pytest.mark.requirement("IMAP-LSUB-PARENT")
+def test_imap_lsub_returns_the_unsubscribed_parent_as_noselect(target: Target, evidence: Evidence) -> None:
+    parent = f"mh-{token()[3:15]}"
+
+    async def scenario() -> list[List]:
+        async with session(target, evidence) as client:
+            need("IMAP4REV1" in client.capabilities, "LSUB is IMAP4rev1; server is rev2 only")
+            delimiter = await _delimiter(client)
+            child = f"{parent}{delimiter}child"
+            try:
+                await _create(client, child)
+                subscribed = await client.command(f"SUBSCRIBE {mbox(child)}")
+                precondition(subscribed.ok, f"setup SUBSCRIBE {child} answered {subscribed.status}")
+                lsub = await client.command(f'LSUB "" {mbox(parent + "%")}')
+                precondition(lsub.ok, f"LSUB answered {lsub.status}")
+                return [r for r in lsub.untagged if isinstance(r, List)]
+            finally:
+                await client.command(f"UNSUBSCRIBE {mbox(child)}")
+                await cleanup(client, parent)
+
+    listed = run(scenario())
+    # RFC 3501 §6.3.9: "if "foo/bar" ... is subscribed but "foo" is not. A "%" wildcard to LSUB
+    # must return foo, not foo/bar, in the LSUB response, and it MUST be flagged with the
+    # \Noselect attribute."
+    shown = [(r.mailbox, r.attributes) for r in listed]
+    check("IMAP-LSUB-PARENT",
+          len(listed) == 1 and "\\NOSELECT" in {a.upper() for a in listed[0].attributes}
+          and listed[0].mailbox == parent,
+          f"LSUB with % over a subscribed child of an unsubscribed parent gave {shown}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
-from harness.protocol.imap.responses import Fetch
-from harness.suite import Evidence, check, run, token
+from harness.protocol.imap.responses import Fetch, Flags
+from harness.suite import Evidence, check, precondition, run, token
 from harness.targets import Target
 from suites.imap.imap_helpers import (
     append,
@@ -90,3 +92,43 @@ def test_imap_examine_is_read_only(target: Target, evidence: Evidence) -> None:
     check("IMAP-EXAMINE-READONLY", read_only, "EXAMINE completed without [READ-ONLY]")
     check("IMAP-EXAMINE-READONLY", "\\Seen" not in flags,
           f"BODY[] in an EXAMINEd mailbox set \\Seen: flags {sorted(flags)}")
+
+
+def _announced_before_shown(untagged: Sequence[object], keyword: str) -> bool:
+    """Whether a FLAGS response lists *keyword* before the first FETCH whose FLAGS show it."""
+    for response in untagged:
+        if isinstance(response, Flags) and keyword in response.flags:
+            return True
+        if isinstance(response, Fetch) and keyword in flags_of(response.items):
+            return False
+    return False
+
+
+@pytest.mark.requirement("IMAP-FLAGS-NEW-KEYWORD")
+def test_imap_new_keyword_gets_a_flags_response(target: Target, evidence: Evidence) -> None:
+    own, other = f"$mhown{token()[3:11]}", f"$mhother{token()[3:11]}"
+
+    async def scenario() -> tuple[object, object, object]:
+        async with session(target, evidence) as a, scratch(a) as name:
+            await append(a, name, message(token()))
+            await select(a, name)
+            stored = await a.command(f"STORE 1 +FLAGS ({own})")
+            precondition(stored.ok, f"STORE 1 +FLAGS ({own}) answered {stored.status}")
+            async with session(target, evidence) as b:
+                await select(b, name)
+                by_b = await b.command(f"STORE 1 +FLAGS.SILENT ({other})")
+                precondition(by_b.ok, f"STORE by another session answered {by_b.status}")
+            noop = await a.command("NOOP")
+            precondition(noop.ok, f"NOOP answered {noop.status}")
+            return stored.untagged, noop.untagged, [r for r in noop.untagged if isinstance(r, Fetch)]
+
+    own_responses, noop_responses, fetched = run(scenario())
+    # RFC 3501 §7.2.6: the FLAGS list "identifies the flags (at a minimum, the system-defined
+    # flags) that are applicable for this mailbox" and "The update from the FLAGS response MUST
+    # be recorded by the client": a keyword new to the mailbox is announced in FLAGS before a
+    # FETCH shows it, to the session that stored it and to another one.
+    check("IMAP-FLAGS-NEW-KEYWORD", _announced_before_shown(own_responses, own),
+          f"STORE of the new keyword {own}: no FLAGS response listed it before the FETCH")
+    check("IMAP-FLAGS-NEW-KEYWORD", not fetched or _announced_before_shown(noop_responses, other),
+          f"another session stored the new keyword {other}: the NOOP's responses show it "
+          "without a FLAGS response listing it first")
