@@ -69,6 +69,12 @@ IMAP: tuple[Requirement, ...] = (
                 "OK [UNSEEN n], n the sequence number of the first unseen message.", 9),
     Requirement("IMAP-STATUS", 9051, "6.3.11", M,
                 "STATUS MESSAGES, UIDNEXT, UIDVALIDITY and UNSEEN agree with the mailbox.", 9),
+    Requirement("IMAP-STATUS-RECENT", 3501, "6.3.10", M,
+                "STATUS (RECENT) counts the messages with \\Recent: those no session has "
+                "been told of yet.", 9),
+    Requirement("IMAP-STATUS-SIZE", 8438, "3", M,
+                "STATUS (SIZE) is at least the total of the messages' RFC822.SIZE "
+                "(the size of the mailbox in octets).", 9),
     Requirement("IMAP-TRYCREATE", 9051, "6.3.12", M,
                 "APPEND, COPY or MOVE to a missing mailbox fails with NO [TRYCREATE].", 9),
     Requirement("IMAP-NO-AUTOCREATE", 9051, "6.3.12", M,
@@ -189,6 +195,8 @@ IMAP: tuple[Requirement, ...] = (
                 "UID EXPUNGE removes only the \\Deleted messages whose UIDs it names.", 9),
     Requirement("IMAP-CLOSE", 9051, "6.4.1", M,
                 "CLOSE removes \\Deleted messages without sending untagged EXPUNGE.", 9),
+    Requirement("IMAP-CLOSE-READONLY", 9051, "6.4.1", M,
+                "CLOSE of a mailbox selected by EXAMINE answers OK and removes nothing.", 9),
     Requirement("IMAP-UNSELECT", 9051, "6.4.2", M,
                 "UNSELECT leaves the selected state without removing \\Deleted messages.", 9),
     # -- IDLE, concurrency, UIDs -----------------------------------------------------------------

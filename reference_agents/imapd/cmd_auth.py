@@ -420,9 +420,14 @@ def _status_values(s: Session, user: str, name: str,
         "UIDVALIDITY": info.uidvalidity,
         "UNSEEN": sum(1 for m in messages if "\\Seen" not in m.flags),
         "DELETED": sum(1 for m in messages if "\\Deleted" in m.flags),
-        "SIZE": sum(m.size for m in messages),
-        # Read only when asked for: it looks up the mailbox's recent mark.
-        "RECENT": _recent_count(s, user, info.name, messages) if "RECENT" in items else 0,
+        # RFC 8438 §3: "The total size of the mailbox in octets" (quirk imap_status_size_wrong:
+        # half of it)
+        "SIZE": sum(m.size if not s.config.has_quirk("imap_status_size_wrong") else m.size // 2
+                    for m in messages),
+        # Read only when asked for: it looks up the mailbox's recent mark (quirk
+        # imap_status_recent_zero: always 0).
+        "RECENT": (_recent_count(s, user, info.name, messages)
+                   if "RECENT" in items and not s.config.has_quirk("imap_status_recent_zero") else 0),
         "HIGHESTMODSEQ": (info.uidnext if s.config.has_quirk("imap_highestmodseq_is_uidnext")
                           else info.highestmodseq),
     }

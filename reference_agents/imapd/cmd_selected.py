@@ -82,6 +82,8 @@ async def _expunge_deleted(s: Session, uids: list[int] | None) -> list[int]:
 
 async def close(s: Session, cmd: Command) -> Result:
     _, sel = _ctx(s)
+    if sel.read_only and s.config.has_quirk("imap_close_examine_no"):
+        return Result("NO", "mailbox is read-only", "READ-ONLY")  # quirk: CLOSE refused
     if not sel.read_only:
         # RFC 9051 §6.4.1: CLOSE permanently removes \Deleted messages, with no untagged
         # EXPUNGE responses.

@@ -133,7 +133,7 @@ class Session:
                 caps.append("AUTH=PLAIN")
         caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
                  "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "QRESYNC", "BINARY",
-                 "LIST-EXTENDED", "LIST-STATUS"]
+                 "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE"]
         return caps
 
     # -- output --------------------------------------------------------------------------------

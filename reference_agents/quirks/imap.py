@@ -14,6 +14,12 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH",),
        "sends pending untagged EXPUNGE between the responses to FETCH (not UID FETCH), then "
        "goes on with the sequence numbers as renumbered"),
+    _q("imap_status_recent_zero", ("IMAP-STATUS-RECENT",),
+       "STATUS (RECENT) is always 0"),
+    _q("imap_status_size_wrong", ("IMAP-STATUS-SIZE",),
+       "STATUS (SIZE) is half the mailbox's size"),
+    _q("imap_close_examine_no", ("IMAP-CLOSE-READONLY",),
+       "CLOSE of a mailbox selected by EXAMINE answers NO"),
     _q("imap_no_flags_for_new_keyword", ("IMAP-FLAGS-NEW-KEYWORD",),
        "a keyword new to the mailbox shows up in FETCH without a new FLAGS response"),
     _q("imap_lsub_no_noselect_parent", ("IMAP-LSUB-PARENT",),

@@ -75,3 +75,22 @@ def test_imap_unselect_keeps_deleted(target: Target, evidence: Evidence) -> None
             check("IMAP-UNSELECT", left == 3, f"{3 - left} \\Deleted messages removed by UNSELECT")
 
     run(scenario())
+
+
+@pytest.mark.requirement("IMAP-CLOSE-READONLY")
+def test_imap_close_after_examine_removes_nothing(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[str, int, int]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            for _ in range(3):
+                await append(client, name, message(token()), ["\\Deleted"])
+            examined = await select(client, name, readonly=True)
+            result = await client.close_mailbox()
+            left = (await select(client, name, readonly=True)).exists
+            return result.status, left, examined.exists
+
+    status, left, before = run(scenario())
+    # RFC 9051 §6.4.1: "No messages are removed, and no error is given, if the mailbox is
+    # selected by an EXAMINE command or is otherwise selected as read-only."
+    check("IMAP-CLOSE-READONLY", status == "OK", f"CLOSE after EXAMINE answered {status}")
+    check("IMAP-CLOSE-READONLY", left == before == 3,
+          f"CLOSE after EXAMINE of 3 \\Deleted messages left {left}")

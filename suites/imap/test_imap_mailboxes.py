@@ -400,3 +400,47 @@ def test_imap_lsub_returns_the_unsubscribed_parent_as_noselect(target: Target, e
           len(listed) == 1 and "\\NOSELECT" in {a.upper() for a in listed[0].attributes}
           and listed[0].mailbox == parent,
           f"LSUB with % over a subscribed child of an unsubscribed parent gave {shown}")
+
+
+async def _status_after_appends(target: Target, evidence: Evidence, item: str,
+                                capability: str | None) -> tuple[object, list[int]]:
+    """STATUS (*item*) of a fresh mailbox after two APPENDs, with the appended sizes."""
+    async with session(target, evidence) as client, scratch(client) as name:
+        if capability is not None:
+            need(capability in client.capabilities, f"the server does not advertise {capability}")
+        sizes = []
+        for i in range(2):
+            data = message(token(), subject=f"status {i}", body="x\r\n" * (10 + 90 * i))
+            await append(client, name, data)
+            sizes.append(len(data))
+        result = await client.command(f"STATUS {mbox(name)} ({item})")
+        precondition(result.ok, f"STATUS ({item}) answered {result.status}")
+        statuses = [r for r in result.untagged if isinstance(r, Status)]
+        precondition(len(statuses) == 1, f"{len(statuses)} untagged STATUS responses")
+        return statuses[0].items.get(item), sizes
+
+
+@pytest.mark.requirement("IMAP-STATUS-RECENT")
+def test_imap_status_recent_counts_new_messages(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[object, list[int]]:
+        return await _status_after_appends(target, evidence, "RECENT", "IMAP4REV1")
+
+    recent, _ = run(scenario())
+    # RFC 3501 §6.3.10: RECENT "The number of messages with the \Recent flag set"; §2.3.2:
+    # \Recent means "This session is the first session to have been notified about this
+    # message" -- no session has had the new mailbox selected, so both messages are recent.
+    check("IMAP-STATUS-RECENT", recent == 2,
+          f"STATUS (RECENT) of a mailbox no session has selected, after 2 APPENDs: {recent}")
+
+
+@pytest.mark.requirement("IMAP-STATUS-SIZE")
+def test_imap_status_size_is_the_mailbox_size(target: Target, evidence: Evidence) -> None:
+    async def scenario() -> tuple[object, list[int]]:
+        return await _status_after_appends(target, evidence, "SIZE", "STATUS=SIZE")
+
+    size, sizes = run(scenario())
+    # RFC 8438 §3: "SIZE: The total size of the mailbox in octets. This is not strictly
+    # required to be an exact value, but it MUST be equal to or greater than the sum of the
+    # values of the RFC822.SIZE FETCH message data items ... of all messages in the mailbox."
+    check("IMAP-STATUS-SIZE", isinstance(size, int) and size >= sum(sizes),
+          f"STATUS (SIZE) {size} after APPENDs of {sizes} octets")
