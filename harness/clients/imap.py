@@ -49,6 +49,7 @@ from harness.protocol.imap.lexer import ParseError
 from harness.protocol.imap.responses import (
     STATUS_BYE,
     STATUS_OK,
+    STATUS_PREAUTH,
     Capability,
     Continuation,
     Exists,
@@ -63,6 +64,7 @@ from harness.protocol.imap.responses import (
     UntaggedStatus,
 )
 from harness.protocol.imap.seqset import SequenceSet
+from harness.protocol.imap.state import State, Transition, observed_state, transition_for
 
 
 class IMAPClientError(Exception):
@@ -140,6 +142,11 @@ def _typed(name: str, args: CommandArgs = None) -> _Pieces:
     return lambda tag: format_command(Command(tag, name, args))
 
 
+def _then(first: _Pieces, line: bytes) -> _Pieces:
+    """*first*, then *line* after the server's "+" (a SASL response)."""
+    return lambda tag: (*first(tag), line)
+
+
 def _text(*words: bytes) -> _Pieces:
     """A command the caller wrote as wire text, whole (raw mode) or in its arguments (fetch
     items, search criteria, which may name extensions this core does not know)."""
@@ -173,8 +180,9 @@ class IMAPClient:
         self._writer = writer
         self._parser = ResponseParser(max_line, max_literal, expect_greeting=True)
         self._closed = False
-        self._busy = False
-        self._logged_out = False
+        #: RFC 9051 §3, from the server's answers through the core's transition table.
+        self.state = State.NOT_AUTHENTICATED
+        self._in_progress: str | None = None  # the tag of the command on the wire
         self._tag_counter = 0
         self._pending: list[Response] = []
         self._abandoned: set[str] = set()
@@ -233,6 +241,7 @@ class IMAPClient:
         if self._closed:
             return
         self._closed = True
+        self._advance(Transition.LOGOUT)
         await close_stream(self._writer, self.transcript)
 
     async def __aenter__(self) -> IMAPClient:
@@ -244,7 +253,7 @@ class IMAPClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self._closed and not self._logged_out and not self._busy:
+        if not self._closed and self.state is not State.LOGOUT and self._in_progress is None:
             try:
                 await self.logout()
             except (IMAPClientError, ProtocolError, OSError):
@@ -284,9 +293,11 @@ class IMAPClient:
                     self.transcript.note(f"timeout after {limit:g}s waiting for a response")
                 raise IMAPTimeout(f"no response within {limit:g}s") from None
             except OSError as exc:
+                self._advance(Transition.LOGOUT)
                 self.transcript.note(f"connection lost: {exc}")
                 raise IMAPConnectionClosed(f"connection lost: {exc}") from exc
             if not chunk:
+                self._advance(Transition.LOGOUT)
                 pending = self._parser.buffered
                 self.transcript.note("connection closed by peer")
                 bye = self._last_bye
@@ -300,10 +311,16 @@ class IMAPClient:
         self._observe(response)
         return response
 
+    def _advance(self, transition: Transition) -> None:
+        self.state = observed_state(self.state, transition)
+
     def _observe(self, response: Response) -> None:
-        """Track capabilities from CAPABILITY responses and response codes."""
+        """Track the state (PREAUTH, BYE) and capabilities (CAPABILITY responses and codes)."""
         if isinstance(response, UntaggedStatus) and response.status == STATUS_BYE:
             self._last_bye = response
+            self._advance(Transition.LOGOUT)
+        elif isinstance(response, UntaggedStatus) and response.status == STATUS_PREAUTH:
+            self._advance(Transition.AUTHENTICATE)
         if isinstance(response, Capability):
             self.capabilities = frozenset(c.upper() for c in response.caps)
         elif isinstance(response, (Tagged, UntaggedStatus, Continuation)):
@@ -323,12 +340,31 @@ class IMAPClient:
     def _peek_tag(self) -> str:
         return f"A{self._tag_counter + 1:04d}"
 
-    def _begin(self) -> None:
-        if self._busy:
+    def _start(self) -> str:
+        """The tag of a new command, now in progress."""
+        if self._in_progress is not None:
             raise LocalProtocolError("another IMAP command is in progress on this connection")
         if self._closed:
             raise IMAPConnectionClosed("connection already closed")
-        self._busy = True
+        self._in_progress = self._next_tag()
+        return self._in_progress
+
+    def _end(self, tag: str, *, abandoned: bool = False) -> None:
+        """The command *tag* is no longer in progress; *abandoned*: its completion, if it ever
+        comes, is dropped."""
+        if abandoned:
+            self._abandoned.add(tag)
+        if self._in_progress == tag:
+            self._in_progress = None
+
+    def _requeue(self, responses: Sequence[Response]) -> None:
+        """Responses read early, to be collected with the next completion."""
+        self._pending[:0] = responses
+
+    def _send_now(self, data: bytes) -> None:
+        """Write without waiting (when the caller is being cancelled)."""
+        self.transcript.client(data)
+        self._writer.write(data)
 
     def _complete(self, tagged: Tagged, untagged: Sequence[Response]) -> CommandResult:
         return CommandResult(tagged.tag, tagged.status, tagged.code, tagged.text, tuple(untagged))
@@ -384,24 +420,31 @@ class IMAPClient:
                 continue
             untagged.append(response)
 
-    async def _run(self, pieces: _Pieces, *, cancel_continuations: bool = False) -> CommandResult:
-        """Send one command (each literal after the server's "+") and collect its responses."""
+    async def _run(
+        self, pieces: _Pieces, *, name: str = "", cancel_continuations: bool = False
+    ) -> CommandResult:
+        """Send one command (each piece after the server's "+") and collect its responses;
+        the completion of command *name* moves the state (RFC 9051 §3)."""
         chunks = pieces(self._peek_tag())  # a value that cannot be sent fails before the tag
-        self._begin()
-        tag = self._next_tag()
+        tag = self._start()
         try:
             for chunk in chunks[:-1]:
                 await self._write(chunk)
                 answer = await self._await_continuation(tag)
                 if isinstance(answer, Tagged):
-                    return self._complete(answer, self._take_pending())
-            await self._write(chunks[-1])
-            return await self._collect(tag, cancel_continuations=cancel_continuations)
+                    result = self._complete(answer, self._take_pending())
+                    break
+            else:
+                await self._write(chunks[-1])
+                result = await self._collect(tag, cancel_continuations=cancel_continuations)
         except BaseException:
-            self._abandoned.add(tag)
+            self._end(tag, abandoned=True)
             raise
-        finally:
-            self._busy = False
+        self._end(tag)
+        transition = transition_for(name, ok=result.ok)
+        if transition is not None:
+            self._advance(transition)
+        return result
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -417,9 +460,7 @@ class IMAPClient:
 
     async def logout(self) -> CommandResult:
         """LOGOUT; the server answers BYE then OK and closes. The socket stays for close()."""
-        result = await self._run(_typed("LOGOUT"))
-        self._logged_out = True
-        return result
+        return await self._run(_typed("LOGOUT"), name="LOGOUT")
 
     async def starttls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None
@@ -447,7 +488,7 @@ class IMAPClient:
 
     async def login(self, user: str, password: str) -> CommandResult:
         """LOGIN user password (each an atom, quoted string or literal, as needed)."""
-        return await self._run(_typed("LOGIN", Login(user, password)))
+        return await self._run(_typed("LOGIN", Login(user, password)), name="LOGIN")
 
     async def authenticate_plain(
         self, user: str, password: str, *, initial_response: bool = True
@@ -455,25 +496,11 @@ class IMAPClient:
         """AUTHENTICATE PLAIN (RFC 4616), with the SASL-IR initial response or after "+"."""
         response = sasl.encode_initial_response(sasl.plain_message(user, password))
         if initial_response:
-            return await self._run(
-                _typed("AUTHENTICATE", Authenticate("PLAIN", response)), cancel_continuations=True
-            )
-        (line,) = format_command(Command(self._peek_tag(), "AUTHENTICATE",
-                                         Authenticate("PLAIN", None)))
-        self._begin()
-        tag = self._next_tag()
-        try:
-            await self._write(line)
-            answer = await self._await_continuation(tag)
-            if isinstance(answer, Tagged):
-                return self._complete(answer, self._take_pending())
-            await self._write(response.encode("ascii") + b"\r\n")
-            return await self._collect(tag, cancel_continuations=True)
-        except BaseException:
-            self._abandoned.add(tag)
-            raise
-        finally:
-            self._busy = False
+            pieces = _typed("AUTHENTICATE", Authenticate("PLAIN", response))
+        else:
+            pieces = _then(_typed("AUTHENTICATE", Authenticate("PLAIN", None)),
+                           response.encode("ascii") + b"\r\n")
+        return await self._run(pieces, name="AUTHENTICATE", cancel_continuations=True)
 
     async def list(self, reference: str = "", pattern: str = "*") -> CommandResult:
         return await self._run(_typed("LIST", ListArgs(reference, pattern)))
@@ -483,7 +510,7 @@ class IMAPClient:
         """SELECT (or EXAMINE with *readonly*) and gather what the server reported; with
         *condstore*, the select-param CONDSTORE (RFC 7162 §3.1.8)."""
         verb = "EXAMINE" if readonly else "SELECT"
-        result = await self._run(_typed(verb, MailboxArg(mailbox, condstore=condstore)))
+        result = await self._run(_typed(verb, MailboxArg(mailbox, condstore=condstore)), name=verb)
         highestmodseq: int | None = None
         exists: int | None = None
         recent: int | None = None
@@ -610,7 +637,7 @@ class IMAPClient:
 
     async def close_mailbox(self) -> CommandResult:
         """CLOSE (expunges and deselects); not the connection: that is close()."""
-        return await self._run(_typed("CLOSE"))
+        return await self._run(_typed("CLOSE"), name="CLOSE")
 
     def idle(self) -> IdleSession:
         """``async with client.idle() as idle: await idle.wait(5)`` (RFC 2177)."""
@@ -638,18 +665,17 @@ class IdleSession:
 
     async def __aenter__(self) -> IdleSession:
         client = self._client
-        client._begin()
-        self._tag = client._next_tag()
+        (line,) = format_command(Command(client._peek_tag(), "IDLE"))
+        self._tag = client._start()
         try:
-            await client._write(format_command(Command(self._tag, "IDLE"))[0])
+            await client._write(line)
             answer = await client._await_continuation(self._tag)
         except BaseException:
-            client._abandoned.add(self._tag)
-            client._busy = False
+            client._end(self._tag, abandoned=True)
             raise
         self._untagged = client._take_pending()
         if isinstance(answer, Tagged):
-            client._busy = False
+            client._end(self._tag)
             self.result = client._complete(answer, self._untagged)
             raise IMAPClientError(f"IDLE refused: {answer.status} {answer.text}")
         return self
@@ -670,7 +696,7 @@ class IdleSession:
             if isinstance(response, Tagged):
                 if not client._is_ours(response, self._tag):
                     continue
-                client._busy = False
+                client._end(self._tag)
                 self.result = client._complete(response, self._untagged)
                 return response
             if isinstance(response, Continuation):
@@ -697,18 +723,17 @@ class IdleSession:
             # continuation from the client".
             if exc is not None and not isinstance(exc, Exception):
                 # Cancelled (a deadline): say DONE without waiting; the late OK is dropped.
-                client.transcript.client(IDLE_DONE)
-                client._writer.write(IDLE_DONE)
-                client._abandoned.add(self._tag)
+                client._send_now(IDLE_DONE)
+                client._end(self._tag, abandoned=True)
                 return
             await client._write(IDLE_DONE)
-            client._pending[:0] = self._untagged
+            client._requeue(self._untagged)
             self._untagged = []
             self.result = await client._collect(self._tag)
         except (IMAPClientError, ProtocolError, OSError):
-            client._abandoned.add(self._tag)
+            client._end(self._tag, abandoned=True)
             if exc is None:
                 raise
             # The body's own exception says more than a failure to leave IDLE after it.
         finally:
-            client._busy = False
+            client._end(self._tag)
