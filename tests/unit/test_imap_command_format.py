@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.protocol.errors import LocalProtocolError
 from harness.protocol.imap.commands import (
@@ -32,6 +34,7 @@ from harness.protocol.imap.commands import (
     SearchDate,
     SearchFlag,
     SearchHeader,
+    SearchKey,
     SearchModseq,
     SearchNot,
     SearchOr,
@@ -210,8 +213,80 @@ def test_pieces_end_where_a_literal_waits_for_continuation(case: tuple[Command, 
         Command("A1", "ENABLE", Enable(("A B",))),
         Command("A1", "APPEND", Append("INBOX", (), datetime(2020, 1, 1), b"x")),
         Command("A1", "SEARCH", Search(None, SearchAnd(()))),
+        Command("A1", "LOGIN", Login("nul\x00", "x")),
     ],
 )
 def test_what_cannot_be_formatted_is_refused(command: Command) -> None:
     with pytest.raises(LocalProtocolError):
         format_command(command)
+
+
+# -- properties: whatever the formatter writes, the parser reads back --------------------------
+
+_TEXT = st.text(st.characters(min_codepoint=1, codec="utf-8"), max_size=20)
+_ATOM = st.text(st.sampled_from("abcXYZ019$-_.!#&'+,/:;<=>?@^`|~"), min_size=1, max_size=8)
+_NAME = _TEXT.filter(lambda n: n.upper() != "INBOX" and n[:6].upper() != "INBOX/")
+_NUMBER = st.integers(1, 2**32 - 1)
+_SEQSET = st.lists(st.tuples(st.one_of(_NUMBER, st.none()), st.one_of(_NUMBER, st.none())),
+                   min_size=1, max_size=3).map(lambda r: SequenceSet(tuple(r)))
+_FLAG = st.one_of(_ATOM, _ATOM.map(lambda a: "\\" + a))
+_DAY = st.dates(date(1000, 1, 1), date(9999, 12, 31))
+
+
+def _pieces(cmd: Command) -> bytes:
+    return b"".join(format_command(cmd))
+
+
+@given(_TEXT, _TEXT)
+def test_login_round_trip(user: str, password: str) -> None:
+    command = Command("A1", "LOGIN", Login(user, password))
+    assert parse_command(_pieces(command)) == command
+
+
+@given(_NAME, _NAME, st.booleans())
+def test_mailbox_round_trip(old: str, new: str, condstore: bool) -> None:
+    for command in (Command("A1", "RENAME", Rename(old, new)),
+                    Command("A2", "SELECT", MailboxArg(old, condstore=condstore)),
+                    Command("A3", "LIST", ListArgs(old, new + "%*"))):
+        assert parse_command(_pieces(command)) == command
+
+
+@given(_SEQSET, st.sampled_from(["+", "-", ""]), st.booleans(), st.lists(_FLAG, max_size=4),
+       st.one_of(st.none(), st.integers(0, 2**63 - 1)))
+def test_store_round_trip(seqset: SequenceSet, mode: str, silent: bool, flags: list[str],
+                          unchangedsince: int | None) -> None:
+    flags = [f for f in flags if f.upper() != "\\RECENT"]
+    command = Command("A1", "UID STORE", Store(seqset, mode, silent, tuple(flags), unchangedsince))
+    assert parse_command(_pieces(command)) == command
+
+
+@given(_NAME, st.lists(_FLAG, max_size=3), st.binary(max_size=50))
+def test_append_round_trip(mailbox: str, flags: list[str], message: bytes) -> None:
+    flags = [f for f in flags if f.upper() != "\\RECENT"]
+    command = Command("A1", "APPEND", Append(mailbox, tuple(flags), None, message))
+    assert parse_command(_pieces(command)) == command
+
+
+_LEAF = st.one_of(
+    st.just(SearchAll()),
+    st.builds(SearchFlag, st.one_of(_ATOM, st.sampled_from(["\\Seen", "\\Recent"])),
+              st.booleans()),
+    st.builds(SearchHeader, st.one_of(st.sampled_from(["Subject", "From", "Bcc"]), _TEXT),
+              _TEXT),
+    st.builds(SearchText, _TEXT, st.booleans()),
+    st.builds(SearchSize, st.booleans(), st.integers(0, 2**32)),
+    st.builds(SearchDate, st.sampled_from(["BEFORE", "ON", "SINCE"]), _DAY, st.booleans()),
+    st.builds(SearchSet, _SEQSET, st.booleans()),
+    st.builds(SearchModseq, st.integers(0, 2**63 - 1)),
+)
+_KEY = st.recursive(_LEAF, lambda inner: st.one_of(
+    st.builds(SearchNot, inner),
+    st.builds(SearchOr, inner, inner),
+    st.lists(inner, min_size=2, max_size=3).map(lambda keys: SearchAnd(tuple(keys))),
+), max_leaves=8)
+
+
+@given(_KEY)
+def test_search_round_trip(key: SearchKey) -> None:
+    command = Command("A1", "SEARCH", Search(None, key))
+    assert parse_command(_pieces(command)) == command

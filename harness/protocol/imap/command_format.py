@@ -81,6 +81,10 @@ def string(value: str | bytes) -> _Part:
     """A string: quoted when every octet is a TEXT-CHAR (quoted-specials escaped), else a
     literal (8-bit, CR, LF)."""
     data = value.encode("utf-8") if isinstance(value, str) else value
+    if b"\x00" in data:
+        # RFC 9051 §9: "The ASCII NUL character, %x00, MUST NOT be used anywhere, with the
+        # exception of the OCTET production."
+        raise LocalProtocolError("a string cannot contain NUL")
     if all(b in TEXT_CHAR for b in data):
         return b'"' + data.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
     return _Literal(data)
