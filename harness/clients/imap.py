@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 
 from harness.clients.stream import (
@@ -25,10 +25,31 @@ from harness.protocol.errors import (
     LocalProtocolError,
     ProtocolError,
 )
-from harness.protocol.imap import mutf7
+from harness.protocol.imap.command_format import (
+    AUTHENTICATE_CANCEL,
+    IDLE_DONE,
+    fetch_items,
+    format_command,
+)
+from harness.protocol.imap.command_parser import parse_date_time
+from harness.protocol.imap.command_values import (
+    Append,
+    Authenticate,
+    Command,
+    CommandArgs,
+    FetchItem,
+    ListArgs,
+    Login,
+    MailboxArg,
+    SearchKey,
+    Store,
+)
+from harness.protocol.imap.command_values import Search as SearchCommand
+from harness.protocol.imap.lexer import ParseError
 from harness.protocol.imap.responses import (
     STATUS_BYE,
     STATUS_OK,
+    STATUS_PREAUTH,
     Capability,
     Continuation,
     Exists,
@@ -42,15 +63,8 @@ from harness.protocol.imap.responses import (
     Tagged,
     UntaggedStatus,
 )
-
-# astring = 1*ASTRING-CHAR / string (RFC 9051 §9)
-_ASTRING_ATOM = re.compile(r'[^(){ %*"\\\x00-\x1f\x7f-\U0010ffff]+')
-# list-mailbox = 1*list-char / string; list-char = ATOM-CHAR / list-wildcards / resp-specials
-_LIST_CHARS = re.compile(r'[^(){ "\\\x00-\x1f\x7f-\U0010ffff]+')
-# QUOTED-CHAR without 8-bit: TEXT-CHAR (CHAR except CR and LF), quoted-specials escaped.
-_QUOTABLE = re.compile(r"[\x01-\x09\x0b\x0c\x0e-\x7f]*")
-# flag = "\" atom / atom (flag-keyword, flag-extension)
-_FLAG = re.compile(r'\\?[^(){ %*"\\\]\x00-\x1f\x7f-\U0010ffff]+')
+from harness.protocol.imap.seqset import SequenceSet
+from harness.protocol.imap.state import State, Transition, observed_state, transition_for
 
 
 class IMAPClientError(Exception):
@@ -105,42 +119,38 @@ class SelectResult:
     highestmodseq: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Literal:
-    """A synchronising literal argument: sent after the server's "+" continuation."""
-
-    data: bytes
-
-
-_Arg = bytes | _Literal
-
-
-def _string(value: str, *, atom: re.Pattern[str] | None = _ASTRING_ATOM) -> _Arg:
-    """An astring (or list-mailbox with *atom* = list chars): atom, quoted, or literal."""
-    if atom is not None and atom.fullmatch(value):
-        return value.encode("ascii")
-    if _QUOTABLE.fullmatch(value):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-        return f'"{escaped}"'.encode("ascii")
-    return _Literal(value.encode("utf-8"))
-
-
-def _mailbox(name: str) -> _Arg:
-    # RFC 9051 §5.1: mailbox names are sent in modified UTF-7 unless UTF8=ACCEPT is enabled.
-    return _string(mutf7.encode(name))
-
-
-def _flag_list(flags: Sequence[str]) -> bytes:
-    for flag in flags:
-        if not _FLAG.fullmatch(flag):
-            raise LocalProtocolError(f"not a flag: {flag!r}")
-    return ("(" + " ".join(flags) + ")").encode("ascii")
-
-
 def _check_line(text: str) -> bytes:
     if "\r" in text or "\n" in text:
         raise LocalProtocolError("a command line cannot contain CR or LF")
     return text.encode("utf-8")
+
+
+def _sequence_set(message_set: str | SequenceSet) -> SequenceSet:
+    if isinstance(message_set, SequenceSet):
+        return message_set
+    try:
+        return SequenceSet.parse(message_set)
+    except ValueError as exc:
+        raise LocalProtocolError(f"not a sequence set: {message_set!r}") from exc
+
+
+#: The pieces of one command for a tag (see ``join_parts``): the core formats them.
+_Pieces = Callable[[str], tuple[bytes, ...]]
+
+
+def _typed(name: str, args: CommandArgs = None) -> _Pieces:
+    return lambda tag: format_command(Command(tag, name, args))
+
+
+def _then(first: _Pieces, line: bytes) -> _Pieces:
+    """*first*, then *line* after the server's "+" (a SASL response)."""
+    return lambda tag: (*first(tag), line)
+
+
+def _text(*words: bytes) -> _Pieces:
+    """A command the caller wrote as wire text, whole (raw mode) or in its arguments (fetch
+    items, search criteria, which may name extensions this core does not know)."""
+    return lambda tag: (b" ".join((tag.encode("ascii"), *words)) + b"\r\n",)
 
 
 class IMAPClient:
@@ -170,8 +180,9 @@ class IMAPClient:
         self._writer = writer
         self._parser = ResponseParser(max_line, max_literal, expect_greeting=True)
         self._closed = False
-        self._busy = False
-        self._logged_out = False
+        #: RFC 9051 §3, from the server's answers through the core's transition table.
+        self.state = State.NOT_AUTHENTICATED
+        self._in_progress: str | None = None  # the tag of the command on the wire
         self._tag_counter = 0
         self._pending: list[Response] = []
         self._abandoned: set[str] = set()
@@ -230,6 +241,7 @@ class IMAPClient:
         if self._closed:
             return
         self._closed = True
+        self._advance(Transition.LOGOUT)
         await close_stream(self._writer, self.transcript)
 
     async def __aenter__(self) -> IMAPClient:
@@ -241,7 +253,7 @@ class IMAPClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if not self._closed and not self._logged_out and not self._busy:
+        if not self._closed and self.state is not State.LOGOUT and self._in_progress is None:
             try:
                 await self.logout()
             except (IMAPClientError, ProtocolError, OSError):
@@ -281,9 +293,11 @@ class IMAPClient:
                     self.transcript.note(f"timeout after {limit:g}s waiting for a response")
                 raise IMAPTimeout(f"no response within {limit:g}s") from None
             except OSError as exc:
+                self._advance(Transition.LOGOUT)
                 self.transcript.note(f"connection lost: {exc}")
                 raise IMAPConnectionClosed(f"connection lost: {exc}") from exc
             if not chunk:
+                self._advance(Transition.LOGOUT)
                 pending = self._parser.buffered
                 self.transcript.note("connection closed by peer")
                 bye = self._last_bye
@@ -297,10 +311,16 @@ class IMAPClient:
         self._observe(response)
         return response
 
+    def _advance(self, transition: Transition) -> None:
+        self.state = observed_state(self.state, transition)
+
     def _observe(self, response: Response) -> None:
-        """Track capabilities from CAPABILITY responses and response codes."""
+        """Track the state (PREAUTH, BYE) and capabilities (CAPABILITY responses and codes)."""
         if isinstance(response, UntaggedStatus) and response.status == STATUS_BYE:
             self._last_bye = response
+            self._advance(Transition.LOGOUT)
+        elif isinstance(response, UntaggedStatus) and response.status == STATUS_PREAUTH:
+            self._advance(Transition.AUTHENTICATE)
         if isinstance(response, Capability):
             self.capabilities = frozenset(c.upper() for c in response.caps)
         elif isinstance(response, (Tagged, UntaggedStatus, Continuation)):
@@ -317,12 +337,34 @@ class IMAPClient:
         self._tag_counter += 1
         return f"A{self._tag_counter:04d}"
 
-    def _begin(self) -> None:
-        if self._busy:
+    def _peek_tag(self) -> str:
+        return f"A{self._tag_counter + 1:04d}"
+
+    def _start(self) -> str:
+        """The tag of a new command, now in progress."""
+        if self._in_progress is not None:
             raise LocalProtocolError("another IMAP command is in progress on this connection")
         if self._closed:
             raise IMAPConnectionClosed("connection already closed")
-        self._busy = True
+        self._in_progress = self._next_tag()
+        return self._in_progress
+
+    def _end(self, tag: str, *, abandoned: bool = False) -> None:
+        """The command *tag* is no longer in progress; *abandoned*: its completion, if it ever
+        comes, is dropped."""
+        if abandoned:
+            self._abandoned.add(tag)
+        if self._in_progress == tag:
+            self._in_progress = None
+
+    def _requeue(self, responses: Sequence[Response]) -> None:
+        """Responses read early, to be collected with the next completion."""
+        self._pending[:0] = responses
+
+    def _send_now(self, data: bytes) -> None:
+        """Write without waiting (when the caller is being cancelled)."""
+        self.transcript.client(data)
+        self._writer.write(data)
 
     def _complete(self, tagged: Tagged, untagged: Sequence[Response]) -> CommandResult:
         return CommandResult(tagged.tag, tagged.status, tagged.code, tagged.text, tuple(untagged))
@@ -374,59 +416,57 @@ class IMAPClient:
                     )
                 # RFC 9051 §6.2.2: "If the client wishes to cancel an authentication exchange,
                 # it issues a line consisting of a single "*"."
-                await self._write(b"*\r\n")
+                await self._write(AUTHENTICATE_CANCEL)
                 continue
             untagged.append(response)
 
     async def _run(
-        self, args: Sequence[_Arg], *, cancel_continuations: bool = False
+        self, pieces: _Pieces, *, name: str = "", cancel_continuations: bool = False
     ) -> CommandResult:
-        """Send one command (literals after the server's "+") and collect its responses."""
-        self._begin()
-        tag = self._next_tag()
+        """Send one command (each piece after the server's "+") and collect its responses;
+        the completion of command *name* moves the state (RFC 9051 §3)."""
+        chunks = pieces(self._peek_tag())  # a value that cannot be sent fails before the tag
+        tag = self._start()
         try:
-            line = tag.encode("ascii")
-            for arg in args:
-                line += b" "
-                if isinstance(arg, _Literal):
-                    await self._write(line + b"{%d}\r\n" % len(arg.data))
-                    answer = await self._await_continuation(tag)
-                    if isinstance(answer, Tagged):
-                        return self._complete(answer, self._take_pending())
-                    line = arg.data
-                else:
-                    line += arg
-            await self._write(line + b"\r\n")
-            return await self._collect(tag, cancel_continuations=cancel_continuations)
+            for chunk in chunks[:-1]:
+                await self._write(chunk)
+                answer = await self._await_continuation(tag)
+                if isinstance(answer, Tagged):
+                    result = self._complete(answer, self._take_pending())
+                    break
+            else:
+                await self._write(chunks[-1])
+                result = await self._collect(tag, cancel_continuations=cancel_continuations)
         except BaseException:
-            self._abandoned.add(tag)
+            self._end(tag, abandoned=True)
             raise
-        finally:
-            self._busy = False
+        self._end(tag)
+        transition = transition_for(name, ok=result.ok)
+        if transition is not None:
+            self._advance(transition)
+        return result
 
     # -- commands ------------------------------------------------------------------------------
 
     async def command(self, name_and_args: str) -> CommandResult:
         """Send any command line (the client adds the tag) and collect its responses."""
-        return await self._run([_check_line(name_and_args)])
+        return await self._run(_text(_check_line(name_and_args)))
 
     async def capability(self) -> CommandResult:
-        return await self._run([b"CAPABILITY"])
+        return await self._run(_typed("CAPABILITY"))
 
     async def noop(self) -> CommandResult:
-        return await self._run([b"NOOP"])
+        return await self._run(_typed("NOOP"))
 
     async def logout(self) -> CommandResult:
         """LOGOUT; the server answers BYE then OK and closes. The socket stays for close()."""
-        result = await self._run([b"LOGOUT"])
-        self._logged_out = True
-        return result
+        return await self._run(_typed("LOGOUT"), name="LOGOUT")
 
     async def starttls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None
     ) -> CommandResult:
         """STARTTLS; on OK negotiate TLS, forget the capabilities and ask for them again."""
-        result = await self._run([b"STARTTLS"])
+        result = await self._run(_typed("STARTTLS"))
         if not result.ok:
             return result
         if self._parser.buffered:
@@ -448,7 +488,7 @@ class IMAPClient:
 
     async def login(self, user: str, password: str) -> CommandResult:
         """LOGIN user password (each an atom, quoted string or literal, as needed)."""
-        return await self._run([b"LOGIN", _string(user), _string(password)])
+        return await self._run(_typed("LOGIN", Login(user, password)), name="LOGIN")
 
     async def authenticate_plain(
         self, user: str, password: str, *, initial_response: bool = True
@@ -456,37 +496,21 @@ class IMAPClient:
         """AUTHENTICATE PLAIN (RFC 4616), with the SASL-IR initial response or after "+"."""
         response = sasl.encode_initial_response(sasl.plain_message(user, password))
         if initial_response:
-            return await self._run(
-                [b"AUTHENTICATE PLAIN", response.encode("ascii")], cancel_continuations=True
-            )
-        self._begin()
-        tag = self._next_tag()
-        try:
-            await self._write(tag.encode("ascii") + b" AUTHENTICATE PLAIN\r\n")
-            answer = await self._await_continuation(tag)
-            if isinstance(answer, Tagged):
-                return self._complete(answer, self._take_pending())
-            await self._write(response.encode("ascii") + b"\r\n")
-            return await self._collect(tag, cancel_continuations=True)
-        except BaseException:
-            self._abandoned.add(tag)
-            raise
-        finally:
-            self._busy = False
+            pieces = _typed("AUTHENTICATE", Authenticate("PLAIN", response))
+        else:
+            pieces = _then(_typed("AUTHENTICATE", Authenticate("PLAIN", None)),
+                           response.encode("ascii") + b"\r\n")
+        return await self._run(pieces, name="AUTHENTICATE", cancel_continuations=True)
 
     async def list(self, reference: str = "", pattern: str = "*") -> CommandResult:
-        return await self._run(
-            [b"LIST", _mailbox(reference), _string(mutf7.encode(pattern), atom=_LIST_CHARS)]
-        )
+        return await self._run(_typed("LIST", ListArgs(reference, pattern)))
 
     async def select(self, mailbox: str = "INBOX", *, readonly: bool = False,
                      condstore: bool = False) -> SelectResult:
         """SELECT (or EXAMINE with *readonly*) and gather what the server reported; with
         *condstore*, the select-param CONDSTORE (RFC 7162 §3.1.8)."""
-        words = [b"EXAMINE" if readonly else b"SELECT", _mailbox(mailbox)]
-        if condstore:
-            words.append(b"(CONDSTORE)")
-        result = await self._run(words)
+        verb = "EXAMINE" if readonly else "SELECT"
+        result = await self._run(_typed(verb, MailboxArg(mailbox, condstore=condstore)), name=verb)
         highestmodseq: int | None = None
         exists: int | None = None
         recent: int | None = None
@@ -536,11 +560,21 @@ class IMAPClient:
         )
 
     async def fetch(
-        self, message_set: str, items: str, *, uid: bool = False
+        self,
+        message_set: str | SequenceSet,
+        items: str | Sequence[FetchItem],
+        *,
+        uid: bool = False,
     ) -> tuple[CommandResult, dict[int, dict[str, object]]]:
-        """FETCH (or UID FETCH); the items of every FETCH response merged per sequence number."""
-        verb = b"UID FETCH " if uid else b"FETCH "
-        result = await self._run([verb + _check_line(message_set) + b" " + _check_line(items)])
+        """FETCH (or UID FETCH); the items of every FETCH response merged per sequence number.
+
+        *items* is wire text as written (``"(FLAGS BODY.PEEK[])"``, an extension item) or
+        typed fetch items; *message_set* text is sent as written."""
+        verb = b"UID FETCH" if uid else b"FETCH"
+        seqset = (message_set.format() if isinstance(message_set, SequenceSet)
+                  else message_set)
+        wire = _check_line(items) if isinstance(items, str) else fetch_items(items)
+        result = await self._run(_text(verb, _check_line(seqset), wire))
         merged: dict[int, dict[str, object]] = {}
         for response in result.untagged:
             if isinstance(response, Fetch):
@@ -549,7 +583,7 @@ class IMAPClient:
 
     async def store(
         self,
-        message_set: str,
+        message_set: str | SequenceSet,
         mode: str,
         flags: Sequence[str],
         *,
@@ -559,16 +593,20 @@ class IMAPClient:
         """STORE set [+|-]FLAGS[.SILENT] (flags)."""
         if mode not in ("+", "-", ""):
             raise ValueError(f"STORE mode is '+', '-' or '', not {mode!r}")
-        verb = b"UID STORE " if uid else b"STORE "
-        item = f"{mode}FLAGS{'.SILENT' if silent else ''} ".encode("ascii")
-        return await self._run([verb + _check_line(message_set) + b" " + item + _flag_list(flags)])
+        store = Store(_sequence_set(message_set), mode, silent, tuple(flags))
+        return await self._run(_typed("UID STORE" if uid else "STORE", store))
 
     async def search(
-        self, criteria: str, *, uid: bool = False
+        self, criteria: str | SearchKey, *, uid: bool = False
     ) -> tuple[CommandResult, tuple[int, ...]]:
-        """SEARCH (or UID SEARCH) *criteria*; the numbers of all SEARCH responses."""
-        verb = b"UID SEARCH " if uid else b"SEARCH "
-        result = await self._run([verb + _check_line(criteria)])
+        """SEARCH (or UID SEARCH) *criteria* (wire text as written, or a typed search key);
+        the numbers of all SEARCH responses."""
+        if isinstance(criteria, str):
+            result = await self._run(
+                _text(b"UID SEARCH" if uid else b"SEARCH", _check_line(criteria)))
+        else:
+            result = await self._run(
+                _typed("UID SEARCH" if uid else "SEARCH", SearchCommand(None, criteria)))
         numbers: list[int] = []
         for response in result.untagged:
             if isinstance(response, Search):
@@ -581,25 +619,25 @@ class IMAPClient:
         message: bytes,
         flags: Sequence[str] = (),
         *,
-        internaldate: str | None = None,
+        internaldate: str | datetime | None = None,
     ) -> CommandResult:
-        """APPEND with a synchronising literal (sent after the server's "+")."""
-        args: list[_Arg] = [b"APPEND", _mailbox(mailbox)]
-        if flags:
-            args.append(_flag_list(flags))
-        if internaldate is not None:
-            if '"' in internaldate or "\\" in internaldate:
-                raise LocalProtocolError(f"not a date-time: {internaldate!r}")
-            args.append(b'"' + _check_line(internaldate) + b'"')
-        args.append(_Literal(message))
-        return await self._run(args)
+        """APPEND with a synchronising literal (sent after the server's "+"); *internaldate*
+        a date-time (``"17-Jul-1996 02:44:25 -0700"``, without the quotes)."""
+        when = internaldate
+        if isinstance(internaldate, str):
+            try:
+                when = parse_date_time(internaldate)
+            except ParseError:
+                raise LocalProtocolError(f"not a date-time: {internaldate!r}") from None
+        assert not isinstance(when, str)
+        return await self._run(_typed("APPEND", Append(mailbox, tuple(flags), when, message)))
 
     async def expunge(self) -> CommandResult:
-        return await self._run([b"EXPUNGE"])
+        return await self._run(_typed("EXPUNGE"))
 
     async def close_mailbox(self) -> CommandResult:
         """CLOSE (expunges and deselects); not the connection: that is close()."""
-        return await self._run([b"CLOSE"])
+        return await self._run(_typed("CLOSE"), name="CLOSE")
 
     def idle(self) -> IdleSession:
         """``async with client.idle() as idle: await idle.wait(5)`` (RFC 2177)."""
@@ -627,18 +665,17 @@ class IdleSession:
 
     async def __aenter__(self) -> IdleSession:
         client = self._client
-        client._begin()
-        self._tag = client._next_tag()
+        (line,) = format_command(Command(client._peek_tag(), "IDLE"))
+        self._tag = client._start()
         try:
-            await client._write(self._tag.encode("ascii") + b" IDLE\r\n")
+            await client._write(line)
             answer = await client._await_continuation(self._tag)
         except BaseException:
-            client._abandoned.add(self._tag)
-            client._busy = False
+            client._end(self._tag, abandoned=True)
             raise
         self._untagged = client._take_pending()
         if isinstance(answer, Tagged):
-            client._busy = False
+            client._end(self._tag)
             self.result = client._complete(answer, self._untagged)
             raise IMAPClientError(f"IDLE refused: {answer.status} {answer.text}")
         return self
@@ -659,7 +696,7 @@ class IdleSession:
             if isinstance(response, Tagged):
                 if not client._is_ours(response, self._tag):
                     continue
-                client._busy = False
+                client._end(self._tag)
                 self.result = client._complete(response, self._untagged)
                 return response
             if isinstance(response, Continuation):
@@ -686,18 +723,17 @@ class IdleSession:
             # continuation from the client".
             if exc is not None and not isinstance(exc, Exception):
                 # Cancelled (a deadline): say DONE without waiting; the late OK is dropped.
-                client.transcript.client(b"DONE\r\n")
-                client._writer.write(b"DONE\r\n")
-                client._abandoned.add(self._tag)
+                client._send_now(IDLE_DONE)
+                client._end(self._tag, abandoned=True)
                 return
-            await client._write(b"DONE\r\n")
-            client._pending[:0] = self._untagged
+            await client._write(IDLE_DONE)
+            client._requeue(self._untagged)
             self._untagged = []
             self.result = await client._collect(self._tag)
         except (IMAPClientError, ProtocolError, OSError):
-            client._abandoned.add(self._tag)
+            client._end(self._tag, abandoned=True)
             if exc is None:
                 raise
             # The body's own exception says more than a failure to leave IDLE after it.
         finally:
-            client._busy = False
+            client._end(self._tag)

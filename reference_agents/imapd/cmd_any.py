@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from harness.protocol.imap.commands import Command
 from harness.protocol.imap.formatting import format_capability, quote
-from reference_agents.imapd.state import Handler, Result, Transition
+from harness.protocol.imap.state import Transition
+from reference_agents.imapd.state import Handler, Result
 
 if TYPE_CHECKING:
     from reference_agents.imapd.session import Session

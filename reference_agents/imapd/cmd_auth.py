@@ -28,8 +28,9 @@ from harness.protocol.imap.formatting import (
     format_vanished,
 )
 from harness.protocol.imap.seqset import SequenceSet
+from harness.protocol.imap.state import State, Transition
 from reference_agents.imapd.selected import SelectedMailbox
-from reference_agents.imapd.state import Handler, Result, State, Transition
+from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
     DELIMITER,
     INBOX,

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from harness.protocol import sasl
 from harness.protocol.imap.commands import Authenticate, Command, Login
 from harness.protocol.imap.formatting import format_continuation, format_tagged
+from harness.protocol.imap.state import Transition
 from reference_agents.accounts import Account
 from reference_agents.imapd.cmd_auth import ensure_special_mailboxes
-from reference_agents.imapd.state import MAX_AUTH_FAILURES, Handler, Result, Transition
+from reference_agents.imapd.state import MAX_AUTH_FAILURES, Handler, Result
 
 if TYPE_CHECKING:
     from reference_agents.imapd.session import Session

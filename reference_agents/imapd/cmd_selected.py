@@ -38,10 +38,11 @@ from harness.protocol.imap.mime import (
     split_message,
 )
 from harness.protocol.imap.seqset import SequenceSet
+from harness.protocol.imap.state import Transition
 from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
 from reference_agents.imapd.search import MessageContext, matches, uses_modseq
 from reference_agents.imapd.selected import SelectedMailbox
-from reference_agents.imapd.state import Handler, Result, Transition
+from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
     InvalidMailboxName,
     MessageInfo,

@@ -24,11 +24,12 @@ from harness.protocol.imap.formatting import (
     format_tagged,
     format_untagged,
 )
+from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
 from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
-from reference_agents.imapd.state import Handler, Result, State, Transition, next_state
+from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import MailStore, MailStoreError, StorageError
 
 _log = logging.getLogger(__name__)

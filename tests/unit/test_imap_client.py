@@ -30,6 +30,7 @@ from harness.protocol.imap.responses import (
     Tagged,
     UntaggedStatus,
 )
+from harness.protocol.imap.state import State
 from reference_agents.tls import TLSMaterial
 
 HOST = "127.0.0.1"
@@ -212,13 +213,16 @@ def test_greeting_login_and_capabilities() -> None:
                     "OK", ResponseCode("CAPABILITY", ("IMAP4rev1", "IDLE", "STARTTLS")), "ready"
                 )
                 assert client.capabilities == {"IMAP4REV1", "IDLE", "STARTTLS"}
+                assert client.state is State.NOT_AUTHENTICATED
                 result = await client.login("joe", "secret word")
                 assert result.ok and result.tag == "A0001"
+                assert client.state is State.AUTHENTICATED
                 assert client.capabilities == {"IMAP4REV1", "IDLE", "MOVE"}
                 result = await client.login('jo"e', "pässword")
                 caps = await client.capability()
                 assert caps.untagged == (Capability(("IMAP4rev1", "IDLE", "STARTTLS")),)
                 assert "STARTTLS" in client.capabilities
+        assert client.state is State.LOGOUT
         assert server.commands[:2] == [
             b'A0001 LOGIN joe "secret word"\r\n',
             b'A0002 LOGIN "jo\\"e" {9}\r\np\xc3\xa4ssword\r\n',
@@ -312,6 +316,9 @@ def test_select_parsing() -> None:
                 examined = await client.select("Entwürfe", readonly=True)
                 assert examined.exists == 0 and examined.read_only is True
                 assert examined.uidvalidity is None
+                # Selected without logging in: an OK the state table has no transition for
+                # leaves the client's state where it was.
+                assert client.state is State.NOT_AUTHENTICATED
         assert server.commands[1] == b"A0002 EXAMINE Entw&APw-rfe\r\n"
 
     run(main())

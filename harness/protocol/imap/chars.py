@@ -46,6 +46,12 @@ TEXT_CHAR = CHAR - {CR, LF}
 #: QUOTED-CHAR = <any TEXT-CHAR except quoted-specials> / "\" quoted-specials / UTF8-2 /
 #: UTF8-3 / UTF8-4 — the 7-bit octets that stand for themselves inside a quoted string.
 QUOTED_CHAR = TEXT_CHAR - QUOTED_SPECIALS
+#: sequence-set = (seq-number / seq-range) ["," sequence-set]; seq-number = nz-number / "*";
+#: seq-range = seq-number ":" seq-number — the octets it is written with.
+SEQUENCE_SET_CHAR = DIGIT | frozenset(b":*,")
+#: date-month = "Jan" / "Feb" / "Mar" / "Apr" / "May" / "Jun" / "Jul" / "Aug" / "Sep" /
+#: "Oct" / "Nov" / "Dec"
+DATE_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: The octets of UTF8-2 / UTF8-3 / UTF8-4 (RFC 3629 §4); a decoder checks the sequences.
 UTF8_NON_ASCII = frozenset(range(0x80, 0x100))
 

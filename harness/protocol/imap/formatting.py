@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TypeAlias
 
 from harness.protocol.imap import mutf7
-from harness.protocol.imap.chars import ASTRING_CHAR
+from harness.protocol.imap.chars import ASTRING_CHAR, DATE_MONTHS
 from harness.protocol.imap.seqset import SequenceSet
 
 CRLF = b"\r\n"
@@ -143,9 +143,6 @@ def format_flags(flags: Iterable[str]) -> bytes:
     return b"(" + " ".join(sorted(items, key=order)).encode("utf-8") + b")"
 
 
-_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
 def format_internaldate(when: datetime) -> bytes:
     """RFC 9051 §9 date-time: ``"dd-Mon-yyyy hh:mm:ss +zzzz"`` (day padded with a space)."""
     if when.tzinfo is None:
@@ -154,7 +151,7 @@ def format_internaldate(when: datetime) -> bytes:
     minutes = int(offset.total_seconds() // 60) if offset is not None else 0
     sign = "+" if minutes >= 0 else "-"
     minutes = abs(minutes)
-    text = (f"{when.day:2d}-{_MONTH_NAMES[when.month - 1]}-{when.year:04d} "
+    text = (f"{when.day:2d}-{DATE_MONTHS[when.month - 1]}-{when.year:04d} "
             f"{when.hour:02d}:{when.minute:02d}:{when.second:02d} "
             f"{sign}{minutes // 60:02d}{minutes % 60:02d}")
     return b'"' + text.encode("ascii") + b'"'

@@ -9,15 +9,20 @@ from harness.protocol.imap.chars import (
     ASTRING_CHAR,
     ATOM_CHAR,
     BACKSLASH,
+    DATE_MONTHS,
     DIGIT,
     DQUOTE,
     LIST_CHAR,
     QUOTED_SPECIALS,
+    SEQUENCE_SET_CHAR,
     TAG_CHAR,
     Cursor,
 )
+from harness.protocol.imap.seqset import SequenceSet
 
 _MAX_LITERAL_DIGITS = 20
+#: date-month, upper-cased: month names compare case-insensitively (RFC 9051 §9 note 1).
+MONTHS = tuple(m.upper() for m in DATE_MONTHS)
 
 
 class ParseError(ValueError):
@@ -100,6 +105,37 @@ class Lexer(Cursor):
         if self.data[start] == ord("0"):
             raise ParseError(f"expected a non-zero number at octet {start}")
         return value
+
+    def mod_sequence(self, *, zero: bool) -> int:
+        """mod-sequence-value (1*DIGIT, 63 bits) or, with *zero*, mod-sequence-valzer
+        (RFC 7162 §7)."""
+        start = self.pos
+        value = self.number()
+        if value >= 2**63 or (value == 0 and not zero):
+            self.pos = start
+            raise ParseError(f"bad mod-sequence at octet {start}")
+        return value
+
+    def seqset(self) -> SequenceSet:
+        text = self.run(SEQUENCE_SET_CHAR).decode("ascii")
+        try:
+            return SequenceSet.parse(text)
+        except ValueError as exc:
+            raise ParseError(str(exc)) from exc
+
+    def options(self, known: frozenset[str], what: str) -> list[str]:
+        """``"(" [option *(SP option)] ")"``, upper-cased; an unknown option is an error."""
+        self.expect(b"(")
+        options: list[str] = []
+        if not self.accept(b")"):
+            options.append(self.atom().upper())
+            while self.accept(b" "):
+                options.append(self.atom().upper())
+            self.expect(b")")
+        for option in options:
+            if option not in known:
+                raise ParseError(f"unknown {what} option {option[:40]}")
+        return options
 
     def quoted(self) -> bytes:
         self.expect(b'"')

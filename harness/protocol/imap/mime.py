@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from harness.protocol.imap.commands import Section
+from harness.protocol.imap.command_values import Section
 from harness.protocol.imap.formatting import CRLF, nstring, quote
 
 #: Nesting below this depth is reported as an opaque part (bounded time and memory).

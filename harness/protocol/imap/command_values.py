@@ -1,0 +1,329 @@
+"""Typed IMAP command values (RFC 9051 §6) and the events of the command reader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TypeAlias
+
+from harness.protocol.imap.seqset import SequenceSet
+
+# ---------------------------------------------------------------------------------------------
+# Typed arguments
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Login:
+    user: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    mechanism: str  # upper-cased
+    initial_response: str | None  # base64 text as sent; "=" means an empty response (RFC 4959)
+
+
+@dataclass(frozen=True, slots=True)
+class QResync:
+    """The QRESYNC select-param (RFC 7162 §3.2.5): what the client last knew of the mailbox."""
+
+    uidvalidity: int
+    modseq: int
+    #: known-uids; None means "1:<UIDNEXT-1>".
+    known_uids: SequenceSet | None = None
+    #: seq-match-data: (known sequence numbers, their UIDs), both as sent.
+    seq_match: tuple[SequenceSet, SequenceSet] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxArg:
+    """SELECT, EXAMINE, CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE: one decoded mailbox name."""
+
+    mailbox: str
+    #: The name as the client spelled it (before INBOX was canonicalised); "" if not known.
+    raw: str = field(default="", compare=False)
+    #: SELECT/EXAMINE with the select-param CONDSTORE (RFC 7162 §3.1.8).
+    condstore: bool = False
+    #: SELECT/EXAMINE with the select-param QRESYNC (RFC 7162 §3.2.5).
+    qresync: QResync | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """RENAME existing-mailbox new-mailbox (RFC 9051 §6.3.6), both decoded."""
+
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class ListArgs:
+    """LIST and LSUB (RFC 9051 §6.3.9): reference and pattern, decoded from modified UTF-7.
+    Extended LIST (RFC 9051 §6.3.9, RFC 5258, RFC 5819) adds selection options, more patterns
+    and return options (upper-cased); ``status`` holds the items of RETURN (STATUS (...))."""
+
+    reference: str
+    pattern: str
+    select: tuple[str, ...] = ()
+    more_patterns: tuple[str, ...] = ()
+    returns: tuple[str, ...] = ()
+    status: tuple[str, ...] = ()
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        return (self.pattern, *self.more_patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    mailbox: str
+    items: tuple[str, ...]  # upper-cased: MESSAGES, UIDNEXT, ..., RECENT, HIGHESTMODSEQ
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A BODY[...] section (RFC 9051 §6.4.5): part numbers, then HEADER / HEADER.FIELDS[.NOT] /
+    TEXT / MIME or nothing. ``fields`` are the header names for HEADER.FIELDS[.NOT]."""
+
+    part: tuple[int, ...] = ()
+    text: str | None = None
+    fields: tuple[str, ...] = ()
+
+    def format(self) -> str:
+        out = ".".join(str(p) for p in self.part)
+        if self.text is not None:
+            out = f"{out}.{self.text}" if out else self.text
+        if self.fields:
+            out += " (" + " ".join(_format_field_name(f) for f in self.fields) + ")"
+        return out
+
+
+def _format_field_name(name: str) -> str:
+    if name and all(c.isascii() and (c.isalnum() or c in "-_.") for c in name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class FetchItem:
+    """One fetch attribute. ``name`` is FLAGS, UID, RFC822.SIZE, INTERNALDATE, ENVELOPE, RFC822,
+    RFC822.HEADER, RFC822.TEXT, BODY, BODYSTRUCTURE, MODSEQ (RFC 7162), BINARY or BINARY.SIZE
+    (RFC 9051 §6.4.5, whose ``section`` has part numbers only); BODY with a ``section`` is BODY[section]
+    (``peek`` for BODY.PEEK), with ``partial`` = (origin, length) for ``<origin.length>``."""
+
+    name: str
+    section: Section | None = None
+    partial: tuple[int, int] | None = None
+    peek: bool = False
+
+    def response_name(self) -> str:
+        """The name this item carries in the FETCH response: BODY[...] never says .PEEK, and a
+        partial shows only its origin (RFC 9051 §7.5.2 BODY[<section>]<<origin octet>>)."""
+        if self.section is None:
+            return self.name
+        out = f"{self.name}[{self.section.format()}]"
+        if self.partial is not None:
+            out += f"<{self.partial[0]}>"
+        return out
+
+    @property
+    def sets_seen(self) -> bool:
+        """RFC 9051 §6.4.5: "The \\Seen flag is implicitly set" by BODY[...], RFC822, RFC822.TEXT."""
+        if self.name == "BINARY.SIZE":
+            return False
+        if self.section is not None:
+            return not self.peek
+        return self.name in ("RFC822", "RFC822.TEXT")
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    seqset: SequenceSet
+    items: tuple[FetchItem, ...]
+    #: The fetch-modifier CHANGEDSINCE (RFC 7162 §3.1.4): only messages whose mod-sequence is
+    #: above it.
+    changedsince: int | None = None
+    #: The fetch-modifier VANISHED (RFC 7162 §3.2.6): also report the expunged UIDs of the set.
+    vanished: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    seqset: SequenceSet
+    mode: str  # "+", "-" or "" (replace)
+    silent: bool
+    flags: tuple[str, ...]
+    #: The store-modifier UNCHANGEDSINCE (RFC 7162 §3.1.3): store only where the message's
+    #: mod-sequence is not above it.
+    unchangedsince: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """COPY and MOVE (and their UID forms)."""
+
+    seqset: SequenceSet
+    mailbox: str
+
+
+@dataclass(frozen=True, slots=True)
+class UidExpunge:
+    seqset: SequenceSet
+
+
+@dataclass(frozen=True, slots=True)
+class Append:
+    mailbox: str
+    flags: tuple[str, ...]
+    date: datetime | None
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Enable:
+    capabilities: tuple[str, ...]  # upper-cased
+
+
+@dataclass(frozen=True, slots=True)
+class Id:
+    params: tuple[tuple[str, str | None], ...] | None
+
+
+# -- SEARCH keys (RFC 9051 §6.4.4) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAll:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFlag:
+    """SEEN/UNSEEN, DELETED/UNDELETED, ..., KEYWORD/UNKEYWORD: ``flag`` set (or not)."""
+
+    flag: str
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHeader:
+    """FROM, TO, CC, BCC, SUBJECT and HEADER: ``value`` is a substring of the field (empty:
+    the field exists)."""
+
+    field: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchText:
+    """BODY (``whole_message`` False) or TEXT (headers and body)."""
+
+    value: str
+    whole_message: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSize:
+    larger: bool
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDate:
+    """BEFORE/ON/SINCE (internal date) and SENTBEFORE/SENTON/SENTSINCE (Date: header)."""
+
+    op: str  # "BEFORE", "ON" or "SINCE"
+    day: date
+    sent: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchSet:
+    seqset: SequenceSet
+    uid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchModseq:
+    """MODSEQ [entry-name entry-type] value (RFC 7162 §3.1.5): mod-sequence at least *value*."""
+
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class SearchNot:
+    key: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOr:
+    left: SearchKey
+    right: SearchKey
+
+
+@dataclass(frozen=True, slots=True)
+class SearchAnd:
+    keys: tuple[SearchKey, ...]
+
+
+SearchKey: TypeAlias = (
+    SearchAll | SearchFlag | SearchHeader | SearchText | SearchSize | SearchDate | SearchSet
+    | SearchModseq | SearchNot | SearchOr | SearchAnd
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    charset: str | None
+    key: SearchKey
+    #: RFC 9051 §6.4.4 search-return-opts (upper-cased: MIN, MAX, ALL, COUNT, SAVE); None when
+    #: no RETURN was given.
+    return_opts: tuple[str, ...] | None = None
+
+
+CommandArgs: TypeAlias = (
+    None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
+    | UidExpunge | Append | Enable | Id | Search
+)
+
+# ---------------------------------------------------------------------------------------------
+# Events
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    tag: str
+    name: str  # upper-cased; "UID FETCH" style for UID commands
+    args: CommandArgs = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvalidCommand:
+    """Answer ``tag BAD reason`` (or ``* BAD`` when ``tag`` is None); the session goes on."""
+
+    tag: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NeedContinuation:
+    """A synchronising literal ``{size}`` was announced: send ``+ ...`` before its octets come."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiteralTooLarge:
+    """A literal over the limit, refused before its octets were read. For ``{N}`` the client
+    waits for a continuation that never comes; for ``{N+}`` the reader discards the N octets and
+    the rest of the command. Either way answer ``tag NO [TOOBIG]`` (or BAD)."""
+
+    tag: str | None
+    size: int
+    non_synchronizing: bool
+
+
+Event: TypeAlias = Command | InvalidCommand | NeedContinuation | LiteralTooLarge

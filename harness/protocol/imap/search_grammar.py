@@ -1,0 +1,149 @@
+"""The SEARCH program (RFC 9051 §6.4.4): search keys parsed from the lexer."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from harness.protocol.imap.chars import DIGIT
+from harness.protocol.imap.command_values import (
+    Search,
+    SearchAll,
+    SearchAnd,
+    SearchDate,
+    SearchFlag,
+    SearchHeader,
+    SearchKey,
+    SearchModseq,
+    SearchNot,
+    SearchOr,
+    SearchSet,
+    SearchSize,
+    SearchText,
+)
+from harness.protocol.imap.lexer import MONTHS, Lexer, ParseError
+
+FLAG_KEYS = {
+    "ANSWERED": ("\\Answered", True), "UNANSWERED": ("\\Answered", False),
+    "DELETED": ("\\Deleted", True), "UNDELETED": ("\\Deleted", False),
+    "DRAFT": ("\\Draft", True), "UNDRAFT": ("\\Draft", False),
+    "FLAGGED": ("\\Flagged", True), "UNFLAGGED": ("\\Flagged", False),
+    "SEEN": ("\\Seen", True), "UNSEEN": ("\\Seen", False),
+    "RECENT": ("\\Recent", True), "OLD": ("\\Recent", False),
+}
+HEADER_KEYS = ("BCC", "CC", "FROM", "SUBJECT", "TO")
+DATE_KEYS = {"BEFORE": ("BEFORE", False), "ON": ("ON", False), "SINCE": ("SINCE", False),
+             "SENTBEFORE": ("BEFORE", True), "SENTON": ("ON", True),
+             "SENTSINCE": ("SINCE", True)}
+
+
+def header_field(key: str) -> str:
+    """The field a header key (FROM, TO, CC, BCC, SUBJECT) searches, spelled as in RFC 5322."""
+    return key.capitalize()
+
+
+_SEARCH_DATE = re.compile(rb'("?)(\d{1,2})-([A-Za-z]{3})-(\d{4})\1')
+_MAX_SEARCH_DEPTH = 64
+_SEARCH_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+
+
+def _search_date(lx: Lexer) -> date:
+    m = _SEARCH_DATE.match(lx.data, lx.pos)
+    if m is None:
+        raise ParseError("bad search date")
+    lx.pos = m.end()
+    mon = m.group(3).decode("ascii").upper()
+    if mon not in MONTHS:
+        raise ParseError("bad month")
+    try:
+        return date(int(m.group(4)), MONTHS.index(mon) + 1, int(m.group(2)))
+    except ValueError as exc:
+        raise ParseError("bad search date") from exc
+
+
+def _search_key(lx: Lexer, depth: int = 0) -> SearchKey:
+    if depth > _MAX_SEARCH_DEPTH:
+        raise ParseError("search program nested too deeply")
+    c = lx.peek()
+    if c == ord("("):
+        lx.pos += 1
+        keys = _search_keys(lx, depth + 1)
+        lx.expect(b")")
+        return keys
+    if c in DIGIT or c == ord("*"):
+        return SearchSet(lx.seqset(), uid=False)
+    word = lx.atom().upper()
+    if word == "ALL":
+        return SearchAll()
+    if word == "NEW":
+        return SearchAnd((SearchFlag("\\Recent", True), SearchFlag("\\Seen", False)))
+    if word in FLAG_KEYS:
+        flag, present = FLAG_KEYS[word]
+        return SearchFlag(flag, present)
+    if word in ("KEYWORD", "UNKEYWORD"):
+        lx.sp()
+        return SearchFlag(lx.atom(), word == "KEYWORD")
+    if word in HEADER_KEYS:
+        lx.sp()
+        return SearchHeader(header_field(word), lx.astring())
+    if word == "HEADER":
+        lx.sp()
+        field = lx.astring()
+        lx.sp()
+        return SearchHeader(field, lx.astring())
+    if word in ("BODY", "TEXT"):
+        lx.sp()
+        return SearchText(lx.astring(), whole_message=word == "TEXT")
+    if word in ("LARGER", "SMALLER"):
+        lx.sp()
+        return SearchSize(word == "LARGER", lx.number())
+    if word in DATE_KEYS:
+        lx.sp()
+        op, sent = DATE_KEYS[word]
+        return SearchDate(op, _search_date(lx), sent)
+    if word == "UID":
+        lx.sp()
+        return SearchSet(lx.seqset(), uid=True)
+    if word == "MODSEQ":
+        # "MODSEQ" [SP entry-name SP entry-type-req] SP mod-sequence-valzer (RFC 7162 §7);
+        # entry-name = entry-flag-name, a quoted "/flags/" attr-flag; the entry is not used.
+        lx.sp()
+        if lx.peek() == ord('"'):
+            lx.quoted()
+            lx.sp()
+            if lx.atom().lower() not in ("priv", "shared", "all"):
+                raise ParseError("bad entry-type-req")
+            lx.sp()
+        return SearchModseq(lx.mod_sequence(zero=True))
+    if word == "NOT":
+        lx.sp()
+        return SearchNot(_search_key(lx, depth + 1))
+    if word == "OR":
+        lx.sp()
+        left = _search_key(lx, depth + 1)
+        lx.sp()
+        return SearchOr(left, _search_key(lx, depth + 1))
+    raise ParseError(f"unknown search key {word}")
+
+
+def _search_keys(lx: Lexer, depth: int) -> SearchKey:
+    keys = [_search_key(lx, depth)]
+    while lx.peek() == ord(" "):
+        lx.pos += 1
+        keys.append(_search_key(lx, depth))
+    return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
+
+
+def parse_search(lx: Lexer) -> Search:
+    lx.sp()
+    return_opts: tuple[str, ...] | None = None
+    if lx.accept_word("RETURN"):
+        lx.sp()
+        return_opts = tuple(lx.options(_SEARCH_RETURN, "SEARCH return"))
+        lx.sp()
+    charset: str | None = None
+    if lx.accept_word("CHARSET"):
+        lx.sp()
+        charset = lx.astring().upper()
+        lx.sp()
+    return Search(charset, _search_keys(lx, 0), return_opts)
