@@ -6,7 +6,6 @@ import asyncio
 import dataclasses
 import re
 import secrets
-from typing import TYPE_CHECKING
 
 from harness.protocol.imap.commands import (
     Append,
@@ -29,6 +28,8 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import State, Transition
+from reference_agents.imapd.context import HandlerContext
+from reference_agents.imapd.handler_helpers import user_of
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
@@ -41,17 +42,14 @@ from reference_agents.mailstore import (
     NoSuchMailbox,
 )
 
-if TYPE_CHECKING:
-    from reference_agents.imapd.session import Session
-
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 #: RFC 6154 §2 (RFC 9051 §7.3.1): the special-use attribute of each special mailbox.
 SPECIAL_USE = {"Junk": "\\Junk", "Sent": "\\Sent", "Trash": "\\Trash", "Drafts": "\\Drafts"}
 
 
-def ensure_special_mailboxes(s: Session) -> None:
+def ensure_special_mailboxes(s: HandlerContext) -> None:
     """Every user has the special-use mailboxes (created at login when missing)."""
-    user = _user(s)
+    user = user_of(s)
     existing = set(s.store.list_mailboxes(user))
     for name in SPECIAL_USE:
         if name not in existing:
@@ -61,25 +59,21 @@ def ensure_special_mailboxes(s: Session) -> None:
                 pass
 
 
-def _user(s: Session) -> str:
-    assert s.user is not None
-    return s.user
-
 
 # -- SELECT / EXAMINE ---------------------------------------------------------------------------
 
 
-def earlier_vanished(s: Session, name: str, since: int, uids: SequenceSet | None) -> list[int]:
+def earlier_vanished(s: HandlerContext, name: str, since: int, uids: SequenceSet | None) -> list[int]:
     """The UIDs of *uids* (every UID when None) expunged from the mailbox with a mod-sequence
     above *since*: what a VANISHED (EARLIER) response reports (RFC 7162 §3.2.6). UIDs are never
     reused, so none of them is in the mailbox now."""
-    user = _user(s)
+    user = user_of(s)
     largest = max(1, s.store.mailbox_info(user, name).uidnext - 1)
     return [uid for uid in s.store.vanished(user, name, since)
             if uids is None or uids.contains(uid, largest)]
 
 
-def _qresync(s: Session, sel: SelectedMailbox, messages: list[MessageInfo],
+def _qresync(s: HandlerContext, sel: SelectedMailbox, messages: list[MessageInfo],
              cmd: MailboxArg) -> None:
     """RFC 7162 §3.2.5.1: after the usual SELECT responses, the expunges (VANISHED (EARLIER))
     and flag changes (FETCH with UID, FLAGS, MODSEQ) since the client's mod-sequence, limited
@@ -106,9 +100,9 @@ def _qresync(s: Session, sel: SelectedMailbox, messages: list[MessageInfo],
         s.write(format_fetch_response(seq, values))
 
 
-async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
+async def _select(s: HandlerContext, cmd: Command, read_only: bool) -> Result:
     assert isinstance(cmd.args, MailboxArg)
-    user = _user(s)
+    user = user_of(s)
     if (cmd.args.qresync is not None and not s.qresync
             and not s.config.has_quirk("imap_qresync_without_enable")):
         # RFC 7162 §3.2.5: "A server MUST respond with a tagged BAD response if the Quick
@@ -176,18 +170,18 @@ async def _select(s: Session, cmd: Command, read_only: bool) -> Result:
     return Result("OK", f"{cmd.name} completed", mode)
 
 
-async def select(s: Session, cmd: Command) -> Result:
+async def select(s: HandlerContext, cmd: Command) -> Result:
     return await _select(s, cmd, read_only=False)
 
 
-async def examine(s: Session, cmd: Command) -> Result:
+async def examine(s: HandlerContext, cmd: Command) -> Result:
     return await _select(s, cmd, read_only=True)
 
 
 # -- mailbox management ------------------------------------------------------------------------
 
 
-async def create(s: Session, cmd: Command) -> Result | None:
+async def create(s: HandlerContext, cmd: Command) -> Result | None:
     assert isinstance(cmd.args, MailboxArg)
     name = cmd.args.mailbox
     # RFC 9051 §6.3.4: a trailing hierarchy separator declares intent to create children.
@@ -209,7 +203,7 @@ async def create(s: Session, cmd: Command) -> Result | None:
     if name.upper() == "INBOX":
         return Result("NO", "INBOX always exists", "ALREADYEXISTS")
     try:
-        s.store.create_mailbox(_user(s), name)
+        s.store.create_mailbox(user_of(s), name)
     except MailboxExists:
         if s.config.has_quirk("imap_create_existing_ok"):  # quirk: CREATE existing is OK
             return Result("OK", "CREATE completed")
@@ -217,7 +211,7 @@ async def create(s: Session, cmd: Command) -> Result | None:
     return Result("OK", "CREATE completed")
 
 
-async def delete(s: Session, cmd: Command) -> Result:
+async def delete(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, MailboxArg)
     if cmd.args.mailbox == "INBOX":
         if s.config.has_quirk("imap_delete_inbox_ok"):  # quirk: DELETE INBOX "succeeds"
@@ -226,14 +220,14 @@ async def delete(s: Session, cmd: Command) -> Result:
         return Result("NO", "cannot delete INBOX", "CANNOT")
     if s.selected is not None and s.selected.name == cmd.args.mailbox:
         return Result("NO", "mailbox is selected; close it first", "INUSE")
-    s.store.delete_mailbox(_user(s), cmd.args.mailbox)
+    s.store.delete_mailbox(user_of(s), cmd.args.mailbox)
     return Result("OK", "DELETE completed")
 
 
-async def subscribe(s: Session, cmd: Command) -> Result:
+async def subscribe(s: HandlerContext, cmd: Command) -> Result:
     """SUBSCRIBE / UNSUBSCRIBE (RFC 9051 §6.3.7, §6.3.8): the list is kept in the store."""
     assert isinstance(cmd.args, MailboxArg)
-    user = _user(s)
+    user = user_of(s)
     adding = cmd.name == "SUBSCRIBE"
     if adding:
         try:
@@ -248,9 +242,9 @@ async def subscribe(s: Session, cmd: Command) -> Result:
     return Result("OK", f"{cmd.name} completed")
 
 
-async def rename(s: Session, cmd: Command) -> Result:
+async def rename(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, Rename)
-    user = _user(s)
+    user = user_of(s)
     old, new = cmd.args.old, cmd.args.new
     if s.selected is not None and s.selected.name == old:
         return Result("NO", "mailbox is selected; close it first", "INUSE")
@@ -292,7 +286,7 @@ def pattern_regex(reference: str, pattern: str, *,
     return re.compile("".join(out), re.DOTALL)
 
 
-async def list_(s: Session, cmd: Command) -> Result:
+async def list_(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, ListArgs)
     args = cmd.args
     kind = cmd.name
@@ -300,7 +294,7 @@ async def list_(s: Session, cmd: Command) -> Result:
         # RFC 9051 §6.3.9: an empty pattern asks for the hierarchy delimiter and root name.
         s.write(format_list_response(kind, ["\\Noselect"], DELIMITER, ""))
         return Result("OK", f"{kind} completed")
-    user = _user(s)
+    user = user_of(s)
     names = s.store.list_mailboxes(user)
     existing = set(names)
     subscribed = set(s.store.subscriptions(user))
@@ -373,7 +367,7 @@ def _children(name: str, names: list[str]) -> str:
             else "\\HasNoChildren")
 
 
-def _childinfo(s: Session, args: ListArgs, name: str, subscribed: set[str]) -> tuple[str, ...]:
+def _childinfo(s: HandlerContext, args: ListArgs, name: str, subscribed: set[str]) -> tuple[str, ...]:
     """RFC 5258 §3.5 CHILDINFO: with SUBSCRIBED RECURSIVEMATCH, a mailbox with a subscribed
     descendant says so."""
     if ("RECURSIVEMATCH" not in args.select or "SUBSCRIBED" not in args.select
@@ -383,21 +377,21 @@ def _childinfo(s: Session, args: ListArgs, name: str, subscribed: set[str]) -> t
     return ("SUBSCRIBED",) if has else ()
 
 
-def _list_status(s: Session, args: ListArgs, name: str, existing: set[str]) -> None:
+def _list_status(s: HandlerContext, args: ListArgs, name: str, existing: set[str]) -> None:
     """RFC 9051 §6.3.9 / RFC 5819: RETURN (STATUS (...)) — a STATUS response after the LIST
     response of every selectable mailbox listed."""
     if "STATUS" not in args.returns or name not in existing:
         return
     if s.config.has_quirk("imap_list_status_missing"):  # quirk: no STATUS responses
         return
-    found = _status_values(s, _user(s), name, args.status)
+    found = _status_values(s, user_of(s), name, args.status)
     if found is not None:
         s.write(format_status_response(found[0], found[1], utf8=s.rev2))
 
 
-async def status(s: Session, cmd: Command) -> Result:
+async def status(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, Status)
-    found = _status_values(s, _user(s), cmd.args.mailbox, cmd.args.items)
+    found = _status_values(s, user_of(s), cmd.args.mailbox, cmd.args.items)
     if found is None:
         return Result("NO", "no such mailbox", "NONEXISTENT")
     name, values = found
@@ -405,7 +399,7 @@ async def status(s: Session, cmd: Command) -> Result:
     return Result("OK", "STATUS completed")
 
 
-def _status_values(s: Session, user: str, name: str,
+def _status_values(s: HandlerContext, user: str, name: str,
                    items: tuple[str, ...]) -> tuple[str, list[tuple[str, int]]] | None:
     """The mailbox's canonical name and its STATUS data items (RFC 9051 §6.3.11); None if there
     is no such mailbox."""
@@ -437,7 +431,7 @@ def _status_values(s: Session, user: str, name: str,
     return info.name, [(k, values[k]) for k in items]
 
 
-def _recent_count(s: Session, user: str, name: str, messages: list[MessageInfo]) -> int:
+def _recent_count(s: HandlerContext, user: str, name: str, messages: list[MessageInfo]) -> int:
     """STATUS RECENT: the messages no session has been told of yet (they would be \\Recent to
     the next to select), plus those \\Recent in this session if it has *name* selected. STATUS
     reads the mark and never moves it (RFC 3501 §6.3.10: "STATUS MUST NOT cause messages to lose
@@ -447,9 +441,9 @@ def _recent_count(s: Session, user: str, name: str, messages: list[MessageInfo])
     return sum(1 for m in messages if m.uid > above or (own is not None and m.uid in own))
 
 
-async def append(s: Session, cmd: Command) -> Result:
+async def append(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, Append)
-    user = _user(s)
+    user = user_of(s)
     try:
         if s.config.has_quirk("imap_append_autocreate"):  # quirk: a missing mailbox is made
             try:
@@ -485,17 +479,14 @@ async def append(s: Session, cmd: Command) -> Result:
     return Result("OK", "APPEND completed", f"APPENDUID {info.uidvalidity} {uid}")
 
 
-def trycreate_code(s: Session) -> str | None:
+def trycreate_code(s: HandlerContext) -> str | None:
     if s.config.has_quirk("imap_trycreate_missing"):  # quirk: NO without [TRYCREATE]
         return None
     return "TRYCREATE"
 
 
-async def enable(s: Session, cmd: Command) -> Result:
+async def enable(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, Enable)
-    if s.state is not State.AUTHENTICATED:
-        # RFC 5161 §3.1: ENABLE is valid "only ... in the authenticated state".
-        return Result("BAD", "ENABLE only before selecting a mailbox")
     enabled = []
     if "IMAP4REV2" in cmd.args.capabilities:
         s.rev2 = True
@@ -516,14 +507,14 @@ async def enable(s: Session, cmd: Command) -> Result:
     return Result("OK", "ENABLE completed")
 
 
-async def namespace(s: Session, cmd: Command) -> Result:
+async def namespace(s: HandlerContext, cmd: Command) -> Result:
     # RFC 2342 §5: personal namespace "" with delimiter "/", no others.
     delimiter = b"." if s.config.has_quirk("imap_namespace_wrong_delimiter") else b"/"
     s.write(b'* NAMESPACE (("" "' + delimiter + b'")) NIL NIL\r\n')
     return Result("OK", "NAMESPACE completed")
 
 
-async def idle(s: Session, cmd: Command) -> Result:
+async def idle(s: HandlerContext, cmd: Command) -> Result:
     """RFC 2177: report mailbox changes as they happen until the client sends DONE."""
     s.write(format_continuation("idling"))
     await s.flush()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from typing import TYPE_CHECKING
 
 from harness.protocol import sasl
 from harness.protocol.imap.commands import Authenticate, Command, Login
@@ -12,10 +11,8 @@ from harness.protocol.imap.formatting import format_continuation, format_tagged
 from harness.protocol.imap.state import Transition
 from reference_agents.accounts import Account
 from reference_agents.imapd.cmd_auth import ensure_special_mailboxes
+from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.state import MAX_AUTH_FAILURES, Handler, Result
-
-if TYPE_CHECKING:
-    from reference_agents.imapd.session import Session
 
 _MAX_FAILURE_DELAY = 2.0
 
@@ -24,7 +21,7 @@ def _result(status: str, text: str, code: str | None = None) -> Result:
     return Result(status, text, code)
 
 
-async def starttls(s: Session, cmd: Command) -> Result | None:
+async def starttls(s: HandlerContext, cmd: Command) -> Result | None:
     if s.config.has_quirk("imap_no_starttls") or not s.config.tls:  # quirk, or no TLS at all
         return _result("BAD", "STARTTLS not supported")
     if s.conn.tls:
@@ -42,7 +39,7 @@ async def starttls(s: Session, cmd: Command) -> Result | None:
     return None
 
 
-async def _verify(s: Session, user: str, password: str) -> Account | None:
+async def _verify(s: HandlerContext, user: str, password: str) -> Account | None:
     account = await asyncio.to_thread(s.config.accounts.verify, user, password)
     if account is None and s.config.has_quirk("imap_accept_any_password"):
         # quirk: any password works for a known user
@@ -50,7 +47,7 @@ async def _verify(s: Session, user: str, password: str) -> Account | None:
     return account
 
 
-async def _authenticated(s: Session, account: Account, what: str) -> Result:
+async def _authenticated(s: HandlerContext, account: Account, what: str) -> Result:
     s.user = account.username
     s.auth_failures = 0
     s.advance(Transition.AUTHENTICATE)
@@ -58,7 +55,7 @@ async def _authenticated(s: Session, account: Account, what: str) -> Result:
     return _result("OK", f"{what} completed", "CAPABILITY " + " ".join(s.capabilities()))
 
 
-async def _failed(s: Session) -> Result:
+async def _failed(s: HandlerContext) -> Result:
     s.auth_failures += 1
     if not s.config.has_quirk("imap_no_auth_delay"):  # quirk: failures answered at once
         # RFC 9051 §11.7: "A server SHOULD have mechanisms in place to limit or delay failed
@@ -70,7 +67,7 @@ async def _failed(s: Session) -> Result:
     return _result("NO", "authentication failed", "AUTHENTICATIONFAILED")
 
 
-async def login(s: Session, cmd: Command) -> Result:
+async def login(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, Login)
     if s.login_disabled():
         # RFC 9051 §6.2.3: LOGINDISABLED — "the server ... MUST reject" LOGIN with NO.
@@ -83,7 +80,7 @@ async def login(s: Session, cmd: Command) -> Result:
     return await _authenticated(s, account, "LOGIN")
 
 
-async def authenticate(s: Session, cmd: Command) -> Result:
+async def authenticate(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, Authenticate)
     if cmd.args.mechanism != "PLAIN":
         return _result("NO", "unsupported mechanism", "CANNOT")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from typing import TYPE_CHECKING
 
 from harness.protocol.imap.commands import (
     Command,
@@ -40,8 +39,9 @@ from harness.protocol.imap.mime import (
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import Transition
 from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
+from reference_agents.imapd.context import HandlerContext
+from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
 from reference_agents.imapd.search import MessageContext, matches, uses_modseq
-from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
     InvalidMailboxName,
@@ -51,29 +51,18 @@ from reference_agents.mailstore import (
     normalize_flags,
 )
 
-if TYPE_CHECKING:
-    from reference_agents.imapd.session import Session
-
 _SEEN = "\\Seen"
 _DELETED = "\\Deleted"
 
 
-def _ctx(s: Session) -> tuple[str, SelectedMailbox]:
-    assert s.user is not None and s.selected is not None
-    return s.user, s.selected
 
 
-def _bad_set() -> Result:
-    # RFC 9051 §6.4.5 (and §9 seq-number): a sequence number beyond the mailbox is an error.
-    return Result("BAD", "invalid message sequence number")
-
-
-async def check(s: Session, cmd: Command) -> Result:
+async def check(s: HandlerContext, cmd: Command) -> Result:
     return Result("OK", "CHECK completed")
 
 
-async def _expunge_deleted(s: Session, uids: list[int] | None) -> list[int]:
-    user, sel = _ctx(s)
+async def _expunge_deleted(s: HandlerContext, uids: list[int] | None) -> list[int]:
+    user, sel = selected_of(s)
     infos = s.store.messages(user, sel.name)
     doomed = [m.uid for m in infos if _DELETED in m.flags and (uids is None or m.uid in uids)]
     if not doomed:
@@ -81,8 +70,8 @@ async def _expunge_deleted(s: Session, uids: list[int] | None) -> list[int]:
     return await asyncio.to_thread(s.store.expunge, user, sel.name, doomed)
 
 
-async def close(s: Session, cmd: Command) -> Result:
-    _, sel = _ctx(s)
+async def close(s: HandlerContext, cmd: Command) -> Result:
+    _, sel = selected_of(s)
     if sel.read_only and s.config.has_quirk("imap_close_examine_no"):
         return Result("NO", "mailbox is read-only", "READ-ONLY")  # quirk: CLOSE refused
     if not sel.read_only:
@@ -95,8 +84,8 @@ async def close(s: Session, cmd: Command) -> Result:
     return Result("OK", "CLOSE completed")
 
 
-async def unselect(s: Session, cmd: Command) -> Result:
-    _, sel = _ctx(s)
+async def unselect(s: HandlerContext, cmd: Command) -> Result:
+    _, sel = selected_of(s)
     if s.config.has_quirk("imap_unselect_expunges") and not sel.read_only:
         await _expunge_deleted(s, None)  # quirk: UNSELECT expunges like CLOSE
     # RFC 9051 §6.4.2: UNSELECT "frees a session's resources associated with the selected
@@ -106,8 +95,8 @@ async def unselect(s: Session, cmd: Command) -> Result:
     return Result("OK", "UNSELECT completed")
 
 
-async def expunge(s: Session, cmd: Command) -> Result:
-    _, sel = _ctx(s)
+async def expunge(s: HandlerContext, cmd: Command) -> Result:
+    _, sel = selected_of(s)
     if sel.read_only:
         return Result("NO", "mailbox is read-only", "READ-ONLY")
     if s.config.has_quirk("imap_expunge_ignored"):  # quirk: EXPUNGE removes nothing
@@ -117,9 +106,9 @@ async def expunge(s: Session, cmd: Command) -> Result:
     return Result("OK", "EXPUNGE completed")
 
 
-async def uid_expunge(s: Session, cmd: Command) -> Result:
+async def uid_expunge(s: HandlerContext, cmd: Command) -> Result:
     assert isinstance(cmd.args, UidExpunge)
-    _, sel = _ctx(s)
+    _, sel = selected_of(s)
     if sel.read_only:
         return Result("NO", "mailbox is read-only", "READ-ONLY")
     pairs = sel.resolve(cmd.args.seqset, uid=True) or []
@@ -140,7 +129,7 @@ def _needs_content(items: tuple[FetchItem, ...]) -> bool:
                for i in items)
 
 
-def _binary_value(item: FetchItem, data: bytes, s: Session) -> FetchValue:
+def _binary_value(item: FetchItem, data: bytes, s: HandlerContext) -> FetchValue:
     """BINARY[part] and BINARY.SIZE[part] (RFC 9051 §6.4.5). Raises UnknownTransferEncoding."""
     assert item.section is not None
     if s.config.has_quirk("imap_binary_not_decoded"):  # quirk: the part as stored, encoded
@@ -159,7 +148,7 @@ def _binary_value(item: FetchItem, data: bytes, s: Session) -> FetchValue:
     return None if decoded is None else Raw(binary_value(apply_partial(decoded, item.partial)))
 
 
-def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> FetchValue:
+def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerContext) -> FetchValue:
     name = item.name
     if name in ("BINARY", "BINARY.SIZE"):
         return _binary_value(item, data, s)
@@ -202,12 +191,12 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: Session) -> 
     raise AssertionError(f"unhandled fetch item {name}")
 
 
-async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
+async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     assert isinstance(cmd.args, Fetch)
-    user, sel = _ctx(s)
+    user, sel = selected_of(s)
     pairs = sel.resolve(cmd.args.seqset, uid=uid_cmd)
     if pairs is None:
-        return _bad_set()
+        return bad_sequence_set()
     items = cmd.args.items
     if (uid_cmd and not any(i.name == "UID" for i in items)
             and not s.config.has_quirk("imap_uid_fetch_no_uid")):  # quirk: UID left out
@@ -311,25 +300,25 @@ async def _fetch(s: Session, cmd: Command, uid_cmd: bool) -> Result:
     return Result("OK", f"{cmd.name} completed")
 
 
-async def fetch(s: Session, cmd: Command) -> Result:
+async def fetch(s: HandlerContext, cmd: Command) -> Result:
     return await _fetch(s, cmd, uid_cmd=False)
 
 
-async def uid_fetch(s: Session, cmd: Command) -> Result:
+async def uid_fetch(s: HandlerContext, cmd: Command) -> Result:
     return await _fetch(s, cmd, uid_cmd=True)
 
 
 # -- STORE --------------------------------------------------------------------------------------
 
 
-async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
+async def _store(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     assert isinstance(cmd.args, Store)
-    user, sel = _ctx(s)
+    user, sel = selected_of(s)
     if sel.read_only:
         return Result("NO", "mailbox is read-only", "READ-ONLY")
     pairs = sel.resolve(cmd.args.seqset, uid=uid_cmd)
     if pairs is None:
-        return _bad_set()
+        return bad_sequence_set()
     try:
         change = normalize_flags(cmd.args.flags)
     except ValueError as exc:
@@ -400,20 +389,20 @@ async def _store(s: Session, cmd: Command, uid_cmd: bool) -> Result:
     return Result("OK", f"{cmd.name} completed")
 
 
-async def store(s: Session, cmd: Command) -> Result:
+async def store(s: HandlerContext, cmd: Command) -> Result:
     return await _store(s, cmd, uid_cmd=False)
 
 
-async def uid_store(s: Session, cmd: Command) -> Result:
+async def uid_store(s: HandlerContext, cmd: Command) -> Result:
     return await _store(s, cmd, uid_cmd=True)
 
 
 # -- SEARCH -------------------------------------------------------------------------------------
 
 
-async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
+async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     assert isinstance(cmd.args, Search)
-    user, sel = _ctx(s)
+    user, sel = selected_of(s)
     charsets = ("US-ASCII",) if s.config.has_quirk("imap_search_utf8_refused") else (
         "US-ASCII", "UTF-8")  # quirk imap_search_utf8_refused: UTF-8 not accepted
     if cmd.args.charset is not None and cmd.args.charset not in charsets:
@@ -474,25 +463,25 @@ async def _search(s: Session, cmd: Command, uid_cmd: bool) -> Result:
     return Result("OK", f"{cmd.name} completed")
 
 
-async def search(s: Session, cmd: Command) -> Result:
+async def search(s: HandlerContext, cmd: Command) -> Result:
     return await _search(s, cmd, uid_cmd=False)
 
 
-async def uid_search(s: Session, cmd: Command) -> Result:
+async def uid_search(s: HandlerContext, cmd: Command) -> Result:
     return await _search(s, cmd, uid_cmd=True)
 
 
 # -- COPY / MOVE --------------------------------------------------------------------------------
 
 
-async def _copy(s: Session, cmd: Command, uid_cmd: bool, move: bool) -> Result:
+async def _copy(s: HandlerContext, cmd: Command, uid_cmd: bool, move: bool) -> Result:
     assert isinstance(cmd.args, Copy)
-    user, sel = _ctx(s)
+    user, sel = selected_of(s)
     if move and sel.read_only:
         return Result("NO", "mailbox is read-only", "READ-ONLY")
     pairs = sel.resolve(cmd.args.seqset, uid=uid_cmd)
     if pairs is None:
-        return _bad_set()
+        return bad_sequence_set()
     try:
         dest = s.store.mailbox_info(user, cmd.args.mailbox)
     except (NoSuchMailbox, InvalidMailboxName):
@@ -533,19 +522,19 @@ async def _copy(s: Session, cmd: Command, uid_cmd: bool, move: bool) -> Result:
     return Result("OK", f"{cmd.name} completed")
 
 
-async def copy(s: Session, cmd: Command) -> Result:
+async def copy(s: HandlerContext, cmd: Command) -> Result:
     return await _copy(s, cmd, uid_cmd=False, move=False)
 
 
-async def uid_copy(s: Session, cmd: Command) -> Result:
+async def uid_copy(s: HandlerContext, cmd: Command) -> Result:
     return await _copy(s, cmd, uid_cmd=True, move=False)
 
 
-async def move(s: Session, cmd: Command) -> Result:
+async def move(s: HandlerContext, cmd: Command) -> Result:
     return await _copy(s, cmd, uid_cmd=False, move=True)
 
 
-async def uid_move(s: Session, cmd: Command) -> Result:
+async def uid_move(s: HandlerContext, cmd: Command) -> Result:
     return await _copy(s, cmd, uid_cmd=True, move=True)
 
 

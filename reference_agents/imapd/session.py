@@ -57,11 +57,20 @@ _NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH"})
 _LOOK_AT_ONCE = frozenset({"NOOP", "CHECK", "IDLE", "SELECT", "EXAMINE", "APPEND", "COPY", "MOVE"})
 
 
+#: Commands of the authenticated state that the selected state does not take. RFC 5161 §3.1:
+#: "The ENABLE command is only valid in the authenticated state, before any mailbox is
+#: selected."
+_AUTHENTICATED_ONLY = frozenset({"ENABLE"})
+
+
 def _handlers() -> dict[State, dict[str, Handler]]:
+    """The one table of which command each state takes: a command missing from a state's
+    table gets BAD from the dispatcher."""
+    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
         State.AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS},
-        State.SELECTED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS},
+        State.SELECTED: {k: v for k, v in selected.items() if k not in _AUTHENTICATED_ONLY},
         State.LOGOUT: {},
     }
 

@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from reference_agents.imapd.session import Session
+    from reference_agents.imapd.context import HandlerContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +28,7 @@ class Result:
 
 
 #: A command handler; None means it wrote its own tagged response.
-Handler: TypeAlias = "Callable[[Session, Command], Awaitable[Result | None]]"
+Handler: TypeAlias = "Callable[[HandlerContext, Command], Awaitable[Result | None]]"
 
 #: RFC 9051 §6.2.3 recommends slowing down guessing; the connection closes after this many.
 MAX_AUTH_FAILURES = 5
