@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
 import re
 import ssl
@@ -10,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import dns.asyncresolver
 
@@ -51,6 +54,10 @@ class DeliveryOutcome:
 
 
 LocalDelivery = Callable[[str, str, bytes], Awaitable[DeliveryOutcome]]
+#: ``settle(recipients)``: records durably that the queue entry is done with them.
+Settle = Callable[[Sequence[str]], Awaitable[None]]
+
+T = TypeVar("T")
 
 
 class _HostFailure(Exception):
@@ -105,6 +112,9 @@ class OutboundWorker:
         self._inflight: set[str] = set()
         self._lookups: dict[str, asyncio.Future[tuple[MXHost, ...] | None]] = {}
         self._running = False
+        #: Queue reads and writes (each an fsync) run here, not in the default thread pool
+        #: that scrypt and the mail store share, so a delivery is recorded without waiting.
+        self._io: concurrent.futures.ThreadPoolExecutor | None = None
         queue.add_listener(self.wake)
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -140,6 +150,7 @@ class OutboundWorker:
             raise RuntimeError("OutboundWorker.run() is already running")
         self._bind_loop()
         self._running = True
+        self._io = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="queue-io")
         try:
             async with asyncio.TaskGroup() as tasks:
                 while True:
@@ -153,6 +164,9 @@ class OutboundWorker:
                         pass
         finally:
             self._running = False
+            if self._io is not None:
+                self._io.shutdown(wait=False)
+                self._io = None
             self._inflight.clear()
             for lookup in list(self._lookups.values()):
                 lookup.cancel()
@@ -190,7 +204,7 @@ class OutboundWorker:
 
     async def _reschedule_after_error(self, entry: QueueEntry, error: str) -> None:
         try:
-            await asyncio.to_thread(
+            await self._queue_io(
                 self.queue.reschedule,
                 entry.id,
                 recipients=entry.recipients,
@@ -218,6 +232,13 @@ class OutboundWorker:
                 self.wake()
                 await progress.wait()
 
+    async def _queue_io(self, function: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+        """Run a queue operation off the event loop, on the queue's own threads."""
+        call = functools.partial(function, *args, **kwargs)
+        if self._io is None:
+            return await asyncio.to_thread(call)
+        return await asyncio.get_running_loop().run_in_executor(self._io, call)
+
     def _retry_delay(self, attempts: int) -> float:
         schedule = self.config.retry_schedule or (300.0,)
         return schedule[min(attempts, len(schedule) - 1)]
@@ -226,10 +247,15 @@ class OutboundWorker:
 
     async def _process(self, entry: QueueEntry) -> None:
         try:
-            data = await asyncio.to_thread(self.queue.read_data, entry.id)
+            data = await self._queue_io(self.queue.read_data, entry.id)
         except (KeyError, FileNotFoundError):
             return  # removed meanwhile
-        outcomes = await self._deliver_all(entry, data)
+        async def settle(recipients: Sequence[str]) -> None:
+            # Recorded the moment a recipient is done, before anything else is said to the
+            # next hop: a crash after this cannot deliver to it twice.
+            await self._queue_io(self.queue.settle, entry.id, recipients)
+
+        outcomes = await self._deliver_all(entry, data, settle)
 
         delivered = [r for r in entry.recipients if outcomes[r].status == DELIVERED]
         permanent = [r for r in entry.recipients if outcomes[r].status == PERMANENT]
@@ -264,11 +290,12 @@ class OutboundWorker:
 
         if bounce:
             await self._bounce(entry, data, bounce)
+            await settle([r for r, _ in bounce])
         if retry:
             detail = "; ".join(f"{r}: {outcomes[r].detail}" for r in retry)
             # RFC 5321 §4.5.4.1: "The sender MUST delay retrying a particular destination after
             # one attempt has failed."
-            await asyncio.to_thread(
+            await self._queue_io(
                 self.queue.reschedule,
                 entry.id,
                 recipients=retry,
@@ -277,9 +304,9 @@ class OutboundWorker:
                 last_error=detail,
             )
         else:
-            await asyncio.to_thread(self.queue.remove, entry.id)
+            await self._queue_io(self.queue.remove, entry.id)
 
-    async def _deliver_all(self, entry: QueueEntry, data: bytes) -> dict[str, DeliveryOutcome]:
+    async def _deliver_all(self, entry: QueueEntry, data: bytes, settle: Settle) -> dict[str, DeliveryOutcome]:
         """Outcomes for every recipient: local ones one by one, remote ones per domain."""
         outcomes: dict[str, DeliveryOutcome] = {}
         local: list[str] = []
@@ -296,9 +323,12 @@ class OutboundWorker:
         async def deliver_local() -> None:
             for recipient in local:
                 outcomes[recipient] = await self._deliver_local(entry.mail_from, recipient, data)
+                if outcomes[recipient].status == DELIVERED:
+                    await settle([recipient])
 
         async def deliver_domain(domain: str, recipients: list[str]) -> None:
-            outcomes.update(await self._deliver_remote(domain, entry.mail_from, recipients, data))
+            outcomes.update(await self._deliver_remote(domain, entry.mail_from, recipients, data,
+                                                       settle))
 
         async with asyncio.TaskGroup() as group:
             if local:
@@ -342,12 +372,12 @@ class OutboundWorker:
         if self.config.has_quirk("mta_bounce_with_sender"):
             sender = daemon  # quirk: a non-null reverse-path on a bounce
         # Enqueue the bounce before the original goes: a crash in between duplicates, never loses.
-        await asyncio.to_thread(self.queue.enqueue, sender, [entry.mail_from], dsn)
+        await self._queue_io(self.queue.enqueue, sender, [entry.mail_from], dsn)
 
     # -- SMTP transfer ------------------------------------------------------------------------
 
     async def _deliver_remote(
-        self, domain: str, mail_from: str, recipients: list[str], data: bytes
+        self, domain: str, mail_from: str, recipients: list[str], data: bytes, settle: Settle
     ) -> dict[str, DeliveryOutcome]:
         def everyone(outcome: DeliveryOutcome) -> dict[str, DeliveryOutcome]:
             return {r: outcome for r in recipients}
@@ -376,7 +406,7 @@ class OutboundWorker:
         for host in ordered:
             for address in host.addresses:
                 try:
-                    return await self._transfer(host, address, mail_from, recipients, data)
+                    return await self._transfer(host, address, mail_from, recipients, data, settle)
                 except _HostFailure as exc:
                     failures.append(f"{host.name}[{address}]: {exc}")
         detail = "; ".join(failures) or f"no address for {domain}"
@@ -403,11 +433,13 @@ class OutboundWorker:
             done.exception()  # retrieved here too, in case every waiter was cancelled
 
     async def _transfer(
-        self, host: MXHost, address: str, mail_from: str, recipients: list[str], data: bytes
+        self, host: MXHost, address: str, mail_from: str, recipients: list[str], data: bytes,
+        settle: Settle,
     ) -> dict[str, DeliveryOutcome]:
         """One SMTP session to one address. Raises _HostFailure when nothing was decided."""
         try:
-            return await self._session(host, address, mail_from, recipients, data, use_tls=True)
+            return await self._session(host, address, mail_from, recipients, data, settle,
+                                       use_tls=True)
         except SMTPTLSError:
             # Opportunistic TLS (RFC 3207 §4.1 leaves the policy to the client): the handshake
             # failed, so deliver in the clear on a fresh connection.
@@ -415,7 +447,8 @@ class OutboundWorker:
         except (SMTPClientError, RemoteProtocolError, OSError) as exc:
             raise _HostFailure(f"{exc.__class__.__name__}: {exc}") from exc
         try:
-            return await self._session(host, address, mail_from, recipients, data, use_tls=False)
+            return await self._session(host, address, mail_from, recipients, data, settle,
+                                       use_tls=False)
         except (SMTPClientError, RemoteProtocolError, OSError) as exc:
             raise _HostFailure(f"{exc.__class__.__name__}: {exc}") from exc
 
@@ -426,6 +459,7 @@ class OutboundWorker:
         mail_from: str,
         recipients: list[str],
         data: bytes,
+        settle: Settle,
         *,
         use_tls: bool,
     ) -> dict[str, DeliveryOutcome]:
@@ -437,7 +471,7 @@ class OutboundWorker:
             local_hostname=config.hostname,
         )
         try:
-            return await self._dialogue(client, host, mail_from, recipients, data, use_tls)
+            return await self._dialogue(client, host, mail_from, recipients, data, settle, use_tls)
         finally:
             await client.close()
 
@@ -448,6 +482,7 @@ class OutboundWorker:
         mail_from: str,
         recipients: list[str],
         data: bytes,
+        settle: Settle,
         use_tls: bool,
     ) -> dict[str, DeliveryOutcome]:
         if not client.greeting.is_positive:
@@ -509,6 +544,10 @@ class OutboundWorker:
             return outcomes
         outcome = _outcome_for_reply(reply)
         outcomes.update((r, outcome) for r in accepted)
+        if outcome.status == DELIVERED:
+            # RFC 5321 §6.1: with the 250 the next hop has taken responsibility; record it
+            # before QUIT, so a crash now does not send the message again.
+            await settle(accepted)
         await self._quit(client)
         return outcomes
 

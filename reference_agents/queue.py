@@ -232,17 +232,40 @@ class MailQueue:
             next_attempt=next_attempt,
             last_error=last_error,
         )
-        tmp_meta = self._tmp_path(id + _META_SUFFIX)
+        self._replace_entry(entry)
+
+    def _replace_entry(self, entry: QueueEntry) -> None:
+        """Write *entry*'s metadata atomically and durably, then make it the current one."""
+        tmp_meta = self._tmp_path(entry.id + _META_SUFFIX)
         try:
             write_new_file(tmp_meta, _entry_to_json(entry))
-            os.replace(tmp_meta, self._meta_path(id))
+            os.replace(tmp_meta, self._meta_path(entry.id))
             fsync_dir(self.directory)
         except BaseException:
             tmp_meta.unlink(missing_ok=True)
             raise
         with self._lock:
-            if id in self._entries:
-                self._entries[id] = entry
+            if entry.id in self._entries:
+                self._entries[entry.id] = entry
+
+    def settle(self, id: str, recipients: Sequence[str]) -> None:
+        """Record durably that *recipients* are done with (delivered, or refused for good):
+        they leave the entry, and the entry goes when no recipient is left. Called as soon as
+        a next hop's 250 arrives, so that a crash afterwards cannot send the message there
+        again. An unknown id, or recipients it does not hold, change nothing."""
+        self._check_id(id)
+        done = set(recipients)
+        with self._lock:
+            current = self._entries.get(id)
+        if current is None or not done & set(current.recipients):
+            return
+        remaining = tuple(r for r in current.recipients if r not in done)
+        if not remaining:
+            self.remove(id)
+            fsync_dir(self.directory)
+            return
+        entry = replace(current, recipients=remaining)
+        self._replace_entry(entry)
 
     def remove(self, id: str) -> None:
         """Forget a message (delivered, or bounced). Removing an unknown id does nothing.

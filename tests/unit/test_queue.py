@@ -107,3 +107,21 @@ def test_enqueue_refuses_no_recipients(tmp_path: Path) -> None:
         queue.enqueue("a@example.org", [], b"x")
     assert queue.entries() == []
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_settled_recipients_leave_the_entry_durably(tmp_path: Path) -> None:
+    """settle() records that recipients are done: they are gone after a reopen (the state a
+    restart after a crash sees), the others stay with their schedule, and settling the last
+    removes the entry. Unknown ids and recipients change nothing."""
+    queue = MailQueue(tmp_path / "q")
+    entry_id = queue.enqueue("a@example.org", ["b@example.net", "c@example.net", "d@example.com"], b"x\r\n")
+    queue.settle(entry_id, ["c@example.net"])
+    reopened = MailQueue(tmp_path / "q")
+    entry = reopened.get(entry_id)
+    assert entry is not None and entry.recipients == ("b@example.net", "d@example.com")
+    assert reopened.read_data(entry_id) == b"x\r\n"
+    reopened.settle(entry_id, ["nobody@example.net"])
+    assert reopened.get(entry_id) == entry
+    reopened.settle(entry_id, ["b@example.net", "d@example.com"])
+    assert reopened.get(entry_id) is None
+    assert MailQueue(tmp_path / "q").get(entry_id) is None
