@@ -58,6 +58,9 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-SPECIAL-USE", 9051, "7.3.1", S,
                 "A server advertising SPECIAL-USE marks its special mailboxes in LIST with "
                 "\\Sent, \\Trash, \\Drafts, \\Junk ... (RFC 6154 §2).", 9),
+    Requirement("IMAP-SEARCH-ADDRESS", 9051, "6.4.4", M,
+                "SEARCH FROM, TO, CC and BCC match the envelope's addresses (mailbox@host and "
+                "name), whatever comments or folding the header field has.", 9),
     Requirement("IMAP-FLAGS-NEW-KEYWORD", 3501, "7.2.6", S,
                 "When a keyword new to the mailbox is set, a selected session gets a FLAGS "
                 "response listing it before any FETCH shows it.", 9),

@@ -429,7 +429,8 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
 
         ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
                              ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
-                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"))
+                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
+                             raw_address_search=s.config.has_quirk("imap_search_address_raw"))
         if matches(cmd.args.key, ctx):
             found.append(uid if uid_cmd else seq)
             highest = max(highest, info.modseq)

@@ -23,6 +23,8 @@ from harness.protocol.imap.commands import (
     SearchText,
 )
 from harness.protocol.imap.mime import (
+    parse_addresses,
+    parse_fields,
     split_message,
 )
 from reference_agents.mailstore import MessageInfo
@@ -52,6 +54,10 @@ def uses_modseq(key: SearchKey) -> bool:
     return any(isinstance(k, SearchModseq) for k in _keys(key))
 
 
+#: The search keys that look at the envelope's addresses.
+_ADDRESS_KEYS = frozenset({"FROM", "TO", "CC", "BCC"})
+
+
 def _has_flag(flags: frozenset[str], flag: str) -> bool:
     # RFC 9051 §2.3.2: system flags are case-insensitive; keywords compare as given, and we
     # compare them case-insensitively too (RFC 9051 §2.3.2 "flag ... case-insensitive").
@@ -71,12 +77,15 @@ class MessageContext:
 
     def __init__(self, seq: int, info: MessageInfo, exists: int, largest_uid: int,
                  load: Callable[[], bytes | None], *, recent: bool = False,
-                 ignore_deleted: bool = False, case_sensitive: bool = False) -> None:
+                 ignore_deleted: bool = False, case_sensitive: bool = False,
+                 raw_address_search: bool = False) -> None:
         self.seq = seq
         #: \Recent is a session flag (RFC 3501 §2.3.2): the session says, not the store.
         self.recent = recent
         #: Quirk imap_search_ignores_deleted_flag: DELETED/UNDELETED act as if nothing had it.
         self.ignore_deleted = ignore_deleted
+        #: Quirk imap_search_address_raw: FROM, TO, CC and BCC search the raw header text.
+        self.raw_address_search = raw_address_search
         #: Quirk imap_search_case_sensitive: string keys compare case-sensitively.
         self.fold: Callable[[str], str] = (lambda t: t) if case_sensitive else str.casefold
         self.info = info
@@ -92,6 +101,22 @@ class MessageContext:
             self._data = self._load()
             self._loaded = True
         return self._data or b""
+
+    def address_texts(self, field: str) -> list[str]:
+        """Each address of the *field* header fields as ENVELOPE sees it: "name <mailbox@host>"
+        (the name RFC 2047-decoded), a group's name for its start marker."""
+        header, _ = split_message(self.data)
+        texts = []
+        for address in parse_addresses(b", ".join(f.value for f in parse_fields(header)
+                                                  if f.name == field.lower())):
+            mailbox = (address.mailbox or b"").decode("utf-8", "replace")
+            if address.host is None:
+                texts.append(mailbox)  # a group marker: its name (or nothing at its end)
+                continue
+            spec = f"{mailbox}@{address.host.decode('utf-8', 'replace')}"
+            name = _decoded(address.name.decode("utf-8", "replace")) if address.name else ""
+            texts.append(f"{name} <{spec}>" if name else spec)
+        return texts
 
     def header_values(self, field: str) -> list[str]:
         header, _ = split_message(self.data)
@@ -131,6 +156,11 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
         if not key.value:
             return bool(values)
         needle = ctx.fold(key.value)
+        if key.key in _ADDRESS_KEYS and not ctx.raw_address_search:
+            # RFC 9051 §6.4.4: FROM "Messages that contain the specified string in the envelope
+            # structure's FROM field" (TO, CC, BCC likewise): the addresses as the ENVELOPE has
+            # them, name and mailbox@host, without the comments and folding of the header.
+            return any(needle in ctx.fold(text) for text in ctx.address_texts(key.field))
         return any(needle in ctx.fold(v) or needle in ctx.fold(_decoded(v)) for v in values)
     if isinstance(key, SearchText):
         haystack = ctx.data if key.whole_message else split_message(ctx.data)[1]

@@ -14,6 +14,8 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     _q("imap_expunge_during_fetch", ("IMAP-NO-EXPUNGE-DURING-FETCH",),
        "sends pending untagged EXPUNGE between the responses to FETCH (not UID FETCH), then "
        "goes on with the sequence numbers as renumbered"),
+    _q("imap_search_address_raw", ("IMAP-SEARCH-ADDRESS",),
+       "SEARCH FROM/TO/CC/BCC match the raw header text, comments and all"),
     _q("imap_status_recent_zero", ("IMAP-STATUS-RECENT",),
        "STATUS (RECENT) is always 0"),
     _q("imap_status_size_wrong", ("IMAP-STATUS-SIZE",),

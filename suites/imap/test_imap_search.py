@@ -151,3 +151,34 @@ def _numbers(value: object) -> list[int] | None:
         return None
     top = max((n for bounds in parsed.ranges for n in bounds if n is not None), default=0)
     return sorted(parsed.iter(top)) if top <= 10_000 else None
+
+
+@pytest.mark.requirement("IMAP-SEARCH-ADDRESS")
+def test_imap_search_from_matches_the_address(target: Target, evidence: Evidence) -> None:
+    mark = token()
+    commented = message(mark, subject="commented", extra=[("Cc", "Ann Other <ann@example.org>")])
+    commented = commented.replace(b"From: Sender <sender@example.com>",
+                                  b"From: <user-from (comment)@ (comment) domain.org>", 1)
+    plain = message(mark, subject="plain")
+
+    async def scenario() -> dict[str, set[int]]:
+        async with session(target, evidence) as client, scratch(client) as name:
+            precondition(b"(comment)@ (comment)" in commented, "the test message has its From")
+            for data in (commented, plain):
+                await append(client, name, data)
+            await select(client, name)
+            found = {}
+            for key in ("FROM user-from@domain.org", "CC ann@example.org", "CC \"Ann Other\""):
+                result, numbers = await client.search(key)
+                precondition(result.ok, f"SEARCH {key} answered {result.status}")
+                found[key] = set(numbers)
+            return found
+
+    found = run(scenario())
+    # RFC 9051 §6.4.4: FROM <string> "Messages that contain the specified string in the
+    # envelope structure's FROM field" (CC likewise). The envelope has the address
+    # user-from@domain.org: the comments are CFWS (RFC 5322 §3.2.2), not part of it.
+    for key, expected in (("FROM user-from@domain.org", {1}), ("CC ann@example.org", {1}),
+                          ("CC \"Ann Other\"", {1})):
+        check("IMAP-SEARCH-ADDRESS", found[key] == expected,
+              f"SEARCH {key} found {sorted(found[key])}, not {sorted(expected)}")

@@ -138,7 +138,7 @@ CASES: list[tuple[Command, bytes]] = [
     (Command("G1", "UID SEARCH", Search(None, SearchAll())), b"G1 UID SEARCH ALL\r\n"),
     (Command("G2", "SEARCH", Search(None, SearchAnd((
         SearchFlag("\\Recent", False), SearchFlag("$Label", True), SearchFlag("$X", False),
-        SearchHeader("Subject", "hello world"), SearchHeader("X-Token", "abc"),
+        SearchHeader("Subject", "hello world", "SUBJECT"), SearchHeader("X-Token", "abc"),
         SearchText("body 3", whole_message=False), SearchText("x", whole_message=True),
         SearchSize(True, 100), SearchSize(False, 5),
         SearchDate("SINCE", date(2020, 2, 1), sent=False),
@@ -149,7 +149,7 @@ CASES: list[tuple[Command, bytes]] = [
           b"1:3 UID 2,4:* MODSEQ 7\r\n"),
     (Command("G3", "SEARCH", Search(None, SearchAnd((
         SearchNot(SearchSet(S("3"), uid=False)),
-        SearchOr(SearchHeader("Subject", "n1"), SearchHeader("From", "bob")),
+        SearchOr(SearchHeader("Subject", "n1", "SUBJECT"), SearchHeader("From", "bob", "FROM")),
         SearchNot(SearchAnd((SearchSet(S("2:3"), uid=True), SearchFlag("\\Seen", False)))),
     )))), b"G3 SEARCH NOT 3 OR SUBJECT n1 FROM bob NOT (UID 2:3 UNSEEN)\r\n"),
     (Command("G4", "SEARCH", Search("UTF-8", SearchText("grüße", whole_message=True))),

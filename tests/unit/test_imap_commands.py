@@ -174,8 +174,8 @@ VALID: list[tuple[bytes, Command]] = [
     (b'a SEARCH UID 1:5 2,4 SUBJECT "hi there" FROM bob TO {3}\r\nx y',
      Command("a", "SEARCH", Search(None, SearchAnd((
          SearchSet(S("1:5"), True), SearchSet(S("2,4"), False),
-         SearchHeader("Subject", "hi there"), SearchHeader("From", "bob"),
-         SearchHeader("To", "x y")))))),
+         SearchHeader("Subject", "hi there", "SUBJECT"), SearchHeader("From", "bob", "FROM"),
+         SearchHeader("To", "x y", "TO")))))),
     (b"a SEARCH HEADER X-Spam yes BODY word TEXT w2 LARGER 10 SMALLER 20",
      Command("a", "SEARCH", Search(None, SearchAnd((
          SearchHeader("X-Spam", "yes"), SearchText("word", False), SearchText("w2", True),

@@ -50,7 +50,7 @@ from harness.protocol.imap.command_values import (
 )
 from harness.protocol.imap.formatting import format_internaldate
 from harness.protocol.imap.lexer import is_tag
-from harness.protocol.imap.search_grammar import DATE_KEYS, FLAG_KEYS, HEADER_KEYS, header_field
+from harness.protocol.imap.search_grammar import DATE_KEYS, FLAG_KEYS, HEADER_KEYS
 from harness.protocol.imap.seqset import SequenceSet
 
 CRLF = b"\r\n"
@@ -300,8 +300,8 @@ def _search_key(key: SearchKey, *, nested: bool) -> list[_Part]:
             return [word.encode("ascii")]
         return [b"KEYWORD " if key.present else b"UNKEYWORD ", atom(key.flag)]
     if isinstance(key, SearchHeader):
-        if key.field.upper() in HEADER_KEYS and header_field(key.field.upper()) == key.field:
-            return [key.field.upper().encode("ascii") + b" ", astring(key.value)]
+        if key.key in HEADER_KEYS:
+            return [key.key.encode("ascii") + b" ", astring(key.value)]
         return [b"HEADER ", astring(key.field), b" ", astring(key.value)]
     if isinstance(key, SearchText):
         return [b"TEXT " if key.whole_message else b"BODY ", astring(key.value)]

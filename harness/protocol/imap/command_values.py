@@ -210,10 +210,12 @@ class SearchFlag:
 @dataclass(frozen=True, slots=True)
 class SearchHeader:
     """FROM, TO, CC, BCC, SUBJECT and HEADER: ``value`` is a substring of the field (empty:
-    the field exists)."""
+    the field exists). ``key`` is the search key that asked: FROM, TO, CC and BCC search the
+    envelope's addresses (RFC 9051 §6.4.4), HEADER the field's text."""
 
     field: str
     value: str
+    key: str = "HEADER"
 
 
 @dataclass(frozen=True, slots=True)

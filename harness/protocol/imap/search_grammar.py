@@ -85,7 +85,7 @@ def _search_key(lx: Lexer, depth: int = 0) -> SearchKey:
         return SearchFlag(lx.atom(), word == "KEYWORD")
     if word in HEADER_KEYS:
         lx.sp()
-        return SearchHeader(header_field(word), lx.astring())
+        return SearchHeader(header_field(word), lx.astring(), word)
     if word == "HEADER":
         lx.sp()
         field = lx.astring()
