@@ -200,9 +200,10 @@ def without_extension(expected: tuple[object, ...]) -> tuple[object, ...]:
     return expected[:8] if media[0] == "TEXT" else expected[:7]
 
 
-def part_encoding(structure: object, part: str) -> str | None:
-    """The encoding a BODYSTRUCTURE reports for *part* ("2", "1.3"), in capitals; None when
-    the structure has no such part."""
+def part_body(structure: object, part: str) -> tuple[object, ...] | None:
+    """The body structure of *part* ("2", "1.3") in *structure* (RFC 9051 §6.4.5.1 numbering:
+    the parts of a MESSAGE/RFC822 part are those of its encapsulated message); None when
+    there is no such part."""
     node = structure
     for number in part.split("."):
         if (isinstance(node, tuple) and len(node) > 8 and not _is_multipart(node)
@@ -216,6 +217,12 @@ def part_encoding(structure: object, part: str) -> str | None:
             node = parts[int(number) - 1]
         elif number != "1":
             return None
-    if isinstance(node, tuple) and len(node) > 5 and isinstance(node[5], str):
+    return node if isinstance(node, tuple) else None
+
+
+def part_encoding(structure: object, part: str) -> str | None:
+    """The encoding a BODYSTRUCTURE reports for *part*, in capitals."""
+    node = part_body(structure, part)
+    if node is not None and len(node) > 5 and isinstance(node[5], str):
         return node[5].upper()
     return None
