@@ -99,9 +99,15 @@ async def append(client: IMAPClient, mailbox: str, data: bytes,
 async def ensure_binary(client: IMAPClient) -> None:
     """BINARY (RFC 3516) where the server offers it, else IMAP4rev2 enabled (RFC 9051 has it);
     the test is skipped when the server offers neither."""
-    if "BINARY" in client.capabilities:
-        return
-    need("IMAP4REV2" in client.capabilities, "the server offers neither BINARY nor IMAP4rev2")
+    if "BINARY" not in client.capabilities:
+        await enable_rev2(client, "the server offers neither BINARY nor IMAP4rev2")
+
+
+async def enable_rev2(client: IMAPClient,
+                      reason: str = "the server does not offer IMAP4rev2") -> None:
+    """ENABLE IMAP4rev2 (RFC 9051 Appendix D); the test is skipped, with *reason*, where the
+    server does not offer it."""
+    need("IMAP4REV2" in client.capabilities, reason)
     enabled = await client.command("ENABLE IMAP4rev2")
     precondition(enabled.ok, f"ENABLE IMAP4rev2 answered {enabled.status}")
 

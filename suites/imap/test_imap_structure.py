@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from harness.clients.imap import IMAPClient
+from harness.protocol.imap.responses import Fetch
 from harness.suite import Evidence, check, need, not_applicable, precondition, run
 from harness.targets import Target
 from suites.imap.corpus import Case, cases
@@ -30,9 +31,9 @@ from suites.imap.expectations import (
 )
 from suites.imap.imap_helpers import (
     append_literal8,
+    enable_rev2,
     ensure_binary,
     fetch_uid,
-    only_uid,
     scratch,
     select,
     session,
@@ -51,6 +52,8 @@ def _with(key: str, *more: str) -> list[object]:
 
 async def _store(client: IMAPClient, name: str, case: Case) -> int:
     """APPEND the case's message to mailbox *name*, select it, and return its UID."""
+    if case.expected.get("enable") == "IMAP4rev2":
+        await enable_rev2(client)
     how = case.expected.get("append")
     if how == "literal8":
         await ensure_binary(client)
@@ -70,7 +73,14 @@ async def _store(client: IMAPClient, name: str, case: Case) -> int:
              "the server refused the message, as RFC 9051 §6.3.12 allows")
         precondition(result.ok, f"setup APPEND answered {result.status}")
     await select(client, name)
-    return await only_uid(client)
+    # FETCH, not SEARCH: after ENABLE IMAP4rev2 a server answers SEARCH with ESEARCH.
+    result = await client.command("FETCH 1:* (UID)")
+    found = [r.items.get("UID") for r in result.untagged if isinstance(r, Fetch)]
+    precondition(result.ok and len(found) == 1 and isinstance(found[0], int),
+                 f"FETCH 1:* (UID) answered {result.status} with UIDs {found}, not the one "
+                 "message appended")
+    assert isinstance(found[0], int)
+    return found[0]
 
 
 def _scenario(target: Target, evidence: Evidence, case: Case,

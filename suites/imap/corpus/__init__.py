@@ -14,7 +14,8 @@ with ``ast.literal_eval``, never imported). Its keys, all optional:
 - ``decoded``: ``{part: octets}``, BODY[part] decoded by the encoding BODYSTRUCTURE reports;
 - ``binary``: ``{"BINARY[part]<partial>": octets}``; ``binary_size``: ``{part: number}``;
 - ``binary_crlf``: parts whose BINARY must have no LF without its CR;
-- ``append``: ``"literal8"`` (the message holds NUL) or ``"may-refuse"`` (APPEND may say NO).
+- ``append``: ``"literal8"`` (the message holds NUL) or ``"may-refuse"`` (APPEND may say NO);
+- ``enable``: ``"IMAP4rev2"`` when the answers hold only after ENABLE IMAP4rev2.
 
 Wherever the RFC allows several answers, the value is a set of them; ``...`` is any value.
 """

@@ -8,9 +8,14 @@ Content-Disposition."""
 # decode parameter-value continuations and parameter-value character sets as described in
 # [RFC2231] ... if the message contains parameters "foo*0*" and "foo*1*", the server should
 # decode them per [RFC2231], convert to UTF-8, concatenate, and return the resulting value as
-# a parameter "foo*"."  A SHOULD: the parameters as they are in the header (RFC 3501: "as
-# defined in [MIME-IMB]") and the decoded "NAME*" are both accepted, and nothing else.
-# Parameter names compare without case (RFC 2045 §5.1), values exactly.
+# a parameter "foo*"."  RFC 2231 §6, older and narrower: "IMAP4 [RFC-2060] servers SHOULD
+# decode parameter value continuations when generating the BODY and BODYSTRUCTURE fetch
+# attributes" (continuations only: the one parameter "name*", still in its charset and
+# %-encoding).  All SHOULDs: the parameters as they are in the header (RFC 3501: "as defined
+# in [MIME-IMB]"), the continuations joined (RFC 2231 §6) and the value decoded (RFC 9051)
+# are accepted, and nothing else: no form names a decoded value "NAME", a parameter the
+# message does not have.  Parameter names compare without case (RFC 2045 §5.1), values
+# exactly.
 
 EXPECTED = {
     "envelope": (
@@ -28,6 +33,7 @@ EXPECTED = {
     "bodystructure": (
         ("APPLICATION", "OCTET-STREAM",
          {("NAME*0*", "utf-8''caf%C3%A9", "NAME*1*", "%20menu", "NAME*2", ".txt"),
+          ("NAME*", "utf-8''caf%C3%A9%20menu.txt"),
           ("NAME*", "café menu.txt")},
          None, None, "7BIT", 4,
          # Extension data: MD5, then disposition: "a disposition type string, followed by a
