@@ -7,8 +7,10 @@ EXPECTED = {
         "Mon, 7 Feb 1994 21:52:25 -0800 (PST)",
         "comments",
         # From: <user-from (comment)@ (comment) domain.org>.  RFC 5322 §3.4.1: local-part =
-        # dot-atom, dot-atom = [CFWS] dot-atom-text [CFWS]; domain likewise.  RFC 5322 §3.2.2:
-        # comments are not part of the semantic content.  There is no display name: NIL.
+        # dot-atom, dot-atom = [CFWS] dot-atom-text [CFWS] (§3.2.3); domain likewise: the
+        # comments are CFWS around the tokens, not part of them.  §3.4: name-addr =
+        # [display-name] angle-addr, and there is no display-name; "the meaning of the
+        # information in a comment is unspecified", so a comment is no display name: NIL.
         ((None, None, "user-from", "domain.org"),),
         ((None, None, "user-from", "domain.org"),),
         # Reply-To: (lead) "Ann" (mid) <ann@example.org> (trail).  display-name = phrase; the
