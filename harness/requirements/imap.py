@@ -110,6 +110,20 @@ IMAP: tuple[Requirement, ...] = (
                 "exactly those parts of the message.", 9),
     Requirement("IMAP-FETCH-PARTIAL", 9051, "6.4.5", M,
                 "BODY[]<origin.octets> returns that substring, reported as BODY[]<origin>.", 9),
+    Requirement("IMAP-ENVELOPE-GROUPS", 9051, "7.5.2", M,
+                "ENVELOPE reports an RFC 5322 group as a start marker (NIL NIL \"name\" NIL), "
+                "its members, and an end marker (NIL NIL NIL NIL); an empty group as the two "
+                "markers.", 9),
+    Requirement("IMAP-BODYSTRUCTURE-SIZES", 9051, "7.5.2", M,
+                "BODYSTRUCTURE gives each part's size in octets in its transfer encoding, and "
+                "the size in text lines of each text and message/rfc822 part.", 9),
+    Requirement("IMAP-HEADER-FIELDS-NAMES", 9051, "6.4.5.1", M,
+                "BODY[HEADER.FIELDS (...)] returns every field whose name matches one listed "
+                "(ASCII case-insensitive; once, however often listed), as it is in the message, "
+                "folded, then the blank line; HEADER.FIELDS.NOT returns the other fields.", 9),
+    Requirement("IMAP-RFC822-SIZE", 9051, "2.3.4", M,
+                "RFC822.SIZE is the number of octets of the message in RFC 5322 format: of the "
+                "message appended, and of what BODY[] returns.", 9),
     Requirement("IMAP-UID-FETCH-UID", 9051, "6.4.9", M,
                 "Every FETCH response to UID FETCH includes the UID.", 9),
     # -- STORE -----------------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from harness.clients.imap import (
 from harness.protocol.errors import ProtocolError
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.formatting import astring
-from harness.protocol.imap.responses import Fetch, List, Response, Tagged
-from harness.suite import Evidence, check, make_message, open_imap, precondition, token
+from harness.protocol.imap.responses import Continuation, Fetch, List, Response, Tagged
+from harness.suite import Evidence, check, make_message, need, open_imap, precondition, token
 from harness.targets import ProviderTarget, Target
 
 
@@ -94,6 +94,41 @@ async def append(client: IMAPClient, mailbox: str, data: bytes,
     result = await client.append(mailbox, data, flags)
     precondition(result.ok, f"setup APPEND to {mailbox} answered {result.status}")
     return result
+
+
+async def ensure_binary(client: IMAPClient) -> None:
+    """BINARY (RFC 3516) where the server offers it, else IMAP4rev2 enabled (RFC 9051 has it);
+    the test is skipped when the server offers neither."""
+    if "BINARY" not in client.capabilities:
+        await enable_rev2(client, "the server offers neither BINARY nor IMAP4rev2")
+
+
+async def enable_rev2(client: IMAPClient,
+                      reason: str = "the server does not offer IMAP4rev2") -> None:
+    """ENABLE IMAP4rev2 (RFC 9051 Appendix D); the test is skipped, with *reason*, where the
+    server does not offer it."""
+    need("IMAP4REV2" in client.capabilities, reason)
+    enabled = await client.command("ENABLE IMAP4rev2")
+    precondition(enabled.ok, f"ENABLE IMAP4rev2 answered {enabled.status}")
+
+
+async def append_literal8(client: IMAPClient, mailbox: str, data: bytes) -> Tagged | None:
+    """APPEND *data* as a literal8 (RFC 3516 §4.4, RFC 9051 §6.3.12: the only way to append
+    a NUL octet); the tagged answer, or None when the server closed the connection."""
+    tag = next_raw_tag()
+    await client.send_raw(f"{tag} APPEND {mbox(mailbox)} ~{{{len(data)}}}\r\n".encode("ascii"))
+    try:
+        while True:
+            response = await client.read_response(10.0)
+            if isinstance(response, Tagged) and response.tag == tag:
+                return response
+            if isinstance(response, Continuation):
+                break
+    except IMAPConnectionClosed:
+        return None
+    await client.send_raw(data + b"\r\n")
+    tagged, _ = await until_tagged(client, tag)
+    return tagged
 
 
 async def select(client: IMAPClient, mailbox: str, *, readonly: bool = False) -> SelectResult:
