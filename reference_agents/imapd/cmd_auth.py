@@ -26,6 +26,7 @@ from harness.protocol.imap.formatting import (
     format_status_response,
     format_vanished,
 )
+from harness.protocol.imap.mime import encode_binary_parts
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import State, Transition
 from reference_agents.imapd.context import HandlerContext
@@ -465,10 +466,12 @@ async def append(s: HandlerContext, cmd: Command) -> Result:
         left = s.store.messages(user, info.name)
         s.store.force_uidnext(user, info.name, (left[-1].uid if left else 0) + 1)
     flags = () if s.config.has_quirk("imap_append_drops_flags") else cmd.args.flags
+    # RFC 3516 §4.4, §6: a part holding NUL octets (appended with literal8) is stored in base64,
+    # so that BODYSTRUCTURE and BODY[...] describe it in a CTE the base protocol accepts.
+    message = encode_binary_parts(cmd.args.message)
     when = None if s.config.has_quirk("imap_append_ignores_date") else cmd.args.date
     try:
-        uid = await asyncio.to_thread(s.store.append, user, info.name, cmd.args.message,
-                                      flags, when)
+        uid = await asyncio.to_thread(s.store.append, user, info.name, message, flags, when)
     except NoSuchMailbox:
         return Result("NO", "no such mailbox", trycreate_code(s))
     except ValueError as exc:

@@ -33,6 +33,7 @@ from harness.protocol.imap.mime import (
     binary_section,
     bodystructure,
     envelope,
+    parse_fields,
     section_bytes,
     split_message,
 )
@@ -154,6 +155,13 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
         return _binary_value(item, data, s)
     if item.section is not None:
         content = section_bytes(data, item.section)
+        if (s.config.has_quirk("imap_header_fields_case_sensitive") and content is not None
+                and item.section.text == "HEADER.FIELDS" and not item.section.part):
+            # quirk: field names compared with their case
+            header = split_message(data)[0]
+            content = b"".join(f.raw for f in parse_fields(header)
+                               if f.raw.split(b":", 1)[0].decode("ascii", "replace")
+                               in item.section.fields) + b"\r\n"
         if (s.config.has_quirk("imap_section_text_with_header") and item.section.text == "TEXT"
                 and not item.section.part):
             content = data  # quirk: BODY[TEXT] includes the header
@@ -168,6 +176,8 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
         if s.config.has_quirk("imap_size_changes"):  # quirk: the size alternates by one
             s.size_flip ^= 1
             size += s.size_flip
+        if s.config.has_quirk("imap_rfc822_size_lf") and data:
+            size = len(data.replace(b"\r\n", b"\n"))  # quirk: counted with LF line ends
         return size
     if name == "INTERNALDATE":
         return Raw(format_internaldate(info.internaldate))
@@ -175,8 +185,14 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
         header = split_message(data)[0]
         if s.config.has_quirk("imap_envelope_no_subject"):  # quirk: the subject is lost
             header = re.sub(rb"(?im)^subject:.*\r?\n(?:[ \t].*\r?\n)*", b"", header)
+        if s.config.has_quirk("imap_envelope_no_groups"):  # quirk: group syntax dropped
+            header = re.sub(rb"(?im)^((?:to|cc|bcc):)(.*)$",
+                            lambda m: m.group(1) + re.sub(rb"[^,;<>\"@:]+:|;", b"", m.group(2)),
+                            header)
         return Raw(envelope(header))
     if name == "BODYSTRUCTURE":
+        if s.config.has_quirk("imap_bodystructure_lf_sizes"):  # quirk: sizes of LF line ends
+            return Raw(bodystructure(data.replace(b"\r\n", b"\n"), extensible=True))
         if s.config.has_quirk("imap_bodystructure_flat"):  # quirk: always one text part
             return Raw(bodystructure(b"\r\n" + split_message(data)[1], extensible=True))
         return Raw(bodystructure(data, extensible=True))

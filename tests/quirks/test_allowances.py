@@ -14,27 +14,6 @@ from tests.quirks.runner import run_suites
 
 SUITES = Path(__file__).resolve().parents[2] / "suites"
 
-#: Suite tests that are red against the reference agents themselves: the structure corpus
-#: (suites/imap/corpus) specifies what RFC 9051 requires of MIME structure, and the agents'
-#: MIME code does not do it yet (folded header fields, groups and comments in ENVELOPE, NUL
-#: octets in BODY, RFC 2231 parameter names, the blank line of a header-only message, UTF-8
-#: header octets). Each entry goes when the agents answer it right.
-KNOWN_REFERENCE_DEFECTS: tuple[str, ...] = tuple(
-    f"imap/test_imap_structure.py::{test}" for test in (
-        "test_corpus_bodystructure[folded-boundary]",
-        "test_corpus_bodystructure[nul-part]",
-        "test_corpus_bodystructure[rfc2231]",
-        "test_corpus_envelope[comments]",
-        "test_corpus_envelope[eight-bit-header]",
-        "test_corpus_envelope[groups]",
-        "test_corpus_rfc822_size[nul-part]",
-        "test_corpus_sections[folded-boundary]",
-        "test_corpus_sections[no-blank-line]",
-        "test_corpus_sections[nul-part]",
-    )
-)
-
-
 def test_allowances_guard_known_requirements_and_do_not_shadow_quirks() -> None:
     assert len(ALLOWANCES) >= 7
     for allowance in ALLOWANCES.values():
@@ -48,8 +27,7 @@ def test_allowances_guard_known_requirements_and_do_not_shadow_quirks() -> None:
 @pytest.mark.parametrize("allowance", sorted(ALLOWANCES))
 def test_every_suite_stays_green_with_the_allowance_on(allowance: str, pytester: pytest.Pytester) -> None:
     # The whole suites run at once here, beside other runs: give deliveries the time they need.
-    run = run_suites(pytester, [str(SUITES)], allowances=[allowance], extra=("--delivery-timeout", "20"),
-                     known_red=KNOWN_REFERENCE_DEFECTS)
+    run = run_suites(pytester, [str(SUITES)], allowances=[allowance], extra=("--delivery-timeout", "20"))
     assert not run.errors(), f"harness errors with {allowance}:\n{run.shown()}"
     assert not run.red(), f"red with {allowance} on: {sorted(run.red())}\n{run.details}"
     guarded = {r: run.verdicts.get(r, "untested") for r in ALLOWANCES[allowance].guards}

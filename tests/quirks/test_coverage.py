@@ -36,15 +36,7 @@ def test_check_names_the_quirks_requirement(quirk: str) -> None:
 
 #: Testable requirements that have no quirk of their own yet, and why (none today). Each would
 #: be an open defect of the tables, listed here so that it is seen, not hidden.
-KNOWN_GAPS: dict[str, str] = {
-    "IMAP-ENVELOPE-GROUPS": "checked by the structure corpus (suites/imap/test_imap_structure.py); "
-                            "no quirk drops the group markers yet",
-    "IMAP-BODYSTRUCTURE-SIZES": "checked by the structure corpus; no quirk miscounts a part's "
-                                "octets or lines yet",
-    "IMAP-HEADER-FIELDS-NAMES": "checked by the structure corpus; no quirk matches field names "
-                                "with case yet",
-    "IMAP-RFC822-SIZE": "checked by the structure corpus; no quirk misreports RFC822.SIZE yet",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def test_every_testable_requirement_has_a_quirk() -> None:

@@ -8,6 +8,10 @@ from tests.quirks.runner import assert_fails_with
 
 #: quirk -> the suite test (module:function under suites/) that must fail with it on.
 CATCHES_IMAP: dict[str, str] = {
+    "imap_envelope_no_groups": "imap.test_imap_structure:test_corpus_envelope",
+    "imap_bodystructure_lf_sizes": "imap.test_imap_structure:test_corpus_bodystructure",
+    "imap_header_fields_case_sensitive": "imap.test_imap_structure:test_corpus_sections",
+    "imap_rfc822_size_lf": "imap.test_imap_structure:test_corpus_rfc822_size",
     "imap_select_no_unseen": "imap.test_imap_mailboxes:test_imap4rev1_select_reports_the_first_unseen",
     "imap_search_address_raw": "imap.test_imap_search:test_imap_search_from_matches_the_address",
     "imap_status_recent_zero": "imap.test_imap_mailboxes:test_imap_status_recent_counts_new_messages",

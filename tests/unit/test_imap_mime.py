@@ -77,8 +77,9 @@ def test_envelope_sender_and_reply_to_default_to_from() -> None:
     (b"text/plain (a comment); charset=utf-8 (another)", ("text", "plain", [("CHARSET", b"utf-8")])),
     # RFC 2231 §3 continuations and §4 charset and percent-encoding.
     (b"application/x; name*0*=utf-8''caf%C3%A9; name*1=\".txt\"",
-     ("application", "x", [("NAME", "café.txt".encode())])),
-    (b"application/x; title*=us-ascii'en'This%20is", ("application", "x", [("TITLE", b"This is")])),
+     ("application", "x", [("NAME*", "café.txt".encode())])),
+    (b"application/x; title*=us-ascii'en'This%20is", ("application", "x", [("TITLE*", b"This is")])),
+    (b'application/x; baz*0="a b"; baz*1=c', ("application", "x", [("BAZ", b"a bc")])),
     # A malformed type is the default (RFC 2045 §5.2).
     (b"nonsense", ("text", "plain", [])),
     (None, ("text", "plain", [])),
@@ -102,6 +103,8 @@ def test_header_fields_match_names_once_and_case_insensitively() -> None:
     header = b"Subject: a\r\nTo: x@y\r\nsubject: b\r\n\r\n"
     assert header_fields(header, ["Subject", "SUBJECT", "subject"]) == b"Subject: a\r\nsubject: b\r\n\r\n"
     assert header_fields(header, ["subject"], exclude=True) == b"To: x@y\r\n\r\n"
+    # A message with no body and no blank line gets no blank line (RFC 9051 §6.4.5).
+    assert header_fields(b"Subject: a\r\nTo: x@y\r\n", ["to"]) == b"To: x@y\r\n"
 
 
 def test_line_counts() -> None:

@@ -102,7 +102,10 @@ def header_fields(header: bytes, names: Iterable[str], *, exclude: bool = False)
     in their order, followed by the blank line (RFC 9051 §6.4.5)."""
     wanted = {n.lower() for n in names}
     picked = [f.raw for f in parse_fields(header) if f.name and (f.name in wanted) != exclude]
-    return b"".join(picked) + CRLF
+    # RFC 9051 §6.4.5: "the blank line is included in all header fetches, except in the case
+    # of a message that has no body and no blank line."
+    ends_blank = header.endswith((b"\r\n\r\n", b"\n\n")) or header in (b"\r\n", b"\n")
+    return b"".join(picked) + (CRLF if ends_blank else b"")
 
 
 def apply_partial(data: bytes, partial: tuple[int, int] | None) -> bytes:
@@ -362,7 +365,12 @@ def _percent_decode(text: bytes) -> bytes:
 
 def _rfc2231(params: list[tuple[str, bytes, bool]]) -> list[tuple[str, bytes]]:
     """Join RFC 2231 continuations (``name*0``, ``name*1*``...) and decode ``name*`` values
-    (charset'language'%XX) to UTF-8. *params* are (name, value, was-quoted)."""
+    (charset'language'%XX) to UTF-8. *params* are (name, value, was-quoted). RFC 9051 §7.5.2:
+    "parameters "baz*0", "baz*1", and "baz*2", the server should decode them per [RFC2231],
+    concatenate, and return the resulting value as a parameter "baz".  Similarly, if the
+    message contains parameters "foo*0*" and "foo*1*", the server should decode them per
+    [RFC2231], convert to UTF-8, concatenate, and return the resulting value as a parameter
+    "foo*"."""
     plain: list[tuple[str, bytes]] = []
     pieces: dict[str, list[tuple[int, bytes, bool]]] = {}
     order: list[str] = []
@@ -379,6 +387,7 @@ def _rfc2231(params: list[tuple[str, bytes, bool]]) -> list[tuple[str, bytes]]:
         pieces.setdefault(base, []).append((index, value, extended))
     for base in order:
         segments = sorted(pieces[base], key=lambda s: s[0])
+        encoded = any(extended for _, _, extended in segments)
         charset = ""
         data = bytearray()
         for pos, (_, value, extended) in enumerate(segments):
@@ -394,7 +403,7 @@ def _rfc2231(params: list[tuple[str, bytes, bool]]) -> list[tuple[str, bytes]]:
             text = bytes(data).decode(charset or "utf-8", "replace")
         except LookupError:
             text = bytes(data).decode("utf-8", "replace")
-        plain.append((base, text.encode("utf-8")))
+        plain.append((base + "*" if encoded else base, text.encode("utf-8")))
     return plain
 
 
@@ -498,9 +507,7 @@ def parse_mime(data: bytes, *, default_type: str = "text/plain", _depth: int = 0
 
 
 def _split_multipart(body: bytes, boundary: bytes) -> list[bytes]:
-    # RFC 2046 §5.1.1: "The boundary delimiter MUST occur at the beginning of a line", and
-    # "the CRLF preceding the boundary delimiter line is conceptually attached to the boundary".
-    delimiter = re.compile(rb"(?:\A|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|\Z)")
+    delimiter = _delimiter_pattern(boundary)
     parts: list[bytes] = []
     start: int | None = None
     for m in delimiter.finditer(body):
@@ -616,6 +623,56 @@ def binary_section(message: bytes, part: Sequence[int]) -> bytes | None:
         return None
     return decode_transfer_encoding(_encoding(found.fields()), found.body,
                                     textual=found.maintype == "text")
+
+
+def _delimiter_pattern(boundary: bytes) -> re.Pattern[bytes]:
+    # RFC 2046 §5.1.1: "The boundary delimiter MUST occur at the beginning of a line", and
+    # "the CRLF preceding the boundary delimiter line is conceptually attached to the boundary".
+    return re.compile(rb"(?:\A|\r?\n)--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|\Z)")
+
+
+def encode_binary_parts(data: bytes, *, _depth: int = 0) -> bytes:
+    """*data* with every leaf part that holds a NUL octet put into base64 (and its
+    Content-Transfer-Encoding field saying so); everything else byte for byte. For APPEND
+    with literal8: RFC 3516 §4.4 "The server MAY modify the CTE of the appended data, however
+    any such transformation MUST NOT result in a loss of data", and §6 "the server MUST issue
+    BODYSTRUCTURE responses that describe the message as though the binary-encoded sections
+    are encoded in a CTE acceptable to the IMAP4 base specification". BINARY[part] decodes it
+    back to the octets appended."""
+    if b"\x00" not in data:
+        return data
+    header, body = split_message(data)
+    fields = parse_fields(header)
+    maintype, subtype, params = parse_content_type(field_value(fields, "content-type"))
+    if _depth >= MAX_DEPTH:
+        return data
+    if maintype == "multipart":
+        boundary = dict(params).get("BOUNDARY")
+        if not boundary:
+            return data
+        out, pos, inside, closed = [header], 0, False, False
+        for m in _delimiter_pattern(boundary).finditer(body):
+            chunk = body[pos: m.start()]
+            # Before the first delimiter is the preamble, which stays as it is.
+            out.append(encode_binary_parts(chunk, _depth=_depth + 1) if inside else chunk)
+            out.append(m.group(0))
+            pos, inside = m.end(), True
+            if m.group(1):
+                closed = True
+                break
+        tail = body[pos:]
+        # After the close delimiter is the epilogue; without one the last part runs to the end.
+        out.append(encode_binary_parts(tail, _depth=_depth + 1) if inside and not closed else tail)
+        return b"".join(out)
+    if (maintype, subtype) == ("message", "rfc822"):
+        return header + encode_binary_parts(body, _depth=_depth + 1)
+    if b"\x00" not in body or _encoding(fields).lower() not in _IDENTITY_CTES:
+        return data
+    eol = b"\n" if header.endswith(b"\n") and not header.endswith(b"\r\n") else CRLF
+    kept = b"".join(f.raw for f in fields if f.name != "content-transfer-encoding")
+    encoded = binascii.b2a_base64(body, newline=False)
+    lines = eol.join(encoded[i: i + 76] for i in range(0, len(encoded), 76))
+    return kept + b"Content-Transfer-Encoding: base64" + eol + eol + lines
 
 
 # --------------------------------------------------------------------------- BODYSTRUCTURE
