@@ -72,10 +72,17 @@ def _params(value: object) -> object:
     if not (isinstance(value, tuple) and len(value) % 2 == 0
             and all(isinstance(v, str) for v in value)):
         return value
-    out: list[object] = []
-    for name, val in zip(value[::2], value[1::2], strict=True):
-        out += [name.upper(), val.upper() if name.upper() == "CHARSET" else val]
-    return tuple(out)
+    pairs = sorted((name.upper(), val.upper() if name.upper() == "CHARSET" else val)
+                   for name, val in zip(value[::2], value[1::2], strict=True))
+    # RFC 2045 §5.1: "The ordering of parameters is not significant."
+    return tuple(item for pair in pairs for item in pair)
+
+
+def _expected_params(expected: object) -> object:
+    """*expected* (a parameter list, or a set of alternatives) normalised as _params does."""
+    if isinstance(expected, set | frozenset):
+        return {_params(option) for option in expected}
+    return _params(expected)
 
 
 def _disposition(value: object) -> object:
@@ -149,7 +156,8 @@ def _single(actual: object, expected: tuple[object, ...], part: str) -> Iterator
             return
         fields.append(("envelope", actual[7], STRUCTURE))
     for index, (name, value, kind_of) in enumerate(fields):
-        if not matches(value, expected[2 + index]):
+        wanted = _expected_params(expected[2]) if name == "parameters" else expected[2 + index]
+        if not matches(value, wanted):
             yield Difference(part, name, value, expected[2 + index], kind_of)
     if media == ("MESSAGE", "RFC822"):
         inner = expected[8]
@@ -175,7 +183,10 @@ def _extension(actual: tuple[object, ...], expected: tuple[object, ...], part: s
         name = names[index] if index < len(names) else f"extension {index + 1}"
         normal = _params(value) if name == "parameters" else (
             _disposition(value) if name == "disposition" else value)
-        if not matches(normal, expected[index]):
+        wanted = _expected_params(expected[index]) if name == "parameters" else expected[index]
+        if name == "disposition" and isinstance(wanted, tuple) and len(wanted) == 2:
+            wanted = (wanted[0], _expected_params(wanted[1]))
+        if not matches(normal, wanted):
             yield Difference(part, name, value, expected[index])
 
 
