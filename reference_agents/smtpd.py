@@ -38,9 +38,9 @@ from harness.protocol.smtp import (
     C552_EXCEEDED_STORAGE,
     C554_TRANSACTION_FAILED,
     MAX_COMMAND_LINE,
-    DataReader,
     EnhancedStatus,
 )
+from harness.protocol.smtp.server import MAX_TEXT_LINE, DataCollector
 from reference_agents.accounts import Account
 from reference_agents.config import ProviderConfig
 
@@ -55,10 +55,6 @@ IDENT = "ESMTP mailharness"
 #: RFC 5321 §4.5.3.1.8: "The minimum total number of recipients that MUST be buffered is 100
 #: recipients."
 MAX_RECIPIENTS = 100
-
-#: RFC 5321 §4.5.3.1.6: "The maximum total length of a text line including the <CRLF> is 1000
-#: octets (not counting the leading dot duplicated for transparency)."
-MAX_TEXT_LINE = 1000
 
 #: RFC 1870 §4: "the maximum length of a MAIL FROM command line is increased by 26 characters
 #: by the possible addition of the SIZE keyword and value".
@@ -262,45 +258,6 @@ class _Listener:
     offer_auth: bool
     auth_require_tls: bool
     greeting_554: bool
-
-
-class _DataCollector:
-    """Mail data after 354, fed one CRLF-terminated line or line fragment at a time; memory
-    stays bounded by the size limit whatever the client sends."""
-
-    def __init__(self, size_limit: int | None) -> None:
-        self._reader = DataReader(size_limit)
-        self._line_length = 0
-        self._at_line_start = True
-        self.line_too_long = False
-        self.bare_line_ending = False
-        self.message: bytes | None = None
-        self.overflow = False
-
-    def feed(self, piece: bytes) -> bool:
-        """Take one piece; True once the end of mail data was seen."""
-        complete = piece.endswith(b"\r\n")
-        text = piece[:-2] if complete else piece
-        if b"\r" in text or b"\n" in text:
-            # RFC 5321 §2.3.8: "SMTP client implementations MUST NOT transmit these characters
-            # except when they are intended as line terminators and then MUST, as indicated
-            # above, transmit them only as a <CRLF> sequence."  Refusing them keeps a bare-LF
-            # "end of data" from being smuggled to a less careful next hop.
-            self.bare_line_ending = True
-        # The transparency dot is not counted (RFC 5321 §4.5.3.1.6).
-        stuffed = self._at_line_start and piece.startswith(b".")
-        self._line_length += len(piece) - stuffed
-        if self._line_length > MAX_TEXT_LINE:
-            self.line_too_long = True
-        if complete:
-            self._line_length = 0
-        self._at_line_start = complete
-        done = self._reader.feed(piece)
-        if done is None:
-            return False
-        self.overflow = done.overflow
-        self.message = done.message
-        return True
 
 
 class _SMTPSession(SMTP):
@@ -722,7 +679,7 @@ class _SMTPSession(SMTP):
             return
         await self.push(R354_START_DATA)
         size_limit = None if self.quirk("mta_size_not_enforced") else self.data_size_limit
-        collector = _DataCollector(size_limit)
+        collector = DataCollector(size_limit)
         smuggle = self.quirk("msa_accept_bare_lf_end_of_data") or self.quirk("mta_accept_bare_lf_end_of_data")
         last_reset = self.loop.time()
         try:
