@@ -25,13 +25,17 @@ def with_text(reply: Reply, *lines: str) -> Reply:
     return server_reply(reply.code, None if reply.enhanced is None else str(reply.enhanced), *lines)
 
 
+# --- the greeting and the replies to EHLO and HELO: no enhanced status code (RFC 2034 §3) ------
+#: Their texts carry the host name: use with_text().
+H220_GREETING = server_reply(220, None, "ready")
+H250_HELLO = server_reply(250, None, "hello")
+H501_EHLO_DOMAIN = server_reply(501, None, "EHLO needs a domain or address literal")
+H501_HELO_DOMAIN = server_reply(501, None, "HELO needs a domain")
+
 # --- 2yz ------------------------------------------------------------------------------------
-#: Greeting and HELO texts carry the host name: use with_text().
-R220_READY = server_reply(220, None, "ready")
 R220_TLS_READY = server_reply(220, "2.0.0", "Ready to start TLS")
 R221_BYE = server_reply(221, "2.0.0", "Bye")
 R235_AUTH_OK = server_reply(235, "2.7.0", "Authentication successful")
-R250_HELLO = server_reply(250, None, "hello")
 R250_OK = server_reply(250, "2.0.0", "OK")
 #: With the queue id: with_text(R250_QUEUED, f"Ok: queued as {queue_id}").
 R250_QUEUED = server_reply(250, "2.0.0", "Ok: queued")
@@ -64,8 +68,6 @@ R500_UNPARSABLE = server_reply(500, "5.5.2", "Command line not understood")
 R500_NOT_ASCII = server_reply(500, "5.5.2", "Non-ASCII octets in a command")
 R500_UNKNOWN_COMMAND = server_reply(500, "5.5.2", "Command not recognized")
 R500_AUTH_NEEDS_EHLO = server_reply(500, "5.5.2", "AUTH is an extension: start with EHLO")
-R501_EHLO_DOMAIN = server_reply(501, None, "EHLO needs a domain or address literal")
-R501_HELO_DOMAIN = server_reply(501, None, "HELO needs a domain")
 R501_MAIL_ARGUMENTS = server_reply(501, "5.5.4", "Expected MAIL FROM:<reverse-path> [parameters]")
 R501_RCPT_ARGUMENTS = server_reply(501, "5.5.4", "Expected RCPT TO:<forward-path> [parameters]")
 R501_BAD_PATH = server_reply(501, "5.5.4", "Path must be enclosed in <>")

@@ -67,13 +67,8 @@ class ServerParser:
         return len(self._buf)
 
     def receive_data(self, data: bytes) -> None:
+        """Take bytes as they arrive (the caller stops reading while much is buffered)."""
         self._buf += data
-        if self._skipping or b"\n" in data:
-            return
-        if len(self._buf) > MAX_BUFFERED_LINE:
-            # No end of line in sight: drop what is there and the rest of the line as it comes.
-            self._buf.clear()
-            self._skipping = True
 
     def discard(self) -> bytes:
         """Everything buffered, removed (RFC 3207 §4.2: what arrived before TLS is dropped)."""
@@ -91,7 +86,9 @@ class ServerParser:
         while True:
             nl = self._buf.find(b"\n")
             if nl < 0:
-                if len(self._buf) > MAX_BUFFERED_LINE:
+                if self._skipping or len(self._buf) > MAX_BUFFERED_LINE:
+                    # No end of line in sight: drop what is there, and the rest of the line as
+                    # it comes.
                     self._buf.clear()
                     self._skipping = True
                 return None
@@ -210,6 +207,22 @@ class PathArgument:
 
 
 _PARAM_KEYWORD_RE = re.compile(r"[A-Za-z0-9]+")
+
+
+def unclosed_path(argument: str, keyword: str) -> bool:
+    """True when the path after *keyword* opens with "<" and never closes (``MAIL FROM:<a@b``).
+    RFC 5321 §4.1.2: Path = "<" [ A-d-l ":" ] Mailbox ">"."""
+    if argument[: len(keyword)].upper() != keyword:
+        return False
+    path = argument[len(keyword):].lstrip()
+    return path.startswith("<") and ">" not in path
+
+
+def parse_mailbox_argument(text: str) -> str:
+    """The mailbox named by a VRFY argument or a path, with or without its angle brackets;
+    ArgumentError (553) when it is no mailbox."""
+    text = text.strip()
+    return _mailbox(text if text.startswith("<") and text.endswith(">") else f"<{text}>")
 
 
 def parse_path_argument(argument: str | None, keyword: str, syntax: Reply) -> PathArgument:
