@@ -99,9 +99,9 @@ class Session:
         self.host_name: str | None = None
         self.extended = False
         self.account: Account | None = None
-        self._reset_transaction()
+        self.reset_transaction()
 
-    def _reset_transaction(self) -> None:
+    def reset_transaction(self) -> None:
         self.mail_from: str | None = None
         self.mail_options: list[str] = []
         self.rcpt_tos: list[str] = []
@@ -202,7 +202,7 @@ class Session:
         else:
             await self.connection.write(R.with_text(R.H220_GREETING, f"{hostname} {IDENT}").raw)
         while not self.connection.closing:
-            received = await self._next(self._take_command)
+            received = await self.next_input(self._take_command)
             if received is None:
                 return
             if isinstance(received, LineTooLong):
@@ -212,7 +212,7 @@ class Session:
             else:
                 await self._dispatch(received)
 
-    async def _next(self, take: Callable[[], _T]) -> _T | None:
+    async def next_input(self, take: Callable[[], _T]) -> _T | None:
         """The next thing *take* finds in the input, waiting for more bytes as needed; None once
         the client is gone or idle past SERVER_TIMEOUT (the connection is then closed)."""
         while True:
@@ -282,9 +282,9 @@ class Session:
             # reply code" for a 5yz reply.
             raw = raw[:4] + b"4" + raw[5:]
         await self.connection.write(raw)
-        await self._after_reply(reply.code)
+        await self.after_reply(reply.code)
 
-    async def _after_reply(self, code: int) -> None:
+    async def after_reply(self, code: int) -> None:
         if self._close_after_reply:
             self.connection.close()
             return
@@ -307,7 +307,7 @@ class Session:
         """Send the AUTH challenge *text* (334, RFC 4954 §4) and return the decoded response;
         None when the client cancelled or the response is no base64 (both answered here)."""
         await self.connection.write(b"334 " + base64.b64encode(text.encode()) + b"\r\n")
-        line = await self._next(self.parser.next_line)
+        line = await self.next_input(self.parser.next_line)
         if line is None:
             raise ConnectionResetError("client gone during AUTH")
         if isinstance(line, LineTooLong):

@@ -45,7 +45,7 @@ async def ehlo(s: Session, arg: str | None) -> None:
     kept = (s.mail_from, s.mail_options, s.rcpt_tos, s.rcpt_options, s.smtp_utf8)
     # RFC 5321 §4.1.4: after EHLO "the SMTP server MUST clear all buffers and reset the state
     # exactly as if a RSET command had been issued."
-    s._reset_transaction()
+    s.reset_transaction()
     if s.quirk("msa_ehlo_keeps_transaction"):
         # Breaks RFC 5321 §4.1.4 (above): the transaction survives the EHLO.
         s.mail_from, s.mail_options, s.rcpt_tos, s.rcpt_options, s.smtp_utf8 = kept
@@ -69,7 +69,7 @@ async def ehlo(s: Session, arg: str | None) -> None:
         first, _, rest = raw.partition(b"\r\n")
         raw = first + b"\r\n250 " + rest[4:]
     await s.connection.write(raw)
-    await s._after_reply(250)
+    await s.after_reply(250)
 
 
 async def helo(s: Session, arg: str | None) -> None:
@@ -80,7 +80,7 @@ async def helo(s: Session, arg: str | None) -> None:
     if not arg:
         await s.reply(R.H501_HELO_DOMAIN, hello=True)
         return
-    s._reset_transaction()
+    s.reset_transaction()
     s.extended = False
     s.host_name = arg
     await s.reply(R.with_text(R.H250_HELLO, s.config.hostname), hello=True)
@@ -123,7 +123,7 @@ async def rset(s: Session, arg: str | None) -> None:
     if arg:
         await s.reply(R.R501_RSET_ARGUMENT)
         return
-    s._reset_transaction()
+    s.reset_transaction()
     await s.reply(R.R250_OK)
 
 
@@ -163,7 +163,7 @@ async def starttls(s: Session, arg: str | None) -> None:
     if not await s.connection.start_tls(context):
         return
     s.starttls_done = True
-    s._reset_transaction()
+    s.reset_transaction()
     s.host_name, s.extended, s.account = None, False, None
     if pending and s.quirk("msa_keep_pre_starttls_buffer"):
         # Breaks RFC 3207 §4.2: clear-text commands sent after STARTTLS run inside TLS.
@@ -224,7 +224,7 @@ async def mail(s: Session, arg: str | None) -> None:
     if s.mail_from is not None and s.quirk("msa_nested_mail_accepted"):
         # Breaks RFC 5321 §4.1.4: "a 503 failure reply MUST be returned" to a command out
         # of sequence; this restarts the transaction instead.
-        s._reset_transaction()
+        s.reset_transaction()
     if s.helo_needed():
         await s.reply(R.R503_HELLO_FIRST)
         return
@@ -358,10 +358,10 @@ async def data(s: Session, arg: str | None) -> None:
     collector = DataCollector(size_limit)
     smuggle = s.quirk("msa_accept_bare_lf_end_of_data") or s.quirk("mta_accept_bare_lf_end_of_data")
     while True:
-        piece = await s._next(s.parser.next_data_piece)
+        piece = await s.next_input(s.parser.next_data_piece)
         if piece is None:
             # The client went away before CRLF.CRLF: nothing was accepted, nothing is queued.
-            s._reset_transaction()
+            s.reset_transaction()
             s.connection.close()
             return
         if smuggle and (m := _BARE_LF_END_RE.search(piece)) is not None:
@@ -391,7 +391,7 @@ async def data(s: Session, arg: str | None) -> None:
             reply = await s.handler.handle_DATA(s, content)
         except Exception as error:
             reply = s.handler.handle_exception(error)
-    s._reset_transaction()
+    s.reset_transaction()
     await s.reply(reply)
 
 
