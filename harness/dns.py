@@ -31,6 +31,8 @@ import dns.zone
 from dns.rdtypes.ANY.MX import MX
 from dns.rdtypes.ANY.SOA import SOA
 
+from harness.protocol.smtp.grammar import ip_literal
+
 log = logging.getLogger(__name__)
 
 _IN = dns.rdataclass.IN
@@ -86,14 +88,6 @@ def _absolute(name: str) -> dns.name.Name:
     return dns.name.from_text(name, origin=dns.name.root)
 
 
-def _ip_literal(host: str) -> str:
-    """Refuse host names: resolving one would go through the system resolver."""
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        raise ValueError(f"DNS server must be an IP address, not {host!r}") from None
-
-
 # --------------------------------------------------------------------------------------------
 # The zone server
 # --------------------------------------------------------------------------------------------
@@ -113,7 +107,7 @@ class ZoneServer:
     the same port serves TCP."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.host = _ip_literal(host)
+        self.host = ip_literal(host)
         self.port = port
         self._zones: dict[dns.name.Name, dns.zone.Zone] = {}
         self._udp: asyncio.DatagramTransport | None = None
@@ -613,7 +607,7 @@ class _TCPProtocol(asyncio.Protocol):
 def make_resolver(host: str, port: int, *, timeout: float = 2.0) -> dns.asyncresolver.Resolver:
     """A resolver that asks exactly ``host:port`` — never the system's configuration."""
     resolver = dns.asyncresolver.Resolver(configure=False)
-    resolver.nameservers = [_ip_literal(host)]
+    resolver.nameservers = [ip_literal(host)]
     resolver.port = port
     resolver.timeout = timeout
     resolver.lifetime = timeout
@@ -646,7 +640,7 @@ async def send_update(
         rdata = dns.rdata.from_text(_IN, rdtype, value, origin=dns.name.root, relativize=False)
         update.add(_absolute(name), ttl, rdata)
     try:
-        response = await dns.asyncquery.tcp(update, _ip_literal(host), timeout=timeout, port=port)
+        response = await dns.asyncquery.tcp(update, ip_literal(host), timeout=timeout, port=port)
     except (dns.exception.DNSException, OSError) as exc:
         raise DNSUpdateError(f"UPDATE of {zone} to {host}:{port} failed: {exc!r}") from exc
     rcode = response.rcode()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import math
 import ssl
 import tomllib
@@ -12,9 +11,10 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
-#: Default port per URL scheme.
 from harness.errors import FileProblem
+from harness.protocol.smtp.grammar import ip_literal
 
+#: Default port per URL scheme.
 DEFAULT_PORTS: Mapping[str, int] = MappingProxyType(
     {"smtp": 25, "smtps": 465, "imap": 143, "imaps": 993}
 )
@@ -55,14 +55,12 @@ class TargetError(FileProblem):
         return TargetError(self.problem, source=self.source or source, key=self.key or key)
 
 
-def _ip_literal(host: str) -> str:
+def _address(host: str) -> str:
     """``host`` normalised if it is an IPv4 or IPv6 address literal; TargetError otherwise."""
     try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        raise TargetError(
-            f"host names are not resolved; give an IP address (got {host!r})"
-        ) from None
+        return ip_literal(host)
+    except ValueError as error:
+        raise TargetError(str(error)) from None
 
 
 def _host_for_url(host: str) -> str:
@@ -85,7 +83,7 @@ def _split_host_port(text: str, default_port: int) -> tuple[str, int]:
         port = default_port
     if not 1 <= port <= 65535:
         raise TargetError(f"port must be a number in 1-65535 (got {port})")
-    return _ip_literal(host), port
+    return _address(host), port
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +379,7 @@ def _ip_list(table: _Table, name: str) -> tuple[str, ...] | None:
     if values is None:
         return None
     try:
-        return tuple(_ip_literal(v) for v in values)
+        return tuple(_address(v) for v in values)
     except TargetError as exc:
         raise exc.located(source=table.source, key=table.key(name)) from None
 

@@ -1,4 +1,4 @@
-"""The provider's SMTP servers (reference_agents/smtpd.py), driven by smtplib and raw sockets."""
+"""The provider's SMTP servers (reference_agents/smtpd/), driven by smtplib and raw sockets."""
 
 from __future__ import annotations
 
@@ -174,12 +174,11 @@ PLAIN_MESSAGE = b"From: alice@example.org\r\nTo: bob@example.org\r\nSubject: hi\
 
 
 def test_reply_constants_are_valid_reply_lines() -> None:
-    from harness.protocol.smtp import parse_replies
+    from harness.protocol.smtp import codes, parse_replies
 
-    for name in dir(smtpd):
+    for name in dir(codes):
         if re.fullmatch(r"R\d{3}_\w+", name):
-            line = getattr(smtpd, name)
-            [reply] = parse_replies(line.encode("ascii") + b"\r\n")
+            [reply] = parse_replies(getattr(codes, name).raw)
             assert str(reply.code) == name[1:4]
             assert reply.code // 100 == 3 or reply.enhanced is not None, name
 
