@@ -4,12 +4,18 @@ from __future__ import annotations
 
 
 class ProtocolError(Exception):
-    """A protocol rule was broken. ``data`` holds the offending bytes, when there are any."""
+    """A protocol rule was broken. ``data`` holds the offending bytes, when there are any.
 
-    def __init__(self, message: str, data: bytes = b"") -> None:
+    ``wire_hint`` is what the side that caught the error should send in answer, when the core
+    knows it: the exact bytes of a server's reply (an SMTP ``501 5.5.4 ...`` line), as h11's
+    ``error_status_hint`` gives the HTTP status for a malformed request. None: no answer is
+    implied (a client that receives a malformed reply just reports it)."""
+
+    def __init__(self, message: str, data: bytes = b"", *, wire_hint: bytes | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.data = data
+        self.wire_hint = wire_hint
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r}, {self.data!r})"

@@ -30,7 +30,7 @@ async def starttls(s: HandlerContext, cmd: Command) -> Result | None:
     await s.flush()
     # RFC 9051 §6.2.1: "the server MUST discard any data that arrives before the TLS
     # negotiation is complete" — here, anything the client pipelined after STARTTLS.
-    s.reader.discard_buffer()
+    s.reader.discard_pending()
     try:
         await s.conn.start_tls(s.config.server_tls)
     except (ssl.SSLError, ConnectionError, OSError, TimeoutError):

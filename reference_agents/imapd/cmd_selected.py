@@ -27,13 +27,15 @@ from harness.protocol.imap.formatting import (
     format_vanished,
     message_literal,
 )
+from harness.protocol.imap.headers import (
+    parse_fields,
+)
 from harness.protocol.imap.mime import (
     UnknownTransferEncoding,
     apply_partial,
     binary_section,
     bodystructure,
     envelope,
-    parse_fields,
     section_bytes,
     split_message,
 )

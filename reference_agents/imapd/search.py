@@ -22,9 +22,11 @@ from harness.protocol.imap.commands import (
     SearchSize,
     SearchText,
 )
-from harness.protocol.imap.mime import (
+from harness.protocol.imap.headers import (
     parse_addresses,
     parse_fields,
+)
+from harness.protocol.imap.mime import (
     split_message,
 )
 from reference_agents.mailstore import MessageInfo

@@ -85,7 +85,7 @@ SMTP_QUIRKS: tuple[Quirk, ...] = (
           "STARTTLS with an argument is accepted (220)"),
     Quirk("msa_keep_ehlo_after_starttls", "msa", ("STARTTLS-RESET",),
           "the pre-TLS EHLO is remembered after the TLS handshake"),
-    Quirk("msa_keep_pre_starttls_buffer", "msa", ("STARTTLS-DISCARD-BUFFER",),
+    Quirk("msa_keep_plaintext_after_starttls", "msa", ("STARTTLS-DISCARD-BUFFER",),
           "commands pipelined after STARTTLS in clear text are executed after TLS starts"),
     Quirk("msa_starttls_reoffered", "msa", ("STARTTLS-NOT-REOFFERED",),
           "EHLO over TLS still advertises STARTTLS"),

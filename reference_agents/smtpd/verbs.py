@@ -165,7 +165,7 @@ async def starttls(s: Session, arg: str | None) -> None:
     s.starttls_done = True
     s.reset_transaction()
     s.host_name, s.extended, s.account = None, False, None
-    if pending and s.quirk("msa_keep_pre_starttls_buffer"):
+    if pending and s.quirk("msa_keep_plaintext_after_starttls"):
         # Breaks RFC 3207 §4.2: clear-text commands sent after STARTTLS run inside TLS.
         s.parser.unread(pending)
     if s.quirk("msa_keep_ehlo_after_starttls"):

@@ -53,7 +53,7 @@ CATCHES_SMTP: dict[str, str] = {
     "mta_rcpt_limit_550": "smtp.test_limits:test_smtp_recipients_over_limit_get_452",
     "mta_size_not_enforced": "smtp.test_limits:test_smtp_message_over_size_is_552",
     # security
-    "msa_keep_pre_starttls_buffer": "security.test_smtp_starttls_injection:test_smtp_starttls_injection_submission",
+    "msa_keep_plaintext_after_starttls": "security.test_smtp_starttls_injection:test_smtp_starttls_injection_submission",
     "mta_accept_bare_lf_end_of_data": "security.test_smtp_smuggling:test_smtp_smuggling_mx",
     "msa_accept_bare_lf_end_of_data": "security.test_smtp_smuggling:test_smtp_smuggling_submission",
     "mta_relay_percent_hack": "security.test_smtp_relay:test_smtp_no_relay_through_tricky_addresses_on_mx",

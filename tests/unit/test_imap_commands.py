@@ -409,11 +409,11 @@ def test_bare_lf_is_rejected() -> None:
         InvalidCommand("a", "line must end with CRLF"), Command("b", "NOOP")]
 
 
-def test_discard_buffer_drops_pipelined_input() -> None:
+def test_discard_pending_drops_pipelined_input() -> None:
     reader = CommandReader()
     reader.feed(b"a STARTTLS\r\nb LOGIN x y\r\n")
     assert reader.next_event() == Command("a", "STARTTLS")
-    reader.discard_buffer()
+    reader.discard_pending()
     assert reader.next_event() is None
 
 

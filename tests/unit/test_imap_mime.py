@@ -8,19 +8,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.protocol.imap.commands import Section
+from harness.protocol.imap.headers import (
+    Address,
+    parse_addresses,
+    parse_fields,
+    unfold,
+)
 from harness.protocol.imap.mime import (
     MAX_DEPTH,
-    Address,
     bodystructure,
     count_lines,
     envelope,
     header_fields,
-    parse_addresses,
     parse_content_type,
-    parse_fields,
     parse_mime,
     section_bytes,
-    unfold,
 )
 
 

@@ -241,3 +241,10 @@ def test_with_text_keeps_code_and_enhanced_status() -> None:
     assert (queued.code, str(queued.enhanced), queued.raw) == (250, "2.0.0", b"250 2.0.0 Ok: queued as Q1\r\n")
     greeting = codes.with_text(codes.H220_GREETING, "mail.example.org ESMTP")
     assert greeting.raw == b"220 mail.example.org ESMTP\r\n"
+
+
+def test_an_argument_error_carries_its_reply_as_the_wire_hint() -> None:
+    from harness.protocol.smtp.server import ArgumentError
+
+    error = ArgumentError(codes.R501_BAD_PATH)
+    assert error.wire_hint == codes.R501_BAD_PATH.raw and error.reply is codes.R501_BAD_PATH

@@ -103,7 +103,7 @@ class CommandReader:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
-    def discard_buffer(self) -> None:
+    def discard_pending(self) -> None:
         """Drop everything received so far (RFC 9051 §6.2.1: after the STARTTLS OK, input
         received before the TLS negotiation must not be treated as a command)."""
         self._buf.clear()

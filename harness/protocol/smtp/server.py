@@ -193,7 +193,7 @@ class ArgumentError(RemoteProtocolError):
     """A MAIL or RCPT argument the server refuses, with the reply it gets."""
 
     def __init__(self, reply: Reply) -> None:
-        super().__init__(str(reply), reply.raw)
+        super().__init__(str(reply), wire_hint=reply.raw)
         self.reply = reply
 
 
