@@ -120,7 +120,7 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-HEADER-FIELDS-NAMES", 9051, "6.4.5.1", M,
                 "BODY[HEADER.FIELDS (...)] returns every field whose name matches one listed "
                 "(ASCII case-insensitive; once, however often listed), as it is in the message, "
-                "folded, then the blank line; HEADER.FIELDS.NOT returns the other fields.", 9),
+                "folded; HEADER.FIELDS.NOT returns the other fields.", 9),
     Requirement("IMAP-RFC822-SIZE", 9051, "2.3.4", M,
                 "RFC822.SIZE is the number of octets of the message in RFC 5322 format: of the "
                 "message appended, and of what BODY[] returns.", 9),
