@@ -58,7 +58,6 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import Coroutine
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, settings
@@ -106,7 +105,7 @@ from harness.models.imap_mailbox_values import (
     uid_list,
 )
 from harness.protocol.errors import RemoteProtocolError
-from harness.protocol.imap.responses import ESearch, Fetch, Search, Status
+from harness.protocol.imap.responses import Fetch, Status
 from harness.protocol.imap.seqset import SequenceSet
 from harness.suite import Evidence, account, imap_connector, imap_secure, token
 from harness.suite import precondition as setup_step
@@ -404,53 +403,7 @@ class MailboxModel(MailboxObserver, RuleBasedStateMachine):
                       by_uid: bool) -> None:
         result, _ = await view.client.search(text, uid=by_uid)
         self._expect_ok(view, result, SEARCH, "SEARCH")
-        command = "UID SEARCH" if by_uid else "SEARCH"
-        # The result is judged by what the session had been told when the SEARCH response came.
-        # What it was told later in the command (an EXISTS after the SEARCH response, the new
-        # message's UID and flags, a flag change) the result may reflect or not: RFC 9051 §5.2
-        # obliges a server to send a size update "if a mailbox size change is observed during
-        # the processing of a command", not to observe it before computing the result, and lets
-        # flag updates wait for the next allowed moment.
-        at = next((i for i, r in enumerate(result.untagged) if isinstance(r, Search | ESearch)),
-                  len(result.untagged))
-        self._absorb(view, command, replace(result, untagged=result.untagged[:at]))
-        judged = set(view.known())
-        told = dict(view.flags)
-        self._absorb(view, command, replace(result, untagged=result.untagged[at:]))
-        hits = search_hits(result)
-        found: set[int] = set()
-        for hit in hits:
-            if by_uid:
-                found.add(hit)
-                continue
-            # A number above those announced before the SEARCH response is a new message if
-            # its EXISTS follows in the command.
-            if hit > len(view.seq):
-                raise self._violate(SEQ_UID, view, f"SEARCH returned message {hit}, but only "
-                                    f"{len(view.seq)} were announced")
-            uid = view.seq[hit - 1]
-            if uid is not None:
-                found.add(uid)
-        known = set(view.known())
-        # A flag change by the other session that this one had not been told of may be judged
-        # either way: a server may search the session's view (Dovecot) or the mailbox.
-        either = {u for u in judged if u in self.truth and told.get(u) != self.truth[u].flags
-                  and key.matches(self.truth[u], uids) != key.matches(
-                      replace(self.truth[u], flags=told.get(u, frozenset())), uids)}
-        expected = {u for u in judged if u in self.truth and key.matches(self.truth[u], uids)}
-        missing = sorted(expected - found - either)
-        # A message found must match, whether or not the session had been told of it; one the
-        # mailbox never had cannot be found.
-        wrong = sorted(u for u in found - either
-                       if (u in self.truth and not key.matches(self.truth[u], uids))
-                       or (u not in self.truth and u not in known and u not in judged
-                           and u not in self.expunged))
-        self._judge(SEARCH)
-        if missing or wrong:
-            raise self._violate(SEARCH, view, f"SEARCH {text} missed UIDs {missing} and returned "
-                                f"UIDs {wrong} that do not match (flags: " + ", ".join(
-                                    f"{u}={sorted(self.truth[u].flags)}" for u in sorted(self.truth)
-                                ) + ")")
+        self._search_result(view, key, text, uids, by_uid, result)
 
     @precondition(lambda self: self.ready and self.truth)
     @rule(session=st.integers(0, 1), choice=picks, move=st.booleans(), to_self=st.booleans(),
