@@ -68,4 +68,9 @@ def load(name: str) -> Case:
 
 
 def cases() -> list[Case]:
-    return [load(name) for name in names()]
+    found = [load(name) for name in names()]
+    if not found:
+        # A corpus that silently held nothing would make the structure suite pass vacuously.
+        raise RuntimeError(f"{HERE} holds no .eml message: the suites were installed without "
+                           "their data files")
+    return found
