@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from harness.protocol import diagrams
 from harness.protocol.errors import LocalProtocolError
 from harness.protocol.smtp.replies import (
     C220_READY,
@@ -148,23 +149,15 @@ def event_for_reply(verb: str, code: int) -> SessionEvent:
 
 
 def transitions_markdown() -> str:
-    """The transition table as a Markdown table (for docs and reports)."""
-    rows = ["| state | event | next state |", "|---|---|---|"]
-    for (state, event), nxt in sorted(
-        TRANSITIONS.items(), key=lambda kv: (list(_S).index(kv[0][0]), list(_E).index(kv[0][1]))
-    ):
-        rows.append(f"| {state.name} | {event.name} ({event.value}) | {nxt.name} |")
-    return "\n".join(rows) + "\n"
+    """The transition table as a Markdown table (for docs and reports), in state order."""
+    ordered = dict(sorted(
+        TRANSITIONS.items(), key=lambda kv: (list(_S).index(kv[0][0]), list(_E).index(kv[0][1]))))
+    return diagrams.transitions_markdown(ordered)
 
 
 def transitions_mermaid() -> str:
     """The transition table as a Mermaid state diagram (self-loops omitted)."""
-    lines = ["stateDiagram-v2", f"    [*] --> {_S.CONNECTED.name}"]
-    for (state, event), nxt in TRANSITIONS.items():
-        if state is not nxt:
-            lines.append(f"    {state.name} --> {nxt.name}: {event.name}")
-    lines.append(f"    {_S.CLOSED.name} --> [*]")
-    return "\n".join(lines) + "\n"
+    return diagrams.transitions_mermaid(TRANSITIONS, _S.CONNECTED, _S.CLOSED)
 
 
 # ---------------------------------------------------------------------------------------------
