@@ -150,11 +150,15 @@ class SelectedMailbox:
                         self.recent.discard(gone)
             if vanished and gone_uids:
                 out.append(format_vanished(gone_uids, earlier=False))
+        changed: list[frozenset[str]] = []  # flags that differ from what was reported
         for seq, uid in enumerate(self.uids, 1):
             info = present.get(uid)
             if info is None:
                 pending_expunge = True
-            elif info.flags != self.flags[uid] and report_flags:
+                continue
+            if info.flags != self.flags[uid]:
+                changed.append(info.flags)
+            if info.flags != self.flags[uid] and report_flags:
                 self.flags[uid] = info.flags
                 shown = self.shown_flags(uid, info.flags)
                 values: list[tuple[str, FetchValue]] = [("FLAGS", Raw(format_flags(shown)))]
@@ -165,7 +169,7 @@ class SelectedMailbox:
                 out.append(format_fetch_response(seq, values))
         last = self.uids[-1] if self.uids else 0
         new = [m for m in current if m.uid > last]
-        changed = [present[u].flags for u in self.uids if u in present]
+        # A keyword of a message whose flags did not change was announced already.
         out[:0] = self.keywords_update([*changed, *(m.flags for m in new)])
         withheld = False
         if announce_upto is not None:
