@@ -263,4 +263,14 @@ IMAP: tuple[Requirement, ...] = (
                 "the BAD.", 9),
     Requirement("IMAP-LINE-LIMIT", 9051, "11.7", S,
                 "An endless command line is cut off (BAD or BYE) rather than buffered.", 9),
+    # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
+    # (end of section)
+    # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
+    # (end of section)
+    # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
+    # (end of section)
+    # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    # (end of section)
+    # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    # (end of section)
 )

@@ -144,6 +144,16 @@ class Session:
         caps += ["SASL-IR", "LITERAL+", "ENABLE", "ID", "IDLE", "NAMESPACE", "UNSELECT",
                  "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "QRESYNC", "BINARY",
                  "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE"]
+        # SORT, THREAD, ESORT
+        caps += []
+        # ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH
+        caps += []
+        # MULTIAPPEND, CATENATE
+        caps += []
+        # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
+        caps += []
+        # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
+        caps += []
         return caps
 
     # -- output --------------------------------------------------------------------------------

@@ -180,4 +180,14 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
        "an unknown command is answered BYE and the connection closed"),
     _q("imap_no_line_limit", ("IMAP-LINE-LIMIT",),
        "buffers a command line of any length until its CRLF comes"),
+    # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
+    # (end of section)
+    # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
+    # (end of section)
+    # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
+    # (end of section)
+    # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    # (end of section)
+    # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    # (end of section)
 )

@@ -89,6 +89,16 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_name_escapes": "imap.test_imap_names:test_imap_users_cannot_see_each_other",
     "imap_unknown_command_bye": "imap.test_imap_bad_input:test_imap_malformed_commands_get_bad",
     "imap_no_line_limit": "imap.test_imap_bad_input:test_imap_endless_line_cut_off",
+    # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
+    # (end of section)
+    # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
+    # (end of section)
+    # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
+    # (end of section)
+    # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    # (end of section)
+    # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    # (end of section)
 }
 
 
