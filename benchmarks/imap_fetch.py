@@ -52,6 +52,20 @@ async def connect(target: Target) -> IMAPClient:
     return client
 
 
+async def append_batch(client: IMAPClient, mailbox: str, batch: list[tuple[int, bytes]]) -> None:
+    """APPEND each (number, message) of *batch* with LITERAL+, all in flight at once, and
+    wait for every tagged OK."""
+    await client.send_raw(b"".join(
+        b"F%d APPEND %s {%d+}\r\n%s\r\n" % (i, mailbox.encode(), len(m), m) for i, m in batch))
+    done = 0
+    while done < len(batch):
+        response = await client.read_response()
+        if isinstance(response, Tagged):
+            if not response.ok:
+                raise RuntimeError(f"APPEND {response.tag} answered {response.status}")
+            done += 1
+
+
 async def fill(target: Target, mailbox: str, indexes: list[int], run: str) -> None:
     """APPEND the messages *indexes* with LITERAL+, BATCH commands in flight at a time."""
     client = await connect(target)
@@ -59,19 +73,8 @@ async def fill(target: Target, mailbox: str, indexes: list[int], run: str) -> No
         if "LITERAL+" not in client.capabilities:
             raise RuntimeError("the server does not offer LITERAL+")
         for start in range(0, len(indexes), BATCH):
-            batch = indexes[start : start + BATCH]
-            wire = b"".join(
-                b"F%d APPEND %s {%d+}\r\n%s\r\n" % (i, mailbox.encode(), len(m), m)
-                for i, m in ((i, small_message(i, run)) for i in batch)
-            )
-            await client.send_raw(wire)
-            done = 0
-            while done < len(batch):
-                response = await client.read_response()
-                if isinstance(response, Tagged):
-                    if not response.ok:
-                        raise RuntimeError(f"APPEND {response.tag} answered {response.status}")
-                    done += 1
+            await append_batch(client, mailbox, [(i, small_message(i, run))
+                                                 for i in indexes[start : start + BATCH]])
         await client.logout()
     finally:
         await client.close()

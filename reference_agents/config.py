@@ -8,6 +8,7 @@ from pathlib import Path
 
 from reference_agents.accounts import AccountStore
 from reference_agents.allowances import ALLOWANCES
+from reference_agents.limits import AuthLimits, AuthThrottle
 from reference_agents.quirks import QUIRKS
 
 
@@ -55,6 +56,12 @@ class ProviderConfig:
     tls: bool = True
     spam_threshold: float = 5.0
     idle_poll_interval: float = 1.0
+    auth_limits: AuthLimits = AuthLimits()
+    #: The failure counts every listener of this provider shares (made from auth_limits).
+    auth_throttle: AuthThrottle = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "auth_throttle", AuthThrottle(self.auth_limits))
 
     def has_quirk(self, name: str) -> bool:
         """Whether quirk *name* is on. A name that is no quirk raises KeyError, so a misspelt

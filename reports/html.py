@@ -420,5 +420,7 @@ def render_html(runs: Sequence[RunResults], *, title: str = DEFAULT_TITLE) -> st
 
 
 def write_report(path: Path, runs: Sequence[RunResults]) -> None:
-    """Write the report as UTF-8 (anything unencodable shown as a backslash escape)."""
+    """Write the report as UTF-8 (anything unencodable shown as a backslash escape), making
+    the file's directory if it is not there yet."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(render_html(runs), encoding="utf-8", errors="backslashreplace")

@@ -283,6 +283,8 @@ def results_to_json(run: RunResults) -> str:
 
 
 def write_results(path: str | Path, run: RunResults) -> None:
+    """Write the JSON results, making the file's directory if it is not there yet."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(results_to_json(run), encoding="utf-8")
 
 

@@ -25,11 +25,16 @@ untagged response is checked as it is absorbed, and each rule checks what it is 
   expunged by the other session, a flag change, and a message the other session added whose
   EXISTS comes after the SEARCH response (RFC 9051 §5.2 obliges a server to send a size update
   it observes during a command, not to observe it before computing the result).
+- IMAP-SEARCH-ADDRESS: the same, for SEARCH FROM / TO an addr-spec, over messages whose From and
+  To spell their addresses with comments, old-style trailing names and groups (SENDERS,
+  RECIPIENTS): the search matches the address, not the header's raw text.
 - IMAP-SESSIONS-AGREE: flags reported by FETCH are the model's flags; after a checkpoint (NOOP in
   every session) each session's view holds the model's UIDs, count and flags, and an explicit
   FETCH FLAGS agrees; keywords in FETCH were announced by FLAGS or PERMANENTFLAGS (``\\*`` for
   those the model itself stored); MODSEQ and HIGHESTMODSEQ never go backwards in a session where
   CONDSTORE is offered.
+- IMAP-FLAGS-NEW-KEYWORD: a keyword in FETCH FLAGS is in the last FLAGS response that session
+  had: a keyword new to the mailbox, set by either session, gets a FLAGS response first.
 - IMAP-RECENT: in IMAP4rev1, no two selections see one message as ``\\Recent``, and exactly one
   does for a message that arrived while both were selected — checked only once the server has
   ever reported ``\\Recent`` (suites/imap checks that a server keeps recent state at all).
@@ -81,8 +86,10 @@ from harness.models.imap_mailbox_values import (
     FLAG_KEYS,
     NO_EXPUNGE,
     RECENT_ONCE,
+    RECIPIENTS,
     REQUIREMENTS,
     SEARCH,
+    SENDERS,
     SEQ_UID,
     STATIC,
     SYNTAX,
@@ -91,9 +98,11 @@ from harness.models.imap_mailbox_values import (
     UNCHECKED,
     ModelViolation,
     SearchKey,
+    Seed,
     TrueMessage,
     View,
     code_of,
+    correspondents,
     flag_lists,
     flag_set,
     make_body,
@@ -155,6 +164,7 @@ class MailboxModel(MailboxObserver, RuleBasedStateMachine):
         self.expunged = set()
         self.max_uid = 0
         self.pending = []
+        self.correspondents = {}
         self.static = {}
         self.stored_keywords = set()
         self.scratch_count = 0
@@ -183,7 +193,7 @@ class MailboxModel(MailboxObserver, RuleBasedStateMachine):
     # -- setup and teardown ---------------------------------------------------------------------
 
     @initialize(rev2=st.tuples(st.booleans(), st.booleans()), seed=seed_messages)
-    def setup(self, rev2: tuple[bool, bool], seed: list[tuple[str, int, list[str]]]) -> None:
+    def setup(self, rev2: tuple[bool, bool], seed: list[Seed]) -> None:
         self._run(self._setup(rev2, seed), "setup: LOGIN, CREATE, APPEND, SELECT in both sessions")
         self.ready = True
 
@@ -200,7 +210,7 @@ class MailboxModel(MailboxObserver, RuleBasedStateMachine):
             await client.capability()  # RFC 9051 §6.2.3: capabilities may change at login
         return client
 
-    async def _setup(self, rev2: tuple[bool, bool], seed: list[tuple[str, int, list[str]]]) -> None:
+    async def _setup(self, rev2: tuple[bool, bool], seed: list[Seed]) -> None:
         for name, wants_rev2 in zip(("A", "B"), rev2, strict=True):
             client = await self._open(name)
             view = View(name, client)
@@ -221,10 +231,10 @@ class MailboxModel(MailboxObserver, RuleBasedStateMachine):
         for name in (self.mailbox, self.scratch):
             created = await first.client.command(f"CREATE {name}")
             self._step_ok(first, created, f"CREATE {name}")
-        for kind, lines, flags in seed:
+        for kind, lines, flags, who in seed:
             # Before any SELECT: PERMANENTFLAGS is not known yet, so system flags only.
             await self._append(first, kind, lines, [f for f in flags if f.startswith("\\")],
-                               selected=False)
+                               who, selected=False)
         for view in self.views:
             await self._select(view)
 
@@ -281,15 +291,17 @@ class MailboxModel(MailboxObserver, RuleBasedStateMachine):
 
     @precondition(lambda self: self.ready)
     @rule(session=st.integers(0, 1), kind=st.sampled_from(["plain", "multipart"]),
-          lines=st.integers(0, 6), flags=flag_lists)
-    def append(self, session: int, kind: str, lines: int, flags: list[str]) -> None:
+          lines=st.integers(0, 6), flags=flag_lists, who=correspondents)
+    def append(self, session: int, kind: str, lines: int, flags: list[str],
+               who: tuple[int, int]) -> None:
         view = self.views[session]
-        self._run(self._append(view, kind, lines, flags), f"APPEND {kind} {flags}")
+        self._run(self._append(view, kind, lines, flags, who), f"APPEND {kind} {flags} {who}")
 
-    async def _append(self, view: View, kind: str, lines: int, flags: list[str], *,
-                      selected: bool = True) -> None:
+    async def _append(self, view: View, kind: str, lines: int, flags: list[str],
+                      who: tuple[int, int], *, selected: bool = True) -> None:
         usable = self._usable(view, flags)
-        body = make_body(kind, lines, uuid.uuid4().hex)
+        body = make_body(kind, lines, uuid.uuid4().hex, who)
+        self.correspondents[body] = (SENDERS[who[0]][1], RECIPIENTS[who[1]][1])
         result = await view.client.append(self.mailbox, body, usable)
         self._step_ok(view, result, "APPEND")
         self.stored_keywords.update(f for f in usable if not f.startswith("\\"))

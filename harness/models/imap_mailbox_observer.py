@@ -15,12 +15,17 @@ from harness.checks import CheckFailed
 from harness.clients.imap import CommandResult
 from harness.clients.transcript import Transcript
 from harness.models.imap_mailbox_values import (
+    ADDRESS_KEYS,
     AGREE,
+    NEW_KEYWORD,
     NO_EXPUNGE,
     NO_EXPUNGE_COMMANDS,
     RECENT,
     RECENT_ONCE,
+    RECIPIENTS,
     SEARCH,
+    SEARCH_ADDRESS,
+    SENDERS,
     SEQ_UID,
     STATIC,
     STATIC_ITEMS,
@@ -70,6 +75,8 @@ class MailboxObserver:
     expunged: set[int]
     max_uid: int
     pending: list[tuple[bytes, frozenset[str]]]  # arrivals whose UID is unknown
+    #: The addr-specs of each appended body's From and To (SENDERS, RECIPIENTS).
+    correspondents: dict[bytes, tuple[str, str]]
     static: dict[tuple[int, str], object]
     stored_keywords: set[str]
     recent_reported: bool
@@ -271,14 +278,23 @@ class MailboxObserver:
                                 f"{self.max_uid} the mailbox already had"
                                 + (" (a UID used before)" if uid in self.expunged else ""))
         self.max_uid = uid
-        self.truth[uid] = TrueMessage(uid, body, flags, self.step)
+        sender, recipient = self.correspondents.get(body, (SENDERS[0][1], RECIPIENTS[0][1]))
+        self.truth[uid] = TrueMessage(uid, body, flags, self.step, sender, recipient)
 
     def _check_keywords(self, view: View, flags: frozenset[str]) -> None:
+        """RFC 3501 §7.2.6 / RFC 9051 §7.3.5: FLAGS lists "the flags that are applicable for
+        this mailbox"; a keyword new to the mailbox gets a new FLAGS response before a FETCH
+        shows it (IMAP-FLAGS-NEW-KEYWORD). A keyword neither FLAGS nor PERMANENTFLAGS ever
+        announced, nor one of the model's own under ``\\*``, is also a disagreement."""
         for flag in flags:
-            if flag.startswith("\\") or flag in view.keywords or flag in view.permanent:
+            if flag.startswith("\\"):
                 continue
-            if view.permanent_star and flag in self.stored_keywords:
+            self._judge(NEW_KEYWORD)
+            if flag in view.keywords:
                 continue
+            if flag in view.permanent or (view.permanent_star and flag in self.stored_keywords):
+                raise self._violate(NEW_KEYWORD, view, f"keyword {flag!r} in FETCH FLAGS is not "
+                                    f"in the last FLAGS response {sorted(view.keywords)}")
             raise self._violate(AGREE, view, f"keyword {flag!r} in FETCH FLAGS was never "
                                 "announced by FLAGS or PERMANENTFLAGS")
 
@@ -392,9 +408,10 @@ class MailboxObserver:
                        if (u in self.truth and not key.matches(self.truth[u], uids))
                        or (u not in self.truth and u not in known and u not in judged
                            and u not in self.expunged))
-        self._judge(SEARCH)
+        requirement = SEARCH_ADDRESS if key.kind in ADDRESS_KEYS else SEARCH
+        self._judge(requirement)
         if missing or wrong:
-            raise self._violate(SEARCH, view, f"SEARCH {text} missed UIDs {missing} and returned "
+            raise self._violate(requirement, view, f"SEARCH {text} missed UIDs {missing} and returned "
                                 f"UIDs {wrong} that do not match (flags: " + ", ".join(
                                     f"{u}={sorted(self.truth[u].flags)}" for u in sorted(self.truth)
                                 ) + ")")

@@ -33,20 +33,39 @@ UIDVALIDITY = "IMAP-UIDVALIDITY-STABLE"
 APPENDUID = "IMAP-APPENDUID"
 COPYUID = "IMAP-COPYUID"
 SYNTAX = "IMAP-RESPONSE-SYNTAX"
+SEARCH_ADDRESS = "IMAP-SEARCH-ADDRESS"
+NEW_KEYWORD = "IMAP-FLAGS-NEW-KEYWORD"
 #: Every requirement the model can red (for the suite test's marker).
-REQUIREMENTS = (SEQ_UID, NO_EXPUNGE, STATIC, SEARCH, AGREE, RECENT_ONCE, UID_MONOTONIC,
-                UIDVALIDITY, APPENDUID, COPYUID, SYNTAX)
+REQUIREMENTS = (SEQ_UID, NO_EXPUNGE, STATIC, SEARCH, SEARCH_ADDRESS, AGREE, NEW_KEYWORD,
+                RECENT_ONCE, UID_MONOTONIC, UIDVALIDITY, APPENDUID, COPYUID, SYNTAX)
 #: Why a requirement the model never got to check is not applicable to the target.
 UNCHECKED = {
     RECENT_ONCE: "no IMAP4rev1 session was told of a \\Recent message",
     UIDVALIDITY: "no session selected the mailbox again with a UIDVALIDITY",
     APPENDUID: "no APPEND was answered with APPENDUID (UIDPLUS)",
+    NEW_KEYWORD: "no FETCH reported a keyword",
     COPYUID: "no COPY or MOVE was answered with COPYUID (UIDPLUS)",
 }
 
 
 SYSTEM_FLAGS = ("\\Seen", "\\Flagged", "\\Deleted", "\\Answered", "\\Draft")
 KEYWORDS = ("$Label1", "mh_red", "mh_blue")
+#: The From and To fields of the model's messages, each with the addr-spec a SEARCH FROM / TO
+#: looks for. RFC 5322 §3.4.1 allows comments and folding white space around the local part and
+#: the domain (dot-atom = [CFWS] dot-atom-text [CFWS]); they are not part of the address, so
+#: the address SEARCH of RFC 9051 §6.4.4 ("the envelope structure's FROM field") finds it
+#: whatever the header's spelling. No addr-spec is a substring of another's field.
+SENDERS = (
+    ("Model Sender <model@example.com>", "model@example.com"),
+    ("Ann Desk <ann (front desk)@ (office) example.com>", "ann@example.com"),
+    ("chris@example.org (Chris)", "chris@example.org"),
+)
+RECIPIENTS = (
+    ("bob@example.net", "bob@example.net"),
+    ("<dora (reader) @example.net>", "dora@example.net"),
+    ("Team: erin@example.net, Finn <finn@example.net>;", "erin@example.net"),
+)
+ADDRESS_KEYS = ("FROM", "TO")
 RECENT = "\\Recent"
 #: FETCH items whose value never changes for a UID (RFC 9051 §2.3.1.1 / §2.3.2).
 STATIC_ITEMS = ("RFC822.SIZE", "INTERNALDATE", "ENVELOPE", "BODYSTRUCTURE", "BODY[]")
@@ -93,6 +112,8 @@ class TrueMessage:
     body: bytes
     flags: frozenset[str]
     arrived_step: int
+    sender: str = SENDERS[0][1]
+    recipient: str = RECIPIENTS[0][1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +121,9 @@ class SearchKey:
     """One SEARCH key of a small grammar; ``repr`` is valid Python for the reproducer.
 
     kind: a flag key (``SEEN``, ``UNSEEN``...), ``ALL``, ``KEYWORD``/``UNKEYWORD`` (``arg`` the
-    keyword), ``UID`` (``lo``/``hi`` index the model's UIDs at run time), ``NOT`` or ``OR``."""
+    keyword), ``FROM``/``TO`` (``arg`` an addr-spec; never under NOT or OR, so that a wrong
+    answer is the address search's), ``UID`` (``lo``/``hi`` index the model's UIDs at run time),
+    ``NOT`` or ``OR``."""
 
     kind: str
     arg: str = ""
@@ -111,6 +134,8 @@ class SearchKey:
     def text(self, uids: Sequence[int]) -> str:
         if self.kind in ("KEYWORD", "UNKEYWORD"):
             return f"{self.kind} {self.arg}"
+        if self.kind in ADDRESS_KEYS:
+            return f'{self.kind} "{self.arg}"'
         if self.kind == "UID":
             return f"UID {self._uid_range(uids)}"
         if self.kind == "NOT":
@@ -137,6 +162,11 @@ class SearchKey:
             return self.arg in flags
         if kind == "UNKEYWORD":
             return self.arg not in flags
+        if kind in ADDRESS_KEYS:
+            # RFC 9051 §6.4.4: "Messages that contain the specified string in the envelope
+            # structure's FROM field" (TO: "TO field"); string matching is case-insensitive.
+            field = message.sender if kind == "FROM" else message.recipient
+            return self.arg.lower() in field.lower()
         if kind == "UID":
             text = self._uid_range(uids)
             return SequenceSet.parse(text).contains(message.uid, max(uids, default=1))
@@ -165,9 +195,15 @@ SIMPLE_KEYS: tuple[SearchKey, ...] = (
 )
 #: The keys that test one flag (DELETED, UNDELETED, SEEN, UNSEEN...).
 FLAG_KEYS = SIMPLE_KEYS[: 2 + len(_FLAG_KEYS)]
+#: SEARCH FROM / TO each address the messages may carry.
+ADDRESS_SEARCH_KEYS: tuple[SearchKey, ...] = (
+    *(SearchKey("FROM", addr) for _, addr in SENDERS),
+    *(SearchKey("TO", addr) for _, addr in RECIPIENTS),
+)
 _simple_keys = st.sampled_from(SIMPLE_KEYS)
 search_keys = st.one_of(
     _simple_keys,
+    st.sampled_from(ADDRESS_SEARCH_KEYS),
     _simple_keys.map(lambda k: SearchKey("NOT", sub=(k,))),
     st.tuples(_simple_keys, _simple_keys).map(lambda ks: SearchKey("OR", sub=ks)),
 )
@@ -176,18 +212,23 @@ search_keys = st.one_of(
 flag_lists = st.lists(
     st.sampled_from(["\\Deleted", *SYSTEM_FLAGS, *KEYWORDS]), min_size=0, max_size=3, unique=True
 )
-#: Messages appended before the sessions select the mailbox: (kind, lines, flags).
+#: Which of SENDERS and RECIPIENTS a message carries.
+correspondents = st.tuples(st.integers(0, len(SENDERS) - 1), st.integers(0, len(RECIPIENTS) - 1))
+#: A message appended before the sessions select the mailbox: (kind, lines, flags, who).
+Seed = tuple[str, int, list[str], tuple[int, int]]
 seed_messages = st.lists(
-    st.tuples(st.sampled_from(["plain", "multipart"]), st.integers(0, 4), flag_lists), max_size=3
+    st.tuples(st.sampled_from(["plain", "multipart"]), st.integers(0, 4), flag_lists,
+              correspondents), max_size=3
 )
 #: Picks: indexes into the candidate messages, taken modulo their number at run time.
 picks = st.lists(st.integers(0, 1000), min_size=1, max_size=3)
 
 
-def make_body(kind: str, lines: int, mark: str) -> bytes:
-    """A small well-formed message: text/plain or multipart/mixed, *lines* body lines."""
+def make_body(kind: str, lines: int, mark: str, who: tuple[int, int] = (0, 0)) -> bytes:
+    """A small well-formed message: text/plain or multipart/mixed, *lines* body lines, From
+    and To the fields of SENDERS and RECIPIENTS that *who* picks."""
     head = (
-        f"From: Model Sender <model@example.com>\r\nTo: bob@example.net\r\n"
+        f"From: {SENDERS[who[0]][0]}\r\nTo: {RECIPIENTS[who[1]][0]}\r\n"
         f"Subject: model {kind} {mark}\r\nDate: {email.utils.formatdate(localtime=False)}\r\n"
         f"Message-ID: <{mark}@model.mailharness.invalid>\r\nMIME-Version: 1.0\r\n"
     )

@@ -39,6 +39,27 @@ async def starttls(s: HandlerContext, cmd: Command) -> Result | None:
     return None
 
 
+def _peer(s: HandlerContext) -> str:
+    transport = s.conn.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return str(peer[0]) if peer else "unknown"
+
+
+async def _throttled(s: HandlerContext, user: str) -> Result | None:
+    """The provider-wide throttle (reference_agents/limits.py): wait as long as this address's
+    recent failures ask, or refuse the attempt for now, as a temporary failure. RFC 5530 §3:
+    UNAVAILABLE, "Temporary failure because a subsystem is down" — try again later."""
+    if s.config.has_quirk("imap_no_auth_delay"):  # quirk: no delay, and no throttle either
+        return None
+    verdict = s.config.auth_throttle.before(_peer(s), user)
+    if verdict.refuse:
+        return _result("NO", "too many failed authentications from here; try again later",
+                       "UNAVAILABLE")
+    if verdict.wait:
+        await asyncio.sleep(verdict.wait)
+    return None
+
+
 async def _verify(s: HandlerContext, user: str, password: str) -> Account | None:
     account = await asyncio.to_thread(s.config.accounts.verify, user, password)
     if account is None and s.config.has_quirk("imap_accept_any_password"):
@@ -50,37 +71,48 @@ async def _verify(s: HandlerContext, user: str, password: str) -> Account | None
 async def _authenticated(s: HandlerContext, account: Account, what: str) -> Result:
     s.user = account.username
     s.auth_failures = 0
+    s.config.auth_throttle.succeeded(_peer(s))
     s.advance(Transition.AUTHENTICATE)
     await asyncio.to_thread(ensure_special_mailboxes, s)
     return _result("OK", f"{what} completed", "CAPABILITY " + " ".join(s.capabilities()))
 
 
-async def _failed(s: HandlerContext) -> Result:
+async def _failed(s: HandlerContext, cmd: Command, user: str | None) -> Result | None:
     s.auth_failures += 1
+    s.config.auth_throttle.failed(_peer(s), user)
     if not s.config.has_quirk("imap_no_auth_delay"):  # quirk: failures answered at once
         # RFC 9051 §11.7: "A server SHOULD have mechanisms in place to limit or delay failed
         # AUTHENTICATE/LOGIN attempts."
         await asyncio.sleep(min(s.auth_failure_delay * s.auth_failures, _MAX_FAILURE_DELAY))
-    if s.auth_failures >= MAX_AUTH_FAILURES:
-        s.untagged("BYE", "too many authentication failures")
-        s.advance(Transition.LOGOUT)
-    return _result("NO", "authentication failed", "AUTHENTICATIONFAILED")
+    failed = _result("NO", "authentication failed", "AUTHENTICATIONFAILED")
+    if s.auth_failures < MAX_AUTH_FAILURES:
+        return failed
+    # The last failure the connection takes: the command is answered (its tagged NO) before
+    # the server says BYE and closes (RFC 9051 §3.4: BYE, then the connection is closed).
+    s.write(format_tagged(cmd.tag, failed.status, failed.text, failed.code))
+    s.untagged("BYE", "too many authentication failures")
+    s.advance(Transition.LOGOUT)
+    return None
 
 
-async def login(s: HandlerContext, cmd: Command) -> Result:
+async def login(s: HandlerContext, cmd: Command) -> Result | None:
     assert isinstance(cmd.args, Login)
     if s.login_disabled():
         # RFC 9051 §6.2.3: LOGINDISABLED — "the server ... MUST reject" LOGIN with NO.
         return _result("NO", "LOGIN needs TLS: use STARTTLS first", "PRIVACYREQUIRED")
+    user = cmd.args.user
     if s.config.has_quirk("imap_login_broken"):  # quirk: LOGIN always fails
-        return await _failed(s)
-    account = await _verify(s, cmd.args.user, cmd.args.password)
+        return await _failed(s, cmd, user)
+    refused = await _throttled(s, user)
+    if refused is not None:
+        return refused
+    account = await _verify(s, user, cmd.args.password)
     if account is None:
-        return await _failed(s)
+        return await _failed(s, cmd, user)
     return await _authenticated(s, account, "LOGIN")
 
 
-async def authenticate(s: HandlerContext, cmd: Command) -> Result:
+async def authenticate(s: HandlerContext, cmd: Command) -> Result | None:
     assert isinstance(cmd.args, Authenticate)
     if cmd.args.mechanism != "PLAIN":
         return _result("NO", "unsupported mechanism", "CANNOT")
@@ -110,9 +142,12 @@ async def authenticate(s: HandlerContext, cmd: Command) -> Result:
         return _result("BAD", "malformed PLAIN response")
     if authzid and authzid != authcid:
         return _result("NO", "cannot act as another user", "AUTHORIZATIONFAILED")
+    refused = await _throttled(s, authcid)
+    if refused is not None:
+        return refused
     account = await _verify(s, authcid, password)
     if account is None:
-        return await _failed(s)
+        return await _failed(s, cmd, authcid)
     return await _authenticated(s, account, "AUTHENTICATE")
 
 

@@ -23,6 +23,7 @@ from harness.protocol.smtp.codes import (
     R451_LOCAL_ERROR,
     R451_TEMPORARY_LOCAL_PROBLEM,
     R452_TOO_MANY_RECIPIENTS,
+    R454_TEMP_AUTH_FAILURE,
     R500_AUTH_LINE_TOO_LONG,
     R501_BAD_AUTH_RESPONSE,
     R501_BAD_RECIPIENT,
@@ -209,6 +210,29 @@ class Handler:
         server.rcpt_options.extend(options)
         return R250_RECIPIENT_OK
 
+    def _distinct_recipients(self, server: Session) -> tuple[str, ...]:
+        """The transaction's recipients, each mailbox once. RFC 5321 leaves a repeated RCPT
+        legal (and counts it against the limit on RCPT commands, §4.5.3.1.10); a mailbox given
+        a hundred times in one transaction still gets one copy of the message, not a hundred."""
+        seen: set[str] = set()
+        distinct: list[str] = []
+        for address in server.rcpt_tos:
+            key = self._mailbox_key(address)
+            if key not in seen:
+                seen.add(key)
+                distinct.append(address)
+        return tuple(distinct)
+
+    def _mailbox_key(self, address: str) -> str:
+        """Which mailbox *address* names: a local account's own address (accounts compare
+        without case), else the address with its domain in lower case (RFC 5321 §2.4: the
+        local part of a foreign address may be case-sensitive; domains never are)."""
+        account = self.config.accounts.by_address(address)
+        if account is not None:
+            return str(account.address).lower()
+        local, _, domain = address.rpartition("@")
+        return f"{local}@{domain.lower()}"
+
     async def handle_DATA(self, server: Session, content: bytes) -> Reply:
         message = self._with_trace(server, self._prepare(content))
         if self.quirk("mta_lose_after_accept"):
@@ -216,7 +240,7 @@ class Handler:
             return with_text(R250_QUEUED, f"Ok: queued as {uuid.uuid4().hex[:16].upper()}")
         sender = "" if server.mail_from in (None, "<>") else str(server.mail_from)
         try:
-            queue_id = await self._enqueue(sender, tuple(server.rcpt_tos), message)
+            queue_id = await self._enqueue(sender, self._distinct_recipients(server), message)
         except Exception:
             log.exception("%s: could not queue a message from %r", self.config.domain, sender)
             return R451_LOCAL_ERROR
@@ -261,8 +285,9 @@ class Handler:
         # RFC 5321 §4.4: "If the FOR clause appears, it MUST contain exactly one <path> entry,
         # even when multiple RCPT commands have been given."  Only given for one recipient, so
         # Bcc recipients are not disclosed to each other.
-        if len(server.rcpt_tos) == 1:
-            lines.append(f"\tfor <{server.rcpt_tos[0]}>; {rfc5322_now()}")
+        recipients = self._distinct_recipients(server)
+        if len(recipients) == 1:
+            lines.append(f"\tfor <{recipients[0]}>; {rfc5322_now()}")
         else:
             lines[-1] += f"; {rfc5322_now()}"
         return "\r\n".join(lines) + "\r\n"
@@ -317,7 +342,16 @@ class SubmissionHandler(Handler):
                 return R535_AUTH_INVALID
             return R501_BAD_AUTH_RESPONSE
         if mechanism == "LOGIN" and self.quirk("msa_auth_login_broken"):
-            return await self._auth_failed(server)  # breaks AUTH-LOGIN: advertised, never works
+            return await self._auth_failed(server, user)  # breaks AUTH-LOGIN: never works
+        # The provider-wide throttle (reference_agents/limits.py): wait as long as this
+        # address's recent failures ask, or refuse for now with RFC 4954 §6's temporary 454.
+        # The quirk msa_no_auth_throttle turns it off with the per-connection tarpit.
+        if not self.quirk("msa_no_auth_throttle"):
+            verdict = self.config.auth_throttle.before(server.peer_ip or "unknown", user)
+            if verdict.refuse:
+                return R454_TEMP_AUTH_FAILURE
+            if verdict.wait:
+                await asyncio.sleep(verdict.wait)
         account = await asyncio.to_thread(self._verify, user, password)
         # RFC 4616 §2: the server "will verify that the authentication credentials permit the
         # client to act as the (presented or derived) authorization identity (authzid)".
@@ -326,11 +360,12 @@ class SubmissionHandler(Handler):
         ):
             account = None
         if account is None:
-            return await self._auth_failed(server)
+            return await self._auth_failed(server, user)
+        self.config.auth_throttle.succeeded(server.peer_ip or "unknown")
         server.account = account
         return R235_AUTH_OK
 
-    async def _auth_failed(self, server: Session) -> Reply:
+    async def _auth_failed(self, server: Session, user: str) -> Reply:
         """535, later and later from the third failure on, and 421 with a close at the limit.
 
         RFC 4954 §14: "Servers MAY implement a policy whereby the connection is dropped after a
@@ -339,6 +374,7 @@ class SubmissionHandler(Handler):
         """
         server.auth_failures += 1
         failures = server.auth_failures
+        self.config.auth_throttle.failed(server.peer_ip or "unknown", user)
         if self.quirk("msa_auth_drop_after_first_failure"):
             server.close_after_reply()  # breaks AUTH-NO-EARLY-DROP
             return R421_AUTH_FAILURES

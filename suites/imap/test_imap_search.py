@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 
 from harness.protocol.imap.responses import ESearch, Search
@@ -16,6 +18,24 @@ DATE_A = "01-Feb-2020 12:00:00 +0000"
 DATE_B = "15-Mar-2021 12:00:00 +0000"
 
 
+async def _searched(target: Target, evidence: Evidence,
+                    messages: list[tuple[bytes, list[str], str | None]],
+                    keys: Iterable[str]) -> dict[str, set[int]]:
+    """APPEND *messages* (data, flags, INTERNALDATE) to a scratch mailbox, select it, and
+    SEARCH each of *keys*: the message numbers found for each."""
+    async with session(target, evidence) as client, scratch(client) as name:
+        for data, flags, date in messages:
+            r = await client.append(name, data, flags, internaldate=date)
+            precondition(r.ok, f"setup APPEND answered {r.status}")
+        await select(client, name)
+        found: dict[str, set[int]] = {}
+        for key in keys:
+            result, numbers = await client.search(key)
+            check("IMAP-SEARCH-KEYS", result.ok, f"SEARCH {key} answered {result.status}")
+            found[key] = set(numbers)
+        return found
+
+
 @pytest.mark.requirement("IMAP-SEARCH-KEYS")
 def test_imap_search_keys(target: Target, evidence: Evidence) -> None:
     mark = token()
@@ -23,21 +43,8 @@ def test_imap_search_keys(target: Target, evidence: Evidence) -> None:
     second = message(mark, subject="lunch", body="pizza " + "x" * 2000 + "\r\n",
                      extra=[("Cc", "Carol <carol@example.net>")])
 
-    async def scenario() -> dict[str, set[int]]:
-        async with session(target, evidence) as client, scratch(client) as name:
-            for data, flags, date in ((first, ["\\Flagged", "$Work"], DATE_A),
-                                      (second, ["\\Seen"], DATE_B)):
-                r = await client.append(name, data, flags, internaldate=date)
-                precondition(r.ok, f"setup APPEND with a date-time answered {r.status}")
-            await select(client, name)
-            found: dict[str, set[int]] = {}
-            for key in KEYS:
-                result, numbers = await client.search(key)
-                check("IMAP-SEARCH-KEYS", result.ok, f"SEARCH {key} answered {result.status}")
-                found[key] = set(numbers)
-            return found
-
-    found = run(scenario())
+    found = run(_searched(target, evidence, [(first, ["\\Flagged", "$Work"], DATE_A),
+                                             (second, ["\\Seen"], DATE_B)], KEYS))
     # RFC 9051 §6.4.4: "The SEARCH command searches the mailbox for messages that match the
     # given searching criteria"; "In all search keys that use strings, a message matches the key
     # if the string is a substring of the associated text.  The matching SHOULD be
@@ -71,6 +78,33 @@ KEYS: dict[str, set[int]] = {
     "2": {2},
     "1:* SEEN": {2},
     "(SEEN FLAGGED)": set(),
+}
+
+
+@pytest.mark.requirement("IMAP-SEARCH-KEYS")
+def test_imap_search_or_with_a_side_no_message_matches(target: Target, evidence: Evidence) -> None:
+    """OR is true when either side is: with every message \\Seen, UNSEEN matches none of them,
+    and OR UNSEEN UNDELETED still matches every undeleted one. (A server that decides a flag
+    key for the whole mailbox from its counts of seen or deleted messages can get this wrong.)"""
+    mark = token()
+
+    seen = [(message(mark, subject=f"or {n}"), ["\\Seen"], None) for n in (1, 2)]
+    found = run(_searched(target, evidence, seen, OR_KEYS))
+    # RFC 9051 §6.4.4: "OR <search-key1> <search-key2>  Messages that match either search key";
+    # "NOT <search-key>  Messages that do not match the specified search key"; UNSEEN "Messages
+    # that do not have the \Seen flag set", UNDELETED "... the \Deleted flag set".
+    wrong = {k: (sorted(found[k]), sorted(v)) for k, v in OR_KEYS.items() if found[k] != v}
+    check("IMAP-SEARCH-KEYS", not wrong, f"SEARCH results (found, expected): {wrong}")
+
+
+#: Both messages \Seen, neither \Deleted nor \Answered.
+OR_KEYS: dict[str, set[int]] = {
+    "UNSEEN": set(),
+    "OR UNSEEN UNDELETED": {1, 2},
+    "OR UNDELETED UNSEEN": {1, 2},
+    "OR UNANSWERED UNSEEN": {1, 2},
+    "OR UNSEEN ALL": {1, 2},
+    "NOT (SEEN DELETED)": {1, 2},
 }
 
 

@@ -32,6 +32,17 @@ def test_imap_model_fails_with_quirk_on(quirk: str, pytester: pytest.Pytester) -
     assert_fails_with(pytester, CATCHES_IMAP_MODEL[quirk], quirk, "--model-examples", str(MODEL_EXAMPLES))
 
 
+#: Quirks whose home test is in suites/imap (CATCHES_IMAP) that the model catches as well: a
+#: keyword set in one session reaching the other's FETCH without FLAGS, and SEARCH FROM / TO
+#: matching the header's raw text instead of the address.
+ALSO_CAUGHT_BY_MODEL = ("imap_no_flags_for_new_keyword", "imap_search_address_raw")
+
+
+@pytest.mark.parametrize("quirk", ALSO_CAUGHT_BY_MODEL)
+def test_imap_model_also_catches(quirk: str, pytester: pytest.Pytester) -> None:
+    assert_fails_with(pytester, MODEL_TEST, quirk, "--model-examples", str(MODEL_EXAMPLES))
+
+
 def test_imap_model_stays_green_with_late_exists(pytester: pytest.Pytester) -> None:
     """Allowance imap_late_exists: a message another session added is announced (EXISTS, then
     its UID and flags) after the responses of the command in progress, which do not see it. The

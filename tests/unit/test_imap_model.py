@@ -38,6 +38,7 @@ from harness.models.imap_mailbox import (
     make_body,
     search_hits,
 )
+from harness.models.imap_mailbox_values import NEW_KEYWORD, RECIPIENTS, SEARCH_ADDRESS, SENDERS
 from harness.protocol.errors import IMAPSyntaxError, RemoteProtocolError
 from harness.protocol.imap.responses import (
     ESearch,
@@ -86,6 +87,22 @@ def test_search_key_text_and_model(key: SearchKey, text: str, matching: list[int
     mailbox = [message(1, "\\Seen"), message(3, "\\Deleted"), message(5, "mh_red")]
     assert key.text(uids) == text
     assert [i + 1 for i, m in enumerate(mailbox) if key.matches(m, uids)] == matching
+
+
+def test_address_keys_match_the_addr_spec_whatever_the_header_spelling() -> None:
+    uids = [1, 2, 3]
+    mailbox = [TrueMessage(i + 1, b"x", frozenset(), 0, SENDERS[i][1], RECIPIENTS[i][1])
+               for i in range(3)]
+    key = SearchKey("FROM", "ANN@example.com")
+    assert key.text(uids) == 'FROM "ANN@example.com"'
+    assert [m.uid for m in mailbox if key.matches(m, uids)] == [2]
+    assert [m.uid for m in mailbox if SearchKey("TO", "erin@example.net").matches(m, uids)] == [3]
+    # The header spells the address with comments, an old-style name or inside a group: the
+    # model's messages carry the addr-spec only where the field holds it as an address.
+    for n, (field, addr) in enumerate((*SENDERS, *RECIPIENTS)):
+        head = make_body("plain", 0, "m", (n % 3, n % 3)).split(b"\r\n\r\n")[0].decode()
+        assert field in head
+        assert all(addr not in other for other, _ in (*SENDERS, *RECIPIENTS) if other != field)
 
 
 def test_uid_key_on_an_empty_mailbox_is_valid_syntax() -> None:
@@ -201,7 +218,19 @@ def test_keywords_need_announcing(model: MailboxModel) -> None:
     found = violation(lambda: model._absorb(seen, "NOOP", result(Fetch(1, {"FLAGS": ("mh_red",)}))))
     assert found.requirement == AGREE and "never announced" in str(found)
     model._absorb(seen, "NOOP", result(Flags(("\\Seen", "mh_red")), Fetch(1, {"FLAGS": ("mh_red",)})))
-    assert seen.flags[1] == {"mh_red"}
+    assert seen.flags[1] == {"mh_red"} and NEW_KEYWORD in model.judged
+
+
+def test_a_new_keyword_needs_a_flags_response_even_under_permanentflags_star(
+        model: MailboxModel) -> None:
+    """PERMANENTFLAGS (\\*) lets a client create keywords; FETCH showing one still needs a FLAGS
+    response naming it first (RFC 3501 §7.2.6): IMAP-FLAGS-NEW-KEYWORD, not a disagreement."""
+    model.truth = {1: message(1, "mh_red")}
+    model.stored_keywords = {"mh_red"}
+    seen = view(1)
+    seen.permanent_star, seen.keywords = True, {"$Label1"}
+    found = violation(lambda: model._absorb(seen, "NOOP", result(Fetch(1, {"FLAGS": ("mh_red",)}))))
+    assert found.requirement == NEW_KEYWORD and "mh_red" in str(found)
 
 
 def test_recent_in_two_sessions(model: MailboxModel) -> None:
@@ -336,6 +365,16 @@ def test_a_new_message_found_must_match(model: MailboxModel) -> None:
     assert found.requirement == SEARCH and "returned UIDs [2]" in str(found)
 
 
+def test_a_wrong_address_search_fails_search_address(model: MailboxModel) -> None:
+    model.truth = {1: TrueMessage(1, b"x", frozenset(), 0, "ann@example.com", "bob@example.net"),
+                   2: message(2)}
+    seen = scripted(result(Search(())))
+    seen.seq, seen.flags = [1, 2], {1: frozenset(), 2: frozenset()}
+    found = violation(lambda: searched(model, seen, SearchKey("FROM", "ann@example.com"),
+                                       by_uid=True))
+    assert found.requirement == SEARCH_ADDRESS and "missed UIDs [1]" in str(found)
+
+
 def test_a_known_message_left_out_of_search_fails_search_correct(model: MailboxModel) -> None:
     model.truth = {1: message(1, "\\Deleted"), 2: message(2)}
     seen = scripted(result(Search((2,))))
@@ -454,7 +493,7 @@ def test_malformed_fetch_response_is_a_failure_naming_the_bytes(fake_target: Tar
     evidence = Evidence()
     machine = MailboxModel(fake_target, evidence)
     try:
-        machine.setup(rev2=(False, False), seed=[("plain", 1, [])])
+        machine.setup(rev2=(False, False), seed=[("plain", 1, [], (0, 0))])
         assert sorted(machine.truth) == [1]
         with pytest.raises(AssertionError) as info:
             machine.fetch(session=1, choice=[0], by_uid=False, items=["RFC822.SIZE"], stale=False)

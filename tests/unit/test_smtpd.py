@@ -518,21 +518,42 @@ def test_command_line_limit(make_config: Callable[..., ProviderConfig]) -> None:
     serve(make_config(), client, FakeQueue())
 
 
-def test_too_many_recipients(make_config: Callable[..., ProviderConfig]) -> None:
+def test_too_many_recipients(make_config: Callable[..., ProviderConfig], client_tls: ssl.SSLContext) -> None:
+    queue = FakeQueue()
+
+    def client(ports: dict[str, int]) -> None:
+        with submit_session(ports, client_tls) as s:
+            s.mail("alice@example.org")
+            for i in range(MAX_RECIPIENTS):
+                assert s.rcpt(f"r{i}@example.com")[0] == 250
+            reply = s.rcpt("one-more@example.com")
+            assert (reply[0], enhanced(reply)) == (452, "4.5.3")
+            assert s.data(PLAIN_MESSAGE)[0] == 250
+
+    serve(make_config(), client, queue)
+    assert len(queue.items[0][1]) == MAX_RECIPIENTS
+
+
+def test_a_repeated_recipient_is_delivered_once(make_config: Callable[..., ProviderConfig]) -> None:
+    """A hundred RCPTs of one mailbox, in any case, are each answered 250 (and count against
+    the limit on RCPT commands) and queue the message for that mailbox once."""
     queue = FakeQueue()
 
     def client(ports: dict[str, int]) -> None:
         with smtp(ports["smtp"]) as s:
             s.ehlo()
             s.mail("x@example.net")
-            for _ in range(MAX_RECIPIENTS):
-                assert s.rcpt("alice@example.org")[0] == 250
-            reply = s.rcpt("bob@example.org")
-            assert (reply[0], enhanced(reply)) == (452, "4.5.3")
+            for i in range(MAX_RECIPIENTS - 2):
+                address = "alice@example.org" if i % 2 else "Alice@EXAMPLE.org"
+                assert s.rcpt(address)[0] == 250
+            assert s.rcpt("bob@example.org")[0] == 250
+            assert s.rcpt("BOB@example.org")[0] == 250
+            assert s.rcpt("bob@example.org")[0] == 452
             assert s.data(PLAIN_MESSAGE)[0] == 250
 
     serve(make_config(), client, queue)
-    assert len(queue.items[0][1]) == MAX_RECIPIENTS
+    [(_, rcpts, _)] = queue.items
+    assert rcpts == ("Alice@EXAMPLE.org", "bob@example.org")
 
 
 def test_oversize_message_refused_and_session_continues(make_config: Callable[..., ProviderConfig]) -> None:

@@ -59,6 +59,9 @@ R451_LOCAL_ERROR = server_reply(451, "4.3.0", "Local error in processing; try ag
 R451_TEMPORARY_LOCAL_PROBLEM = server_reply(451, "4.3.0", "Temporary local problem, try again later")
 R452_TOO_MANY_RECIPIENTS = server_reply(452, "4.5.3", "Too many recipients")
 R454_TLS_NOT_AVAILABLE = server_reply(454, "4.7.0", "TLS not available")
+# RFC 4954 §6: "454 4.7.0 Temporary authentication failure  This response to the AUTH command
+# indicates that the authentication failed due to a temporary server failure."
+R454_TEMP_AUTH_FAILURE = server_reply(454, "4.7.0", "Temporary authentication failure, try again later")
 
 # --- 5yz ------------------------------------------------------------------------------------
 R500_COMMAND_TOO_LONG = server_reply(500, "5.5.2", "Command line too long")

@@ -1,0 +1,156 @@
+"""Limits the agents of one provider share: authentication throttling by client address and by
+account, for SMTP AUTH and IMAP LOGIN/AUTHENTICATE alike.
+
+RFC 9051 §11.7: "A server SHOULD have mechanisms in place to limit or delay failed
+AUTHENTICATE/LOGIN attempts." A limit per connection alone is no limit: a guesser opens more
+connections. So failures are counted per client address, over all of a provider's listeners
+and connections, and per account, over all addresses:
+
+- Every authentication attempt from an address with failures in the window waits first,
+  ``base_delay`` doubled for each failure after the first, at most ``max_delay``.
+- At ``refuse_after`` failures in the window, the address's attempts are refused at once, as a
+  temporary failure (SMTP 454 4.7.0, RFC 4954 §6; IMAP NO [UNAVAILABLE], RFC 5530 §3), until
+  the window has moved past them. A success from the address clears its count.
+- At ``account_refuse_after`` failures for one account (from any address), attempts for that
+  account are refused the same way, but only from addresses that have failures of their own:
+  the real user, logging in from another address, is never locked out.
+
+Memory is bounded: at most ``refuse_after`` (or ``account_refuse_after``) timestamps per key,
+and at most ``max_tracked`` keys, the oldest dropped first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AuthLimits:
+    """The authentication throttle's settings (``[limits]`` in the `mailharness serve` config)."""
+
+    #: Seconds a failure counts for.
+    window: float = 600.0
+    #: Seconds the second attempt after a failure waits; doubled per further failure.
+    base_delay: float = 0.1
+    max_delay: float = 5.0
+    #: Failures in the window after which an address is refused.
+    refuse_after: int = 30
+    #: Failures in the window for one account after which failing addresses are refused it.
+    account_refuse_after: int = 100
+    max_tracked: int = 10_000
+
+
+#: ``[limits]`` keys of the `mailharness serve` config → AuthLimits fields.
+LIMIT_KEYS: dict[str, str] = {
+    "auth_window": "window",
+    "auth_delay": "base_delay",
+    "auth_max_delay": "max_delay",
+    "auth_refuse_after": "refuse_after",
+    "auth_account_refuse_after": "account_refuse_after",
+}
+
+
+def auth_limits_from(raw: Mapping[str, Any], source: str) -> AuthLimits:
+    """AuthLimits from a ``[limits]`` table; ValueError names the first bad key in one line."""
+    unknown = sorted(set(raw) - set(LIMIT_KEYS))
+    if unknown:
+        raise ValueError(f"{source}: limits: unknown key {unknown[0]!r} "
+                         f"(known: {', '.join(sorted(LIMIT_KEYS))})")
+    kinds = {f.name: f.type for f in fields(AuthLimits)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = LIMIT_KEYS[key]
+        whole = kinds[name] == "int"
+        ok = (isinstance(value, int) if whole else isinstance(value, int | float)) and not isinstance(value, bool)
+        if not ok or value < 0 or (whole and value < 1):
+            wanted = "a whole number of at least 1" if whole else "a number of seconds, 0 or more"
+            raise ValueError(f"{source}: limits: {key}: expected {wanted}, got {value!r}")
+        values[name] = value if whole else float(value)
+    return AuthLimits(**values)
+
+
+class _Failures:
+    """Timestamps of recent failures per key, bounded in keys and in timestamps per key."""
+
+    def __init__(self, window: float, keep: int, max_keys: int, clock: Callable[[], float]) -> None:
+        self.window = window
+        self.keep = max(keep, 1)
+        self.max_keys = max(max_keys, 1)
+        self.clock = clock
+        self._by_key: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def count(self, key: str) -> int:
+        stamps = self._by_key.get(key)
+        if stamps is None:
+            return 0
+        horizon = self.clock() - self.window
+        while stamps and stamps[0] <= horizon:
+            stamps.popleft()
+        if not stamps:
+            del self._by_key[key]
+            return 0
+        return len(stamps)
+
+    def add(self, key: str) -> None:
+        stamps = self._by_key.pop(key, None)
+        if stamps is None:
+            stamps = deque(maxlen=self.keep)
+        stamps.append(self.clock())
+        self._by_key[key] = stamps  # most recent last
+        while len(self._by_key) > self.max_keys:
+            self._by_key.popitem(last=False)
+
+    def clear(self, key: str) -> None:
+        self._by_key.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one authentication attempt: refuse it (temporarily) or wait first."""
+
+    refuse: bool
+    wait: float
+
+
+class AuthThrottle:
+    """Failure counts of one provider, shared by its SMTP and IMAP servers (one event loop, so
+    no lock: every method runs between awaits)."""
+
+    def __init__(self, limits: AuthLimits | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits or AuthLimits()
+        lim = self.limits
+        self._addresses = _Failures(lim.window, lim.refuse_after, lim.max_tracked, clock)
+        self._accounts = _Failures(lim.window, lim.account_refuse_after, lim.max_tracked, clock)
+
+    def before(self, address: str, user: str | None = None) -> Verdict:
+        """The verdict for an attempt from *address* (for account *user*, when known)."""
+        lim = self.limits
+        failures = self._addresses.count(address)
+        if failures >= lim.refuse_after:
+            return Verdict(True, 0.0)
+        if (user is not None and failures
+                and self._accounts.count(user.lower()) >= lim.account_refuse_after):
+            return Verdict(True, 0.0)
+        if not failures:
+            return Verdict(False, 0.0)
+        return Verdict(False, min(lim.max_delay, lim.base_delay * 2 ** (failures - 1)))
+
+    def failed(self, address: str, user: str | None) -> None:
+        self._addresses.add(address)
+        if user:
+            self._accounts.add(user.lower())
+
+    def succeeded(self, address: str) -> None:
+        self._addresses.clear(address)
+
+    def tracked(self) -> tuple[int, int]:
+        """(addresses, accounts) with failures on record: for tests of the bounds."""
+        return len(self._addresses), len(self._accounts)
