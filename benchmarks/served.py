@@ -21,35 +21,76 @@ from harness.targets import Target, load_target
 START_TIMEOUT = 60.0
 
 
+class ServeProcess:
+    """`mailharness serve` on free ports over the data directory ``work/data``, started and
+    stopped (or killed) by its pid, as often as asked: the data directory outlives each run."""
+
+    def __init__(self, work: Path, extra_config: str = "") -> None:
+        self.work = work
+        self.config = work / "serve.toml"
+        self.config.write_text('standard_ports = false\ndns_port = 0\ndata_dir = "data"\n'
+                               + extra_config)
+        self.target_file = work / "target.toml"
+        #: Its standard error, appended to over every run (a pipe nobody reads would block it
+        #: once full).
+        self.log_file = work / "serve.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def data_dir(self) -> Path:
+        return self.work / "data"
+
+    def start(self) -> Target:
+        """Start it and wait for its target file (written once every listener is up)."""
+        self.target_file.unlink(missing_ok=True)
+        with self.log_file.open("ab") as log:
+            start = log.tell()
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "mailharness.cli", "serve", "--config", str(self.config),
+                 "--target-file", str(self.target_file)],
+                stdout=subprocess.DEVNULL, stderr=log,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not self.target_file.exists():
+            if self.process.poll() is not None:
+                with self.log_file.open("rb") as log:
+                    log.seek(start)
+                    error = log.read().decode("utf-8", "replace").strip()
+                raise RuntimeError(f"mailharness serve exited: {error}")
+            if time.monotonic() > deadline:
+                raise TimeoutError("mailharness serve did not start in time")
+            time.sleep(0.05)
+        return load_target(self.target_file)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup of any kind, as a crash or a power cut would leave it."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        self._forget()
+
+    def stop(self) -> None:
+        """SIGINT, as Ctrl-C: a clean shutdown (SIGKILL after 30 s)."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._forget()
+
+    def _forget(self) -> None:
+        self.process = None
+
+
 @contextlib.contextmanager
 def served_topology() -> Iterator[Target]:
     """Start `mailharness serve` on free ports; yield its target; stop it (by its pid)."""
     work = Path(tempfile.mkdtemp(prefix="mailharness-bench-"))
-    config = work / "serve.toml"
-    config.write_text('standard_ports = false\ndns_port = 0\ndata_dir = "data"\n')
-    target_file = work / "target.toml"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailharness.cli", "serve", "--config", str(config),
-         "--target-file", str(target_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )
+    served = ServeProcess(work)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not target_file.exists():
-            if process.poll() is not None:
-                raise RuntimeError(f"mailharness serve exited: {process.stderr.read() if process.stderr else ''}")
-            if time.monotonic() > deadline:
-                raise TimeoutError("mailharness serve did not start in time")
-            time.sleep(0.05)
-        yield load_target(target_file)
+        yield served.start()
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        served.stop()
         shutil.rmtree(work, ignore_errors=True)

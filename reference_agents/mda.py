@@ -62,9 +62,12 @@ class MDA:
         self._threshold = threshold
         self._quirks = quirks
 
-    def deliver(self, recipient: str, data: bytes, *, envelope_from: str) -> DeliveryResult:
+    def deliver(self, recipient: str, data: bytes, *, envelope_from: str,
+                delivery: str | None = None) -> DeliveryResult:
         """Deliver *data* to *recipient*; the message is durably stored when this returns
-        ``"delivered"``. Storage errors come back as ``"failed"``, never as an exception."""
+        ``"delivered"``. Storage errors come back as ``"failed"``, never as an exception.
+        *delivery* (the queue entry and recipient) makes it idempotent: delivered once, however
+        often it is retried (MailStore.append)."""
         account = self._accounts.by_address(recipient)
         if account is None and "mx_catch_all" in self._quirks:
             account = self._catch_all(recipient)
@@ -95,7 +98,7 @@ class MDA:
         delivered = return_path + _spam_fields(verdict, self._threshold, eol) + bytes(data)
 
         try:
-            uid = self._append(account.username, mailbox, delivered)
+            uid = self._append(account.username, mailbox, delivered, delivery)
         except Exception as exc:
             _log.exception("delivery to %s failed", recipient)
             return DeliveryResult(
@@ -113,9 +116,9 @@ class MDA:
             return None
         return next((a for a in self._accounts if a.domain == domain.rstrip(".")), None)
 
-    def _append(self, user: str, mailbox: str, data: bytes) -> int:
+    def _append(self, user: str, mailbox: str, data: bytes, delivery: str | None) -> int:
         try:
-            return self._store.append(user, mailbox, data)
+            return self._store.append(user, mailbox, data, delivery=delivery)
         except NoSuchMailbox:
             if mailbox == INBOX:
                 raise
@@ -124,4 +127,4 @@ class MDA:
                 self._store.create_mailbox(user, mailbox)
             except MailboxExists:
                 pass
-            return self._store.append(user, mailbox, data)
+            return self._store.append(user, mailbox, data, delivery=delivery)

@@ -53,7 +53,9 @@ class DeliveryOutcome:
     code: str = ""
 
 
-LocalDelivery = Callable[[str, str, bytes], Awaitable[DeliveryOutcome]]
+#: (mail_from, recipient, data, delivery id) -> outcome; the id is the queue entry's and the
+#: recipient's, so that the MDA stores one copy however often a crash makes it retry.
+LocalDelivery = Callable[[str, str, bytes, str], Awaitable[DeliveryOutcome]]
 #: ``settle(recipients)``: records durably that the queue entry is done with them.
 Settle = Callable[[Sequence[str]], Awaitable[None]]
 
@@ -87,6 +89,49 @@ def _needs_smtputf8(mail_from: str, recipients: Sequence[str]) -> bool:
     return not all(a.isascii() for a in (mail_from, *recipients))
 
 
+class GroupCommit:
+    """Items handed to *apply* in batches on one thread of its own: while a batch is being
+    written, the items that arrive wait for the next one, so one fsync serves them all. Each
+    ``submit`` returns once its item's batch is applied (or raises what *apply* raised)."""
+
+    def __init__(self, apply: Callable[[list[tuple[str, tuple[str, ...]]]], None]) -> None:
+        self._apply = apply
+        self._pending: list[tuple[tuple[str, tuple[str, ...]], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+
+    async def submit(self, item: tuple[str, tuple[str, ...]]) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((item, done))
+        if self._writer is None or self._writer.done():
+            self._writer = loop.create_task(self._write())
+        await done
+
+    async def _write(self) -> None:
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="queue-settle")
+        loop = asyncio.get_running_loop()
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await loop.run_in_executor(self._thread, self._apply, [i for i, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+
 class OutboundWorker:
     """Delivers the entries of a MailQueue: local recipients through *local_delivery*, others
     over SMTP to their MX hosts (RFC 5321 §5.1), retrying temporary failures on
@@ -115,6 +160,10 @@ class OutboundWorker:
         #: Queue reads and writes (each an fsync) run here, not in the default thread pool
         #: that scrypt and the mail store share, so a delivery is recorded without waiting.
         self._io: concurrent.futures.ThreadPoolExecutor | None = None
+        #: Settles: a thread of their own, group-committed (the ones that arrive while one is
+        #: written share the next directory fsync). The time from a next hop's 250 to its
+        #: durable record is the one window in which a crash makes a duplicate.
+        self._settler = GroupCommit(queue.settle_many)
         queue.add_listener(self.wake)
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -167,6 +216,7 @@ class OutboundWorker:
             if self._io is not None:
                 self._io.shutdown(wait=False)
                 self._io = None
+            self._settler.close()
             self._inflight.clear()
             for lookup in list(self._lookups.values()):
                 lookup.cancel()
@@ -253,7 +303,7 @@ class OutboundWorker:
         async def settle(recipients: Sequence[str]) -> None:
             # Recorded the moment a recipient is done, before anything else is said to the
             # next hop: a crash after this cannot deliver to it twice.
-            await self._queue_io(self.queue.settle, entry.id, recipients)
+            await self._settler.submit((entry.id, tuple(recipients)))
 
         outcomes = await self._deliver_all(entry, data, settle)
 
@@ -261,7 +311,8 @@ class OutboundWorker:
         permanent = [r for r in entry.recipients if outcomes[r].status == PERMANENT]
         temporary = [r for r in entry.recipients if outcomes[r].status == TEMPORARY]
         if delivered:
-            log.info("queue %s delivered to %s", entry.id, ", ".join(delivered))
+            log.info("%s: queue %s delivered to %s", self.config.domain, entry.id,
+                     ", ".join(delivered))
 
         bounce: list[tuple[str, DeliveryOutcome]] = []
         if permanent:
@@ -273,6 +324,8 @@ class OutboundWorker:
 
         retry: list[str] = []
         if temporary:
+            log.info("%s: queue %s deferred for %s: %s", self.config.domain, entry.id,
+                     ", ".join(temporary), "; ".join(outcomes[r].detail for r in temporary))
             expired = time.time() - entry.created >= self.config.max_queue_lifetime
             if self.config.has_quirk("mta_no_retry"):
                 # Quirk: RFC 5321 §4.5.4.1 says "mail that cannot be transmitted immediately
@@ -322,7 +375,8 @@ class OutboundWorker:
 
         async def deliver_local() -> None:
             for recipient in local:
-                outcomes[recipient] = await self._deliver_local(entry.mail_from, recipient, data)
+                outcomes[recipient] = await self._deliver_local(
+                    entry.mail_from, recipient, data, f"{entry.id}/{recipient}")
                 if outcomes[recipient].status == DELIVERED:
                     await settle([recipient])
 
@@ -337,9 +391,10 @@ class OutboundWorker:
                 group.create_task(deliver_domain(domain, recipients))
         return outcomes
 
-    async def _deliver_local(self, mail_from: str, recipient: str, data: bytes) -> DeliveryOutcome:
+    async def _deliver_local(self, mail_from: str, recipient: str, data: bytes,
+                             delivery: str) -> DeliveryOutcome:
         try:
-            return await self.local_delivery(mail_from, recipient, data)
+            return await self.local_delivery(mail_from, recipient, data, delivery)
         except Exception as exc:
             log.exception("local delivery to %s failed", recipient)
             return DeliveryOutcome(TEMPORARY, f"local delivery failed: {exc!r}", "4.3.0")

@@ -41,9 +41,10 @@ class Provider:
         # The queue fsyncs before returning: the caller answers 250 only after this.
         return await asyncio.to_thread(self.queue.enqueue, mail_from, recipients, data)
 
-    async def _deliver_locally(self, mail_from: str, recipient: str, data: bytes) -> DeliveryOutcome:
+    async def _deliver_locally(self, mail_from: str, recipient: str, data: bytes,
+                               delivery: str) -> DeliveryOutcome:
         result = await asyncio.to_thread(
-            self.mda.deliver, recipient, data, envelope_from=mail_from
+            self.mda.deliver, recipient, data, envelope_from=mail_from, delivery=delivery
         )
         if result.status == "delivered":
             return DeliveryOutcome("delivered", f"{result.mailbox} uid {result.uid}")

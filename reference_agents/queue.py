@@ -234,13 +234,15 @@ class MailQueue:
         )
         self._replace_entry(entry)
 
-    def _replace_entry(self, entry: QueueEntry) -> None:
-        """Write *entry*'s metadata atomically and durably, then make it the current one."""
+    def _replace_entry(self, entry: QueueEntry, *, sync_dir: bool = True) -> None:
+        """Write *entry*'s metadata atomically and durably, then make it the current one
+        (*sync_dir* False: the caller fsyncs the directory, for several entries at once)."""
         tmp_meta = self._tmp_path(entry.id + _META_SUFFIX)
         try:
             write_new_file(tmp_meta, _entry_to_json(entry))
             os.replace(tmp_meta, self._meta_path(entry.id))
-            fsync_dir(self.directory)
+            if sync_dir:
+                fsync_dir(self.directory)
         except BaseException:
             tmp_meta.unlink(missing_ok=True)
             raise
@@ -253,19 +255,27 @@ class MailQueue:
         they leave the entry, and the entry goes when no recipient is left. Called as soon as
         a next hop's 250 arrives, so that a crash afterwards cannot send the message there
         again. An unknown id, or recipients it does not hold, change nothing."""
-        self._check_id(id)
-        done = set(recipients)
-        with self._lock:
-            current = self._entries.get(id)
-        if current is None or not done & set(current.recipients):
-            return
-        remaining = tuple(r for r in current.recipients if r not in done)
-        if not remaining:
-            self.remove(id)
+        self.settle_many([(id, recipients)])
+
+    def settle_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """settle() for several entries, with one fsync of the directory for them all (group
+        commit: the settles that wait while one is written share the next fsync)."""
+        changed = False
+        for id, recipients in items:
+            self._check_id(id)
+            done = set(recipients)
+            with self._lock:
+                current = self._entries.get(id)
+            if current is None or not done & set(current.recipients):
+                continue
+            remaining = tuple(r for r in current.recipients if r not in done)
+            if remaining:
+                self._replace_entry(replace(current, recipients=remaining), sync_dir=False)
+            else:
+                self.remove(id)
+            changed = True
+        if changed:
             fsync_dir(self.directory)
-            return
-        entry = replace(current, recipients=remaining)
-        self._replace_entry(entry)
 
     def remove(self, id: str) -> None:
         """Forget a message (delivered, or bounced). Removing an unknown id does nothing.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import types
@@ -94,7 +95,13 @@ class MailStore(Protocol):
         data: bytes,
         flags: Iterable[str] = (),
         internaldate: datetime | None = None,
-    ) -> int: ...
+        *,
+        delivery: str | None = None,
+    ) -> int:
+        """Store the message; its UID. *delivery* names one final delivery (a queue entry and
+        a recipient): an append with a delivery already stored stores nothing and returns the
+        UID it got then, so a delivery retried after a crash never makes a second copy."""
+        ...
 
     def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
         """Give the message *flags*; its mod-sequence afterwards (raised if they changed)."""
@@ -266,3 +273,7 @@ def rename_plan(old: str, new: str, existing: Iterable[str]) -> list[tuple[str, 
     return plan
 
 
+def delivery_tag(delivery: str) -> str:
+    """The fixed-length name a delivery id is stored under (and, in Maildir, carried in the
+    message's file name, so recovery can tell a delivery that was written but not indexed)."""
+    return hashlib.sha256(delivery.encode("utf-8")).hexdigest()[:32]

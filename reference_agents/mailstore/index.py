@@ -54,6 +54,12 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS subscriptions (
     name TEXT PRIMARY KEY
 );
+CREATE TABLE IF NOT EXISTS deliveries (
+    tag TEXT PRIMARY KEY,
+    mailbox TEXT NOT NULL,
+    uid INTEGER NOT NULL,
+    created REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS expunged (
     mailbox TEXT NOT NULL,
     uid INTEGER NOT NULL,

@@ -6,6 +6,7 @@ import fcntl
 import itertools
 import logging
 import os
+import re
 import secrets
 import shutil
 import sqlite3
@@ -24,6 +25,7 @@ from reference_agents.mailstore.base import (
     StoreBase,
     check_internaldate,
     check_user,
+    delivery_tag,
     missing_with_parents,
     normalize_flags,
     normalize_mailbox_name,
@@ -61,6 +63,10 @@ from reference_agents.mailstore.index import (
 )
 
 _log = logging.getLogger(__name__)
+#: The delivery tag in a message file's base name (see _unique_name).
+_DELIVERY_TAG = re.compile(r"D([0-9a-f]{32})\.mailharness$")
+#: Seconds a delivery id is kept: far beyond any queue lifetime, after which no retry comes.
+DELIVERY_MEMORY = 30 * 24 * 3600.0
 
 # --------------------------------------------------------------------------- Maildir backend
 
@@ -208,15 +214,23 @@ class MaildirStore(StoreBase):
         data: bytes,
         flags: Iterable[str] = (),
         internaldate: datetime | None = None,
+        *,
+        delivery: str | None = None,
     ) -> int:
         flagset = normalize_flags(flags)
         date = check_internaldate(internaldate)
         data = bytes(data)
+        tag = delivery_tag(delivery) if delivery is not None else None
         with self._lock:
             index = self._user(user)
             row = self._row(index, normalize_mailbox_name(name))
+            if tag is not None:
+                done = index.conn.execute("SELECT uid FROM deliveries WHERE tag = ?",
+                                          (tag,)).fetchone()
+                if done is not None:
+                    return int(done[0])
             mailbox_dir = index.directory / row.dirname
-            base = self._unique_name()
+            base = self._unique_name(tag)
             tmp = mailbox_dir / "tmp" / base
             location = file_location(base, flagset, in_new=True)
             final = mailbox_dir / location
@@ -254,6 +268,13 @@ class MaildirStore(StoreBase):
                         " WHERE name = ?",
                         (row.name,),
                     )
+                    if tag is not None:
+                        # In the transaction that indexes the message: a crash leaves both or
+                        # neither (and a file written but not indexed carries the tag in its
+                        # name, for _reconcile).
+                        index.conn.execute(
+                            "INSERT INTO deliveries (tag, mailbox, uid, created)"
+                            " VALUES (?, ?, ?, ?)", (tag, row.name, uid, time.time()))
             except BaseException:
                 # Not committed: take the file back out, or recovery would deliver it later.
                 final.unlink(missing_ok=True)
@@ -474,13 +495,14 @@ class MaildirStore(StoreBase):
 
     # ---- internals (called with the lock held)
 
-    def _unique_name(self) -> str:
-        # Maildir unique name: time, then M<usec>P<pid>Q<delivery> and random bits, then a
-        # fixed host part (we never ask the system for its hostname).
+    def _unique_name(self, tag: str | None = None) -> str:
+        # Maildir unique name: time, then M<usec>P<pid>Q<delivery> and random bits (and D<tag>
+        # for a final delivery), then a fixed host part (we never ask the system for its
+        # hostname).
         now = time.time()
         return (
             f"{int(now)}.M{int(now % 1 * 1_000_000)}P{os.getpid()}Q{next(self._deliveries)}"
-            f"R{secrets.token_hex(4)}.mailharness"
+            f"R{secrets.token_hex(4)}{'D' + tag if tag else ''}.mailharness"
         )
 
     def _user(self, user: str) -> UserIndex:
@@ -513,6 +535,8 @@ class MaildirStore(StoreBase):
             index = UserIndex(directory, conn)
             with transaction(conn):
                 self._recover(index)
+                conn.execute("DELETE FROM deliveries WHERE created < ?",
+                             (time.time() - DELIVERY_MEMORY,))
                 names = {str(r[0]) for r in conn.execute("SELECT name FROM mailboxes")}
                 for name in (INBOX, JUNK):
                     if name not in names:
@@ -708,6 +732,12 @@ class MaildirStore(StoreBase):
                 (name, uid, base, location, encode_flags(flags), date.isoformat(), size, name),
             )
             conn.execute("UPDATE mailboxes SET uidnext = uidnext + 1 WHERE name = ?", (name,))
+            tagged = _DELIVERY_TAG.search(base)
+            if tagged is not None:
+                # A final delivery written before a crash and indexed only now: it is done, so
+                # the retry that follows must not store it again.
+                conn.execute("INSERT OR IGNORE INTO deliveries (tag, mailbox, uid, created)"
+                             " VALUES (?, ?, ?, ?)", (tagged[1], name, uid, time.time()))
             changed = True
         if changed:
             conn.execute("UPDATE mailboxes SET version = version + 1 WHERE name = ?", (name,))

@@ -17,6 +17,7 @@ from reference_agents.mailstore.base import (
     StoreBase,
     check_internaldate,
     check_user,
+    delivery_tag,
     missing_with_parents,
     normalize_flags,
     normalize_mailbox_name,
@@ -63,6 +64,8 @@ class MemoryStore(StoreBase):
         self._users: dict[str, dict[str, _MemMailbox]] = {}
         self._subscriptions: dict[str, set[str]] = {}
         self._last_uidvalidity = 0
+        #: (user, delivery tag) -> the UID the delivery got.
+        self._deliveries: dict[tuple[str, str], int] = {}
 
     def _new_uidvalidity(self) -> int:
         self._last_uidvalidity = max(int(time.time()), self._last_uidvalidity + 1)
@@ -142,17 +145,24 @@ class MemoryStore(StoreBase):
         data: bytes,
         flags: Iterable[str] = (),
         internaldate: datetime | None = None,
+        *,
+        delivery: str | None = None,
     ) -> int:
         flagset = normalize_flags(flags)
         date = check_internaldate(internaldate)
         with self._lock:
             box = self._mailbox(user, name)
+            key = (user, delivery_tag(delivery)) if delivery is not None else None
+            if key is not None and key in self._deliveries:
+                return self._deliveries[key]
             uid = box.uidnext
             if uid > MAX_UID:
                 raise StorageError("UID space of the mailbox is exhausted")
             box.uidnext += 1
             box.version += 1
             box.messages[uid] = _MemMessage(bytes(data), flagset, date, box.version)
+            if key is not None:
+                self._deliveries[key] = uid
         self._notify(user, [normalize_mailbox_name(name)])
         return uid
 

@@ -532,6 +532,39 @@ def test_recovery_indexes_renamed_but_uncommitted_files(tmp_path: Path) -> None:
         assert _files(box / "tmp") == []
 
 
+def test_a_delivery_is_stored_once_however_often_it_is_retried(store: MailStore) -> None:
+    first = store.append(USER, INBOX, MSG, delivery="Q1/alice@example.org")
+    again = store.append(USER, INBOX, MSG, delivery="Q1/alice@example.org")
+    other = store.append(USER, INBOX, MSG, delivery="Q1/alice+x@example.org")
+    plain = store.append(USER, INBOX, MSG)
+    assert again == first and len({first, other, plain}) == 3
+    assert [m.uid for m in store.messages(USER, INBOX)] == [first, other, plain]
+    # Still one copy after the user expunged it: the delivery was made.
+    store.expunge(USER, INBOX, [first])
+    assert store.append(USER, INBOX, MSG, delivery="Q1/alice@example.org") == first
+    assert [m.uid for m in store.messages(USER, INBOX)] == [other, plain]
+
+
+def test_a_delivery_remembered_across_reopen_and_a_crash_before_the_commit(
+        tmp_path: Path) -> None:
+    root = tmp_path / "mail"
+    with MaildirStore(root) as store:
+        done = store.append(USER, INBOX, b"indexed", delivery="Q1/a")
+        box = store.mailbox_path(USER, INBOX)
+    # A crash after the rename into new/ but before the commit of another delivery: its file
+    # carries the delivery's tag in its name.
+    from reference_agents.mailstore.base import delivery_tag
+    (box / "new" / f"1700000000.M1P1Q9R00D{delivery_tag('Q2/a')}.mailharness").write_bytes(
+        b"written, not indexed")
+    with MaildirStore(root) as store:
+        assert store.append(USER, INBOX, b"indexed", delivery="Q1/a") == done
+        (recovered,) = [m.uid for m in store.messages(USER, INBOX) if m.uid != done]
+        assert store.read(USER, INBOX, recovered) == b"written, not indexed"
+        # The retry of that delivery finds it done: no second copy.
+        assert store.append(USER, INBOX, b"written, not indexed", delivery="Q2/a") == recovered
+        assert len(store.messages(USER, INBOX)) == 2
+
+
 def test_recovery_after_flag_rename_without_commit(tmp_path: Path) -> None:
     root = tmp_path / "mail"
     with MaildirStore(root) as store:

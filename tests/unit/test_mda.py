@@ -282,6 +282,8 @@ class _BrokenStore(MemoryStore):
         data: bytes,
         flags: Iterable[str] = (),
         internaldate: datetime | None = None,
+        *,
+        delivery: str | None = None,
     ) -> int:
         raise OSError(28, "No space left on device")
 
@@ -292,6 +294,16 @@ def test_any_store_error_is_a_failed_result() -> None:
     store.close()
     assert result.status == "failed"
     assert "No space left" in result.detail
+
+
+def test_a_retried_delivery_files_one_copy() -> None:
+    store = MemoryStore()
+    mda = MDA(store, _accounts())
+    first = mda.deliver("alice@example.net", CLEAN, envelope_from="a@b.c", delivery="Q7/alice")
+    again = mda.deliver("alice@example.net", CLEAN, envelope_from="a@b.c", delivery="Q7/alice")
+    assert (first.status, again.status) == ("delivered", "delivered")
+    assert first.uid == again.uid and len(store.messages("alice", INBOX)) == 1
+    store.close()
 
 
 def test_header_injection_in_envelope_sender_refused() -> None:

@@ -150,7 +150,8 @@ def run(
             queue = MailQueue(tmp_path / "queue")
             env_box: list[Env] = []
 
-            async def local_delivery(mail_from: str, recipient: str, data: bytes) -> DeliveryOutcome:
+            async def local_delivery(mail_from: str, recipient: str, data: bytes,
+                                     delivery: str) -> DeliveryOutcome:
                 env = env_box[0]
                 if accounts.by_address(recipient) is None:
                     return DeliveryOutcome("permanent", "unknown user", "5.1.1")

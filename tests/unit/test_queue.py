@@ -109,6 +109,22 @@ def test_enqueue_refuses_no_recipients(tmp_path: Path) -> None:
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_settles_of_several_entries_share_one_directory_fsync(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    queue = MailQueue(tmp_path / "q")
+    first = queue.enqueue("a@example.org", ["b@example.net"], b"1\r\n")
+    second = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"2\r\n")
+    synced: list[Path] = []
+    monkeypatch.setattr("reference_agents.queue.fsync_dir", lambda path: synced.append(path))
+    queue.settle_many([(first, ["b@example.net"]), (second, ["c@example.net"]),
+                       ("0" * 32, ["x@example.net"])])
+    assert synced == [tmp_path / "q"]
+    reopened = MailQueue(tmp_path / "q")
+    assert reopened.get(first) is None
+    remaining = reopened.get(second)
+    assert remaining is not None and remaining.recipients == ("b@example.net",)
+
+
 def test_settled_recipients_leave_the_entry_durably(tmp_path: Path) -> None:
     """settle() records that recipients are done: they are gone after a reopen (the state a
     restart after a crash sees), the others stay with their schedule, and settling the last
