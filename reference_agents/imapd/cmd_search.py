@@ -18,6 +18,8 @@ from harness.protocol.imap.commands import Command, Search
 from harness.protocol.imap.formatting import (
     format_esearch_response,
     format_search_response,
+    format_untagged,
+    quote,
 )
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.imapd.context import HandlerContext
@@ -26,6 +28,10 @@ from reference_agents.imapd.search import MessageContext, matches, uses_modseq
 from reference_agents.imapd.selected import SelectedMailbox, UpdateContext
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import MessageInfo, NoSuchMessage
+
+#: RFC 5267 §4.3.1: "Servers MUST provide at least one updating context per client, and SHOULD
+#: provide more"; beyond this many the server refuses with NOUPDATE.
+MAX_UPDATE_CONTEXTS = 32
 
 #: RFC 4731 §3.1: the result options that ask for data in the ESEARCH response (RFC 5267 §4.4
 #: adds PARTIAL).
@@ -215,7 +221,13 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
             s.write(format_esearch_response(cmd.tag, uid_cmd, data))
     if "SAVE" in opts:
         _save(s, sel, opts, matched, uid_cmd)
-    if "UPDATE" in opts:
+    if "UPDATE" in opts and len(sel.search_contexts) >= MAX_UPDATE_CONTEXTS:
+        # RFC 5267 §4.3.1: "an untagged NO is generated during processing of the command with
+        # a response-code of NOUPDATE"; "Other return options specified SHALL still be
+        # honoured."
+        s.write(format_untagged("NO", "too many updating searches",
+                                "NOUPDATE " + quote(cmd.tag).decode("ascii")))
+    elif "UPDATE" in opts:
         sel.search_contexts[cmd.tag] = UpdateContext(uid_cmd, _fixed(cmd.args.key, sel),
                                                      [uid for _, uid, _ in matched])
     return Result("OK", f"{cmd.name} completed")

@@ -7,8 +7,9 @@ as the FETCH, EXISTS, or EXPUNGE responses carrying the source of the change")."
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import pytest
 
@@ -29,6 +30,8 @@ from suites.imap.imap_helpers import append, message, select, session, until_tag
 pytestmark = pytest.mark.step(9)
 
 CAP = "CONTEXT=SEARCH"
+#: NOOPs sent to hear of a change before the test gives up waiting.
+POLLS = 5
 
 
 def _apply(results: set[int], responses: Sequence[Response], tag: str) -> set[int]:
@@ -79,6 +82,20 @@ async def _watched(target: Target, evidence: Evidence, flagged: Sequence[bool]
         yield a, b, name, uids
 
 
+async def _poll(client: IMAPClient, done: Callable[[list[Response]], bool]) -> list[Response]:
+    """NOOP until the responses gathered satisfy *done*, a few times at most (RFC 5267 §4.3:
+    updates "SHOULD be delivered to clients in a timely manner"; a server may compute them a
+    moment late); the responses gathered."""
+    seen: list[Response] = []
+    for attempt in range(POLLS):
+        if attempt:
+            await asyncio.sleep(0.2)
+        seen += (await client.command("NOOP")).untagged
+        if done(seen):
+            break
+    return seen
+
+
 async def _change(client: IMAPClient, command: str) -> None:
     result = await client.command(command)
     precondition(result.ok, f"{command} in the second session answered {result.status}")
@@ -103,12 +120,11 @@ def test_imap_context_update_notifies(target: Target, evidence: Evidence) -> Non
                      ("EXPUNGE", set()))
             for change, expected in steps:
                 await _change(b, change)
-                polled = await a.command("NOOP")
-                results = _apply(results, polled.untagged, tag)
+                seen = await _poll(a, lambda got, was=results, want=expected: _apply(was, got, tag) == want)
+                results = _apply(results, seen, tag)
                 check(req, results == expected,
-                      f"after {change} in another session the updates "
-                      f"{_updates(polled.untagged, tag)} left the results {sorted(results)}, "
-                      f"not {sorted(expected)}")
+                      f"after {change} in another session the updates {_updates(seen, tag)} "
+                      f"left the results {sorted(results)}, not {sorted(expected)}")
             # "An attempt to use UPDATE where a tag is already in use with a previous searching
             # command that itself used UPDATE SHALL result in the server rejecting the searching
             # command with a BAD response."
@@ -181,9 +197,9 @@ def test_imap_cancelupdate(target: Target, evidence: Evidence) -> None:
             precondition(result.ok, f"UID SEARCH RETURN (UPDATE) answered {result.status}")
             tag = result.tag
             await _change(b, f"UID STORE {uids[0]} +FLAGS (\\Flagged)")
-            polled = await a.command("NOOP")
-            precondition(_apply(set(), polled.untagged, tag) == {uids[0]},
-                         f"no ADDTO of UID {uids[0]} came before CANCELUPDATE: {polled.untagged}")
+            seen = await _poll(a, lambda got: _apply(set(), got, tag) == {uids[0]})
+            precondition(_apply(set(), seen, tag) == {uids[0]},
+                         f"no ADDTO of UID {uids[0]} came before CANCELUPDATE: {seen}")
             # RFC 5267 §4.3.5: CANCELUPDATE "will prevent all updates to the contexts named in
             # the arguments from being transmitted by the server."
             cancelled = await a.command(f'CANCELUPDATE "{tag}"')

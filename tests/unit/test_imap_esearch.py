@@ -5,6 +5,8 @@ return data ADDTO, REMOVEFROM and PARTIAL, fed whole, byte by byte and followed 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.imap.command_values import CancelUpdate, SearchWithin
@@ -92,6 +94,24 @@ INVALID_COMMANDS = [
 def test_invalid_commands(line: bytes) -> None:
     parsed = parse_command(line)
     assert isinstance(parsed, InvalidCommand) and parsed.tag == "a"
+
+
+_OPTION_LISTS = st.lists(st.sampled_from(["MIN", "MAX", "COUNT", "SAVE", "CONTEXT", "UPDATE"]),
+                         unique=True, max_size=4)
+_RANGES = st.tuples(st.integers(1, 2**32 - 1), st.integers(1, 2**32 - 1))
+_KEYS = st.one_of(st.builds(SearchWithin, st.booleans(), st.integers(1, 2**32 - 1)),
+                  st.builds(SearchSet, st.just(SAVED), st.booleans()))
+
+
+@given(_OPTION_LISTS, st.one_of(st.none(), st.just("ALL"), _RANGES), st.lists(_KEYS, min_size=1,
+                                                                                 max_size=3))
+def test_search_return_round_trip(options: list[str], extra: str | tuple[int, int] | None,
+                                  keys: list[SearchWithin | SearchSet]) -> None:
+    opts = [*options, "ALL"] if extra == "ALL" else [*options, "PARTIAL"] if extra else options
+    partial = extra if isinstance(extra, tuple) else None
+    key = keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
+    command = Command("A1", "UID SEARCH", Search(None, key, tuple(opts), partial))
+    assert parse_command(b"".join(format_command(command))) == command
 
 
 def test_saved_sequence_set() -> None:

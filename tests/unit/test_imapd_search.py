@@ -12,7 +12,7 @@ import pytest
 
 from harness.protocol.imap.command_values import SearchWithin
 from reference_agents.config import ProviderConfig
-from reference_agents.imapd.cmd_search import _partial
+from reference_agents.imapd.cmd_search import MAX_UPDATE_CONTEXTS, _partial
 from reference_agents.imapd.search import MessageContext, matches
 from reference_agents.mailstore import MessageInfo
 from reference_agents.tls import TLSMaterial
@@ -117,6 +117,17 @@ def test_updates_in_order_and_cancelled(srv4: Running) -> None:
         b.until_tagged(b"j")
         assert _ask(a, b"k", b"NOOP") == [b"* 4 EXISTS", b'* ESEARCH (TAG "s1") ADDTO (0 4)',
                                           b"* 3 RECENT"]
+
+
+def test_update_contexts_are_limited(srv4: Running) -> None:
+    with _selected(srv4) as c:
+        for n in range(MAX_UPDATE_CONTEXTS):
+            _ask(c, b"t%d" % n, b"UID SEARCH RETURN (UPDATE COUNT) ALL")
+        # RFC 5267 §4.3.1: refused with NOUPDATE, the other return options honoured.
+        assert _ask(c, b"x", b"UID SEARCH RETURN (UPDATE COUNT) ALL") == [
+            b'* ESEARCH (TAG "x") UID COUNT 4', b'* NO [NOUPDATE "x"] too many updating searches']
+        assert _ask(c, b"y", b'CANCELUPDATE "t0"') == []
+        assert _ask(c, b"z", b"UID SEARCH RETURN (UPDATE) ALL") == [b'* ESEARCH (TAG "z") UID']
 
 
 def _ctx(age: timedelta, now: datetime) -> MessageContext:
