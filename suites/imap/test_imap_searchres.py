@@ -87,6 +87,13 @@ def test_imap_searchres_save_and_use(target: Target, evidence: Evidence) -> None
             count = await _message_count(client, other)
             check(req, copied.ok and count == 2,
                   f"COPY $ answered {copied.status}; the target holds {count} messages, not 2")
+            if "MOVE" in client.capabilities:
+                moved = await client.command(f"UID MOVE $ {mbox(other)}")
+                count = await _message_count(client, other)
+                left = searched(await client.command("UID SEARCH ALL"))
+                check(req, moved.ok and count == 4 and left == {uids[1], uids[3]},
+                      f"UID MOVE $ answered {moved.status}; the target holds {count} messages, "
+                      f"not 4, the source UIDs {sorted(left)}")
 
     run(scenario())
 
