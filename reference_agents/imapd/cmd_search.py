@@ -184,7 +184,9 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
             # variable to the empty sequence." (quirk imap_searchres_failed_save_kept: kept)
             sel.search_result, sel.search_result_seqs = frozenset(), None
         return refused
-    if "UPDATE" in opts and cmd.tag in sel.search_contexts:
+    # quirk imap_context_tag_reuse_accepted: the tag's old context is replaced
+    if ("UPDATE" in opts and cmd.tag in sel.search_contexts
+            and not s.config.has_quirk("imap_context_tag_reuse_accepted")):
         # RFC 5267 §4.3: "An attempt to use UPDATE where a tag is already in use with a previous
         # searching command that itself used UPDATE SHALL result in the server rejecting the
         # searching command with a BAD response."

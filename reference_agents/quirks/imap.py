@@ -203,6 +203,8 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
        "OLDER and YOUNGER count their interval in minutes"),
     _q("imap_context_no_updates", ("IMAP-CONTEXT-UPDATE",),
        "RETURN (UPDATE) is accepted but no ADDTO or REMOVEFROM is ever sent"),
+    _q("imap_context_tag_reuse_accepted", ("IMAP-CONTEXT-UPDATE",),
+       "RETURN (UPDATE) with the tag of a live updating search replaces it instead of BAD"),
     _q("imap_context_removefrom_late", ("IMAP-CONTEXT-ORDER",),
        "REMOVEFROM with sequence numbers comes after the EXPUNGE of those messages"),
     _q("imap_cancelupdate_ignored", ("IMAP-CONTEXT-CANCEL",),

@@ -102,6 +102,7 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_searchres_seqs_kept": "imap.test_imap_searchres:test_imap_searchres_follows_expunge",
     "imap_within_minutes": "imap.test_imap_within:test_imap_within_older_younger",
     "imap_context_no_updates": "imap.test_imap_context:test_imap_context_update_notifies",
+    "imap_context_tag_reuse_accepted": "imap.test_imap_context:test_imap_context_update_notifies",
     "imap_context_removefrom_late": "imap.test_imap_context:test_imap_context_update_order",
     "imap_cancelupdate_ignored": "imap.test_imap_context:test_imap_cancelupdate",
     "imap_search_partial_from_zero": "imap.test_imap_context:test_imap_search_partial",
