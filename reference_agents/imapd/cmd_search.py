@@ -144,7 +144,9 @@ def _esearch_data(s: HandlerContext, args: Search, found: list[int],
     opts = args.return_opts or ()
     if args.return_opts is not None and not set(opts) & _DATA_OPTIONS and opts:
         if set(opts) <= {"SAVE"}:
-            return None  # RFC 5182 §2.2 Example 1: RETURN (SAVE) alone sends no result
+            # RFC 9051 §6.4.4: "In absence of any other SEARCH result option, the SAVE result
+            # option also suppresses any ESEARCH response" (RFC 5182 §2.2 Example 1).
+            return None
         wanted: tuple[str, ...] = ()
     else:
         # RFC 4731 §3.1: "If the list of result options is empty ... This is equivalent to
