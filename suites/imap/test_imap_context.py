@@ -238,6 +238,11 @@ def test_imap_search_partial(target: Target, evidence: Evidence) -> None:
                 check(req, isinstance(partial, PartialResult),
                       f"{command} returned {found[0].data}, no PARTIAL")
                 assert isinstance(partial, PartialResult)
+                # "a PARTIAL return data item that has, as payload, the original range" (as
+                # 2:1 is the same range as 1:2, either spelling).
+                asked = sorted(int(n) for n in span.split(":"))
+                check(req, sorted((partial.first, partial.last)) == asked,
+                      f"{command} returned the range {partial.first}:{partial.last}")
                 got = None if partial.numbers is None else members(partial.numbers)
                 check(req, got == expected and found[0].uid == (verb == "UID SEARCH"),
                       f"{command} over flagged messages 2, 3, 5, 6 returned {partial} "
