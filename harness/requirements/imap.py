@@ -266,6 +266,46 @@ IMAP: tuple[Requirement, ...] = (
     # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
     # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
+    Requirement("IMAP-ESEARCH-RETURN", 4731, "3.1", M,
+                "SEARCH RETURN (MIN MAX ALL COUNT) from an IMAP4rev1 client is answered with one "
+                "ESEARCH response carrying the command's TAG (UID for UID SEARCH) instead of "
+                "SEARCH; RETURN () means ALL.", 9),
+    Requirement("IMAP-ESEARCH-EMPTY", 4731, "3.1", M,
+                "With no match the ESEARCH response is still sent, without MIN, MAX and ALL, "
+                "and with COUNT 0.", 9),
+    Requirement("IMAP-SEARCHRES-SAVE", 5182, "2.1", M,
+                "SEARCH RETURN (SAVE) sets \"$\" to the messages found, usable as a message "
+                "set by FETCH, STORE, COPY and SEARCH and their UID forms, whichever of SEARCH "
+                "and UID SEARCH saved it.", 9),
+    Requirement("IMAP-SEARCHRES-RESET", 5182, "2.1", M,
+                "\"$\" is empty after SELECT and EXAMINE (and before any SAVE).", 9),
+    Requirement("IMAP-SEARCHRES-EMPTY", 5182, "2.1", M,
+                "An empty \"$\" is a valid but non-matching message set: FETCH $ and COPY $ "
+                "answer OK with nothing.", 9),
+    Requirement("IMAP-SEARCHRES-FAILED", 5182, "2.1", M,
+                "A SEARCH without SAVE that fails leaves \"$\" unchanged; a SEARCH with SAVE "
+                "answered NO empties it.", 9),
+    Requirement("IMAP-SEARCHRES-MINMAX", 5182, "2.4", M,
+                "SAVE with MIN and/or MAX alone saves only those messages; with ALL or COUNT, "
+                "every message found.", 9),
+    Requirement("IMAP-SEARCHRES-EXPUNGE", 5182, "2.1", M,
+                "A message of \"$\" that is expunged leaves it; the others stay, whatever "
+                "their new sequence numbers.", 9),
+    Requirement("IMAP-WITHIN", 5032, "2", M,
+                "SEARCH OLDER n and YOUNGER n compare INTERNALDATE with the server's time less "
+                "n seconds.", 9),
+    Requirement("IMAP-CONTEXT-UPDATE", 5267, "4.3", M,
+                "UID SEARCH RETURN (UPDATE) is followed by unsolicited ESEARCH ADDTO and "
+                "REMOVEFROM as messages start and stop matching (or NO [NOUPDATE]); a tag in use "
+                "by an updating search is BAD.", 9),
+    Requirement("IMAP-CONTEXT-ORDER", 5267, "4.3.3", M,
+                "ADDTO with sequence numbers of new messages follows their EXISTS; REMOVEFROM "
+                "with those of expunged messages precedes the EXPUNGE.", 9),
+    Requirement("IMAP-CONTEXT-CANCEL", 5267, "4.3.5", M,
+                "CANCELUPDATE stops the updates of the searches it names.", 9),
+    Requirement("IMAP-CONTEXT-PARTIAL", 5267, "4.4", M,
+                "RETURN (PARTIAL m:n) returns results m to n (1 the first) in mailbox order, as "
+                "PARTIAL (m:n set) or NIL beyond the end.", 9),
     # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)

@@ -11,7 +11,6 @@ from harness.protocol.imap.commands import (
     Copy,
     Fetch,
     FetchItem,
-    Search,
     Store,
     UidExpunge,
 )
@@ -19,11 +18,9 @@ from harness.protocol.imap.formatting import (
     FetchValue,
     Raw,
     binary_value,
-    format_esearch_response,
     format_fetch_response,
     format_flags,
     format_internaldate,
-    format_search_response,
     format_vanished,
     message_literal,
 )
@@ -44,7 +41,6 @@ from harness.protocol.imap.state import Transition
 from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
-from reference_agents.imapd.search import MessageContext, matches, uses_modseq
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
     InvalidMailboxName,
@@ -415,81 +411,6 @@ async def uid_store(s: HandlerContext, cmd: Command) -> Result:
     return await _store(s, cmd, uid_cmd=True)
 
 
-# -- SEARCH -------------------------------------------------------------------------------------
-
-
-async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
-    assert isinstance(cmd.args, Search)
-    user, sel = selected_of(s)
-    charsets = ("US-ASCII",) if s.config.has_quirk("imap_search_utf8_refused") else (
-        "US-ASCII", "UTF-8")  # quirk imap_search_utf8_refused: UTF-8 not accepted
-    if cmd.args.charset is not None and cmd.args.charset not in charsets:
-        # RFC 9051 §6.4.4: "If the server does not support the specified [CHARSET], it MUST
-        # return a tagged NO response (not a BAD)" with [BADCHARSET].
-        return Result("NO", "unsupported charset", "BADCHARSET (" + " ".join(charsets) + ")")
-    by_modseq = uses_modseq(cmd.args.key)
-    if by_modseq:
-        s.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
-    infos = {m.uid: m for m in s.store.messages(user, sel.name)}
-    largest_uid = sel.uids[-1] if sel.uids else 0
-    found: list[int] = []
-    highest = 0  # the highest mod-sequence among the messages found
-    for seq, uid in enumerate(sel.uids, 1):
-        info = infos.get(uid)
-        if info is None:
-            continue
-
-        def load(uid: int = uid) -> bytes | None:
-            try:
-                return s.store.read(user, sel.name, uid)
-            except NoSuchMessage:
-                return None
-
-        ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
-                             ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
-                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
-                             raw_address_search=s.config.has_quirk("imap_search_address_raw"))
-        if matches(cmd.args.key, ctx):
-            found.append(uid if uid_cmd else seq)
-            highest = max(highest, info.modseq)
-    # RFC 7162 §3.1.5: after SEARCH MODSEQ with results, "the server MUST also append ... the
-    # highest mod-sequence for all messages being returned" (§3.1.10: MODSEQ in ESEARCH).
-    # quirk imap_search_modseq_no_suffix: it is left out.
-    modseq = (highest if by_modseq and found
-              and not s.config.has_quirk("imap_search_modseq_no_suffix") else None)
-    if s.config.has_quirk("imap_expunge_during_search"):
-        s.sync_selected(allow_expunge=True)  # quirk: EXPUNGE while answering SEARCH
-    opts = cmd.args.return_opts
-    # quirk imap_esearch_as_search: plain SEARCH responses in IMAP4rev2
-    plain = not s.rev2 or s.config.has_quirk("imap_esearch_as_search")
-    if opts is None and plain:
-        s.write(format_search_response(found, modseq=modseq))
-    else:
-        # RFC 9051 §6.4.4: ESEARCH; "RETURN ()" means ALL.
-        wanted = opts or ("ALL",)
-        data: list[tuple[str, str]] = []
-        if found and "MIN" in wanted:
-            data.append(("MIN", str(found[0])))
-        if found and "MAX" in wanted:
-            data.append(("MAX", str(found[-1])))
-        if found and "ALL" in wanted:
-            data.append(("ALL", SequenceSet.from_ints(found).format()))
-        if "COUNT" in wanted:
-            data.append(("COUNT", str(len(found))))
-        if modseq is not None:
-            data.append(("MODSEQ", str(modseq)))
-        s.write(format_esearch_response(cmd.tag, uid_cmd, data))
-    return Result("OK", f"{cmd.name} completed")
-
-
-async def search(s: HandlerContext, cmd: Command) -> Result:
-    return await _search(s, cmd, uid_cmd=False)
-
-
-async def uid_search(s: HandlerContext, cmd: Command) -> Result:
-    return await _search(s, cmd, uid_cmd=True)
-
-
 # -- COPY / MOVE --------------------------------------------------------------------------------
 
 
@@ -567,8 +488,6 @@ COMMANDS: dict[str, Handler] = {
     "UID FETCH": uid_fetch,
     "STORE": store,
     "UID STORE": uid_store,
-    "SEARCH": search,
-    "UID SEARCH": uid_search,
     "COPY": copy,
     "UID COPY": uid_copy,
     "MOVE": move,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
+from harness.protocol.imap.command_values import SearchWithin
 from harness.protocol.imap.commands import (
     SearchAll,
     SearchAnd,
@@ -80,8 +82,15 @@ class MessageContext:
     def __init__(self, seq: int, info: MessageInfo, exists: int, largest_uid: int,
                  load: Callable[[], bytes | None], *, recent: bool = False,
                  ignore_deleted: bool = False, case_sensitive: bool = False,
-                 raw_address_search: bool = False) -> None:
+                 raw_address_search: bool = False, saved: frozenset[int] = frozenset(),
+                 now: datetime | None = None, within_unit: int = 1) -> None:
         self.seq = seq
+        #: RFC 5182: the UIDs of the search result variable "$".
+        self.saved = saved
+        #: RFC 5032: the server's clock OLDER and YOUNGER count from.
+        self.now = now or datetime.now(UTC)
+        #: Quirk imap_within_minutes: 60, the interval taken as minutes.
+        self.within_unit = within_unit
         #: \Recent is a session flag (RFC 3501 §2.3.2): the session says, not the store.
         self.recent = recent
         #: Quirk imap_search_ignores_deleted_flag: DELETED/UNDELETED act as if nothing had it.
@@ -142,9 +151,20 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
         # RFC 7162 §3.1.5: "modification values that are equal to or greater than" the value.
         return ctx.info.modseq >= key.value
     if isinstance(key, SearchSet):
+        if key.seqset.saved:
+            return ctx.info.uid in ctx.saved  # RFC 5182 §2.1: "$", whether SEARCH or UID SEARCH
         if key.uid:
             return key.seqset.contains(ctx.info.uid, ctx.largest_uid)
         return key.seqset.contains(ctx.seq, ctx.exists)
+    if isinstance(key, SearchWithin):
+        # RFC 5032 §2: "the server calculates a target date and time by subtracting the
+        # interval, specified in seconds, from the current date and time of the server ... For
+        # OLDER, messages match if the INTERNALDATE is less recent than or equal to the target
+        # time.  For YOUNGER, messages match if the INTERNALDATE is more recent than or equal
+        # to the target time."
+        target = ctx.now.timestamp() - key.seconds * ctx.within_unit
+        when = int(ctx.info.internaldate.timestamp())
+        return when <= target if key.older else when >= int(target)
     if isinstance(key, SearchSize):
         return ctx.info.size > key.size if key.larger else ctx.info.size < key.size
     if isinstance(key, SearchNot):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from harness.protocol.imap.command_values import SearchKey
 from harness.protocol.imap.formatting import (
     FetchValue,
     Raw,
@@ -14,6 +16,17 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.mailstore import SYSTEM_FLAGS, MessageInfo
+
+
+@dataclass(slots=True)
+class UpdateContext:
+    """A searching command with RETURN (UPDATE) (RFC 5267 §4.3): its program, with the sequence
+    numbers in it fixed to the messages they named when it was received, and the UIDs it
+    matched when the client was last told (mailbox order)."""
+
+    uid: bool
+    key: SearchKey
+    results: list[int]
 
 
 class SelectedMailbox:
@@ -42,6 +55,15 @@ class SelectedMailbox:
         self.keywords: set[str] = {f for m in messages for f in m.flags if not f.startswith("\\")}
         #: Quirk imap_no_flags_for_new_keyword: a keyword new to the mailbox gets no FLAGS.
         self.announce_keywords = True
+        #: RFC 5182 §2.1: the search result variable "$" (UIDs), empty after SELECT/EXAMINE.
+        #: Quirk imap_searchres_seqs_kept: sequence numbers instead, never adjusted.
+        self.search_result: frozenset[int] = frozenset()
+        self.search_result_seqs: frozenset[int] | None = None
+        #: Quirk imap_searchres_empty_bad: an empty "$" is refused as a bad message set.
+        self.empty_search_result_bad = False
+        #: RFC 5267 §4.3: the updating searches (cmd_search.UpdateContext) by their tag; they
+        #: end with the selection.
+        self.search_contexts: dict[str, UpdateContext] = {}
 
     def flags_response(self) -> bytes:
         """``* FLAGS`` with the system flags and every keyword of the mailbox announced."""
@@ -106,6 +128,9 @@ class SelectedMailbox:
         """(sequence number, UID) pairs of the messages *seqset* names, ascending. For sequence
         numbers, None when a number is not in use (the command gets BAD); UIDs that name no
         message are ignored (RFC 9051 §6.4.8: "A non-existent unique identifier is ignored")."""
+        if seqset.saved:
+            pairs = self.saved_pairs()
+            return None if not pairs and self.empty_search_result_bad else pairs
         if not self.uids:
             return [] if uid else (None if seqset.ranges else [])
         largest = self.uids[-1] if uid else len(self.uids)
@@ -124,6 +149,15 @@ class SelectedMailbox:
                     return None
                 picked.update(range(a - 1, b))
         return [(i + 1, self.uids[i]) for i in sorted(picked)]
+
+    def saved_pairs(self) -> list[tuple[int, int]]:
+        """The messages of "$" (RFC 5182 §2.1), ascending: "When a message listed in the search
+        result variable is EXPUNGEd, it is automatically removed from the list"; empty "$" is
+        "a valid, but non-matching list of messages"."""
+        if self.search_result_seqs is not None:  # quirk imap_searchres_seqs_kept
+            return [(n, self.uids[n - 1]) for n in sorted(self.search_result_seqs)
+                    if n <= len(self.uids)]
+        return [(i + 1, uid) for i, uid in enumerate(self.uids) if uid in self.search_result]
 
     def sync(self, current: Sequence[MessageInfo], version: int, *, allow_expunge: bool,
              report_flags: bool = True, modseq: bool = False,

@@ -26,7 +26,7 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
-from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected
+from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_search, cmd_selected
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
@@ -66,7 +66,8 @@ _AUTHENTICATED_ONLY = frozenset({"ENABLE"})
 def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
-    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS}
+    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS,
+                **cmd_search.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
         State.AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS},
@@ -110,11 +111,23 @@ class Session:
         #: Allowance imap_late_exists: the highest UID of the selected mailbox when the session
         #: last looked for new messages (None: it has not looked since selecting).
         self.looked_upto: int | None = None
+        #: Quirk imap_searchres_kept_over_select: the "$" of the mailbox selected before.
+        self.kept_search_result: frozenset[int] = frozenset()
         self._handlers = _handlers()
 
     # -- state ---------------------------------------------------------------------------------
 
     def advance(self, transition: Transition) -> None:
+        if self.config.has_quirk("imap_searchres_kept_over_select"):
+            # quirk: "$" survives the end of the selection, into the next mailbox selected
+            if self.selected is not None and transition is Transition.DESELECT:
+                self.kept_search_result = self.selected.search_result
+            elif self.selected is not None and transition is Transition.SELECT:
+                self.selected.search_result = self.kept_search_result
+        if self.selected is not None and transition is Transition.SELECT:
+            # quirk imap_searchres_empty_bad: an empty "$" makes FETCH, STORE, COPY BAD
+            self.selected.empty_search_result_bad = self.config.has_quirk(
+                "imap_searchres_empty_bad")
         self.state = next_state(self.state, transition)
         if self.state is not State.NOT_AUTHENTICATED:
             self.reader.max_literal = max(self.config.max_message_size,
@@ -147,7 +160,7 @@ class Session:
         # SORT, THREAD, ESORT
         caps += []
         # ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH
-        caps += []
+        caps += ["ESEARCH", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH"]
         # MULTIAPPEND, CATENATE
         caps += []
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
@@ -251,12 +264,16 @@ class Session:
         # quirk imap_flags_not_shared: flag changes made elsewhere are never reported
         share = not self.config.has_quirk("imap_flags_not_shared")
         known = sel.uids[-1] if sel.uids else 0
+        before = list(sel.uids)
         # RFC 7162 §3.2.10.2: after ENABLE QRESYNC, VANISHED "instead of the EXPUNGE response"
         # (quirk imap_qresync_sends_expunge: EXPUNGE all the same)
         vanished = self.qresync and not self.config.has_quirk("imap_qresync_sends_expunge")
         lines = list(sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
                               modseq=self.condstore, vanished=vanished,
                               announce_upto=announce_upto))
+        # RFC 5267 §4.3: the updating searches hear of it with the responses of the change.
+        removals, additions = cmd_search.context_updates(self, before)
+        lines = [*removals, *lines, *additions]
         new = sel.uids[bisect.bisect_right(sel.uids, known):]
         if new and self.config.has_quirk("imap_fetch_before_exists"):
             # Breaks RFC 9051 §2.3.1.2 (IMAP-SEQ-UID-STABLE): a new message's FETCH uses its

@@ -183,6 +183,34 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
     # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
+    _q("imap_esearch_rev1_plain", ("IMAP-ESEARCH-RETURN",),
+       "an IMAP4rev1 client's SEARCH RETURN (...) is answered with a plain SEARCH response"),
+    _q("imap_esearch_empty_no_response", ("IMAP-ESEARCH-EMPTY",),
+       "no ESEARCH response at all when nothing matches"),
+    _q("imap_searchres_uid_as_seq", ("IMAP-SEARCHRES-SAVE",),
+       "\"$\" saved by UID SEARCH holds the UIDs as if they were sequence numbers"),
+    _q("imap_searchres_kept_over_select", ("IMAP-SEARCHRES-RESET",),
+       "\"$\" survives CLOSE and SELECT into the next mailbox"),
+    _q("imap_searchres_empty_bad", ("IMAP-SEARCHRES-EMPTY",),
+       "an empty \"$\" in FETCH, STORE or COPY is answered BAD"),
+    _q("imap_searchres_failed_save_kept", ("IMAP-SEARCHRES-FAILED",),
+       "a SEARCH RETURN (SAVE) answered NO leaves \"$\" as it was"),
+    _q("imap_searchres_minmax_saves_all", ("IMAP-SEARCHRES-MINMAX",),
+       "RETURN (SAVE MIN) saves every message found"),
+    _q("imap_searchres_seqs_kept", ("IMAP-SEARCHRES-EXPUNGE",),
+       "\"$\" holds sequence numbers that an EXPUNGE does not adjust"),
+    _q("imap_within_minutes", ("IMAP-WITHIN",),
+       "OLDER and YOUNGER count their interval in minutes"),
+    _q("imap_context_no_updates", ("IMAP-CONTEXT-UPDATE",),
+       "RETURN (UPDATE) is accepted but no ADDTO or REMOVEFROM is ever sent"),
+    _q("imap_context_tag_reuse_accepted", ("IMAP-CONTEXT-UPDATE",),
+       "RETURN (UPDATE) with the tag of a live updating search replaces it instead of BAD"),
+    _q("imap_context_removefrom_late", ("IMAP-CONTEXT-ORDER",),
+       "REMOVEFROM with sequence numbers comes after the EXPUNGE of those messages"),
+    _q("imap_cancelupdate_ignored", ("IMAP-CONTEXT-CANCEL",),
+       "CANCELUPDATE answers OK and the updates go on"),
+    _q("imap_search_partial_from_zero", ("IMAP-CONTEXT-PARTIAL",),
+       "RETURN (PARTIAL m:n) counts results from 0, one result late"),
     # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)

@@ -92,6 +92,20 @@ CATCHES_IMAP: dict[str, str] = {
     # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
     # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
+    "imap_esearch_rev1_plain": "imap.test_imap_esearch:test_imap_esearch_return_options",
+    "imap_esearch_empty_no_response": "imap.test_imap_esearch:test_imap_esearch_without_match",
+    "imap_searchres_uid_as_seq": "imap.test_imap_searchres:test_imap_searchres_save_and_use",
+    "imap_searchres_kept_over_select": "imap.test_imap_searchres:test_imap_searchres_reset_by_select",
+    "imap_searchres_empty_bad": "imap.test_imap_searchres:test_imap_searchres_empty_is_valid",
+    "imap_searchres_failed_save_kept": "imap.test_imap_searchres:test_imap_searchres_failed_search",
+    "imap_searchres_minmax_saves_all": "imap.test_imap_searchres:test_imap_searchres_save_with_min_max",
+    "imap_searchres_seqs_kept": "imap.test_imap_searchres:test_imap_searchres_follows_expunge",
+    "imap_within_minutes": "imap.test_imap_within:test_imap_within_older_younger",
+    "imap_context_no_updates": "imap.test_imap_context:test_imap_context_update_notifies",
+    "imap_context_tag_reuse_accepted": "imap.test_imap_context:test_imap_context_update_notifies",
+    "imap_context_removefrom_late": "imap.test_imap_context:test_imap_context_update_order",
+    "imap_cancelupdate_ignored": "imap.test_imap_context:test_imap_cancelupdate",
+    "imap_search_partial_from_zero": "imap.test_imap_context:test_imap_search_partial",
     # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)

@@ -20,6 +20,7 @@ from harness.protocol.imap.chars import (
 from harness.protocol.imap.command_values import (
     Append,
     Authenticate,
+    CancelUpdate,
     Command,
     CommandArgs,
     Copy,
@@ -44,11 +45,12 @@ from harness.protocol.imap.command_values import (
     SearchSet,
     SearchSize,
     SearchText,
+    SearchWithin,
     Status,
     Store,
     UidExpunge,
 )
-from harness.protocol.imap.formatting import format_internaldate
+from harness.protocol.imap.formatting import format_internaldate, quote
 from harness.protocol.imap.lexer import is_tag
 from harness.protocol.imap.search_grammar import DATE_KEYS, FLAG_KEYS, HEADER_KEYS
 from harness.protocol.imap.seqset import SequenceSet
@@ -314,6 +316,8 @@ def _search_key(key: SearchKey, *, nested: bool) -> list[_Part]:
         return [(b"UID " if key.uid else b"") + _seqset(key.seqset)]
     if isinstance(key, SearchModseq):
         return [b"MODSEQ %d" % key.value]
+    if isinstance(key, SearchWithin):
+        return [b"%s %d" % (b"OLDER" if key.older else b"YOUNGER", key.seconds)]
     if isinstance(key, SearchNot):
         return [b"NOT ", *_search_key(key.key, nested=True)]
     if isinstance(key, SearchOr):
@@ -336,7 +340,9 @@ def search_program(key: SearchKey) -> list[_Part]:
 def _search(args: Search) -> list[_Part]:
     parts: list[_Part] = [b" "]
     if args.return_opts is not None:
-        parts.append(b"RETURN " + _atoms(args.return_opts) + b" ")
+        opts = [f"PARTIAL {args.partial[0]}:{args.partial[1]}"
+                if o == "PARTIAL" and args.partial is not None else o for o in args.return_opts]
+        parts.append(b"RETURN (" + " ".join(opts).encode("ascii") + b") ")
     if args.charset is not None:
         parts += [b"CHARSET ", astring(args.charset), b" "]
     return parts + search_program(args.key)
@@ -350,11 +356,16 @@ def _no_args(args: None) -> list[_Part]:
     return []
 
 
+def _cancelupdate(args: CancelUpdate) -> list[_Part]:
+    return [part for tag in args.tags for part in (b" ", quote(tag))]
+
+
 _FORMATTERS: dict[type, Callable[..., list[_Part]]] = {
     type(None): _no_args, Login: _login, Authenticate: _authenticate, MailboxArg: _mailbox_arg,
     Rename: _rename, ListArgs: _list, Status: _status, Fetch: _fetch, Store: _store,
     Copy: _copy, UidExpunge: _uid_expunge, Append: _append, Enable: _enable, Id: _id,
     Search: _search,
+    CancelUpdate: _cancelupdate,
 }
 
 

@@ -11,6 +11,7 @@ from harness.protocol.imap.chars import DIGIT_NZ
 from harness.protocol.imap.command_values import (
     Append,
     Authenticate,
+    CancelUpdate,
     Command,
     CommandArgs,
     Copy,
@@ -513,6 +514,16 @@ def _enable(lx: Lexer) -> Enable:
     return Enable(tuple(caps))
 
 
+def _cancelupdate(lx: Lexer) -> CancelUpdate:
+    # RFC 5267 §5: command-select =/ "CANCELUPDATE" 1*(SP quoted)
+    tags: list[str] = []
+    while lx.accept(b" "):
+        tags.append(lx.quoted().decode("utf-8", "replace"))
+    if not tags:
+        raise ParseError("CANCELUPDATE needs a tag")
+    return CancelUpdate(tuple(tags))
+
+
 def _id(lx: Lexer) -> Id:
     lx.sp()
     if lx.accept_word("NIL"):
@@ -544,6 +555,7 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "LIST": _list, "LSUB": _lsub, "STATUS": _status, "APPEND": _append,
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,
     "ENABLE": _enable, "ID": _id,
+    "CANCELUPDATE": _cancelupdate,
 }
 _UID_PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,

@@ -255,6 +255,14 @@ class SearchModseq:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchWithin:
+    """OLDER / YOUNGER *seconds* (RFC 5032 §3): the INTERNALDATE against the server's clock."""
+
+    older: bool
+    seconds: int
+
+
+@dataclass(frozen=True, slots=True)
 class SearchNot:
     key: SearchKey
 
@@ -273,6 +281,7 @@ class SearchAnd:
 SearchKey: TypeAlias = (
     SearchAll | SearchFlag | SearchHeader | SearchText | SearchSize | SearchDate | SearchSet
     | SearchModseq | SearchNot | SearchOr | SearchAnd
+    | SearchWithin
 )
 
 
@@ -283,11 +292,21 @@ class Search:
     #: RFC 9051 §6.4.4 search-return-opts (upper-cased: MIN, MAX, ALL, COUNT, SAVE); None when
     #: no RETURN was given.
     return_opts: tuple[str, ...] | None = None
+    #: RFC 5267 §4.4 ``PARTIAL first:last`` (as written; "500:400 is the same as 400:500"),
+    #: also listed as "PARTIAL" in *return_opts*.
+    partial: tuple[int, int] | None = None
 
+
+@dataclass(frozen=True, slots=True)
+class CancelUpdate:
+    """CANCELUPDATE 1*(SP quoted) (RFC 5267 §4.3.5): the tags of the updating searches."""
+
+    tags: tuple[str, ...]
 
 CommandArgs: TypeAlias = (
     None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
     | UidExpunge | Append | Enable | Id | Search
+    | CancelUpdate
 )
 
 # ---------------------------------------------------------------------------------------------

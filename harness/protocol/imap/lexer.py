@@ -117,6 +117,8 @@ class Lexer(Cursor):
         return value
 
     def seqset(self) -> SequenceSet:
+        if self.accept(b"$"):
+            return SequenceSet((), saved=True)  # RFC 5182 §3: sequence-set =/ "$"
         text = self.run(SEQUENCE_SET_CHAR).decode("ascii")
         try:
             return SequenceSet.parse(text)

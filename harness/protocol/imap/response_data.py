@@ -8,11 +8,14 @@ import re
 from harness.protocol.imap.chars import DATE_MONTHS
 from harness.protocol.imap.response_tokens import TokenCursor
 from harness.protocol.imap.response_values import (
+    ContextUpdate,
     ESearch,
     List,
     NamespaceDescr,
+    PartialResult,
     Status,
 )
+from harness.protocol.imap.seqset import SequenceSet
 
 _ATT_NAME = re.compile(rb"[A-Za-z0-9.\-]+")
 _SECTION_WORD = re.compile(rb"[A-Za-z.]+")
@@ -321,6 +324,7 @@ class ResponseCursor(TokenCursor):
             tag = self.astring().decode("utf-8", errors="replace")
             self.expect(b")")
         data: dict[str, object] = {}
+        updates: list[ContextUpdate] = []
         first = True
         while self.accept(b" "):
             name = self.keyword()
@@ -336,9 +340,42 @@ class ResponseCursor(TokenCursor):
                 data[name] = self.number()
             elif name == "ALL":
                 data[name] = self.uid_set()
+            elif name in ("ADDTO", "REMOVEFROM"):
+                updates += self._context_updates(name)
+            elif name == "PARTIAL":
+                data[name] = self._partial_result()
             else:
                 data[name] = self.generic()
-        return ESearch(tag, uid, data)
+        return ESearch(tag, uid, data, tuple(updates))
+
+    def _sequence_set(self) -> SequenceSet:
+        raw = self.uid_set()
+        return SequenceSet.parse(str(raw))
+
+    def _context_updates(self, kind: str) -> list[ContextUpdate]:
+        # RFC 5267 §5: ret-data-addto = "ADDTO" SP "(" context-position SP sequence-set
+        #                  *(SP context-position SP sequence-set) ")"  (REMOVEFROM alike)
+        self.expect(b"(")
+        pairs: list[ContextUpdate] = []
+        while True:
+            position = self.number()
+            self.sp()
+            pairs.append(ContextUpdate(kind, position, self._sequence_set()))
+            if self.accept(b")"):
+                return pairs
+            self.sp()
+
+    def _partial_result(self) -> PartialResult:
+        # RFC 5267 §5: ret-data-partial = "PARTIAL" SP "(" partial-range SP partial-results ")"
+        # partial-range = nz-number ":" nz-number; partial-results = sequence-set / "NIL"
+        self.expect(b"(")
+        first = self.nz_number()
+        self.expect(b":")
+        last = self.nz_number()
+        self.sp()
+        numbers = None if self.is_nil() else self._sequence_set()
+        self.expect(b")")
+        return PartialResult(first, last, numbers)
 
     def namespace(self) -> tuple[NamespaceDescr, ...] | None:
         # namespace = nil / "(" 1*namespace-descr ")"

@@ -180,12 +180,36 @@ class Search:
 
 
 @dataclass(frozen=True, slots=True)
+class ContextUpdate:
+    """One pair of an ADDTO or REMOVEFROM return data item (RFC 5267 §4.3.3, §4.3.4): the
+    results *numbers* to insert at (remove from) context *position*, 0 meaning "in mailbox
+    order" (wherever they occur)."""
+
+    kind: str  # "ADDTO" or "REMOVEFROM"
+    position: int
+    numbers: SequenceSet
+
+
+@dataclass(frozen=True, slots=True)
+class PartialResult:
+    """RFC 5267 §5 ``ret-data-partial``: the requested range (as written) and the results in
+    it, None for NIL ("no results correspond to the requested range")."""
+
+    first: int
+    last: int
+    numbers: SequenceSet | None
+
+
+@dataclass(frozen=True, slots=True)
 class ESearch:
-    """RFC 9051 ``esearch-response``: MIN/MAX/COUNT -> int, ALL -> sequence-set text."""
+    """RFC 9051 ``esearch-response``: MIN/MAX/COUNT -> int, ALL -> sequence-set text, PARTIAL
+    -> :class:`PartialResult`. ADDTO and REMOVEFROM may repeat and are to be processed "in the
+    order they appear" (RFC 5267 §4.3.2): they are in *updates*, one entry per pair."""
 
     tag: str | None
     uid: bool
     data: dict[str, object]
+    updates: tuple[ContextUpdate, ...] = ()
 
     @property
     def kind(self) -> str:

@@ -20,6 +20,7 @@ from harness.protocol.imap.command_values import (
     SearchSet,
     SearchSize,
     SearchText,
+    SearchWithin,
 )
 from harness.protocol.imap.lexer import MONTHS, Lexer, ParseError
 
@@ -44,7 +45,9 @@ def header_field(key: str) -> str:
 
 _SEARCH_DATE = re.compile(rb'("?)(\d{1,2})-([A-Za-z]{3})-(\d{4})\1')
 _MAX_SEARCH_DEPTH = 64
-_SEARCH_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
+#: RFC 4731 §3.1 MIN MAX ALL COUNT, RFC 5182 §3 SAVE, RFC 5267 §5 CONTEXT UPDATE (PARTIAL,
+#: which takes an argument, is read apart).
+_SEARCH_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE", "CONTEXT", "UPDATE"})
 
 
 def _search_date(lx: Lexer) -> date:
@@ -70,7 +73,7 @@ def _search_key(lx: Lexer, depth: int = 0) -> SearchKey:
         keys = _search_keys(lx, depth + 1)
         lx.expect(b")")
         return keys
-    if c in DIGIT or c == ord("*"):
+    if c in DIGIT or c == ord("*") or c == ord("$"):  # RFC 5182 §3: sequence-set =/ "$"
         return SearchSet(lx.seqset(), uid=False)
     word = lx.atom().upper()
     if word == "ALL":
@@ -115,6 +118,10 @@ def _search_key(lx: Lexer, depth: int = 0) -> SearchKey:
                 raise ParseError("bad entry-type-req")
             lx.sp()
         return SearchModseq(lx.mod_sequence(zero=True))
+    if word in ("OLDER", "YOUNGER"):
+        # RFC 5032 §3: search-key =/ ( "OLDER" / "YOUNGER" ) SP nz-number
+        lx.sp()
+        return SearchWithin(word == "OLDER", lx.nz_number())
     if word == "NOT":
         lx.sp()
         return SearchNot(_search_key(lx, depth + 1))
@@ -134,16 +141,46 @@ def _search_keys(lx: Lexer, depth: int) -> SearchKey:
     return keys[0] if len(keys) == 1 else SearchAnd(tuple(keys))
 
 
+def _partial_range(lx: Lexer) -> tuple[int, int]:
+    # RFC 5267 §5: partial-range = nz-number ":" nz-number ("cannot contain "*"")
+    first = lx.nz_number()
+    lx.expect(b":")
+    return first, lx.nz_number()
+
+
+def _return_opts(lx: Lexer) -> tuple[tuple[str, ...], tuple[int, int] | None]:
+    """``RETURN (opt *(SP opt))``: the options upper-cased, and PARTIAL's range."""
+    lx.expect(b"(")
+    options: list[str] = []
+    partial: tuple[int, int] | None = None
+    while not lx.accept(b")"):
+        if options:
+            lx.sp()
+        option = lx.atom().upper()
+        if option == "PARTIAL":
+            lx.sp()
+            partial = _partial_range(lx)
+        elif option not in _SEARCH_RETURN:
+            raise ParseError(f"unknown SEARCH return option {option[:40]}")
+        options.append(option)
+    # RFC 5267 §4.4: "A single command MUST NOT contain more than one PARTIAL or ALL search
+    # return option -- that is, either one PARTIAL, one ALL, or neither PARTIAL nor ALL".
+    if options.count("PARTIAL") + options.count("ALL") > 1:
+        raise ParseError("more than one PARTIAL or ALL return option")
+    return tuple(options), partial
+
+
 def parse_search(lx: Lexer) -> Search:
     lx.sp()
     return_opts: tuple[str, ...] | None = None
+    partial: tuple[int, int] | None = None
     if lx.accept_word("RETURN"):
         lx.sp()
-        return_opts = tuple(lx.options(_SEARCH_RETURN, "SEARCH return"))
+        return_opts, partial = _return_opts(lx)
         lx.sp()
     charset: str | None = None
     if lx.accept_word("CHARSET"):
         lx.sp()
         charset = lx.astring().upper()
         lx.sp()
-    return Search(charset, _search_keys(lx, 0), return_opts)
+    return Search(charset, _search_keys(lx, 0), return_opts, partial)

@@ -35,10 +35,16 @@ class SequenceSet:
     the two numbers, inclusive of both"; "2:4" and "4:2" are the same set."""
 
     ranges: tuple[tuple[SeqNumber, SeqNumber], ...]
+    #: RFC 5182 §3 ``seq-last-command = "$"``: the search result variable, whose members the
+    #: server knows (``ranges`` is empty and names nothing by itself).
+    saved: bool = False
 
     @classmethod
     def parse(cls, text: str) -> SequenceSet:
-        """Parse ``1,3:5,7:*``; raise ValueError on bad syntax (empty elements, zero, spaces...)."""
+        """Parse ``1,3:5,7:*`` or ``$`` (RFC 5182); raise ValueError on bad syntax (empty
+        elements, zero, spaces...)."""
+        if text == "$":
+            return cls((), saved=True)
         if not text:
             raise ValueError("empty sequence set")
         ranges: list[tuple[SeqNumber, SeqNumber]] = []
@@ -68,6 +74,8 @@ class SequenceSet:
         return cls(tuple(ranges))
 
     def format(self) -> str:
+        if self.saved:
+            return "$"
         parts = []
         for start, end in self.ranges:
             if start == end:
