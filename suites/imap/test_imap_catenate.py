@@ -133,6 +133,12 @@ def test_imap_catenate_url_parts(target: Target, evidence: Evidence) -> None:
                 ("no UIDVALIDITY, lower-case section",
                  (_url(f"/{src}/;UID={uid}/;section=HEADER"), _url(f"/{src}/;UID={uid}/;section=2")),
                  pieces["HEADER"] + pieces["2"]),
+                # An irelative-path (no leading "/") against the base "imap://user@server/",
+                # and RFC 5092's ";PARTIAL=" of a section.
+                ("a relative path, a partial section",
+                 (_url(f"{src}/;UID={uid}/;SECTION=HEADER"),
+                  _url(f"{src}/;UID={uid}/;SECTION=1/;PARTIAL=0.5")),
+                 pieces["HEADER"] + pieces["1"][:5]),
             ]
             for what, cat, expected in cases:
                 result = await client.append_messages(dst, [AppendMessage((), None, b"", cat)])
