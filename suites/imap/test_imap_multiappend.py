@@ -132,22 +132,24 @@ def test_imap_multiappend_is_atomic(target: Target, evidence: Evidence) -> None:
             check("IMAP-MULTIAPPEND-ATOMIC", held == 0,
                   f"after a cancelled APPEND of 3 messages the mailbox holds {held}")
             # A second message the server refuses: a date-month outside the grammar (RFC 3502
-            # §6.3.11 "BAD - command unknown or arguments invalid"), or a date-time of no day
-            # (31 February: "NO - append error: ... error in flags or date/time"). A server
-            # may take the latter; only a refusal is judged, by what it left behind.
+            # §6.3.11 "BAD - command unknown or arguments invalid"), a date-time of no day
+            # (31 February: "NO - append error: ... error in flags or date/time"), a flag no
+            # client may set (RFC 3501 §2.3.2: \Recent "can not be altered by the client").
+            # A server may take the last two; only a refusal is judged, by what it left behind.
             head = mbox(name).encode("utf-8") + b" (\\Seen) "
-            for when in (b'"01-Foo-2020 10:00:00 +0000"', b'"31-Feb-2020 10:00:00 +0000"'):
+            for bad in (b'"01-Foo-2020 10:00:00 +0000"', b'"31-Feb-2020 10:00:00 +0000"',
+                        b"(\\Recent)"):
                 before = await message_count(client, name)
                 answer = await _raw_append(client, head, [
-                    (first, b" " + when + b" "), (third, b" "), (third, b"")])
+                    (first, b" " + bad + b" "), (third, b" "), (third, b"")])
                 status = answer.status if answer is not None else None
-                precondition(status is not None, f"the server closed the connection at {when!r}")
+                precondition(status is not None, f"the server closed the connection at {bad!r}")
                 if status == "OK":
                     continue
                 held = await message_count(client, name)
                 check("IMAP-MULTIAPPEND-ATOMIC", held == before,
                       f"an APPEND of 3 messages refused ({status}) at its second message's "
-                      f"date-time {when.decode()} left {held - before} of them in the mailbox")
+                      f"{bad.decode()} left {held - before} of them in the mailbox")
 
     run(scenario())
 
