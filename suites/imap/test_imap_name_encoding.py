@@ -11,7 +11,15 @@ from harness.clients.imap import CommandResult, IMAPClient
 from harness.protocol.imap.responses import List
 from harness.suite import Evidence, check, precondition, run, token
 from harness.targets import Target
-from suites.imap.imap_helpers import cleanup, enable_rev2, session
+from suites.imap.imap_helpers import (
+    cleanup,
+    continuation_or_tagged,
+    enable_rev2,
+    message,
+    next_raw_tag,
+    session,
+    until_tagged,
+)
 
 pytestmark = pytest.mark.step(9)
 
@@ -33,6 +41,17 @@ async def _timed(client: IMAPClient, command: str) -> tuple[CommandResult, float
     start = loop.time()
     result = await client.command(command)
     return result, loop.time() - start
+
+
+async def _append_to(client: IMAPClient, quoted: str, data: bytes) -> str | None:
+    """APPEND to a name written as is (the client would encode it); the tagged status."""
+    tag = next_raw_tag()
+    await client.send_raw(f"{tag} APPEND {quoted} {{{len(data)}}}\r\n".encode("ascii"))
+    answer = await continuation_or_tagged(client, tag)
+    if answer is None:
+        await client.send_raw(data + b"\r\n")
+        answer, _ = await until_tagged(client, tag)
+    return answer.status if answer is not None else None
 
 
 def _quoted(name: str) -> str:
@@ -58,8 +77,8 @@ def test_imap_invalid_mutf7_names_get_no(target: Target, evidence: Evidence) -> 
                 # protocol-level error"). RFC 3501 §5.1.3: "Server implementations SHOULD
                 # verify that any mailbox name with an embedded "&" character, used as an
                 # argument to CREATE, is: in the correctly modified UTF-7 syntax".
-                for command in (f"SELECT {name}", f"STATUS {name} (MESSAGES)",
-                                f"CREATE {name}"):
+                for command in (f"SELECT {name}", f"EXAMINE {name}", f"STATUS {name} (MESSAGES)",
+                                f"DELETE {name}", f"CREATE {name}"):
                     result, took = await _timed(client, command)
                     check("IMAP-MUTF7-INVALID-NO", took < PROMPT,
                           f"{command} took {took:.1f} s to be answered")
@@ -68,6 +87,11 @@ def test_imap_invalid_mutf7_names_get_no(target: Target, evidence: Evidence) -> 
                     check("IMAP-MUTF7-INVALID-NO", result.status == "NO",
                           f"{command} (not modified UTF-7) answered {result.status}")
                     alive = await client.noop()
+                    if command.startswith("CREATE"):
+                        # APPEND to the name: a well-formed command, refused with NO.
+                        status = await _append_to(client, name, message(token()))
+                        check("IMAP-MUTF7-INVALID-NO", status == "NO",
+                              f"APPEND to {name} answered {status}")
                     check("IMAP-MUTF7-INVALID-NO", alive.ok,
                           f"NOOP after {command} answered {alive.status}")
 
