@@ -34,6 +34,7 @@ from harness.protocol.imap.command_format import (
 from harness.protocol.imap.command_parser import parse_date_time
 from harness.protocol.imap.command_values import (
     Append,
+    AppendMessage,
     Authenticate,
     Command,
     CommandArgs,
@@ -631,6 +632,18 @@ class IMAPClient:
                 raise LocalProtocolError(f"not a date-time: {internaldate!r}") from None
         assert not isinstance(when, str)
         return await self._run(_typed("APPEND", Append(mailbox, tuple(flags), when, message)))
+
+    async def append_messages(self, mailbox: str,
+                              messages: Sequence[AppendMessage]) -> CommandResult:
+        """One APPEND of several messages (MULTIAPPEND, RFC 3502), each a literal or CATENATE
+        parts (RFC 4469), with its own flags and date; synchronising literals, each sent after
+        the server's "+" (a tagged answer in place of one ends the command there)."""
+        if not messages:
+            raise LocalProtocolError("APPEND needs at least one message")
+        first = messages[0]
+        args = Append(mailbox, first.flags, first.date, first.message, first.catenate,
+                      tuple(messages[1:]))
+        return await self._run(_typed("APPEND", args))
 
     async def expunge(self) -> CommandResult:
         return await self._run(_typed("EXPUNGE"))

@@ -308,6 +308,40 @@ IMAP: tuple[Requirement, ...] = (
                 "PARTIAL (m:n set) or NIL beyond the end.", 9),
     # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
+    Requirement("IMAP-MULTIAPPEND", 3502, "6.3.11", M,
+                "An APPEND with several messages appends them all, in the order sent, as new "
+                "messages of the mailbox.", 9),
+    Requirement("IMAP-MULTIAPPEND-FLAGS", 3502, "6.3.11", S,
+                "Each message of a MULTIAPPEND gets its own flag list and date-time.", 9),
+    Requirement("IMAP-MULTIAPPEND-ATOMIC", 3502, "6.3.11", M,
+                "A MULTIAPPEND that fails (a zero-length literal, a bad date-time or flag in "
+                "one message) appends none of its messages: \"no partial appending is "
+                "permitted\"; a zero-length literal is answered NO.", 9),
+    Requirement("IMAP-MULTIAPPEND-APPENDUID", 4315, "3", S,
+                "With UIDPLUS, a MULTIAPPEND's APPENDUID carries a UID set of exactly the "
+                "messages appended, in the order sent.", 9),
+    Requirement("IMAP-CATENATE-TEXT", 4469, "3", M,
+                "APPEND ... CATENATE joins its TEXT literals, in order, into one new "
+                "message.", 9),
+    Requirement("IMAP-CATENATE-URL", 4469, "3", M,
+                "A CATENATE URL part (a relative IMAP URL of a message or section on the same "
+                "server, RFC 5092) contributes the octets FETCH BODY[section] returns; the "
+                "source's \\Seen flag is not set.", 9),
+    Requirement("IMAP-CATENATE-BADURL", 4469, "4.1", M,
+                "A CATENATE URL that names no message or part fails the APPEND with NO "
+                "[BADURL url] and nothing is appended.", 9),
+    Requirement("IMAP-MUTF7-INVALID-NO", 3501, "5.1.3", S,
+                "A mailbox name with \"&\" that is not valid modified UTF-7 is a well-formed "
+                "astring: CREATE, SELECT and STATUS of it are answered NO (not BAD), promptly, "
+                "and the session goes on.", 9),
+    Requirement("IMAP-MUTF7-AMPERSAND", 3501, "5.1.3", M,
+                "\"&-\" stands for \"&\": a mailbox created as \"a&-b\" is listed as \"a&-b\" "
+                "and can be selected by that name; a name with \"&\" never hangs or ends the "
+                "session.", 9),
+    Requirement("IMAP-MUTF7-REV2", 9051, "A", M,
+                "After ENABLE IMAP4rev2 names are UTF-8 and \"&\" is an ordinary character "
+                "(§5.1); a server also offering IMAP4rev1 shows the same mailbox to an "
+                "IMAP4rev1 client in modified UTF-7 (\"&-\").", 9),
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)

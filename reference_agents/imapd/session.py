@@ -26,7 +26,15 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
-from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_search, cmd_selected
+from reference_agents.imapd import (
+    cmd_any,
+    cmd_append,
+    cmd_auth,
+    cmd_nonauth,
+    cmd_search,
+    cmd_selected,
+    names,
+)
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
@@ -66,11 +74,11 @@ _AUTHENTICATED_ONLY = frozenset({"ENABLE"})
 def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
-    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS,
-                **cmd_search.COMMANDS}
+    authenticated = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_append.COMMANDS}
+    selected = {**authenticated, **cmd_selected.COMMANDS, **cmd_search.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
-        State.AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS},
+        State.AUTHENTICATED: authenticated,
         State.SELECTED: {k: v for k, v in selected.items() if k not in _AUTHENTICATED_ONLY},
         State.LOGOUT: {},
     }
@@ -162,7 +170,7 @@ class Session:
         # ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH
         caps += ["ESEARCH", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH"]
         # MULTIAPPEND, CATENATE
-        caps += []
+        caps += ["MULTIAPPEND", "CATENATE"]
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
         caps += []
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
@@ -449,8 +457,9 @@ class Session:
                 "imap_literal_plus_refused"):
             self._bad(cmd.tag, "non-synchronizing literals not accepted")  # quirk
             return
+        named = names.resolve(self, cmd)
         try:
-            result = await handler(self, cmd)
+            result = named if isinstance(named, Result) else await handler(self, named)
         except MailStoreError as exc:
             # The one place a store error becomes a response: its RFC 5530 code and text.
             if isinstance(exc, StorageError):

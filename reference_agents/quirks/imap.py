@@ -213,6 +213,26 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
        "RETURN (PARTIAL m:n) counts results from 0, one result late"),
     # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
+    _q("imap_multiappend_first_only", ("IMAP-MULTIAPPEND",),
+       "an APPEND with several messages stores only the first, and answers OK"),
+    _q("imap_multiappend_flags_of_first", ("IMAP-MULTIAPPEND-FLAGS",),
+       "every message of a MULTIAPPEND gets the flags and date-time of the first"),
+    _q("imap_multiappend_partial", ("IMAP-MULTIAPPEND-ATOMIC",),
+       "a MULTIAPPEND refused at one message keeps the messages before it"),
+    _q("imap_multiappend_appenduid_last", ("IMAP-MULTIAPPEND-APPENDUID",),
+       "a MULTIAPPEND's APPENDUID names only the last message's UID"),
+    _q("imap_catenate_text_first_only", ("IMAP-CATENATE-TEXT",),
+       "CATENATE of TEXT parts only keeps the first part"),
+    _q("imap_catenate_url_whole_message", ("IMAP-CATENATE-URL",),
+       "a CATENATE URL's ;SECTION= is ignored: the whole message is inserted"),
+    _q("imap_catenate_badurl_skipped", ("IMAP-CATENATE-BADURL",),
+       "a CATENATE URL that names nothing is left out and the APPEND succeeds"),
+    _q("imap_mutf7_invalid_bad", ("IMAP-MUTF7-INVALID-NO",),
+       "a mailbox name that is not valid modified UTF-7 gets BAD, as a grammar error"),
+    _q("imap_mutf7_ampersand_literal", ("IMAP-MUTF7-AMPERSAND",),
+       "\"&-\" in a mailbox name is kept as the two characters, not read as \"&\""),
+    _q("imap_mutf7_rev2_decodes", ("IMAP-MUTF7-REV2",),
+       "after ENABLE IMAP4rev2, an ASCII name with \"&\" is still read as modified UTF-7"),
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)

@@ -16,7 +16,7 @@ from harness.clients.imap import (
 from harness.protocol.errors import ProtocolError
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.formatting import astring
-from harness.protocol.imap.responses import Continuation, Fetch, List, Response, Tagged
+from harness.protocol.imap.responses import Continuation, Fetch, List, Response, Status, Tagged
 from harness.suite import Evidence, check, make_message, need, open_imap, precondition, token
 from harness.targets import ProviderTarget, Target
 
@@ -118,17 +118,24 @@ async def append_literal8(client: IMAPClient, mailbox: str, data: bytes) -> Tagg
     tag = next_raw_tag()
     await client.send_raw(f"{tag} APPEND {mbox(mailbox)} ~{{{len(data)}}}\r\n".encode("ascii"))
     try:
-        while True:
-            response = await client.read_response(10.0)
-            if isinstance(response, Tagged) and response.tag == tag:
-                return response
-            if isinstance(response, Continuation):
-                break
+        refused = await continuation_or_tagged(client, tag)
     except IMAPConnectionClosed:
         return None
+    if refused is not None:
+        return refused
     await client.send_raw(data + b"\r\n")
     tagged, _ = await until_tagged(client, tag)
     return tagged
+
+
+async def continuation_or_tagged(client: IMAPClient, tag: str) -> Tagged | None:
+    """Read until the server asks for a literal's octets ("+": None) or answers *tag*."""
+    while True:
+        response = await client.read_response(10.0)
+        if isinstance(response, Tagged) and response.tag == tag:
+            return response
+        if isinstance(response, Continuation):
+            return None
 
 
 async def select(client: IMAPClient, mailbox: str, *, readonly: bool = False) -> SelectResult:
@@ -137,6 +144,16 @@ async def select(client: IMAPClient, mailbox: str, *, readonly: bool = False) ->
     verb = "EXAMINE" if readonly else "SELECT"
     precondition(selected.result.ok, f"setup {verb} {mailbox} answered {selected.result.status}")
     return selected
+
+
+async def message_count(client: IMAPClient, mailbox: str) -> int:
+    """STATUS *mailbox* (MESSAGES), a step: the test is not reached when it fails."""
+    result = await client.command(f"STATUS {mbox(mailbox)} (MESSAGES)")
+    found = [r.items.get("MESSAGES") for r in result.untagged if isinstance(r, Status)]
+    precondition(result.ok and len(found) == 1 and isinstance(found[0], int),
+                 f"STATUS (MESSAGES) answered {result.status} with {found}")
+    assert isinstance(found[0], int)
+    return found[0]
 
 
 async def uids(client: IMAPClient) -> list[int]:

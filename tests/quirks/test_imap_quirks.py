@@ -108,6 +108,16 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_search_partial_from_zero": "imap.test_imap_context:test_imap_search_partial",
     # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
+    "imap_multiappend_first_only": "imap.test_imap_multiappend:test_imap_multiappend_appends_each_message",
+    "imap_multiappend_flags_of_first": "imap.test_imap_multiappend:test_imap_multiappend_appends_each_message",
+    "imap_multiappend_partial": "imap.test_imap_multiappend:test_imap_multiappend_is_atomic",
+    "imap_multiappend_appenduid_last": "imap.test_imap_multiappend:test_imap_multiappend_appenduid_set",
+    "imap_catenate_text_first_only": "imap.test_imap_catenate:test_imap_catenate_text_parts",
+    "imap_catenate_url_whole_message": "imap.test_imap_catenate:test_imap_catenate_url_parts",
+    "imap_catenate_badurl_skipped": "imap.test_imap_catenate:test_imap_catenate_bad_url_appends_nothing",
+    "imap_mutf7_invalid_bad": "imap.test_imap_name_encoding:test_imap_invalid_mutf7_names_get_no",
+    "imap_mutf7_ampersand_literal": "imap.test_imap_name_encoding:test_imap_ampersand_names_round_trip",
+    "imap_mutf7_rev2_decodes": "imap.test_imap_name_encoding:test_imap_rev2_names_are_utf8",
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)

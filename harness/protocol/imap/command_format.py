@@ -19,6 +19,7 @@ from harness.protocol.imap.chars import (
 )
 from harness.protocol.imap.command_values import (
     Append,
+    AppendMessage,
     Authenticate,
     CancelUpdate,
     Command,
@@ -251,12 +252,35 @@ def _uid_expunge(args: UidExpunge) -> list[_Part]:
 
 def _append(args: Append) -> list[_Part]:
     parts: list[_Part] = [b" ", mailbox(args.mailbox)]
-    if args.flags:
-        parts.append(b" " + flag_list(args.flags))
-    if args.date is not None:
-        parts.append(b" " + date_time(args.date))
-    # append-data = literal / literal8 (RFC 3516 §4.4: octets with NUL need literal8)
-    parts += [b" ", _Literal(args.message, binary=b"\x00" in args.message)]
+    # RFC 3502 §6.3.11: append = "APPEND" SP mailbox 1*append-message
+    for one in args.messages:
+        parts += _append_message(one)
+    return parts
+
+
+def _append_message(one: AppendMessage) -> list[_Part]:
+    """append-message = [SP flag-list] [SP date-time] SP (literal / CATENATE parts)."""
+    parts: list[_Part] = []
+    if one.flags:
+        parts.append(b" " + flag_list(one.flags))
+    if one.date is not None:
+        parts.append(b" " + date_time(one.date))
+    if one.catenate is None:
+        # append-data = literal / literal8 (RFC 3516 §4.4: octets with NUL need literal8)
+        return [*parts, b" ", _Literal(one.message, binary=b"\x00" in one.message)]
+    if not one.catenate:
+        raise LocalProtocolError("CATENATE needs at least one part")
+    # RFC 4469 §5: "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+    parts.append(b" CATENATE (")
+    for i, part in enumerate(one.catenate):
+        parts.append(b"" if i == 0 else b" ")
+        if part.kind == "TEXT":
+            parts += [b"TEXT ", _Literal(part.data)]
+        elif part.kind == "URL":
+            parts += [b"URL ", astring(part.data.decode("utf-8"))]
+        else:
+            raise LocalProtocolError(f"not a CATENATE part: {part.kind!r}")
+    parts.append(b")")
     return parts
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.chars import DIGIT_NZ
 from harness.protocol.imap.command_values import (
     Append,
+    AppendMessage,
     Authenticate,
     CancelUpdate,
+    CatPart,
     Command,
     CommandArgs,
     Copy,
@@ -29,6 +33,7 @@ from harness.protocol.imap.command_values import (
     Status,
     Store,
     UidExpunge,
+    WireName,
 )
 from harness.protocol.imap.lexer import MONTHS, Lexer, ParseError
 from harness.protocol.imap.search_grammar import parse_search
@@ -43,7 +48,14 @@ def _mailbox(lx: Lexer) -> str:
 def normalise_mailbox(raw: str) -> str:
     """Decode a wire mailbox name: modified UTF-7 when ASCII (RFC 3501 §5.1.3), UTF-8 as is
     (IMAP4rev2); "INBOX" in any case becomes "INBOX" (RFC 9051 §5.1 "The case-insensitive
-    mailbox name INBOX is a special name")."""
+    mailbox name INBOX is a special name"). An ASCII name with "&" comes back as a
+    :class:`WireName`: one that is not valid modified UTF-7 is still a well-formed astring, so
+    it is the session's to refuse (NO), not the grammar's (see :func:`resolve_names`)."""
+    if raw.isascii() and "&" in raw:
+        try:
+            return WireName(_inbox(mutf7.decode(raw)), raw, valid=True)
+        except ValueError:
+            return WireName(raw, raw, valid=False)
     if raw.isascii():
         try:
             name = mutf7.decode(raw)
@@ -51,11 +63,52 @@ def normalise_mailbox(raw: str) -> str:
             raise ParseError(f"bad mailbox name: {exc}") from exc
     else:
         name = raw
+    return _inbox(name)
+
+
+def _inbox(name: str) -> str:
     if name.upper() == "INBOX":
         return "INBOX"
     if name[:6].upper() == "INBOX/":
         return "INBOX" + name[5:]
     return name
+
+
+def resolve_names(args: CommandArgs, *, utf8: bool) -> CommandArgs | str:
+    """The command's arguments with each mailbox name read as the session reads names: after
+    ENABLE IMAP4rev2 (*utf8*) as sent — RFC 9051 §5.1: "In IMAP4rev2, mailbox names are
+    encoded in Net-Unicode", where "&" has no special meaning — else in modified UTF-7. Returns
+    the name as sent instead when a mailbox name (not a LIST pattern) is not valid modified
+    UTF-7: the command is well formed, and the answer is NO."""
+    if args is None or not dataclasses.is_dataclass(args):
+        return args
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(args):
+        value = getattr(args, f.name)
+        if isinstance(value, tuple) and any(isinstance(v, WireName) for v in value):
+            resolved = tuple(_resolve(v, utf8) for v in value)
+            if any(r is None for r in resolved):
+                return next(str(v.wire) for v, r in zip(value, resolved, strict=True)
+                            if r is None)
+            changes[f.name] = resolved
+        elif isinstance(value, WireName):
+            one = _resolve(value, utf8)
+            if one is None:
+                return value.wire
+            changes[f.name] = one
+    if not changes:
+        return args
+    return cast(CommandArgs, dataclasses.replace(cast(Any, args), **changes))
+
+
+def _resolve(value: object, utf8: bool) -> object | None:
+    if not isinstance(value, WireName):
+        return value
+    if utf8:
+        return value.wire if value.pattern else _inbox(value.wire)
+    if not value.valid and not value.pattern:
+        return None
+    return str(value)
 
 
 def _no_args(lx: Lexer) -> None:
@@ -186,6 +239,11 @@ def _rename(lx: Lexer) -> Rename:
 
 
 def _decode_pattern(raw: str) -> str:
+    if raw.isascii() and "&" in raw:
+        try:
+            return WireName(mutf7.decode(raw), raw, valid=True, pattern=True)
+        except ValueError:
+            return WireName(raw, raw, valid=False, pattern=True)
     if raw.isascii():
         try:
             return mutf7.decode(raw)
@@ -486,9 +544,20 @@ def parse_date_time(text: str) -> datetime:
 
 
 def _append(lx: Lexer) -> Append:
+    """RFC 3502 §6.3.11: append = "APPEND" SP mailbox 1*append-message; append-message =
+    [SP flag-list] [SP date-time] SP literal — the literal or, RFC 4469 §5, CATENATE parts."""
     lx.sp()
     mailbox = _mailbox(lx)
     lx.sp()
+    messages = [_append_message(lx)]
+    while lx.accept(b" "):
+        messages.append(_append_message(lx))
+    first = messages[0]
+    return Append(mailbox, first.flags, first.date, first.message, first.catenate,
+                  tuple(messages[1:]))
+
+
+def _append_message(lx: Lexer) -> AppendMessage:
     flags: tuple[str, ...] = ()
     when: datetime | None = None
     if lx.peek() == ord("("):
@@ -498,11 +567,40 @@ def _append(lx: Lexer) -> Append:
     if lx.peek() == ord('"'):
         when = _date_time(lx)
         lx.sp()
+    if lx.accept_word("CATENATE"):
+        # RFC 4469 §5: "CATENATE" SP "(" cat-part *(SP cat-part) ")"
+        lx.sp()
+        lx.expect(b"(")
+        parts = [_cat_part(lx)]
+        while lx.accept(b" "):
+            parts.append(_cat_part(lx))
+        lx.expect(b")")
+        return AppendMessage(flags, when, b"", tuple(parts))
     if lx.peek() not in (ord("{"), ord("~")):
         raise ParseError("APPEND needs a literal")
     # RFC 9051 §9: append-data = literal / literal8 (RFC 3516 §4.4: binary content)
-    message = lx.literal(allow_literal8=True).data
-    return Append(mailbox, flags, when, message)
+    return AppendMessage(flags, when, lx.literal(allow_literal8=True).data)
+
+
+def _cat_part(lx: Lexer) -> CatPart:
+    """RFC 4469 §5: cat-part = text-literal / url; text-literal = "TEXT" SP literal;
+    url = "URL" SP astring."""
+    if lx.accept_word("TEXT"):
+        lx.sp()
+        return CatPart("TEXT", lx.literal().data)
+    if lx.accept_word("URL"):
+        lx.sp()
+        return CatPart("URL", lx.astring_bytes())
+    raise ParseError(f"expected TEXT or URL at octet {lx.pos}")
+
+
+def parse_section(text: str) -> Section:
+    """A section-spec written without its brackets (``1.MIME``, ``HEADER``): the section of
+    an IMAP URL (RFC 5092 §3: enc-section, once %-decoded)."""
+    lx = Lexer(b"[" + text.encode("utf-8") + b"]")
+    section = _section(lx)
+    lx.end()
+    return section
 
 
 def _enable(lx: Lexer) -> Enable:

@@ -37,6 +37,28 @@ class QResync:
     seq_match: tuple[SequenceSet, SequenceSet] | None = None
 
 
+class WireName(str):
+    """A mailbox name (or LIST pattern) sent in ASCII with an "&": its value is the modified
+    UTF-7 reading (RFC 3501 §5.1.3), or the name as sent when that is not valid modified UTF-7
+    (``valid`` False). ``wire`` keeps the name as sent: after ENABLE IMAP4rev2 names are UTF-8
+    (RFC 9051 §5.1) and "&" is an ordinary character, so the session takes ``wire`` instead."""
+
+    wire: str
+    valid: bool
+    #: A LIST reference or pattern: one that is not modified UTF-7 matches as written.
+    pattern: bool
+
+    def __new__(cls, value: str, wire: str, *, valid: bool, pattern: bool = False) -> WireName:
+        obj = super().__new__(cls, value)
+        obj.wire = wire
+        obj.valid = valid
+        obj.pattern = pattern
+        return obj
+
+    def __getnewargs_ex__(self) -> tuple[tuple[str, str], dict[str, bool]]:
+        return (str(self), self.wire), {"valid": self.valid, "pattern": self.pattern}
+
+
 @dataclass(frozen=True, slots=True)
 class MailboxArg:
     """SELECT, EXAMINE, CREATE, DELETE, SUBSCRIBE, UNSUBSCRIBE: one decoded mailbox name."""
@@ -174,11 +196,42 @@ class UidExpunge:
 
 
 @dataclass(frozen=True, slots=True)
+class CatPart:
+    """One part of APPEND's CATENATE list (RFC 4469 §5): ``kind`` "TEXT" (``data`` the
+    literal's octets) or "URL" (``data`` the IMAP URL as sent, UTF-8)."""
+
+    kind: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AppendMessage:
+    """One append-message (RFC 3502 §6.3.11): flags, date, and a literal or CATENATE parts."""
+
+    flags: tuple[str, ...]
+    date: datetime | None
+    message: bytes
+    #: RFC 4469 §5: append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")"; None for a
+    #: plain literal.
+    catenate: tuple[CatPart, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Append:
+    """APPEND mailbox, its first message inline, and the further messages of a MULTIAPPEND
+    (RFC 3502) in ``more``."""
+
     mailbox: str
     flags: tuple[str, ...]
     date: datetime | None
     message: bytes
+    catenate: tuple[CatPart, ...] | None = None
+    more: tuple[AppendMessage, ...] = ()
+
+    @property
+    def messages(self) -> tuple[AppendMessage, ...]:
+        """Every message of the command, in the order sent."""
+        return (AppendMessage(self.flags, self.date, self.message, self.catenate), *self.more)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ from harness.protocol.imap.command_parser import (
 )
 from harness.protocol.imap.command_values import (
     Append,
+    AppendMessage,
     Authenticate,
+    CatPart,
     Command,
     CommandArgs,
     Copy,
@@ -52,7 +54,7 @@ from harness.protocol.imap.command_values import (
 from harness.protocol.imap.lexer import extract_tag
 
 __all__ = [
-    "COMMAND_NAMES", "Append", "Authenticate", "Command", "CommandArgs", "CommandReader", "Copy",
+    "COMMAND_NAMES", "Append", "AppendMessage", "Authenticate", "CatPart", "Command", "CommandArgs", "CommandReader", "Copy",
     "Enable", "Event", "Fetch", "FetchItem", "Id", "InvalidCommand", "ListArgs",
     "LiteralTooLarge", "Login", "MailboxArg", "NeedContinuation", "QResync", "Rename", "Search",
     "SearchAll", "SearchAnd", "SearchDate", "SearchFlag", "SearchHeader", "SearchKey",
