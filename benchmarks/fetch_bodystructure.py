@@ -28,24 +28,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import fcntl
-import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.beside import (  # noqa: E402
+    Worker,
+    independent_missing,
+    independent_servers,
+    reply,
+    requests,
+    start_worker,
+)
 from benchmarks.imap_fetch import append_batch, connect  # noqa: E402
 from benchmarks.served import served_topology  # noqa: E402
 from harness.clients.imap import IMAPClient  # noqa: E402
@@ -53,9 +52,6 @@ from harness.targets import Target, load_target  # noqa: E402
 from suites.imap.corpus import cases  # noqa: E402
 
 BATCH = 100
-LOCK = Path("/tmp/mailharness-independent.lock")
-NETNS = REPO / "servers" / "netns.sh"
-INDEPENDENT = REPO / "servers" / "run_independent.py"
 
 
 def corpus_messages() -> list[tuple[str, bytes]]:
@@ -107,17 +103,14 @@ async def serve_requests(target: Target, messages: int) -> None:
             raise RuntimeError(f"{selected.exists} messages after the fill, not {messages}")
         reply({"ready": True, "fill_seconds": filled})
         loop = asyncio.get_running_loop()
-        while (await loop.run_in_executor(None, sys.stdin.readline)).strip() == "fetch":
+        pending = requests()
+        while await loop.run_in_executor(None, next, pending, None) is not None:
             reply({"seconds": await timed_fetch(client, messages)})
         await client.command("CLOSE")
         await client.command(f"DELETE {mailbox}")
         await client.logout()
     finally:
         await client.close()
-
-
-def reply(value: dict[str, object]) -> None:
-    print(json.dumps(value), flush=True)
 
 
 def worker(target_file: str | None, messages: int) -> None:
@@ -131,103 +124,30 @@ def worker(target_file: str | None, messages: int) -> None:
 # -- the driver ---------------------------------------------------------------------------------
 
 
-class Worker:
-    """One worker process: a command line, its pipes, and the figures it reported."""
-
-    def __init__(self, label: str, command: list[str]) -> None:
-        self.label = label
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        text=True, cwd=REPO)
-        self.rounds: list[float] = []
-
-    def read(self) -> dict[str, object]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError(f"{self.label}: the worker ended (exit {self.process.wait()})")
-        value = json.loads(line)
-        assert isinstance(value, dict)
-        return value
-
-    def ask(self) -> float:
-        assert self.process.stdin is not None
-        self.process.stdin.write("fetch\n")
-        self.process.stdin.flush()
-        seconds = float(self.read()["seconds"])  # type: ignore[arg-type]
-        self.rounds.append(seconds)
-        return seconds
-
-    def finish(self) -> None:
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            assert self.process.stdin is not None
-            self.process.stdin.write("quit\n")
-            self.process.stdin.close()
-        try:
-            self.process.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            self.process.kill()  # our own child, by its pid
-            self.process.wait()
-
-
-def dovecot_missing() -> str:
-    if os.geteuid() != 0:
-        return "not root (the network namespace needs it)"
-    for tool in ("dovecot", "postconf", "ip"):
-        if shutil.which(tool) is None:
-            return f"{tool} is not installed (.ci/independent installs the packages)"
-    return ""
-
-
-@contextlib.contextmanager
-def independent_servers() -> Iterator[Path]:
-    """The namespace and the independent servers, as .ci/independent makes them; yields the
-    target file; stops what it started."""
-    work = Path(tempfile.mkdtemp(prefix="mailharness-bench-dovecot-"))
-    lock: IO[str] = LOCK.open("a")
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
-        subprocess.run([str(NETNS), "up"], check=True, stdout=subprocess.DEVNULL)
-        try:
-            subprocess.run([str(NETNS), "exec", sys.executable, str(INDEPENDENT), "start",
-                            str(work)], check=True, stdout=subprocess.DEVNULL)
-            try:
-                yield work / "target.toml"
-            finally:
-                subprocess.run([str(NETNS), "exec", sys.executable, str(INDEPENDENT), "stop",
-                                str(work)], check=False, stdout=subprocess.DEVNULL)
-        finally:
-            subprocess.run([str(NETNS), "down"], check=False, stdout=subprocess.DEVNULL)
-    finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def start_worker(label: str, prefix: list[str], extra: list[str], messages: int) -> Worker:
-    command = [*prefix, sys.executable, str(Path(__file__).resolve()), "worker",
-               "--messages", str(messages), *extra]
-    started = Worker(label, command)
-    ready = started.read()
+def start(label: str, messages: int, target_file: Path | None = None) -> Worker:
+    worker, ready = start_worker(label, Path(__file__).resolve(), ["--messages", str(messages)],
+                                 target_file=target_file)
     print(f"{label}: filled {messages} messages in {ready['fill_seconds']:.1f} s", flush=True)
-    return started
+    return worker
 
 
 def drive(workers: list[Worker], messages: int, rounds: int) -> None:
+    taken: dict[str, list[float]] = {w.label: [] for w in workers}
     for n in range(1, rounds + 1):
         for w in workers:
-            took = w.ask()
+            took = float(w.ask({"fetch": True})["seconds"])
+            taken[w.label].append(took)
             print(f"round {n} {w.label}: {took:.2f} s = {messages / took:,.0f} messages/s",
                   flush=True)
     rates: dict[str, float] = {}
-    for w in workers:
-        later = w.rounds[1:] or w.rounds
-        rates[w.label] = messages / statistics.median(later)
-        print(f"{w.label}: round 1 {messages / w.rounds[0]:,.0f} messages/s; median of rounds "
-              f"2-{len(w.rounds)} {rates[w.label]:,.0f} messages/s")
+    for label, seconds in taken.items():
+        rates[label] = messages / statistics.median(seconds[1:] or seconds)
+        print(f"{label}: round 1 {messages / seconds[0]:,.0f} messages/s; median of rounds "
+              f"2-{len(seconds)} {rates[label]:,.0f} messages/s")
     if len(rates) == 2:
-        ours, theirs = rates["reference"], rates["dovecot"]
-        first = workers[1].rounds[0] / workers[0].rounds[0]
-        print(f"ratio reference/dovecot: {ours / theirs:.2f} (round 1: {first:.2f})")
+        first = taken["dovecot"][0] / taken["reference"][0]
+        print(f"ratio reference/dovecot: {rates['reference'] / rates['dovecot']:.2f} "
+              f"(round 1: {first:.2f})")
 
 
 def main() -> None:
@@ -245,17 +165,16 @@ def main() -> None:
         return
     names = [n for n, _ in corpus_messages()]
     print(f"corpus: {len(names)} messages ({', '.join(names)}), cycled to {args.messages}")
-    missing = "--no-dovecot" if args.no_dovecot else dovecot_missing()
+    missing = "--no-dovecot" if args.no_dovecot else independent_missing()
     workers: list[Worker] = []
     try:
-        workers.append(start_worker("reference", [], [], args.messages))
+        workers.append(start("reference", args.messages))
         if missing:
             print(f"dovecot: not measured ({missing})")
             drive(workers, args.messages, args.rounds)
             return
         with independent_servers() as target_file:
-            workers.append(start_worker("dovecot", [str(NETNS), "exec"],
-                                        ["--target", str(target_file)], args.messages))
+            workers.append(start("dovecot", args.messages, target_file))
             try:
                 drive(workers, args.messages, args.rounds)
             finally:
