@@ -44,7 +44,7 @@ from harness.protocol.imap.state import Transition
 from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
-from reference_agents.imapd.search import MessageContext, matches, uses_modseq
+from reference_agents.imapd.search import matching_messages, uses_modseq
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
     InvalidMailboxName,
@@ -420,7 +420,6 @@ async def uid_store(s: HandlerContext, cmd: Command) -> Result:
 
 async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     assert isinstance(cmd.args, Search)
-    user, sel = selected_of(s)
     charsets = ("US-ASCII",) if s.config.has_quirk("imap_search_utf8_refused") else (
         "US-ASCII", "UTF-8")  # quirk imap_search_utf8_refused: UTF-8 not accepted
     if cmd.args.charset is not None and cmd.args.charset not in charsets:
@@ -430,28 +429,11 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     by_modseq = uses_modseq(cmd.args.key)
     if by_modseq:
         s.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
-    infos = {m.uid: m for m in s.store.messages(user, sel.name)}
-    largest_uid = sel.uids[-1] if sel.uids else 0
     found: list[int] = []
     highest = 0  # the highest mod-sequence among the messages found
-    for seq, uid in enumerate(sel.uids, 1):
-        info = infos.get(uid)
-        if info is None:
-            continue
-
-        def load(uid: int = uid) -> bytes | None:
-            try:
-                return s.store.read(user, sel.name, uid)
-            except NoSuchMessage:
-                return None
-
-        ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
-                             ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
-                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
-                             raw_address_search=s.config.has_quirk("imap_search_address_raw"))
-        if matches(cmd.args.key, ctx):
-            found.append(uid if uid_cmd else seq)
-            highest = max(highest, info.modseq)
+    for ctx in matching_messages(s, cmd.args.key):
+        found.append(ctx.info.uid if uid_cmd else ctx.seq)
+        highest = max(highest, ctx.info.modseq)
     # RFC 7162 §3.1.5: after SEARCH MODSEQ with results, "the server MUST also append ... the
     # highest mod-sequence for all messages being returned" (§3.1.10: MODSEQ in ESEARCH).
     # quirk imap_search_modseq_no_suffix: it is left out.

@@ -29,7 +29,9 @@ from harness.protocol.imap.headers import (
 from harness.protocol.imap.mime import (
     split_message,
 )
-from reference_agents.mailstore import MessageInfo
+from reference_agents.imapd.context import HandlerContext
+from reference_agents.imapd.handler_helpers import selected_of
+from reference_agents.mailstore import MessageInfo, NoSuchMessage
 
 
 def _keys(key: SearchKey) -> Iterator[SearchKey]:
@@ -185,3 +187,30 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
             return day == key.day
         return day >= key.day
     raise AssertionError(f"unhandled search key {key!r}")
+
+
+def matching_messages(s: HandlerContext, key: SearchKey) -> list[MessageContext]:
+    """The messages of the selected mailbox that satisfy *key*, in mailbox order (the quirks of
+    the SEARCH matcher applied)."""
+    user, sel = selected_of(s)
+    infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    largest_uid = sel.uids[-1] if sel.uids else 0
+    found: list[MessageContext] = []
+    for seq, uid in enumerate(sel.uids, 1):
+        info = infos.get(uid)
+        if info is None:
+            continue
+
+        def load(uid: int = uid) -> bytes | None:
+            try:
+                return s.store.read(user, sel.name, uid)
+            except NoSuchMessage:
+                return None
+
+        ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
+                             ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
+                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
+                             raw_address_search=s.config.has_quirk("imap_search_address_raw"))
+        if matches(key, ctx):
+            found.append(ctx)
+    return found

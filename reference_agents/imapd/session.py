@@ -26,7 +26,7 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
-from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected
+from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected, cmd_sort
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
@@ -47,8 +47,9 @@ MAX_LINE = 65536
 
 #: Commands during which an untagged EXPUNGE must not be sent (RFC 9051 §7.5.1: "An EXPUNGE
 #: response MUST NOT be sent when no command is in progress, nor while responding to a FETCH,
-#: STORE, or SEARCH command.")
-_NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH"})
+#: STORE, or SEARCH command."); RFC 5256 §3: "Untagged EXPUNGE responses are not permitted
+#: while the server is responding to a SORT command" (THREAD likewise).
+_NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH", "SORT", "THREAD"})
 
 #: Allowance imap_late_exists: the commands that look for new messages as they run. The polls
 #: (RFC 9051 §6.1.2: NOOP "can be used as a periodic poll for new messages"), SELECT/EXAMINE,
@@ -66,7 +67,8 @@ _AUTHENTICATED_ONLY = frozenset({"ENABLE"})
 def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
-    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS}
+    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS,
+                **cmd_sort.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
         State.AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS},
@@ -145,7 +147,7 @@ class Session:
                  "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "QRESYNC", "BINARY",
                  "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE"]
         # SORT, THREAD, ESORT
-        caps += []
+        caps += ["SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT"]
         # ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH
         caps += []
         # MULTIAPPEND, CATENATE

@@ -10,6 +10,7 @@ from typing import TypeAlias
 
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.chars import ASTRING_CHAR, DATE_MONTHS
+from harness.protocol.imap.response_values import ThreadNode
 from harness.protocol.imap.seqset import SequenceSet
 
 CRLF = b"\r\n"
@@ -216,3 +217,26 @@ def format_esearch_response(tag: str, uid: bool, data: Sequence[tuple[str, str]]
     for key, value in data:
         out += b" " + key.encode("ascii") + b" " + value.encode("ascii")
     return out + CRLF
+
+
+def format_sort_response(numbers: Iterable[int]) -> bytes:
+    """``* SORT 2 3 6`` CRLF (RFC 5256 §4: sort-data = "SORT" *(SP nz-number))."""
+    return b"".join([b"* SORT", *(b" %d" % n for n in numbers), CRLF])
+
+
+def _thread_members(number: int | None, children: Sequence[ThreadNode]) -> bytes:
+    # thread-members = nz-number *(SP nz-number) [SP thread-nested]; thread-nested = 2*thread-list
+    if number is None:
+        return b"".join(b"(" + _thread_members(c.number, c.children) + b")" for c in children)
+    out = b"%d" % number
+    if len(children) == 1:
+        return out + b" " + _thread_members(children[0].number, children[0].children)
+    if children:
+        out += b" " + _thread_members(None, children)
+    return out
+
+
+def format_thread_response(threads: Sequence[ThreadNode]) -> bytes:
+    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` CRLF (RFC 5256 §4) from thread trees."""
+    return (b"* THREAD" + (b" " if threads else b"")
+            + _thread_members(None, threads) + CRLF)
