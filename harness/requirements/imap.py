@@ -297,6 +297,9 @@ IMAP: tuple[Requirement, ...] = (
                 "THREAD REFERENCES builds the trees of RFC 5256 §3: References and In-Reply-To "
                 "links, missing parents pruned or kept as dummies, threads of one base subject "
                 "merged, siblings by sent date.", 9),
+    Requirement("IMAP-THREAD-MSGID", 5256, "3", M,
+                "THREAD REFERENCES normalises msg-ids: <\"id\"@host> and <id@host> are the same "
+                "Message ID.", 9),
     Requirement("IMAP-THREAD-UID", 5256, "3", M,
                 "UID THREAD answers the trees of THREAD with UIDs in place of sequence numbers, "
                 "its search criteria read as THREAD reads them.", 9),

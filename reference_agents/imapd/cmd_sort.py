@@ -58,8 +58,11 @@ def _found(s: HandlerContext, charset: str, key: SearchKey,
         return refused
     if uses_modseq(key):
         s.enable_condstore()  # RFC 7162 §3.1: a MODSEQ search criterion enables CONDSTORE
+    # quirk imap_thread_msgid_quoting_kept: msg-ids compared with their quoting
+    unquote = not s.config.has_quirk("imap_thread_msgid_quoting_kept")
     return [SortMessage.from_fields(m.seq, m.info.uid if by_uid else m.seq, m.info.internaldate,
-                                    m.info.size, parse_fields(split_message(m.data)[0]))
+                                    m.info.size, parse_fields(split_message(m.data)[0]),
+                                    unquote_ids=unquote)
             for m in matching_messages(s, key)]
 
 

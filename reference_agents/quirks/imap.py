@@ -201,6 +201,8 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
        "THREAD ORDEREDSUBJECT orders the threads by base subject, not by date"),
     _q("imap_thread_no_subject_merge", ("IMAP-THREAD-REFERENCES",),
        "THREAD REFERENCES skips step 5: threads with one base subject are not merged"),
+    _q("imap_thread_msgid_quoting_kept", ("IMAP-THREAD-MSGID",),
+       "THREAD REFERENCES compares msg-ids with their quoting: <\"a\"@b> is not <a@b>"),
     _q("imap_uid_thread_numbers", ("IMAP-THREAD-UID",),
        "UID THREAD answers message sequence numbers"),
     _q("imap_esort_ascending", ("IMAP-ESORT",),

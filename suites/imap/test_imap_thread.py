@@ -131,6 +131,39 @@ def test_imap_thread_references(target: Target, evidence: Evidence) -> None:
     _with_thread_set(target, evidence, probe, capabilities=("THREAD=REFERENCES",))
 
 
+#: RFC 5256 §3: "the msg-id <"01KF8JCEOCBS0045PS"@xxx.yyy.com> and the msg-id
+#: <01KF8JCEOCBS0045PS@xxx.yyy.com> MUST be interpreted as being the same Message ID." Four
+#: messages of four base subjects (so no subject merging joins them), quoted one way and the
+#: other.
+QUOTED: list[list[tuple[str, str]]] = [
+    _m("alpha", "10:00:00 +0000", '<"01KF8JCEOCBS0045PS"@example.com>'),
+    _m("beta", "11:00:00 +0000", "<b@example.com>",
+       ("In-Reply-To", "<01KF8JCEOCBS0045PS@example.com>")),
+    _m("gamma", "12:00:00 +0000", "<plain.id@example.com>"),
+    _m("delta", "13:00:00 +0000", "<d@example.com>", ("References", '<"plain.id"@example.com>')),
+]
+
+
+@pytest.mark.requirement("IMAP-THREAD-MSGID")
+def test_imap_thread_msgid_quoting(target: Target, evidence: Evidence) -> None:
+    # RFC 5256 §3: "Implementations of the REFERENCES threading algorithm MUST normalize any
+    # msg-id in order to avoid false non-matches due to differences in quoting": 2 is 1's
+    # reply and 4 is 3's.
+    want = (node(1, node(2)), node(3, node(4)))
+
+    async def scenario() -> None:
+        async with session(target, evidence) as client:
+            need("THREAD=REFERENCES" in client.capabilities,
+                 "the server does not offer THREAD=REFERENCES")
+            async with scratch(client) as name:
+                await fill(client, name, [(sort_message(h, 10), None) for h in QUOTED])
+                got = await thread(client, "IMAP-THREAD-MSGID", "REFERENCES UTF-8 ALL")
+                check("IMAP-THREAD-MSGID", got == want,
+                      f"THREAD REFERENCES answered {got}, not {want}")
+
+    run(scenario())
+
+
 def _renumbered(threads: tuple[ThreadNode, ...], uid: list[int]) -> tuple[ThreadNode, ...]:
     return tuple(ThreadNode(None if t.number is None else uid[t.number - 1],
                             _renumbered(t.children, uid)) for t in threads)

@@ -101,6 +101,7 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_esort_ascending": "imap.test_imap_sort:test_imap_esort",
     "imap_thread_by_subject": "imap.test_imap_thread:test_imap_thread_orderedsubject",
     "imap_thread_no_subject_merge": "imap.test_imap_thread:test_imap_thread_references",
+    "imap_thread_msgid_quoting_kept": "imap.test_imap_thread:test_imap_thread_msgid_quoting",
     "imap_uid_thread_numbers": "imap.test_imap_thread:test_imap_uid_thread",
     # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----

@@ -130,7 +130,7 @@ def sent_date(date_header: str | None, internaldate: datetime) -> datetime:
 _MSG_ID = re.compile(r"<([^<>]*)>")
 
 
-def normalise_msg_id(inner: str) -> str | None:
+def normalise_msg_id(inner: str, *, unquote: bool = True) -> str | None:
     """A msg-id's text between "<" and ">", its quoting removed (RFC 5256 §3: "Implementations
     of the REFERENCES threading algorithm MUST normalize any msg-id in order to avoid false
     non-matches due to differences in quoting"); None if it is not a valid id-left "@"
@@ -139,14 +139,15 @@ def normalise_msg_id(inner: str) -> str | None:
     left, at, right = text.rpartition("@")
     if not at or not left or not right:
         return None
-    if len(left) >= 2 and left[0] == left[-1] == '"':
+    if unquote and len(left) >= 2 and left[0] == left[-1] == '"':
         left = re.sub(r"\\(.)", r"\1", left[1:-1])
     return f"{left}@{right}"
 
 
-def msg_ids(value: str | None) -> list[str]:
-    """The valid message ids of a header field's value, in order."""
-    found = (normalise_msg_id(m) for m in _MSG_ID.findall(value or ""))
+def msg_ids(value: str | None, *, unquote: bool = True) -> list[str]:
+    """The valid message ids of a header field's value, in order (normalised unless told
+    not to *unquote*)."""
+    found = (normalise_msg_id(m, unquote=unquote) for m in _MSG_ID.findall(value or ""))
     return [m for m in found if m is not None]
 
 
@@ -182,7 +183,7 @@ class SortMessage:
 
     @classmethod
     def from_fields(cls, seq: int, number: int, internaldate: datetime, size: int,
-                    fields: Sequence[Field]) -> SortMessage:
+                    fields: Sequence[Field], *, unquote_ids: bool = True) -> SortMessage:
         def values(name: str) -> list[bytes]:
             return [f.value for f in fields if f.name == name]
 
@@ -190,13 +191,16 @@ class SortMessage:
             found = values(name)
             return found[0].decode("utf-8", "replace") if found else None
 
-        ids = msg_ids(first("message-id"))
+        def ids_of(name: str) -> list[str]:
+            return msg_ids(first(name), unquote=unquote_ids)
+
+        ids = ids_of("message-id")
         # RFC 5256 §3: "If a message contains a References header line, then use the Message
         # IDs in the References header line as the references. If a message does not contain a
         # References header line, or the References header line does not contain any valid
         # Message IDs, then use the first (if any) valid Message ID found in the In-Reply-To
         # header line as the only reference (parent) for this message."
-        references = msg_ids(first("references")) or msg_ids(first("in-reply-to"))[:1]
+        references = ids_of("references") or ids_of("in-reply-to")[:1]
         return cls(seq, number, internaldate, size, sent_date(first("date"), internaldate),
                    base_subject(first("subject") or ""),
                    {k: first_mailbox(values(k.lower())) for k in ("FROM", "TO", "CC")},
