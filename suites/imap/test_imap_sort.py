@@ -156,6 +156,36 @@ def test_imap_sort_base_subject(target: Target, evidence: Evidence) -> None:
     _with_sort_set(target, evidence, probe)
 
 
+#: Subjects at the edges of RFC 5256 §2.1, message 1 first, with their base subjects.
+EDGE_SUBJECTS = [
+    "[blob-only]",          # (4) "removing that prefix leaves a non-empty subj-base": kept
+    "Re [x]: bravo",        # subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"
+    "[x] [y] Re: charlie",  # subj-leader = (*subj-blob subj-refwd) / WSP
+    "Fw: Re: Fwd: alpha",   # (3) repeated
+    "delta (fwd) (FWD)",    # (2) "repeat until no more matches are possible"
+    "[fwd: [fwd: echo]]",   # (6) "... and repeat from step (2)", twice
+    "Refund",               # "re" without ":" is no subj-refwd: "Refund"
+]
+
+
+@pytest.mark.requirement("IMAP-SORT-BASE-SUBJECT")
+def test_imap_sort_base_subject_edges(target: Target, evidence: Evidence) -> None:
+    # Base subjects: 1 "[blob-only]", 2 "bravo", 3 "charlie", 4 "alpha", 5 "delta", 6 "echo",
+    # 7 "Refund". i;unicode-casemap titlecases: ALPHA < BRAVO < CHARLIE < DELTA < ECHO < REFUND
+    # < [BLOB-ONLY] ("[" is 0x5B, after the capital letters).
+    async def scenario() -> None:
+        async with session(target, evidence) as client:
+            need("SORT" in client.capabilities, "the server does not offer SORT")
+            async with scratch(client) as name:
+                await fill(client, name, [(sort_message([("Subject", subject)], 10), None)
+                                          for subject in EDGE_SUBJECTS])
+                await expect_orders(client, "IMAP-SORT-BASE-SUBJECT", {
+                    "(SUBJECT) US-ASCII ALL": (4, 2, 3, 5, 6, 7, 1),
+                })
+
+    run(scenario())
+
+
 @pytest.mark.requirement("IMAP-SORT-SENT-DATE")
 def test_imap_sort_sent_date(target: Target, evidence: Evidence) -> None:
     # RFC 5256 §2.2: "the date and time from the Date: header, adjusted by time zone to
@@ -293,28 +323,38 @@ def _expand(sequence_set: object) -> tuple[int, ...]:
 
 @pytest.mark.requirement("IMAP-ESORT")
 def test_imap_esort(target: Target, evidence: Evidence) -> None:
-    # (SIZE) sorts 4 2 6 1 5 3 (see test_imap_sort_arrival_and_size). RFC 5267 §3.1: MIN "the
+    # (SIZE) sorts 4 2 6 1 5 3 (see test_imap_sort_arrival_and_size), (REVERSE SIZE) 3 5 1 6 2
+    # 4. RFC 5267 §3.1: MIN "the
     # lowest sorted message", MAX "the highest sorted message", ALL "in the requested sort
     # order", COUNT "As in [ESEARCH]"; §3: "the extended SORT command returns results in an
     # ESEARCH response"; §3.3: "If the list of return options is present but empty, then the
     # server provides the ALL return data item".
+    # A message was appended and expunged first: UID SORT's answer is in UIDs, with "UID".
     async def probe(client: IMAPClient) -> None:
+        uid = await uids(client)
+        precondition(len(uid) == 6, f"UID SEARCH ALL found {uid}, not the six messages")
         cases = {
-            "RETURN (MIN MAX COUNT) (SIZE) US-ASCII ALL": {"MIN": 4, "MAX": 3, "COUNT": 6},
-            "RETURN (ALL) (SIZE) US-ASCII ALL": {"ALL": (4, 2, 6, 1, 5, 3)},
-            "RETURN () (SIZE) US-ASCII ALL": {"ALL": (4, 2, 6, 1, 5, 3)},
-            "RETURN (COUNT) (SIZE) US-ASCII 1:3": {"COUNT": 3},
+            "SORT RETURN (MIN MAX COUNT) (SIZE) US-ASCII ALL": {"MIN": 4, "MAX": 3, "COUNT": 6},
+            "SORT RETURN (ALL) (SIZE) US-ASCII ALL": {"ALL": (4, 2, 6, 1, 5, 3)},
+            "SORT RETURN () (SIZE) US-ASCII ALL": {"ALL": (4, 2, 6, 1, 5, 3)},
+            "SORT RETURN (COUNT) (SIZE) US-ASCII 1:3": {"COUNT": 3},
+            "UID SORT RETURN (MIN MAX ALL) (REVERSE SIZE) US-ASCII ALL": {
+                "MIN": uid[3 - 1], "MAX": uid[4 - 1],
+                "ALL": tuple(uid[n - 1] for n in (3, 5, 1, 6, 2, 4))},
         }
-        for arguments, want in cases.items():
-            result = await client.command(f"SORT {arguments}")
-            check("IMAP-ESORT", result.ok, f"SORT {arguments} answered {result.status}")
+        for command, want in cases.items():
+            result = await client.command(command)
+            check("IMAP-ESORT", result.ok, f"{command} answered {result.status}")
             answers = [r for r in result.untagged if isinstance(r, ESearch)]
             check("IMAP-ESORT", len(answers) == 1 and answers[0].tag == result.tag,
-                  f"SORT {arguments}: {len(answers)} ESEARCH responses, tags "
+                  f"{command}: {len(answers)} ESEARCH responses, tags "
                   f"{[a.tag for a in answers]}, wanted one with (TAG \"{result.tag}\")")
+            by_uid = command.startswith("UID ")
+            check("IMAP-ESORT", answers[0].uid == by_uid,
+                  f"{command}: ESEARCH {'without' if by_uid else 'with'} UID")
             data = dict(answers[0].data)
             if "ALL" in data:
                 data["ALL"] = _expand(data["ALL"])
-            check("IMAP-ESORT", data == want, f"SORT {arguments} answered {data}, not {want}")
+            check("IMAP-ESORT", data == want, f"{command} answered {data}, not {want}")
 
-    _with_sort_set(target, evidence, probe, capability="ESORT")
+    _with_sort_set(target, evidence, probe, capability="ESORT", shift_uids=True)

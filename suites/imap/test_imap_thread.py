@@ -131,6 +131,52 @@ def test_imap_thread_references(target: Target, evidence: Evidence) -> None:
     _with_thread_set(target, evidence, probe, capabilities=("THREAD=REFERENCES",))
 
 
+def _expect_references(target: Target, evidence: Evidence, messages: list[list[tuple[str, str]]],
+                       requirement: str, want: tuple[ThreadNode, ...]) -> None:
+    """*messages* alone in a scratch mailbox; THREAD REFERENCES must answer *want*."""
+    async def scenario() -> None:
+        async with session(target, evidence) as client:
+            need("THREAD=REFERENCES" in client.capabilities,
+                 "the server does not offer THREAD=REFERENCES")
+            async with scratch(client) as name:
+                await fill(client, name, [(sort_message(h, 10), None) for h in messages])
+                got = await thread(client, requirement, "REFERENCES UTF-8 ALL")
+                check(requirement, got == want, f"THREAD REFERENCES answered {got}, not {want}")
+
+    run(scenario())
+
+
+#: One thread whose links test the rules of step (1), message 1 first.
+LINKS: list[list[tuple[str, str]]] = [
+    _m("root", "09:00:00 +0000", "<r1@example.com>"),
+    _m("Re: root", "10:00:00 +0000", "<r2@example.com>", ("References", "<r1@example.com>")),
+    _m("Re: root", "11:00:00 +0000", "<r3@example.com>",
+       ("References", "<r1@example.com> <r2@example.com>")),
+    _m("Re: root", "12:00:00 +0000", "<r4@example.com>", ("References", "<r3@example.com>")),
+    _m("Re: root", "13:00:00 +0000", "<r5@example.com>",
+       ("References", "<r1@example.com> <r3@example.com> <r4@example.com>")),
+    _m("Re: root", "14:00:00 +0000", "<r6@example.com>",
+       ("References", "<r1@example.com> <q@example.com> <r7@example.com>")),
+    _m("Re: root", "15:00:00 +0000", "<r7@example.com>", ("References", "<r2@example.com>")),
+]
+
+
+@pytest.mark.requirement("IMAP-THREAD-REFERENCES")
+def test_imap_thread_references_links(target: Target, evidence: Evidence) -> None:
+    # RFC 5256 §3 step (1), by hand:
+    # 2 -> 1; 3 -> 2 (1 -> 2 is there already); 4 -> 3 (a References cut to the parent);
+    # 5 names 1, 3, 4: "If a message already has a parent, don't change the existing link", so
+    #   3 stays under 2, and 5 -> 4;
+    # 6 names 1, <q>, 7: 1 -> <q> -> 7 (a dummy until 7 comes) -> 6;
+    # 7 names 2: "If the current message already has a parent ... break the current
+    #   parent/child link before creating the new correct one": 7 moves from <q> to 2, and <q>,
+    #   childless, is pruned in step (3).
+    # Step (6): 2's children by sent date, 3 (11:00) then 7 (15:00).
+    want = (node(1, node(2, node(3, node(4, node(5))), node(7, node(6)))),)
+
+    _expect_references(target, evidence, LINKS, "IMAP-THREAD-REFERENCES", want)
+
+
 #: RFC 5256 §3: "the msg-id <"01KF8JCEOCBS0045PS"@xxx.yyy.com> and the msg-id
 #: <01KF8JCEOCBS0045PS@xxx.yyy.com> MUST be interpreted as being the same Message ID." Four
 #: messages of four base subjects (so no subject merging joins them), quoted one way and the
@@ -151,17 +197,7 @@ def test_imap_thread_msgid_quoting(target: Target, evidence: Evidence) -> None:
     # reply and 4 is 3's.
     want = (node(1, node(2)), node(3, node(4)))
 
-    async def scenario() -> None:
-        async with session(target, evidence) as client:
-            need("THREAD=REFERENCES" in client.capabilities,
-                 "the server does not offer THREAD=REFERENCES")
-            async with scratch(client) as name:
-                await fill(client, name, [(sort_message(h, 10), None) for h in QUOTED])
-                got = await thread(client, "IMAP-THREAD-MSGID", "REFERENCES UTF-8 ALL")
-                check("IMAP-THREAD-MSGID", got == want,
-                      f"THREAD REFERENCES answered {got}, not {want}")
-
-    run(scenario())
+    _expect_references(target, evidence, QUOTED, "IMAP-THREAD-MSGID", want)
 
 
 def _renumbered(threads: tuple[ThreadNode, ...], uid: list[int]) -> tuple[ThreadNode, ...]:
