@@ -289,6 +289,9 @@ IMAP: tuple[Requirement, ...] = (
                 "search string included.", 9),
     Requirement("IMAP-SORT-BADCHARSET", 5256, "3", M,
                 "SORT with a charset the server does not know is answered NO, not BAD.", 9),
+    Requirement("IMAP-SORT-MODSEQ", 7162, "3.1.9", M,
+                "A SORT with a MODSEQ criterion and a non-empty result ends its SORT response "
+                "with the highest mod-sequence (MODSEQ n); with ESORT, a MODSEQ result.", 9),
     Requirement("IMAP-THREAD-ORDEREDSUBJECT", 5256, "3", M,
                 "THREAD ORDEREDSUBJECT groups by base subject, sorts each group by sent date, "
                 "makes the later messages children of the first, and orders the threads by the "

@@ -49,10 +49,10 @@ def _charset_refused(s: HandlerContext, charset: str) -> Result | None:
 
 
 def _found(s: HandlerContext, charset: str, key: SearchKey,
-           by_uid: bool) -> list[SortMessage] | Result:
+           by_uid: bool) -> list[tuple[SortMessage, int]] | Result:
     """The messages of the selected mailbox that match *key* (the SEARCH matcher), in mailbox
-    order, as SORT and THREAD see them, numbered by UID when *by_uid*; or the refusal of
-    *charset*."""
+    order, as SORT and THREAD see them (numbered by UID when *by_uid*) with their
+    mod-sequences; or the refusal of *charset*."""
     refused = _charset_refused(s, charset)
     if refused is not None:
         return refused
@@ -60,9 +60,9 @@ def _found(s: HandlerContext, charset: str, key: SearchKey,
         s.enable_condstore()  # RFC 7162 §3.1: a MODSEQ search criterion enables CONDSTORE
     # quirk imap_thread_msgid_quoting_kept: msg-ids compared with their quoting
     unquote = not s.config.has_quirk("imap_thread_msgid_quoting_kept")
-    return [SortMessage.from_fields(m.seq, m.info.uid if by_uid else m.seq, m.info.internaldate,
-                                    m.info.size, parse_fields(split_message(m.data)[0]),
-                                    unquote_ids=unquote)
+    return [(SortMessage.from_fields(m.seq, m.info.uid if by_uid else m.seq, m.info.internaldate,
+                                     m.info.size, parse_fields(split_message(m.data)[0]),
+                                     unquote_ids=unquote), m.info.modseq)
             for m in matching_messages(s, key)]
 
 
@@ -107,13 +107,20 @@ async def _sort(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
         "imap_uid_sort_numbers"))
     if isinstance(found, Result):
         return found
-    numbers = [m.number for m in _sorted(s, found, cmd.args.criteria)]
+    numbers = [m.number for m in _sorted(s, [m for m, _ in found], cmd.args.criteria)]
+    # RFC 7162 §3.1.9: "If a client specifies a MODSEQ criterion in a SORT (or UID SORT)
+    # command and the server returns a non-empty SORT result, the server MUST also append (to
+    # the end of the untagged SORT response) the highest mod-sequence for all messages being
+    # returned"; §3.1.10: in ESEARCH, a MODSEQ result.
+    # quirk imap_sort_modseq_no_suffix: it is left out
+    modseq = (max(q for _, q in found) if found and uses_modseq(cmd.args.key)
+              and not s.config.has_quirk("imap_sort_modseq_no_suffix") else None)
     opts = cmd.args.return_opts
     if opts is None:
         # RFC 5256 §4: "The number(s) refer to those messages that match the search criteria.
         # For SORT, these are message sequence numbers; for UID SORT, these are unique
         # identifiers."
-        s.write(format_sort_response(numbers))
+        s.write(format_sort_response(numbers, modseq=modseq))
         return Result("OK", f"{cmd.name} completed")
     # RFC 5267 §3.3: "If the list of return options is present but empty, then the server
     # provides the ALL return data item in an ESEARCH response."
@@ -132,6 +139,8 @@ async def _sort(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
         data.append(("ALL", ",".join(str(n) for n in numbers)))
     if "COUNT" in wanted:
         data.append(("COUNT", str(len(numbers))))
+    if modseq is not None:
+        data.append(("MODSEQ", str(modseq)))
     s.write(format_esearch_response(cmd.tag, uid_cmd, data))
     return Result("OK", f"{cmd.name} completed")
 
@@ -164,9 +173,10 @@ async def _thread(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
         "imap_uid_thread_numbers"))
     if isinstance(found, Result):
         return found
+    messages = [m for m, _ in found]
     # RFC 5256 §4: "For THREAD, these are message sequence numbers; for UID THREAD, these are
     # unique identifiers."
-    s.write(format_thread_response(_threads(s, cmd.args.algorithm, found)))
+    s.write(format_thread_response(_threads(s, cmd.args.algorithm, messages)))
     return Result("OK", f"{cmd.name} completed")
 
 

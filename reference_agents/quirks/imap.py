@@ -197,6 +197,8 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
        "SORT and THREAD refuse the UTF-8 charset"),
     _q("imap_sort_badcharset_bad", ("IMAP-SORT-BADCHARSET",),
        "SORT and THREAD answer an unknown charset with BAD"),
+    _q("imap_sort_modseq_no_suffix", ("IMAP-SORT-MODSEQ",),
+       "SORT with a MODSEQ criterion leaves out the highest mod-sequence"),
     _q("imap_thread_by_subject", ("IMAP-THREAD-ORDEREDSUBJECT",),
        "THREAD ORDEREDSUBJECT orders the threads by base subject, not by date"),
     _q("imap_thread_no_subject_merge", ("IMAP-THREAD-REFERENCES",),

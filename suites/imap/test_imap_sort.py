@@ -14,7 +14,7 @@ from typing import TypeVar
 import pytest
 
 from harness.clients.imap import CommandResult, IMAPClient
-from harness.protocol.imap.responses import Continuation, ESearch, Response, Sort, Tagged
+from harness.protocol.imap.responses import Continuation, ESearch, Fetch, Response, Sort, Tagged
 from harness.suite import Evidence, check, need, precondition, run
 from harness.targets import Target
 from suites.imap.imap_helpers import next_raw_tag, scratch, select, session, uids, until_tagged
@@ -358,3 +358,37 @@ def test_imap_esort(target: Target, evidence: Evidence) -> None:
             check("IMAP-ESORT", data == want, f"{command} answered {data}, not {want}")
 
     _with_sort_set(target, evidence, probe, capability="ESORT", shift_uids=True)
+
+
+@pytest.mark.requirement("IMAP-SORT-MODSEQ")
+def test_imap_sort_modseq(target: Target, evidence: Evidence) -> None:
+    # RFC 7162 §3.1.9: "If a client specifies a MODSEQ criterion in a SORT (or UID SORT) command
+    # and the server returns a non-empty SORT result, the server MUST also append (to the end of
+    # the untagged SORT response) the highest mod-sequence for all messages being returned";
+    # §3.1.10: with ESORT, "the server MUST return the ESEARCH response containing the MODSEQ
+    # result option".
+    async def probe(client: IMAPClient) -> None:
+        need("CONDSTORE" in client.capabilities, "the server does not offer CONDSTORE")
+        fetched = await client.command("FETCH 1:* (MODSEQ)")
+        modseqs = [r.items.get("MODSEQ") for r in fetched.untagged if isinstance(r, Fetch)]
+        precondition(fetched.ok and len(modseqs) == 6 and all(isinstance(m, int) for m in modseqs),
+                     f"FETCH 1:* (MODSEQ) answered {fetched.status} with MODSEQs {modseqs}")
+        highest = max(int(str(m)) for m in modseqs)
+        result = await client.command("SORT (SIZE) US-ASCII MODSEQ 1")
+        check("IMAP-SORT-MODSEQ", result.ok, f"SORT ... MODSEQ 1 answered {result.status}")
+        answers = [r for r in result.untagged if isinstance(r, Sort)]
+        got = [(a.numbers, a.modseq) for a in answers]
+        check("IMAP-SORT-MODSEQ", got == [((4, 2, 6, 1, 5, 3), highest)],
+              f"SORT (SIZE) US-ASCII MODSEQ 1 answered {got}, not the order 4 2 6 1 5 3 "
+              f"ending with (MODSEQ {highest})")
+        if "ESORT" not in client.capabilities:
+            return
+        result = await client.command("SORT RETURN (COUNT) (SIZE) US-ASCII MODSEQ 1")
+        check("IMAP-SORT-MODSEQ", result.ok,
+              f"SORT RETURN (COUNT) ... MODSEQ 1 answered {result.status}")
+        data = [dict(r.data) for r in result.untagged if isinstance(r, ESearch)]
+        check("IMAP-SORT-MODSEQ", data == [{"COUNT": 6, "MODSEQ": highest}],
+              f"SORT RETURN (COUNT) (SIZE) US-ASCII MODSEQ 1 answered ESEARCH {data}, not "
+              f"COUNT 6 MODSEQ {highest}")
+
+    _with_sort_set(target, evidence, probe)

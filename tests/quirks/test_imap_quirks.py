@@ -99,6 +99,7 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_sort_utf8_refused": "imap.test_imap_sort:test_imap_sort_charsets",
     "imap_sort_badcharset_bad": "imap.test_imap_sort:test_imap_sort_unknown_charset",
     "imap_esort_ascending": "imap.test_imap_sort:test_imap_esort",
+    "imap_sort_modseq_no_suffix": "imap.test_imap_sort:test_imap_sort_modseq",
     "imap_thread_by_subject": "imap.test_imap_thread:test_imap_thread_orderedsubject",
     "imap_thread_no_subject_merge": "imap.test_imap_thread:test_imap_thread_references",
     "imap_thread_msgid_quoting_kept": "imap.test_imap_thread:test_imap_thread_msgid_quoting",

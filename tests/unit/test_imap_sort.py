@@ -193,6 +193,7 @@ RFC_EXAMPLE = n(3, n(6, n(4, n(23)), n(44, n(7, n(96)))))
 VALID = [
     (b"* SORT 2 3 6\r\n", SortResponse((2, 3, 6))),
     (b"* SORT\r\n", SortResponse(())),
+    (b"* SORT 5 2 (MODSEQ 917)\r\n", SortResponse((5, 2), 917)),
     (b"* THREAD\r\n", ThreadResponse(())),
     (b"* THREAD (2)(3 6 (4 23)(44 7 96))\r\n", ThreadResponse((n(2), RFC_EXAMPLE))),
     (b"* THREAD ((3)(5))\r\n", ThreadResponse((n(None, n(3), n(5)),))),
@@ -212,7 +213,8 @@ def test_sort_and_thread_responses(raw: bytes, expected: object) -> None:
 
 
 @pytest.mark.parametrize("raw", [
-    b"* SORT 0\r\n", b"* SORT 1  2\r\n", b"* SORT x\r\n", b"* 3 SORT\r\n",
+    b"* SORT 0\r\n", b"* SORT 1  2\r\n", b"* SORT (MODSEQ 3)\r\n", b"* SORT 1 (MODSEQ x)\r\n",
+    b"* SORT x\r\n", b"* 3 SORT\r\n",
     b"* THREAD ()\r\n", b"* THREAD (3 (6))\r\n", b"* THREAD ((3))\r\n", b"* THREAD (3(4)(5))\r\n",
     b"* THREAD (3) (4)\r\n", b"* THREAD (3\r\n", b"* THREAD (0)\r\n",
     b"* THREAD " + b"(" * 300 + b"1" + b")" * 300 + b"\r\n",
@@ -241,9 +243,11 @@ def test_thread_round_trip(threads: list[ThreadNode]) -> None:
     assert parse_response(format_thread_response(threads)) == ThreadResponse(tuple(threads))
 
 
-@given(st.lists(st.integers(1, 2**32 - 1), max_size=20))
-def test_sort_round_trip(numbers: list[int]) -> None:
-    assert parse_response(format_sort_response(numbers)) == SortResponse(tuple(numbers))
+@given(st.lists(st.integers(1, 2**32 - 1), max_size=20), st.none() | st.integers(1, 2**63 - 1))
+def test_sort_round_trip(numbers: list[int], modseq: int | None) -> None:
+    sent = modseq if numbers else None  # no search-sort-mod-seq without numbers
+    assert parse_response(format_sort_response(numbers, modseq=modseq)) == SortResponse(
+        tuple(numbers), sent)
 
 
 # -- commands (RFC 5256 §5, RFC 5267 §3) --------------------------------------------------------

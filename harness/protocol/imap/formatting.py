@@ -195,12 +195,13 @@ def format_status_response(mailbox: str, items: Sequence[tuple[str, int]], *,
     return b"* STATUS " + format_mailbox(mailbox, utf8=utf8) + b" (" + body + b")" + CRLF
 
 
-def format_search_response(numbers: Iterable[int], *, modseq: int | None = None) -> bytes:
+def format_search_response(numbers: Iterable[int], *, modseq: int | None = None,
+                           keyword: bytes = b"SEARCH") -> bytes:
     """``* SEARCH 1 2`` CRLF; with *modseq*, RFC 7162's ``(MODSEQ n)`` after the numbers."""
     text = " ".join(str(n) for n in numbers)
     if text and modseq is not None:
         text += f" (MODSEQ {modseq})"
-    return b"* SEARCH" + (b" " + text.encode("ascii") if text else b"") + CRLF
+    return b"* " + keyword + (b" " + text.encode("ascii") if text else b"") + CRLF
 
 
 def format_vanished(uids: Iterable[int], *, earlier: bool) -> bytes:
@@ -219,9 +220,10 @@ def format_esearch_response(tag: str, uid: bool, data: Sequence[tuple[str, str]]
     return out + CRLF
 
 
-def format_sort_response(numbers: Iterable[int]) -> bytes:
-    """``* SORT 2 3 6`` CRLF (RFC 5256 §4: sort-data = "SORT" *(SP nz-number))."""
-    return b"".join([b"* SORT", *(b" %d" % n for n in numbers), CRLF])
+def format_sort_response(numbers: Iterable[int], *, modseq: int | None = None) -> bytes:
+    """``* SORT 2 3 6`` CRLF (RFC 5256 §4); with *modseq*, RFC 7162 §3.1.9's ``(MODSEQ n)``
+    after the numbers."""
+    return format_search_response(numbers, modseq=modseq, keyword=b"SORT")
 
 
 def _thread_members(number: int | None, children: Sequence[ThreadNode]) -> bytes:

@@ -197,6 +197,8 @@ class Sort:
     """RFC 5256 §4 ``* SORT n n n``: the numbers in the order the server sorted them."""
 
     numbers: tuple[int, ...]
+    #: RFC 7162 §3.1.9 search-sort-mod-seq, after a SORT with a MODSEQ criterion.
+    modseq: int | None = None
 
     @property
     def kind(self) -> str:

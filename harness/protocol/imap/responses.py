@@ -181,25 +181,15 @@ def _untagged(cur: ResponseCursor) -> UntaggedResponse:
     if kind == "SEARCH":
         # obsolete-search-response = "SEARCH" *(SP nz-number); RFC 7162 §7 adds
         # "SEARCH" [1*(SP nz-number) SP search-sort-mod-seq].
-        numbers: list[int] = []
-        while cur.accept(b" "):
-            if numbers and cur.accept(b"("):
-                if cur.keyword() != "MODSEQ":
-                    cur.fail("expected MODSEQ in search-sort-mod-seq")
-                cur.sp()
-                modseq = cur.number64()
-                cur.expect(b")")
-                return Search(tuple(numbers), modseq)
-            numbers.append(cur.nz_number())
-        return Search(tuple(numbers))
+        numbers, modseq = _numbers_and_modseq(cur)
+        return Search(numbers, modseq)
     if kind == "ESEARCH":
         return cur.esearch()
     if kind == "SORT":
-        # RFC 5256 §5: sort-data = "SORT" *(SP nz-number)
-        sorted_numbers: list[int] = []
-        while cur.accept(b" "):
-            sorted_numbers.append(cur.nz_number())
-        return Sort(tuple(sorted_numbers))
+        # RFC 5256 §5: sort-data = "SORT" *(SP nz-number); RFC 7162 §7 adds
+        # "SORT" [1*(SP nz-number) SP search-sort-mod-seq].
+        sorted_numbers, sort_modseq = _numbers_and_modseq(cur)
+        return Sort(sorted_numbers, sort_modseq)
     if kind == "THREAD":
         # RFC 5256 §5: thread-data = "THREAD" [SP 1*thread-list]
         threads: list[ThreadNode] = []
@@ -244,6 +234,22 @@ def _untagged(cur: ResponseCursor) -> UntaggedResponse:
                 cur.sp()
         return Id(tuple(params))
     return Untagged(kind, None, _generic_rest(cur))
+
+
+def _numbers_and_modseq(cur: ResponseCursor) -> tuple[tuple[int, ...], int | None]:
+    # *(SP nz-number), or 1*(SP nz-number) SP search-sort-mod-seq (RFC 7162 §7);
+    # search-sort-mod-seq = "(" "MODSEQ" SP mod-sequence-value ")"
+    numbers: list[int] = []
+    while cur.accept(b" "):
+        if numbers and cur.accept(b"("):
+            if cur.keyword() != "MODSEQ":
+                cur.fail("expected MODSEQ in search-sort-mod-seq")
+            cur.sp()
+            modseq = cur.number64()
+            cur.expect(b")")
+            return tuple(numbers), modseq
+        numbers.append(cur.nz_number())
+    return tuple(numbers), None
 
 
 #: Deepest thread-list nesting accepted ("There is no limit to the nesting of threads", RFC 5256
