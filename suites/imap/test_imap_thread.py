@@ -177,6 +177,34 @@ def test_imap_thread_references_links(target: Target, evidence: Evidence) -> Non
     _expect_references(target, evidence, LINKS, "IMAP-THREAD-REFERENCES", want)
 
 
+#: Threads that step (5) merges in each of its ways, message 1 first.
+MERGES: list[list[tuple[str, str]]] = [
+    _m("Plan", "09:00:00 +0000", "<p1@example.com>"),
+    _m("plan", "10:00:00 +0000", "<p2@example.com>"),
+    _m("Re: Trip", "11:00:00 +0000", "<k3@example.com>", ("References", "<lost1@example.com>")),
+    _m("Re: trip", "12:00:00 +0000", "<k4@example.com>", ("References", "<lost1@example.com>")),
+    _m("Re: Trip", "13:00:00 +0000", "<k5@example.com>", ("References", "<lost2@example.com>")),
+    _m("Trip", "14:00:00 +0000", "<k6@example.com>", ("References", "<lost2@example.com>")),
+    _m("Re: plan", "15:00:00 +0000", "<p7@example.com>"),
+]
+
+
+@pytest.mark.requirement("IMAP-THREAD-REFERENCES")
+def test_imap_thread_references_subject_merging(target: Target, evidence: Evidence) -> None:
+    # RFC 5256 §3, by hand. After steps (1) to (4) the root holds, by sent date: 1, 2,
+    # <lost1> (children 3, 4), <lost2> (children 5, 6), 7. Step (5), the subject table: "plan"
+    # -> 1 (2 and 7 do not replace it: 1 is not a reply); "trip" -> <lost1> (a dummy is never
+    # replaced). Merging: 2 and 1, neither a dummy nor a reply: "create a new dummy message and
+    # make both ... children of the dummy", which takes 1's place in the table; <lost2> and
+    # <lost1>: "If both messages are dummies, append the current message's children to the
+    # children of the message in the subject table"; 7 under the new dummy: "If the message in
+    # the subject table is a dummy and the current message is not, make the current message a
+    # child". Step (6): each set of siblings by sent date.
+    want = (node(None, node(1), node(2), node(7)),
+            node(None, node(3), node(4), node(5), node(6)))
+    _expect_references(target, evidence, MERGES, "IMAP-THREAD-REFERENCES", want)
+
+
 #: RFC 5256 §3: "the msg-id <"01KF8JCEOCBS0045PS"@xxx.yyy.com> and the msg-id
 #: <01KF8JCEOCBS0045PS@xxx.yyy.com> MUST be interpreted as being the same Message ID." Four
 #: messages of four base subjects (so no subject merging joins them), quoted one way and the
