@@ -284,3 +284,42 @@ def test_lower_case_and_quoted_charset() -> None:
 ])
 def test_malformed_sort_and_thread_commands(line: bytes) -> None:
     assert isinstance(parse_command(line), InvalidCommand)
+
+
+def _numbers(nodes: tuple[ThreadNode, ...], depth: int = 0) -> list[int]:
+    out: list[int] = []
+    for t in nodes:
+        if t.number is None:
+            # dummies survive only at the root, with at least two children (RFC 5256 §3 (3))
+            assert depth == 0 and len(t.children) >= 2, t
+        else:
+            out.append(t.number)
+        out += _numbers(t.children, depth + 1)
+    return out
+
+
+_IDS = st.sampled_from(["<a@x>", "<b@x>", "<c@x>", "<d@x>", "<e@x>"])
+
+
+@given(st.lists(st.tuples(st.sampled_from(["x", "Re: x", "y", "[l] y (fwd)", ""]),
+                          st.integers(0, 23), _IDS, st.lists(_IDS, max_size=4)),
+                max_size=8))
+def test_threads_hold_every_message_once(spec: list[tuple[str, int, str, list[str]]]) -> None:
+    msgs = [threaded(i, subject, hour, mid, *refs)
+            for i, (subject, hour, mid, refs) in enumerate(spec, 1)]
+    every = list(range(1, len(msgs) + 1))
+    for threads in (thread_references(msgs), thread_orderedsubject(msgs)):
+        assert sorted(_numbers(threads)) == every
+        assert parse_response(format_thread_response(threads)) == ThreadResponse(threads)
+
+
+_SUBJECT_PIECES = st.sampled_from(["Re:", "re", "fwd", ":", "[", "x]", "(fwd)", " ", "\t", "a",
+                                   "[fwd:", "]", "Fw", "b c"])
+
+
+@given(st.lists(_SUBJECT_PIECES, max_size=10).map("".join))
+def test_base_subject_is_a_fixed_point(subject: str) -> None:
+    # the algorithm removes every artifact it can: a base subject has none left to remove
+    base = base_subject(subject).text
+    assert base_subject(base).text == base
+    assert base == base.strip(" \t")
