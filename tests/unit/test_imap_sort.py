@@ -18,6 +18,7 @@ from harness.protocol.imap.commands import (
     SearchAll,
     SearchAnd,
     SearchHeader,
+    SearchKey,
     SearchSet,
     Sort,
     Thread,
@@ -29,6 +30,7 @@ from harness.protocol.imap.headers import parse_fields
 from harness.protocol.imap.responses import Sort as SortResponse
 from harness.protocol.imap.responses import Thread as ThreadResponse
 from harness.protocol.imap.responses import ThreadNode, parse_response
+from harness.protocol.imap.search_grammar import SORT_KEYS
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.sort import (
     SortMessage,
@@ -323,3 +325,25 @@ def test_base_subject_is_a_fixed_point(subject: str) -> None:
     base = base_subject(subject).text
     assert base_subject(base).text == base
     assert base == base.strip(" \t")
+
+
+_CRITERIA = st.lists(st.tuples(st.sampled_from(sorted(SORT_KEYS)), st.booleans()),
+                     min_size=1, max_size=4).map(tuple)
+_PROGRAMS = st.sampled_from([SearchAll(), SearchHeader("Subject", "a b", "SUBJECT"),
+                             SearchAnd((SearchSet(SequenceSet.parse("1:3"), uid=False),
+                                        SearchHeader("From", "x", "FROM")))])
+
+
+@given(_CRITERIA, st.sampled_from(["US-ASCII", "UTF-8"]), _PROGRAMS,
+       st.none() | st.lists(st.sampled_from(["MIN", "MAX", "ALL", "COUNT"]), unique=True,
+                            max_size=4).map(tuple), st.booleans())
+def test_sort_command_round_trip(criteria: tuple[tuple[str, bool], ...], charset: str,
+                                 key: SearchKey, opts: tuple[str, ...] | None, uid: bool) -> None:
+    command = Command("t1", "UID SORT" if uid else "SORT", Sort(criteria, charset, key, opts))
+    assert parse_command(b"".join(format_command(command))) == command
+
+
+@given(st.sampled_from(["ORDEREDSUBJECT", "REFERENCES", "X-OTHER"]), _PROGRAMS, st.booleans())
+def test_thread_command_round_trip(algorithm: str, key: SearchKey, uid: bool) -> None:
+    command = Command("t1", "UID THREAD" if uid else "THREAD", Thread(algorithm, "UTF-8", key))
+    assert parse_command(b"".join(format_command(command))) == command
