@@ -264,6 +264,52 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-LINE-LIMIT", 9051, "11.7", S,
                 "An endless command line is cut off (BAD or BYE) rather than buffered.", 9),
     # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
+    Requirement("IMAP-SORT-KEYS", 5256, "3", M,
+                "SORT orders by ARRIVAL (internal date and time) and SIZE, ascending; REVERSE "
+                "descends for its criterion; several criteria apply in the order given.", 9),
+    Requirement("IMAP-SORT-BASE-SUBJECT", 5256, "2.1", M,
+                "SORT (SUBJECT) orders by the base subject: RFC 2047 words decoded, \"Re:\", "
+                "\"Fwd:\", \"[blob]\" prefixes, \"(fwd)\" trailers and \"[fwd: ...]\" "
+                "removed, compared with i;unicode-casemap.", 9),
+    Requirement("IMAP-SORT-SENT-DATE", 5256, "2.2", M,
+                "SORT (DATE) orders by the Date header normalised to UTC, and by the "
+                "INTERNALDATE where the message has no Date header.", 9),
+    Requirement("IMAP-SORT-ADDRESS", 5256, "3", M,
+                "SORT (FROM), (TO) and (CC) order by the addr-mailbox of the first address, "
+                "with i;unicode-casemap; a missing header is the empty string, sorted first.",
+                9),
+    Requirement("IMAP-SORT-TIES", 5256, "3", M,
+                "Messages equal under the sort criteria come in mailbox order, also under "
+                "REVERSE (which does not reverse the implicit sequence-number criterion).", 9),
+    Requirement("IMAP-SORT-UID", 5256, "3", M,
+                "UID SORT answers UIDs, and reads its search criteria as SORT does (a sequence "
+                "set means sequence numbers).", 9),
+    Requirement("IMAP-SORT-CHARSETS", 5256, "3", M,
+                "SORT takes the US-ASCII and UTF-8 charsets (\"MUST be implemented\"), a UTF-8 "
+                "search string included.", 9),
+    Requirement("IMAP-SORT-BADCHARSET", 5256, "3", M,
+                "SORT with a charset the server does not know is answered NO, not BAD.", 9),
+    Requirement("IMAP-SORT-MODSEQ", 7162, "3.1.9", M,
+                "A SORT with a MODSEQ criterion and a non-empty result ends its SORT response "
+                "with the highest mod-sequence (MODSEQ n); with ESORT, a MODSEQ result.", 9),
+    Requirement("IMAP-THREAD-ORDEREDSUBJECT", 5256, "3", M,
+                "THREAD ORDEREDSUBJECT groups by base subject, sorts each group by sent date, "
+                "makes the later messages children of the first, and orders the threads by the "
+                "sent date of their first message.", 9),
+    Requirement("IMAP-THREAD-REFERENCES", 5256, "3", M,
+                "THREAD REFERENCES builds the trees of RFC 5256 §3: References and In-Reply-To "
+                "links, missing parents pruned or kept as dummies, threads of one base subject "
+                "merged, siblings by sent date.", 9),
+    Requirement("IMAP-THREAD-MSGID", 5256, "3", M,
+                "THREAD REFERENCES normalises msg-ids: <\"id\"@host> and <id@host> are the same "
+                "Message ID.", 9),
+    Requirement("IMAP-THREAD-UID", 5256, "3", M,
+                "UID THREAD answers the trees of THREAD with UIDs in place of sequence numbers, "
+                "its search criteria read as THREAD reads them.", 9),
+    Requirement("IMAP-ESORT", 5267, "3.1", M,
+                "SORT RETURN (...) answers an ESEARCH: MIN and MAX the first and last message in "
+                "sort order, ALL every message in sort order, COUNT their number; RETURN () is "
+                "ALL.", 9),
     # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
     Requirement("IMAP-ESEARCH-RETURN", 4731, "3.1", M,

@@ -4,7 +4,6 @@ WITHIN (RFC 5032) and CONTEXT=SEARCH (RFC 5267 §4): result options, "$", update
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from harness.protocol.imap.command_values import (
     CancelUpdate,
@@ -24,10 +23,10 @@ from harness.protocol.imap.formatting import (
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import selected_of
-from reference_agents.imapd.search import MessageContext, matches, uses_modseq
+from reference_agents.imapd.search import matching_messages, uses_modseq
 from reference_agents.imapd.selected import SelectedMailbox, UpdateContext
 from reference_agents.imapd.state import Handler, Result
-from reference_agents.mailstore import MessageInfo, NoSuchMessage
+from reference_agents.mailstore import MessageInfo
 
 #: RFC 5267 §4.3.1: "Servers MUST provide at least one updating context per client, and SHOULD
 #: provide more"; beyond this many the server refuses with NOUPDATE.
@@ -41,33 +40,7 @@ _DATA_OPTIONS = frozenset({"MIN", "MAX", "ALL", "COUNT", "PARTIAL"})
 def _matching(s: HandlerContext, sel: SelectedMailbox, key: SearchKey,
               infos: dict[int, MessageInfo]) -> list[tuple[int, int, MessageInfo]]:
     """(sequence number, UID, info) of the messages of the session's view that match *key*."""
-    assert s.user is not None
-    user = s.user
-    largest_uid = sel.uids[-1] if sel.uids else 0
-    saved = frozenset(uid for _, uid in sel.saved_pairs())
-    now = datetime.now(UTC)
-    found: list[tuple[int, int, MessageInfo]] = []
-    for seq, uid in enumerate(sel.uids, 1):
-        info = infos.get(uid)
-        if info is None:
-            continue
-
-        def load(uid: int = uid) -> bytes | None:
-            try:
-                return s.store.read(user, sel.name, uid)
-            except NoSuchMessage:
-                return None
-
-        ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
-                             ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
-                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
-                             raw_address_search=s.config.has_quirk("imap_search_address_raw"),
-                             saved=saved, now=now,
-                             # quirk imap_within_minutes: OLDER/YOUNGER count minutes
-                             within_unit=60 if s.config.has_quirk("imap_within_minutes") else 1)
-        if matches(key, ctx):
-            found.append((seq, uid, info))
-    return found
+    return [(c.seq, c.info.uid, c.info) for c in matching_messages(s, key, sel, infos)]
 
 
 def _charset_refused(s: HandlerContext, charset: str | None) -> Result | None:

@@ -31,7 +31,10 @@ from harness.protocol.imap.headers import (
 from harness.protocol.imap.mime import (
     split_message,
 )
-from reference_agents.mailstore import MessageInfo
+from reference_agents.imapd.context import HandlerContext
+from reference_agents.imapd.handler_helpers import selected_of
+from reference_agents.imapd.selected import SelectedMailbox
+from reference_agents.mailstore import MessageInfo, NoSuchMessage
 
 
 def _keys(key: SearchKey) -> Iterator[SearchKey]:
@@ -205,3 +208,39 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
             return day == key.day
         return day >= key.day
     raise AssertionError(f"unhandled search key {key!r}")
+
+
+def matching_messages(s: HandlerContext, key: SearchKey, sel: SelectedMailbox | None = None,
+                      infos: dict[int, MessageInfo] | None = None) -> list[MessageContext]:
+    """The messages of the selected mailbox (*sel*, with *infos* when the caller has them
+    already) that satisfy *key*, in mailbox order, with the quirks of the SEARCH matcher
+    applied: what SEARCH, SORT, THREAD and the updating searches of CONTEXT=SEARCH all use."""
+    user, current = selected_of(s)
+    sel = sel or current
+    if infos is None:
+        infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    largest_uid = sel.uids[-1] if sel.uids else 0
+    saved = frozenset(uid for _, uid in sel.saved_pairs())
+    now = datetime.now(UTC)
+    found: list[MessageContext] = []
+    for seq, uid in enumerate(sel.uids, 1):
+        info = infos.get(uid)
+        if info is None:
+            continue
+
+        def load(uid: int = uid) -> bytes | None:
+            try:
+                return s.store.read(user, sel.name, uid)
+            except NoSuchMessage:
+                return None
+
+        ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
+                             ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
+                             case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
+                             raw_address_search=s.config.has_quirk("imap_search_address_raw"),
+                             saved=saved, now=now,
+                             # quirk imap_within_minutes: OLDER/YOUNGER count minutes
+                             within_unit=60 if s.config.has_quirk("imap_within_minutes") else 1)
+        if matches(key, ctx):
+            found.append(ctx)
+    return found

@@ -33,6 +33,7 @@ from reference_agents.imapd import (
     cmd_nonauth,
     cmd_search,
     cmd_selected,
+    cmd_sort,
     names,
 )
 from reference_agents.imapd.connection import Connection
@@ -55,8 +56,9 @@ MAX_LINE = 65536
 
 #: Commands during which an untagged EXPUNGE must not be sent (RFC 9051 §7.5.1: "An EXPUNGE
 #: response MUST NOT be sent when no command is in progress, nor while responding to a FETCH,
-#: STORE, or SEARCH command.")
-_NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH"})
+#: STORE, or SEARCH command."); RFC 5256 §3: "Untagged EXPUNGE responses are not permitted
+#: while the server is responding to a SORT command" (THREAD likewise).
+_NO_EXPUNGE_DURING = frozenset({"FETCH", "STORE", "SEARCH", "SORT", "THREAD"})
 
 #: Allowance imap_late_exists: the commands that look for new messages as they run. The polls
 #: (RFC 9051 §6.1.2: NOOP "can be used as a periodic poll for new messages"), SELECT/EXAMINE,
@@ -75,7 +77,8 @@ def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
     authenticated = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_append.COMMANDS}
-    selected = {**authenticated, **cmd_selected.COMMANDS, **cmd_search.COMMANDS}
+    selected = {**authenticated, **cmd_selected.COMMANDS, **cmd_search.COMMANDS,
+                **cmd_sort.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
         State.AUTHENTICATED: authenticated,
@@ -166,7 +169,7 @@ class Session:
                  "UIDPLUS", "MOVE", "SPECIAL-USE", "CHILDREN", "CONDSTORE", "QRESYNC", "BINARY",
                  "LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE"]
         # SORT, THREAD, ESORT
-        caps += []
+        caps += ["SORT", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES", "ESORT"]
         # ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH
         caps += ["ESEARCH", "SEARCHRES", "WITHIN", "CONTEXT=SEARCH"]
         # MULTIAPPEND, CATENATE

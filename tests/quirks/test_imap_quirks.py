@@ -90,6 +90,20 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_unknown_command_bye": "imap.test_imap_bad_input:test_imap_malformed_commands_get_bad",
     "imap_no_line_limit": "imap.test_imap_bad_input:test_imap_endless_line_cut_off",
     # -- extensions: SORT, THREAD and ESORT (RFC 5256, RFC 5267 §3) ------------------------------
+    "imap_sort_reverse_ignored": "imap.test_imap_sort:test_imap_sort_arrival_and_size",
+    "imap_sort_subject_raw": "imap.test_imap_sort:test_imap_sort_base_subject",
+    "imap_sort_date_local": "imap.test_imap_sort:test_imap_sort_sent_date",
+    "imap_sort_address_case_sensitive": "imap.test_imap_sort:test_imap_sort_addresses",
+    "imap_sort_reverse_whole": "imap.test_imap_sort:test_imap_sort_ties_in_mailbox_order",
+    "imap_uid_sort_numbers": "imap.test_imap_sort:test_imap_uid_sort",
+    "imap_sort_utf8_refused": "imap.test_imap_sort:test_imap_sort_charsets",
+    "imap_sort_badcharset_bad": "imap.test_imap_sort:test_imap_sort_unknown_charset",
+    "imap_esort_ascending": "imap.test_imap_sort:test_imap_esort",
+    "imap_sort_modseq_no_suffix": "imap.test_imap_sort:test_imap_sort_modseq",
+    "imap_thread_by_subject": "imap.test_imap_thread:test_imap_thread_orderedsubject",
+    "imap_thread_no_subject_merge": "imap.test_imap_thread:test_imap_thread_references",
+    "imap_thread_msgid_quoting_kept": "imap.test_imap_thread:test_imap_thread_msgid_quoting",
+    "imap_uid_thread_numbers": "imap.test_imap_thread:test_imap_uid_thread",
     # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
     "imap_esearch_rev1_plain": "imap.test_imap_esearch:test_imap_esearch_return_options",

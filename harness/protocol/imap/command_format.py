@@ -47,8 +47,10 @@ from harness.protocol.imap.command_values import (
     SearchSize,
     SearchText,
     SearchWithin,
+    Sort,
     Status,
     Store,
+    Thread,
     UidExpunge,
 )
 from harness.protocol.imap.formatting import format_internaldate, quote
@@ -372,6 +374,22 @@ def _search(args: Search) -> list[_Part]:
     return parts + search_program(args.key)
 
 
+def _sort(args: Sort) -> list[_Part]:
+    # RFC 5256 §5 sort, with RFC 5267 §3's RETURN before the sort criteria.
+    parts: list[_Part] = [b" "]
+    if args.return_opts is not None:
+        parts.append(b"RETURN " + _atoms(args.return_opts) + b" ")
+    criteria = b" ".join((b"REVERSE " if reverse else b"") + atom(key)
+                         for key, reverse in args.criteria)
+    parts += [b"(" + criteria + b") ", astring(args.charset), b" "]
+    return parts + search_program(args.key)
+
+
+def _thread(args: Thread) -> list[_Part]:
+    return [b" ", atom(args.algorithm), b" ", astring(args.charset), b" ",
+            *search_program(args.key)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -388,7 +406,7 @@ _FORMATTERS: dict[type, Callable[..., list[_Part]]] = {
     type(None): _no_args, Login: _login, Authenticate: _authenticate, MailboxArg: _mailbox_arg,
     Rename: _rename, ListArgs: _list, Status: _status, Fetch: _fetch, Store: _store,
     Copy: _copy, UidExpunge: _uid_expunge, Append: _append, Enable: _enable, Id: _id,
-    Search: _search,
+    Search: _search, Sort: _sort, Thread: _thread,
     CancelUpdate: _cancelupdate,
 }
 

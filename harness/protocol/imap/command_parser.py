@@ -36,7 +36,7 @@ from harness.protocol.imap.command_values import (
     WireName,
 )
 from harness.protocol.imap.lexer import MONTHS, Lexer, ParseError
-from harness.protocol.imap.search_grammar import parse_search
+from harness.protocol.imap.search_grammar import parse_search, parse_sort, parse_thread
 from harness.protocol.imap.seqset import SequenceSet
 
 
@@ -654,10 +654,12 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,
     "ENABLE": _enable, "ID": _id,
     "CANCELUPDATE": _cancelupdate,
+    "SORT": parse_sort, "THREAD": parse_thread,
 }
 _UID_PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,
     "EXPUNGE": _uid_expunge,
+    "SORT": parse_sort, "THREAD": parse_thread,
 }
 
 #: Every command name :func:`parse_command` can return.

@@ -356,9 +356,31 @@ class CancelUpdate:
 
     tags: tuple[str, ...]
 
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    """RFC 5256 §3 SORT (RFC 5267 §3: with ``RETURN (...)``, the answer is an ESEARCH)."""
+
+    #: (sort-key, reversed) pairs, keys upper-cased: ARRIVAL, CC, DATE, FROM, SIZE, SUBJECT, TO
+    criteria: tuple[tuple[str, bool], ...]
+    charset: str  # upper-cased
+    key: SearchKey
+    #: RFC 5267 §3 return options (MIN, MAX, ALL, COUNT); None when no RETURN was given.
+    return_opts: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """RFC 5256 §3 THREAD: the algorithm (upper-cased), the charset and the search program."""
+
+    algorithm: str
+    charset: str
+    key: SearchKey
+
+
 CommandArgs: TypeAlias = (
     None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
-    | UidExpunge | Append | Enable | Id | Search
+    | UidExpunge | Append | Enable | Id | Search | Sort | Thread
     | CancelUpdate
 )
 

@@ -47,8 +47,10 @@ from harness.protocol.imap.command_values import (
     SearchSize,
     SearchText,
     Section,
+    Sort,
     Status,
     Store,
+    Thread,
     UidExpunge,
 )
 from harness.protocol.imap.lexer import extract_tag
@@ -59,7 +61,8 @@ __all__ = [
     "LiteralTooLarge", "Login", "MailboxArg", "NeedContinuation", "QResync", "Rename", "Search",
     "SearchAll", "SearchAnd", "SearchDate", "SearchFlag", "SearchHeader", "SearchKey",
     "SearchModseq", "SearchNot", "SearchOr", "SearchSet", "SearchSize", "SearchText", "Section",
-    "Status", "Store", "UidExpunge", "format_command", "normalise_mailbox", "parse_command",
+    "Sort", "Status", "Store", "Thread", "UidExpunge", "format_command", "normalise_mailbox",
+    "parse_command",
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import TypeAlias
 
 from harness.protocol.imap import mutf7
 from harness.protocol.imap.chars import ASTRING_CHAR, DATE_MONTHS
+from harness.protocol.imap.response_values import ThreadNode
 from harness.protocol.imap.seqset import SequenceSet
 
 CRLF = b"\r\n"
@@ -194,12 +195,13 @@ def format_status_response(mailbox: str, items: Sequence[tuple[str, int]], *,
     return b"* STATUS " + format_mailbox(mailbox, utf8=utf8) + b" (" + body + b")" + CRLF
 
 
-def format_search_response(numbers: Iterable[int], *, modseq: int | None = None) -> bytes:
+def format_search_response(numbers: Iterable[int], *, modseq: int | None = None,
+                           keyword: bytes = b"SEARCH") -> bytes:
     """``* SEARCH 1 2`` CRLF; with *modseq*, RFC 7162's ``(MODSEQ n)`` after the numbers."""
     text = " ".join(str(n) for n in numbers)
     if text and modseq is not None:
         text += f" (MODSEQ {modseq})"
-    return b"* SEARCH" + (b" " + text.encode("ascii") if text else b"") + CRLF
+    return b"* " + keyword + (b" " + text.encode("ascii") if text else b"") + CRLF
 
 
 def format_vanished(uids: Iterable[int], *, earlier: bool) -> bytes:
@@ -216,3 +218,27 @@ def format_esearch_response(tag: str, uid: bool, data: Sequence[tuple[str, str]]
     for key, value in data:
         out += b" " + key.encode("ascii") + b" " + value.encode("ascii")
     return out + CRLF
+
+
+def format_sort_response(numbers: Iterable[int], *, modseq: int | None = None) -> bytes:
+    """``* SORT 2 3 6`` CRLF (RFC 5256 §4); with *modseq*, RFC 7162 §3.1.9's ``(MODSEQ n)``
+    after the numbers."""
+    return format_search_response(numbers, modseq=modseq, keyword=b"SORT")
+
+
+def _thread_members(number: int | None, children: Sequence[ThreadNode]) -> bytes:
+    # thread-members = nz-number *(SP nz-number) [SP thread-nested]; thread-nested = 2*thread-list
+    if number is None:
+        return b"".join(b"(" + _thread_members(c.number, c.children) + b")" for c in children)
+    out = b"%d" % number
+    if len(children) == 1:
+        return out + b" " + _thread_members(children[0].number, children[0].children)
+    if children:
+        out += b" " + _thread_members(None, children)
+    return out
+
+
+def format_thread_response(threads: Sequence[ThreadNode]) -> bytes:
+    """``* THREAD (2)(3 6 (4 23)(44 7 96))`` CRLF (RFC 5256 §4) from thread trees."""
+    return (b"* THREAD" + (b" " if threads else b"")
+            + _thread_members(None, threads) + CRLF)

@@ -217,6 +217,40 @@ class ESearch:
 
 
 @dataclass(frozen=True, slots=True)
+class Sort:
+    """RFC 5256 §4 ``* SORT n n n``: the numbers in the order the server sorted them."""
+
+    numbers: tuple[int, ...]
+    #: RFC 7162 §3.1.9 search-sort-mod-seq, after a SORT with a MODSEQ criterion.
+    modseq: int | None = None
+
+    @property
+    def kind(self) -> str:
+        return "SORT"
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadNode:
+    """One member of a thread (RFC 5256 §4): a message number, or None for a parent that is not
+    among the messages found (``((3)(5))``: 3 and 5 are siblings under it), and its children in
+    order. ``(3 6 (4 23)(44 7 96))`` is 3 -> 6 -> {4 -> 23, 44 -> 7 -> 96}."""
+
+    number: int | None
+    children: tuple[ThreadNode, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """RFC 5256 §4 ``* THREAD (...)(...)``: the threads, each a tree of :class:`ThreadNode`."""
+
+    threads: tuple[ThreadNode, ...]
+
+    @property
+    def kind(self) -> str:
+        return "THREAD"
+
+
+@dataclass(frozen=True, slots=True)
 class Fetch:
     """``* n FETCH (...)``; keys are upper-cased attribute names (``BODY[1.2]<0>``)."""
 
@@ -277,6 +311,8 @@ UntaggedResponse = (
     | Status
     | Search
     | ESearch
+    | Sort
+    | Thread
     | Fetch
     | Namespace
     | Id

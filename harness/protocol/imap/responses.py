@@ -35,8 +35,11 @@ from harness.protocol.imap.response_values import (
     Response,
     ResponseCode,
     Search,
+    Sort,
     Status,
     Tagged,
+    Thread,
+    ThreadNode,
     Untagged,
     UntaggedResponse,
     UntaggedStatus,
@@ -71,8 +74,11 @@ __all__ = [
     "STATUS_PREAUTH",
     "PartialResult",
     "Search",
+    "Sort",
     "Status",
     "Tagged",
+    "Thread",
+    "ThreadNode",
     "Untagged",
     "UntaggedResponse",
     "UntaggedStatus",
@@ -122,6 +128,8 @@ _KEYWORD_RESPONSES = _UNTAGGED_STATUSES | {
     "STATUS",
     "SEARCH",
     "ESEARCH",
+    "SORT",
+    "THREAD",
     "NAMESPACE",
     "ID",
     "VANISHED",
@@ -177,19 +185,23 @@ def _untagged(cur: ResponseCursor) -> UntaggedResponse:
     if kind == "SEARCH":
         # obsolete-search-response = "SEARCH" *(SP nz-number); RFC 7162 §7 adds
         # "SEARCH" [1*(SP nz-number) SP search-sort-mod-seq].
-        numbers: list[int] = []
-        while cur.accept(b" "):
-            if numbers and cur.accept(b"("):
-                if cur.keyword() != "MODSEQ":
-                    cur.fail("expected MODSEQ in search-sort-mod-seq")
-                cur.sp()
-                modseq = cur.number64()
-                cur.expect(b")")
-                return Search(tuple(numbers), modseq)
-            numbers.append(cur.nz_number())
-        return Search(tuple(numbers))
+        numbers, modseq = _numbers_and_modseq(cur)
+        return Search(numbers, modseq)
     if kind == "ESEARCH":
         return cur.esearch()
+    if kind == "SORT":
+        # RFC 5256 §5: sort-data = "SORT" *(SP nz-number); RFC 7162 §7 adds
+        # "SORT" [1*(SP nz-number) SP search-sort-mod-seq].
+        sorted_numbers, sort_modseq = _numbers_and_modseq(cur)
+        return Sort(sorted_numbers, sort_modseq)
+    if kind == "THREAD":
+        # RFC 5256 §5: thread-data = "THREAD" [SP 1*thread-list]
+        threads: list[ThreadNode] = []
+        if cur.accept(b" "):
+            threads.append(_thread_list(cur, 0))
+            while cur.peek() == 0x28:
+                threads.append(_thread_list(cur, 0))
+        return Thread(tuple(threads))
     if kind == "VANISHED":
         # expunged-resp = "VANISHED" [SP "(EARLIER)"] SP known-uids (RFC 7162 §7); known-uids
         # is a sequence-set of UIDs in which "*" is not allowed.
@@ -226,6 +238,66 @@ def _untagged(cur: ResponseCursor) -> UntaggedResponse:
                 cur.sp()
         return Id(tuple(params))
     return Untagged(kind, None, _generic_rest(cur))
+
+
+def _numbers_and_modseq(cur: ResponseCursor) -> tuple[tuple[int, ...], int | None]:
+    # *(SP nz-number), or 1*(SP nz-number) SP search-sort-mod-seq (RFC 7162 §7);
+    # search-sort-mod-seq = "(" "MODSEQ" SP mod-sequence-value ")"
+    numbers: list[int] = []
+    while cur.accept(b" "):
+        if numbers and cur.accept(b"("):
+            if cur.keyword() != "MODSEQ":
+                cur.fail("expected MODSEQ in search-sort-mod-seq")
+            cur.sp()
+            modseq = cur.number64()
+            cur.expect(b")")
+            return tuple(numbers), modseq
+        numbers.append(cur.nz_number())
+    return tuple(numbers), None
+
+
+#: Deepest thread-list nesting accepted ("There is no limit to the nesting of threads", RFC 5256
+#: §4; a bound keeps the parser's recursion finite).
+_MAX_THREAD_DEPTH = 200
+
+
+def _thread_list(cur: ResponseCursor, depth: int) -> ThreadNode:
+    """RFC 5256 §5: thread-list = "(" (thread-members / thread-nested) ")";
+    thread-members = nz-number *(SP nz-number) [SP thread-nested]; thread-nested = 2*thread-list.
+    A run of numbers is a chain of parent and child; a nested set, the children of the number
+    before it (or of a parent not in the answer, when no number comes first)."""
+    if depth > _MAX_THREAD_DEPTH:
+        cur.fail("THREAD nested too deeply")
+    cur.expect(b"(")
+    chain: list[int] = []
+    nested: tuple[ThreadNode, ...] = ()
+    if cur.peek() == 0x28:
+        nested = _thread_nested(cur, depth)
+    else:
+        chain.append(cur.nz_number())
+        while cur.accept(b" "):
+            if cur.peek() == 0x28:
+                nested = _thread_nested(cur, depth)
+                break
+            chain.append(cur.nz_number())
+    cur.expect(b")")
+    if not chain:
+        return ThreadNode(None, nested)
+    children = nested
+    for number in reversed(chain):
+        node = ThreadNode(number, children)
+        children = (node,)
+    return node
+
+
+def _thread_nested(cur: ResponseCursor, depth: int) -> tuple[ThreadNode, ...]:
+    # thread-nested = 2*thread-list
+    nested = [_thread_list(cur, depth + 1)]
+    while cur.peek() == 0x28:
+        nested.append(_thread_list(cur, depth + 1))
+    if len(nested) < 2:
+        cur.fail("thread-nested needs at least two thread-lists")
+    return tuple(nested)
 
 
 def _generic_rest(cur: ResponseCursor) -> tuple[object, ...]:

@@ -21,6 +21,8 @@ from harness.protocol.imap.command_values import (
     SearchSize,
     SearchText,
     SearchWithin,
+    Sort,
+    Thread,
 )
 from harness.protocol.imap.lexer import MONTHS, Lexer, ParseError
 
@@ -184,3 +186,57 @@ def parse_search(lx: Lexer) -> Search:
         charset = lx.astring().upper()
         lx.sp()
     return Search(charset, _search_keys(lx, 0), return_opts, partial)
+
+
+# -- SORT and THREAD (RFC 5256 §5, RFC 5267 §3) --------------------------------------------------
+
+#: RFC 5256 §5 sort-key
+SORT_KEYS = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO"})
+#: RFC 5267 §3.1: "the return options specified in [ESEARCH]": MIN, MAX, ALL, COUNT.
+_SORT_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+
+
+def _charset(lx: Lexer) -> str:
+    # search-criteria = charset 1*(SP search-key); charset = atom / quoted
+    charset = (lx.quoted().decode("utf-8", "replace") if lx.peek() == ord('"')
+               else lx.atom())
+    lx.sp()
+    return charset.upper()
+
+
+def parse_sort(lx: Lexer) -> Sort:
+    """sort = ["UID" SP] "SORT" [SP "RETURN" SP return-opts] SP sort-criteria SP
+    search-criteria; sort-criteria = "(" sort-criterion *(SP sort-criterion) ")";
+    sort-criterion = ["REVERSE" SP] sort-key"""
+    lx.sp()
+    return_opts: tuple[str, ...] | None = None
+    if lx.accept_word("RETURN"):
+        lx.sp()
+        return_opts = tuple(lx.options(_SORT_RETURN, "SORT return"))
+        lx.sp()
+    lx.expect(b"(")
+    criteria: list[tuple[str, bool]] = []
+    while True:
+        reverse = lx.accept_word("REVERSE")
+        if reverse:
+            lx.sp()
+        key = lx.atom().upper()
+        if key not in SORT_KEYS:
+            raise ParseError(f"unknown sort key {key[:40]}")
+        criteria.append((key, reverse))
+        if lx.accept(b")"):
+            break
+        lx.sp()
+    lx.sp()
+    charset = _charset(lx)
+    return Sort(tuple(criteria), charset, _search_keys(lx, 0), return_opts)
+
+
+def parse_thread(lx: Lexer) -> Thread:
+    """thread = ["UID" SP] "THREAD" SP thread-alg SP search-criteria; thread-alg =
+    "ORDEREDSUBJECT" / "REFERENCES" / thread-alg-ext; thread-alg-ext = atom"""
+    lx.sp()
+    algorithm = lx.atom().upper()
+    lx.sp()
+    charset = _charset(lx)
+    return Thread(algorithm, charset, _search_keys(lx, 0))
