@@ -37,6 +37,7 @@ from harness.protocol.imap.command_values import (
     Authenticate,
     Command,
     CommandArgs,
+    Compress,
     FetchItem,
     ListArgs,
     Login,
@@ -45,6 +46,7 @@ from harness.protocol.imap.command_values import (
     Store,
 )
 from harness.protocol.imap.command_values import Search as SearchCommand
+from harness.protocol.imap.deflate import DEFLATE, DeflateError, Deflater, Inflater
 from harness.protocol.imap.lexer import ParseError
 from harness.protocol.imap.responses import (
     STATUS_BYE,
@@ -179,6 +181,7 @@ class IMAPClient:
         self._reader = reader
         self._writer = writer
         self._parser = ResponseParser(max_line, max_literal, expect_greeting=True)
+        self._max_inflated = max_line + max_literal
         self._closed = False
         #: RFC 9051 §3, from the server's answers through the core's transition table.
         self.state = State.NOT_AUTHENTICATED
@@ -194,6 +197,10 @@ class IMAPClient:
         self.timeout = timeout
         self.is_tls = is_tls
         self.capabilities = frozenset()
+        #: COMPRESS=DEFLATE (RFC 4978), once compress() succeeded: the transcript keeps the
+        #: protocol text, the socket carries it compressed.
+        self._deflater: Deflater | None = None
+        self._inflater: Inflater | None = None
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -266,8 +273,10 @@ class IMAPClient:
         """Send exactly *data* (for deliberately malformed input); recorded in the transcript."""
         if self._closed:
             raise IMAPConnectionClosed("connection already closed")
+        wire = self._deflater.compress(data) if self._deflater is not None else None
         await send_recorded(
-            self._writer, data, timeout=self.timeout, transcript=self.transcript, errors=_ERRORS
+            self._writer, data, timeout=self.timeout, transcript=self.transcript, errors=_ERRORS,
+            wire=wire,
         )
 
     async def read_response(self, timeout: float | None = None) -> Response:  # noqa: ASYNC109
@@ -306,10 +315,32 @@ class IMAPClient:
                     f"connection closed by peer{reason}"
                     + (f" inside a response ({pending} octets pending)" if pending else "")
                 )
+            if self._inflater is not None:
+                chunk = self._inflate(chunk)
             self.transcript.server(chunk)
             self._parser.feed(chunk)
         self._observe(response)
         return response
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        """The protocol text of compressed octets, bounded by the parser's own limits (a
+        server's decompression bomb ends as an over-long line or literal there)."""
+        assert self._inflater is not None
+        self._inflater.feed(chunk)
+        out = bytearray()
+        try:
+            while piece := self._inflater.take(READ_CHUNK):
+                out += piece
+                if len(out) > self._max_inflated:
+                    break
+        except DeflateError as exc:
+            self.transcript.note(f"COMPRESS: {exc.message}")
+            raise
+        return bytes(out)
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflater is not None
 
     def _advance(self, transition: Transition) -> None:
         self.state = observed_state(self.state, transition)
@@ -364,7 +395,7 @@ class IMAPClient:
     def _send_now(self, data: bytes) -> None:
         """Write without waiting (when the caller is being cancelled)."""
         self.transcript.client(data)
-        self._writer.write(data)
+        self._writer.write(self._deflater.compress(data) if self._deflater is not None else data)
 
     def _complete(self, tagged: Tagged, untagged: Sequence[Response]) -> CommandResult:
         return CommandResult(tagged.tag, tagged.status, tagged.code, tagged.text, tuple(untagged))
@@ -484,6 +515,22 @@ class IMAPClient:
         self.is_tls = True
         self.capabilities = frozenset()
         await self.capability()
+        return result
+
+    async def compress(self, algorithm: str = DEFLATE) -> CommandResult:
+        """COMPRESS *algorithm* (RFC 4978); on OK everything after the tagged response's CRLF
+        is DEFLATE both ways (the transcript still shows the protocol text)."""
+        result = await self._run(_typed("COMPRESS", Compress(algorithm.upper())))
+        if not result.ok:
+            return result
+        # RFC 4978 §3: "the server MUST compress starting immediately after the CRLF which ends
+        # the tagged OK response": octets that came in the same read are still to be inflated.
+        leftover = self._parser.take_pending()
+        self._deflater = Deflater()
+        self._inflater = Inflater()
+        self.transcript.note("COMPRESS DEFLATE active: what follows is shown inflated")
+        if leftover:
+            self._parser.feed(self._inflate(leftover))
         return result
 
     async def login(self, user: str, password: str) -> CommandResult:

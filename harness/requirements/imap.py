@@ -272,5 +272,15 @@ IMAP: tuple[Requirement, ...] = (
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    Requirement("IMAP-COMPRESS", 4978, "3", M,
+                "After COMPRESS DEFLATE is answered OK, the server compresses from right after "
+                "the OK's CRLF and reads the client's commands compressed: raw DEFLATE (RFC "
+                "1951, no zlib header) both ways.", 9),
+    Requirement("IMAP-COMPRESS-ACTIVE", 4978, "3", M,
+                "A second COMPRESS is refused with BAD, or NO with the COMPRESSIONACTIVE code, "
+                "and no second layer of compression is turned on.", 9),
+    Requirement("IMAP-COMPRESS-UNKNOWN", 4978, "3", M,
+                "COMPRESS with an unknown algorithm is answered BAD and compression is not "
+                "turned on.", 9),
     # (end of section)
 )

@@ -28,6 +28,8 @@ class HandlerContext(Protocol):
     rev2: bool
     condstore: bool
     qresync: bool
+    #: ENABLE UTF8=ACCEPT (RFC 6855 §3) was given in this session.
+    utf8: bool
     auth_failures: int
     auth_failure_delay: float
     autologout: float

@@ -26,7 +26,7 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
-from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected
+from reference_agents.imapd import cmd_any, cmd_auth, cmd_compress, cmd_nonauth, cmd_selected
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
@@ -66,10 +66,11 @@ _AUTHENTICATED_ONLY = frozenset({"ENABLE"})
 def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
-    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS}
+    auth = {**cmd_auth.COMMANDS, **cmd_compress.COMMANDS}
+    selected = {**cmd_any.COMMANDS, **auth, **cmd_selected.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
-        State.AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS},
+        State.AUTHENTICATED: {**cmd_any.COMMANDS, **auth},
         State.SELECTED: {k: v for k, v in selected.items() if k not in _AUTHENTICATED_ONLY},
         State.LOGOUT: {},
     }
@@ -100,6 +101,9 @@ class Session:
         #: The client has sent ENABLE QRESYNC (RFC 7162 §3.2.3): expunges are announced as
         #: VANISHED, and SELECT (QRESYNC) and UID FETCH (VANISHED) are allowed.
         self.qresync = False
+        #: The client has sent ENABLE UTF8=ACCEPT (RFC 6855 §3): UTF-8 in quoted strings both
+        #: ways, mailbox names in UTF-8, messages with UTF-8 header fields as they are.
+        self.utf8 = False
         self.auth_failures = 0
         #: BAD responses sent so far (allowance imap_bye_after_five_bad ends the session at 5).
         self.bad_responses = 0
@@ -153,7 +157,7 @@ class Session:
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
         caps += []
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
-        caps += []
+        caps += ["COMPRESS=DEFLATE"]
         return caps
 
     # -- output --------------------------------------------------------------------------------

@@ -189,5 +189,12 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    _q("imap_compress_zlib_header", ("IMAP-COMPRESS",),
+       "after COMPRESS DEFLATE compresses its responses as a zlib stream (RFC 1950 header and "
+       "checksum), not raw DEFLATE"),
+    _q("imap_compress_active_no_code", ("IMAP-COMPRESS-ACTIVE",),
+       "answers a second COMPRESS with NO but without the COMPRESSIONACTIVE code"),
+    _q("imap_compress_unknown_no", ("IMAP-COMPRESS-UNKNOWN",),
+       "answers COMPRESS with an unknown algorithm NO instead of BAD"),
     # (end of section)
 )

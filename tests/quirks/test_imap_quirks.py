@@ -98,6 +98,9 @@ CATCHES_IMAP: dict[str, str] = {
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    "imap_compress_zlib_header": "imap.test_imap_compress:test_imap_compress_deflate_both_ways",
+    "imap_compress_active_no_code": "imap.test_imap_compress:test_imap_compress_twice_is_refused",
+    "imap_compress_unknown_no": "imap.test_imap_compress:test_imap_compress_unknown_algorithm_is_bad",
     # (end of section)
 }
 

@@ -22,6 +22,7 @@ from harness.protocol.imap.command_values import (
     Authenticate,
     Command,
     CommandArgs,
+    Compress,
     Copy,
     Enable,
     Fetch,
@@ -253,6 +254,9 @@ def _append(args: Append) -> list[_Part]:
         parts.append(b" " + flag_list(args.flags))
     if args.date is not None:
         parts.append(b" " + date_time(args.date))
+    if args.utf8:
+        # RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")"
+        return [*parts, b" UTF8 (", _Literal(args.message, binary=True), b")"]
     # append-data = literal / literal8 (RFC 3516 §4.4: octets with NUL need literal8)
     parts += [b" ", _Literal(args.message, binary=b"\x00" in args.message)]
     return parts
@@ -264,6 +268,10 @@ def date_time(when: datetime) -> bytes:
         return format_internaldate(when)
     except ValueError as exc:
         raise LocalProtocolError(str(exc)) from None
+
+
+def _compress(args: Compress) -> list[_Part]:
+    return [b" " + atom(args.algorithm)]
 
 
 def _enable(args: Enable) -> list[_Part]:
@@ -354,7 +362,7 @@ _FORMATTERS: dict[type, Callable[..., list[_Part]]] = {
     type(None): _no_args, Login: _login, Authenticate: _authenticate, MailboxArg: _mailbox_arg,
     Rename: _rename, ListArgs: _list, Status: _status, Fetch: _fetch, Store: _store,
     Copy: _copy, UidExpunge: _uid_expunge, Append: _append, Enable: _enable, Id: _id,
-    Search: _search,
+    Search: _search, Compress: _compress,
 }
 
 

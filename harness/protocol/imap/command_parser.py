@@ -13,6 +13,7 @@ from harness.protocol.imap.command_values import (
     Authenticate,
     Command,
     CommandArgs,
+    Compress,
     Copy,
     Enable,
     Fetch,
@@ -497,6 +498,15 @@ def _append(lx: Lexer) -> Append:
     if lx.peek() == ord('"'):
         when = _date_time(lx)
         lx.sp()
+    if lx.accept_word("UTF8"):
+        # RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")"; append-data =/ utf8-literal
+        lx.sp()
+        lx.expect(b"(")
+        if lx.peek() != ord("~"):
+            raise ParseError("UTF8 append data needs a literal8")
+        message = lx.literal(allow_literal8=True).data
+        lx.expect(b")")
+        return Append(mailbox, flags, when, message, utf8=True)
     if lx.peek() not in (ord("{"), ord("~")):
         raise ParseError("APPEND needs a literal")
     # RFC 9051 §9: append-data = literal / literal8 (RFC 3516 §4.4: binary content)
@@ -511,6 +521,13 @@ def _enable(lx: Lexer) -> Enable:
     if not caps:
         raise ParseError("ENABLE needs a capability")
     return Enable(tuple(caps))
+
+
+def _compress(lx: Lexer) -> Compress:
+    """RFC 4978 §5: compress = "COMPRESS" SP algorithm; any atom is read here, so that an
+    unknown algorithm is the server's to refuse (BAD, §3)."""
+    lx.sp()
+    return Compress(lx.atom().upper())
 
 
 def _id(lx: Lexer) -> Id:
@@ -544,6 +561,7 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "LIST": _list, "LSUB": _lsub, "STATUS": _status, "APPEND": _append,
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,
     "ENABLE": _enable, "ID": _id,
+    "COMPRESS": _compress,
 }
 _UID_PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,

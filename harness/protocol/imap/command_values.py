@@ -179,11 +179,20 @@ class Append:
     flags: tuple[str, ...]
     date: datetime | None
     message: bytes
+    #: RFC 6855 §4: the message came as ``UTF8 (literal8)``, the UTF8 data extension.
+    utf8: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Enable:
     capabilities: tuple[str, ...]  # upper-cased
+
+
+@dataclass(frozen=True, slots=True)
+class Compress:
+    """COMPRESS algorithm (RFC 4978 §5); the algorithm upper-cased."""
+
+    algorithm: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +297,7 @@ class Search:
 CommandArgs: TypeAlias = (
     None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
     | UidExpunge | Append | Enable | Id | Search
+    | Compress
 )
 
 # ---------------------------------------------------------------------------------------------

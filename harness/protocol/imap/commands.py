@@ -17,6 +17,7 @@ from harness.protocol.imap.command_values import (
     Authenticate,
     Command,
     CommandArgs,
+    Compress,
     Copy,
     Enable,
     Event,
@@ -52,7 +53,8 @@ from harness.protocol.imap.command_values import (
 from harness.protocol.imap.lexer import extract_tag
 
 __all__ = [
-    "COMMAND_NAMES", "Append", "Authenticate", "Command", "CommandArgs", "CommandReader", "Copy",
+    "COMMAND_NAMES", "Append", "Authenticate", "Command", "CommandArgs", "CommandReader", "Compress",
+    "Copy",
     "Enable", "Event", "Fetch", "FetchItem", "Id", "InvalidCommand", "ListArgs",
     "LiteralTooLarge", "Login", "MailboxArg", "NeedContinuation", "QResync", "Rename", "Search",
     "SearchAll", "SearchAnd", "SearchDate", "SearchFlag", "SearchHeader", "SearchKey",
