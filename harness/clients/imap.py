@@ -667,9 +667,11 @@ class IMAPClient:
         flags: Sequence[str] = (),
         *,
         internaldate: str | datetime | None = None,
+        utf8: bool = False,
     ) -> CommandResult:
         """APPEND with a synchronising literal (sent after the server's "+"); *internaldate*
-        a date-time (``"17-Jul-1996 02:44:25 -0700"``, without the quotes)."""
+        a date-time (``"17-Jul-1996 02:44:25 -0700"``, without the quotes); *utf8*: as RFC
+        6855 §4's ``UTF8 (~{N}...)`` data extension, for a message with UTF-8 header fields."""
         when = internaldate
         if isinstance(internaldate, str):
             try:
@@ -677,7 +679,8 @@ class IMAPClient:
             except ParseError:
                 raise LocalProtocolError(f"not a date-time: {internaldate!r}") from None
         assert not isinstance(when, str)
-        return await self._run(_typed("APPEND", Append(mailbox, tuple(flags), when, message)))
+        return await self._run(
+            _typed("APPEND", Append(mailbox, tuple(flags), when, message, utf8=utf8)))
 
     async def expunge(self) -> CommandResult:
         return await self._run(_typed("EXPUNGE"))

@@ -46,6 +46,7 @@ from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
 from reference_agents.imapd.search import MessageContext, matches, uses_modseq
 from reference_agents.imapd.state import Handler, Result
+from reference_agents.imapd.utf8 import legacy_envelope, utf8_allowed
 from reference_agents.mailstore import (
     InvalidMailboxName,
     MessageInfo,
@@ -191,6 +192,8 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
             header = re.sub(rb"(?im)^((?:to|cc|bcc):)(.*)$",
                             lambda m: m.group(1) + re.sub(rb"[^,;<>\"@:]+:|;", b"", m.group(2)),
                             header)
+        if not utf8_allowed(s) and any(b > 0x7F for b in header):
+            return Raw(legacy_envelope(s, header))
         return Raw(envelope(header))
     if name == "BODYSTRUCTURE":
         if s.config.has_quirk("imap_bodystructure_lf_sizes"):  # quirk: sizes of LF line ends
@@ -423,6 +426,16 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     user, sel = selected_of(s)
     charsets = ("US-ASCII",) if s.config.has_quirk("imap_search_utf8_refused") else (
         "US-ASCII", "UTF-8")  # quirk imap_search_utf8_refused: UTF-8 not accepted
+    if (s.utf8 and cmd.args.charset is not None
+            and not s.config.has_quirk("imap_utf8_search_charset_accepted")):
+        # RFC 6855 §3: "Once an IMAP client has enabled UTF-8 support with the "ENABLE
+        # UTF8=ACCEPT" command, it MUST NOT issue a "SEARCH" command that contains a charset
+        # specification.  If an IMAP server receives such a "SEARCH" command in that situation,
+        # it SHOULD reject the command with a "BAD" response".
+        return Result("BAD", "no CHARSET after ENABLE UTF8=ACCEPT")
+    if (s.utf8 and cmd.args.charset is None and not str(cmd.args.key).isascii()
+            and s.config.has_quirk("imap_utf8_search_refused")):
+        return Result("NO", "unsupported charset", "BADCHARSET (US-ASCII)")  # quirk
     if cmd.args.charset is not None and cmd.args.charset not in charsets:
         # RFC 9051 §6.4.4: "If the server does not support the specified [CHARSET], it MUST
         # return a tagged NO response (not a BAD)" with [BADCHARSET].

@@ -24,6 +24,7 @@ from harness.protocol.imap.formatting import (
     format_tagged,
     format_untagged,
 )
+from harness.protocol.imap.lexer import INVALID_UTF8
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
 from reference_agents.imapd import cmd_any, cmd_auth, cmd_compress, cmd_nonauth, cmd_selected
@@ -157,7 +158,7 @@ class Session:
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
         caps += []
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
-        caps += ["COMPRESS=DEFLATE"]
+        caps += ["UTF8=ACCEPT", "COMPRESS=DEFLATE"]
         return caps
 
     # -- output --------------------------------------------------------------------------------
@@ -386,6 +387,11 @@ class Session:
             if self.config.has_quirk("imap_unknown_command_bye"):  # quirk: BYE, not BAD
                 self.untagged("BYE", "bad command")
                 self.advance(Transition.LOGOUT)
+                return
+            if (event.reason == INVALID_UTF8 and event.tag is not None
+                    and self.config.has_quirk("imap_utf8_invalid_no")):
+                # quirk: malformed UTF-8 answered NO, not BAD (RFC 6855 §3)
+                self.write(format_tagged(event.tag, "NO", "not UTF-8"))
                 return
             self._bad(event.tag, event.reason)
         elif isinstance(event, LiteralTooLarge):

@@ -189,6 +189,28 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    _q("imap_utf8_not_enabled", ("IMAP-UTF8-ENABLE",),
+       "turns UTF8=ACCEPT on but leaves it out of the ENABLED response"),
+    _q("imap_utf8_name_refused", ("IMAP-UTF8-NAMES",),
+       "after ENABLE UTF8=ACCEPT answers CREATE of a UTF-8 quoted name BAD"),
+    _q("imap_utf8_invalid_no", ("IMAP-UTF8-BAD-UTF8",),
+       "answers a command with malformed UTF-8 in a string NO instead of BAD"),
+    _q("imap_utf8_append_refused", ("IMAP-UTF8-APPEND",),
+       "answers APPEND with the UTF8 data extension BAD"),
+    _q("imap_utf8_append_legacy_stored", ("IMAP-UTF8-APPEND-LEGACY",),
+       "stores a message with 8-bit header fields appended by a client that did not enable "
+       "UTF8=ACCEPT"),
+    _q("imap_utf8_search_refused", ("IMAP-UTF8-SEARCH",),
+       "after ENABLE UTF8=ACCEPT answers a SEARCH with a non-ASCII string and no CHARSET NO "
+       "[BADCHARSET]"),
+    _q("imap_utf8_search_charset_accepted", ("IMAP-UTF8-SEARCH-CHARSET",),
+       "after ENABLE UTF8=ACCEPT still runs a SEARCH with a CHARSET specification"),
+    _q("imap_utf8_quoted_to_legacy", ("IMAP-UTF8-QUOTED",),
+       "sends the raw UTF-8 of header fields in quoted strings of ENVELOPE to a client that "
+       "did not enable UTF-8"),
+    _q("imap_utf8_raw_envelope_to_legacy", ("IMAP-UTF8-NO-RAW-HEADERS",),
+       "sends the raw UTF-8 of header fields (in literals) in ENVELOPE to a client that did not "
+       "enable UTF-8, with no surrogate"),
     _q("imap_compress_zlib_header", ("IMAP-COMPRESS",),
        "after COMPRESS DEFLATE compresses its responses as a zlib stream (RFC 1950 header and "
        "checksum), not raw DEFLATE"),
