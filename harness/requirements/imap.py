@@ -311,5 +311,30 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-COMPRESS-UNKNOWN", 4978, "3", M,
                 "COMPRESS with an unknown algorithm is answered BAD and compression is not "
                 "turned on.", 9),
+    Requirement("IMAP-NOTIFY-STATUS", 5465, "3.1", M,
+                "NOTIFY SET STATUS with MessageNew for a mailbox sends a STATUS response for it "
+                "with MESSAGES, UIDNEXT and UIDVALIDITY before the tagged OK.", 9),
+    Requirement("IMAP-NOTIFY-OTHER-MAILBOX", 5465, "5.2", M,
+                "With MessageNew and MessageExpunge asked for another mailbox, a message "
+                "appended or expunged there by another session is told, with no command in "
+                "progress, by an unsolicited STATUS (UIDNEXT MESSAGES) (§5.2, §5.3).", 9),
+    Requirement("IMAP-NOTIFY-SELECTED", 5465, "5.2", M,
+                "With SELECTED MessageNew, a message appended to the selected mailbox by "
+                "another session is told, with no command in progress, by an unsolicited "
+                "EXISTS.", 9),
+    Requirement("IMAP-NOTIFY-MAILBOXNAME", 5465, "5.4", M,
+                "With MailboxName, a mailbox created by another session is told by an "
+                "unsolicited LIST, and its deletion by a LIST with \\NonExistent.", 9),
+    Requirement("IMAP-NOTIFY-SUBSCRIPTION", 5465, "5.5", M,
+                "With SubscriptionChange, a SUBSCRIBE by another session is told by an "
+                "unsolicited LIST with the \\Subscribed attribute.", 9),
+    Requirement("IMAP-NOTIFY-NONE", 5465, "3.1", M,
+                "After NOTIFY NONE the events asked for before are no longer told.", 9),
+    Requirement("IMAP-NOTIFY-PAIRED", 5465, "5", M,
+                "NOTIFY SET with MessageNew but not MessageExpunge (or the reverse) is answered "
+                "BAD.", 9),
+    Requirement("IMAP-NOTIFY-BADEVENT", 5465, "3.1", M,
+                "NOTIFY SET with an event the server does not support is answered NO, not "
+                "BAD.", 9),
     # (end of section)
 )

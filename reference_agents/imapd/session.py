@@ -27,7 +27,14 @@ from harness.protocol.imap.formatting import (
 from harness.protocol.imap.lexer import INVALID_UTF8
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
-from reference_agents.imapd import cmd_any, cmd_auth, cmd_compress, cmd_nonauth, cmd_selected
+from reference_agents.imapd import (
+    cmd_any,
+    cmd_auth,
+    cmd_compress,
+    cmd_nonauth,
+    cmd_notify,
+    cmd_selected,
+)
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
@@ -67,7 +74,7 @@ _AUTHENTICATED_ONLY = frozenset({"ENABLE"})
 def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
-    auth = {**cmd_auth.COMMANDS, **cmd_compress.COMMANDS}
+    auth = {**cmd_auth.COMMANDS, **cmd_compress.COMMANDS, **cmd_notify.COMMANDS}
     selected = {**cmd_any.COMMANDS, **auth, **cmd_selected.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
@@ -105,6 +112,8 @@ class Session:
         #: The client has sent ENABLE UTF8=ACCEPT (RFC 6855 §3): UTF-8 in quoted strings both
         #: ways, mailbox names in UTF-8, messages with UTF-8 header fields as they are.
         self.utf8 = False
+        #: NOTIFY SET in force (RFC 5465): what the session tells between commands.
+        self.notify: cmd_notify.NotifyState | None = None
         self.auth_failures = 0
         #: BAD responses sent so far (allowance imap_bye_after_five_bad ends the session at 5).
         self.bad_responses = 0
@@ -158,7 +167,7 @@ class Session:
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
         caps += []
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
-        caps += ["UTF8=ACCEPT", "COMPRESS=DEFLATE"]
+        caps += ["UTF8=ACCEPT", "COMPRESS=DEFLATE", "NOTIFY"]
         return caps
 
     # -- output --------------------------------------------------------------------------------
@@ -187,8 +196,27 @@ class Session:
                 return True
             if self.conn.eof:
                 return False
+            if self.notify is not None:
+                # RFC 5465 §3.1: "the client listens for event notifications all the time (even
+                # when no command is in progress)": look at the store on every wakeup and poll.
+                await self._notify_between_commands(deadline)
+                continue
             async with asyncio.timeout_at(deadline):
                 await self.conn.wakeup.wait()
+
+    async def _notify_between_commands(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        poll = max(self.config.idle_poll_interval, 0.01)
+        if loop.time() >= deadline:
+            raise TimeoutError
+        try:
+            async with asyncio.timeout(min(poll, deadline - loop.time())):
+                await self.conn.wakeup.wait()
+        except TimeoutError:
+            pass
+        if self.state is State.SELECTED or self.state is State.AUTHENTICATED:
+            cmd_notify.push(self)
+            await self.flush()
 
     async def wait_wakeup(self, seconds: float) -> bool:
         """Wait until data, end of input or a store change, at most *seconds*; feed
@@ -407,6 +435,7 @@ class Session:
             else:
                 self.write(format_tagged(event.tag, status, "literal too large", code="TOOBIG"))
         else:
+            cmd_notify.push(self)
             await self.dispatch(event)
             self._look_for_new_messages()
         self._end_after_bad_commands()
@@ -454,6 +483,9 @@ class Session:
         except Exception:
             _log.exception("internal error in %s", cmd.name)
             result = Result("NO", "internal error", "SERVERBUG")
+        # RFC 5465 §5: "The server SHOULD omit notifying the client if the event is caused by
+        # this client": what the command changed is known before its completion goes out.
+        cmd_notify.absorb(self)
         if result is None:
             return
         if cmd.name == "NOOP" and self.config.has_quirk("imap_noop_no_updates"):

@@ -110,6 +110,14 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_compress_zlib_header": "imap.test_imap_compress:test_imap_compress_deflate_both_ways",
     "imap_compress_active_no_code": "imap.test_imap_compress:test_imap_compress_twice_is_refused",
     "imap_compress_unknown_no": "imap.test_imap_compress:test_imap_compress_unknown_algorithm_is_bad",
+    "imap_notify_no_status": "imap.test_imap_notify:test_imap_notify_set_status",
+    "imap_notify_other_silent": "imap.test_imap_notify:test_imap_notify_other_mailbox_status",
+    "imap_notify_selected_silent": "imap.test_imap_notify:test_imap_notify_selected_mailbox_exists",
+    "imap_notify_deleted_listed": "imap.test_imap_notify:test_imap_notify_mailbox_created_and_deleted",
+    "imap_notify_subscription_silent": "imap.test_imap_notify:test_imap_notify_subscription_change",
+    "imap_notify_none_ignored": "imap.test_imap_notify:test_imap_notify_none_stops_notifications",
+    "imap_notify_unpaired_ok": "imap.test_imap_notify:test_imap_notify_message_new_alone_is_bad",
+    "imap_notify_badevent_bad": "imap.test_imap_notify:test_imap_notify_unsupported_event_is_no",
     # (end of section)
 }
 

@@ -31,6 +31,7 @@ from harness.protocol.imap.command_values import (
     ListArgs,
     Login,
     MailboxArg,
+    Notify,
     QResync,
     Rename,
     Search,
@@ -270,6 +271,30 @@ def date_time(when: datetime) -> bytes:
         raise LocalProtocolError(str(exc)) from None
 
 
+def _notify(args: Notify) -> list[_Part]:
+    if args.groups is None:
+        return [b" NONE"]
+    parts: list[_Part] = [b" SET STATUS" if args.status else b" SET"]
+    for group in args.groups:
+        parts.append(b" (" + atom(group.filter))
+        if group.filter in ("SUBTREE", "MAILBOXES"):
+            parts.append(b" (")
+            for i, name in enumerate(group.mailboxes):
+                parts += [b" " if i else b"", mailbox(name)]
+            parts.append(b")")
+        if not group.events:
+            parts.append(b" NONE)")
+            continue
+        words = []
+        for event in group.events:
+            word = atom(event)
+            if event == "MessageNew" and group.fetch:
+                word += b" " + fetch_items(group.fetch)
+            words.append(word)
+        parts.append(b" (" + b" ".join(words) + b"))")
+    return parts
+
+
 def _compress(args: Compress) -> list[_Part]:
     return [b" " + atom(args.algorithm)]
 
@@ -362,7 +387,7 @@ _FORMATTERS: dict[type, Callable[..., list[_Part]]] = {
     type(None): _no_args, Login: _login, Authenticate: _authenticate, MailboxArg: _mailbox_arg,
     Rename: _rename, ListArgs: _list, Status: _status, Fetch: _fetch, Store: _store,
     Copy: _copy, UidExpunge: _uid_expunge, Append: _append, Enable: _enable, Id: _id,
-    Search: _search, Compress: _compress,
+    Search: _search, Compress: _compress, Notify: _notify,
 }
 
 

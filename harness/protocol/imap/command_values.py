@@ -189,6 +189,27 @@ class Enable:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One event-group of NOTIFY SET (RFC 5465 §8): a mailbox filter (upper-cased: SELECTED,
+    SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES), the mailboxes SUBTREE
+    and MAILBOXES name, and the events (their names as the RFC writes them; an unknown one
+    upper-cased; empty for NONE), with MessageNew's fetch attributes."""
+
+    filter: str
+    mailboxes: tuple[str, ...]
+    events: tuple[str, ...]
+    fetch: tuple[FetchItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """NOTIFY NONE (``groups`` None) or NOTIFY SET [STATUS] event-groups (RFC 5465 §3.1)."""
+
+    groups: tuple[NotifyGroup, ...] | None
+    status: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Compress:
     """COMPRESS algorithm (RFC 4978 §5); the algorithm upper-cased."""
 
@@ -297,7 +318,7 @@ class Search:
 CommandArgs: TypeAlias = (
     None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
     | UidExpunge | Append | Enable | Id | Search
-    | Compress
+    | Compress | Notify
 )
 
 # ---------------------------------------------------------------------------------------------
