@@ -321,7 +321,7 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-NOTIFY-SELECTED", 5465, "5.2", M,
                 "With SELECTED MessageNew, a message appended to the selected mailbox by "
                 "another session is told, with no command in progress, by an unsolicited "
-                "EXISTS.", 9),
+                "EXISTS followed by a FETCH of the attributes asked for.", 9),
     Requirement("IMAP-NOTIFY-MAILBOXNAME", 5465, "5.4", M,
                 "With MailboxName, a mailbox created by another session is told by an "
                 "unsolicited LIST, and its deletion by a LIST with \\NonExistent.", 9),

@@ -552,6 +552,11 @@ async def idle(s: HandlerContext, cmd: Command) -> Result:
             s.idle_next_look = loop.time() + 3.0
             s.sync_selected(allow_expunge=True)
             await s.flush()
+        if s.notify is not None:
+            # RFC 5465 §4: "while processing any IDLE command, the server MUST send exactly the
+            # same events as instructed by the client using the NOTIFY command."
+            s.notify_push()
+            await s.flush()
         if s.state is State.LOGOUT:
             return Result("NO", "mailbox gone")
         line = s.reader.next_line()

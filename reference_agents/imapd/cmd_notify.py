@@ -5,13 +5,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.protocol.imap.commands import Command, Notify, NotifyGroup
-from harness.protocol.imap.formatting import format_list_response, format_status_response
+from harness.protocol.imap.commands import Command, FetchItem, Notify, NotifyGroup
+from harness.protocol.imap.formatting import (
+    FetchValue,
+    Raw,
+    format_fetch_response,
+    format_flags,
+    format_list_response,
+    format_status_response,
+)
+from harness.protocol.imap.mime import UnknownTransferEncoding
+from reference_agents.imapd.cmd_selected import _item_value, _needs_content
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import user_of
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.imapd.utf8 import utf8_allowed
-from reference_agents.mailstore import DELIMITER, NoSuchMailbox
+from reference_agents.mailstore import DELIMITER, NoSuchMailbox, NoSuchMessage
 
 MESSAGE_EVENTS = frozenset({"MessageNew", "MessageExpunge", "FlagChange", "AnnotationChange"})
 #: The events this server reports (RFC 5465 §3.1: BADEVENT "MUST list names of all events
@@ -141,7 +150,11 @@ def push(s: HandlerContext) -> None:
         expunge = state.selected.filter == "SELECTED" and not s.config.has_quirk(
             "imap_notify_selected_silent")
         if expunge:
+            sel = s.selected
+            known = sel.uids[-1] if sel.uids else 0
             s.sync_selected(allow_expunge=True)
+            if state.selected.fetch and s.selected is sel:
+                _fetch_new(s, [u for u in sel.uids if u > known], state.selected.fetch)
     names = set(s.store.list_mailboxes(user_of(s)))
     subscribed = set(s.store.subscriptions(user_of(s)))
     utf8 = utf8_allowed(s)
@@ -178,6 +191,39 @@ def push(s: HandlerContext) -> None:
             s.write(format_status_response(name, [(k, getattr(now, _FIELD[k])) for k in items],
                                            utf8=utf8))
     state.seen = seen
+
+
+def _fetch_new(s: HandlerContext, uids: list[int], items: tuple[FetchItem, ...]) -> None:
+    """RFC 5465 §5.2: after the EXISTS, "an unsolicited FETCH response containing the
+    information requested by the client" for each new message (the client's own APPENDs and
+    COPYs were absorbed after its command, so they get none: "A FETCH response SHOULD NOT be
+    generated for a new message created by the client on this particular connection")."""
+    sel = s.selected
+    if sel is None or not uids:
+        return
+    infos = {m.uid: m for m in s.store.messages(user_of(s), sel.name)}
+    for uid in uids:
+        info, seq = infos.get(uid), sel.seq_of(uid)
+        if info is None or seq is None:
+            continue
+        try:
+            data = s.store.read(user_of(s), sel.name, uid) if _needs_content(items) else b""
+        except NoSuchMessage:
+            continue
+        values: list[tuple[str, FetchValue]] = []
+        for item in items:
+            if item.name == "UID" and item.section is None:
+                values.append(("UID", uid))
+            elif item.name == "FLAGS" and item.section is None:
+                values.append(("FLAGS", Raw(format_flags(sel.shown_flags(uid, info.flags)))))
+            elif item.name == "MODSEQ":
+                values.append(("MODSEQ", sel.modseq_value(info)))
+            else:
+                try:
+                    values.append((item.response_name(), _item_value(item, data, info, s)))
+                except UnknownTransferEncoding:
+                    continue
+        s.write(format_fetch_response(seq, values))
 
 
 _FIELD = {"MESSAGES": "messages", "UIDNEXT": "uidnext", "UIDVALIDITY": "uidvalidity",

@@ -204,6 +204,10 @@ class Session:
             async with asyncio.timeout_at(deadline):
                 await self.conn.wakeup.wait()
 
+    def notify_push(self) -> None:
+        """NOTIFY (RFC 5465): tell what changed since the session last looked."""
+        cmd_notify.push(self)
+
     async def _notify_between_commands(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         poll = max(self.config.idle_poll_interval, 0.01)

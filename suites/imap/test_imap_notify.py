@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from harness.clients.imap import IMAPClient, IMAPTimeout
-from harness.protocol.imap.responses import Exists, List, Response, Status
+from harness.protocol.imap.responses import Exists, Fetch, List, Response, Status
 from harness.suite import Evidence, check, need, precondition, run, token
 from harness.targets import Target
 from suites.imap.imap_helpers import append, cleanup, mbox, message, scratch, select, session
@@ -127,7 +127,7 @@ def test_imap_notify_selected_mailbox_exists(target: Target, evidence: Evidence)
     async def scenario() -> None:
         async with _pair(target, evidence) as (watcher, other, name):
             await select(watcher, name)
-            await _notify(watcher, "SET (SELECTED (MessageNew MessageExpunge))")
+            await _notify(watcher, "SET (SELECTED (MessageNew (UID) MessageExpunge))")
             await append(other, name, message(token()))
             seen = await _wait_for(watcher, lambda r: isinstance(r, Exists))
             counts = [r.n for r in seen if isinstance(r, Exists)]
@@ -136,6 +136,12 @@ def test_imap_notify_selected_mailbox_exists(target: Target, evidence: Evidence)
             # SELECTED asks for "immediate notifications".
             check("IMAP-NOTIFY-SELECTED", counts == [1],
                   f"after an APPEND to the selected mailbox the watcher got {_shown(seen)}")
+            seen = await _wait_for(watcher, lambda r: isinstance(r, Fetch))
+            uids = [r.items.get("UID") for r in seen if isinstance(r, Fetch)]
+            # §5.2: the EXISTS is "followed by an unsolicited FETCH response containing the
+            # information requested by the client".
+            check("IMAP-NOTIFY-SELECTED", len(uids) == 1 and isinstance(uids[0], int),
+                  f"after the EXISTS the watcher got {_shown(seen)}, UIDs {uids}")
 
     run(scenario())
 

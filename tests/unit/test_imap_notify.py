@@ -137,3 +137,25 @@ def test_selected_mailbox_exists_and_expunge_with_no_command(srv: Running) -> No
     srv.store.expunge("alice", "INBOX", [uid])
     assert b"* 1 EXPUNGE" in _unsolicited(c, 1.5)
     c.close()
+
+
+def test_selected_new_message_fetch_attributes_and_idle(srv: Running) -> None:
+    srv.store.create_mailbox("alice", "Lists")
+    c = _raw_login(srv)
+    _ask(c, b"e", b"SELECT INBOX")
+    lines = _ask(c, b"f", b"NOTIFY SET (SELECTED (MessageNew (UID BODY.PEEK[HEADER.FIELDS "
+                 b"(SUBJECT)]) MessageExpunge)) (MAILBOXES Lists (MessageNew MessageExpunge))")
+    assert lines[-1].startswith(b"f OK")
+    srv.store.append("alice", "INBOX", b"Subject: z\r\n\r\nbody\r\n")
+    got = _unsolicited(c, 1.5)
+    assert b"* 2 EXISTS\r\n" in got, got
+    assert b"* 2 FETCH (UID 2 BODY[HEADER.FIELDS (SUBJECT)] {14}\r\nSubject: z\r\n\r\n)" in got, got
+    # RFC 5465 §4: during IDLE the same events as NOTIFY asked for.
+    c.send(b"g IDLE\r\n")
+    assert c.line().startswith(b"+")
+    srv.store.append("alice", "Lists", b"Subject: w\r\n\r\nbody\r\n")
+    got = _unsolicited(c, 1.5)
+    assert b"* STATUS Lists (UIDNEXT 2 MESSAGES 1)" in got, got
+    c.send(b"DONE\r\n")
+    assert c.until_tagged(b"g")[-1].startswith(b"g OK")
+    c.close()
