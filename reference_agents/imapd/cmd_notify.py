@@ -126,6 +126,13 @@ def _watched(s: HandlerContext, state: NotifyState) -> dict[str, set[str]]:
     return out
 
 
+def flag_changes_with_uid(s: HandlerContext) -> bool:
+    """NOTIFY asked for FlagChange in the selected mailbox (RFC 5465 §5.1: the FETCH "MUST
+    include UID and FLAGS")."""
+    return (s.notify is not None and s.notify.selected is not None
+            and "FlagChange" in s.notify.selected.events)
+
+
 def absorb(s: HandlerContext) -> None:
     """Take the store's present state as known, without telling the client (after its own
     commands: RFC 5465 §5, "The server SHOULD omit notifying the client if the event is caused

@@ -293,7 +293,8 @@ class Session:
         vanished = self.qresync and not self.config.has_quirk("imap_qresync_sends_expunge")
         lines = list(sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
                               modseq=self.condstore, vanished=vanished,
-                              announce_upto=announce_upto))
+                              announce_upto=announce_upto,
+                              flags_with_uid=cmd_notify.flag_changes_with_uid(self)))
         new = sel.uids[bisect.bisect_right(sel.uids, known):]
         if new and self.config.has_quirk("imap_fetch_before_exists"):
             # Breaks RFC 9051 §2.3.1.2 (IMAP-SEQ-UID-STABLE): a new message's FETCH uses its

@@ -159,3 +159,15 @@ def test_selected_new_message_fetch_attributes_and_idle(srv: Running) -> None:
     c.send(b"DONE\r\n")
     assert c.until_tagged(b"g")[-1].startswith(b"g OK")
     c.close()
+
+
+def test_selected_flag_change_carries_the_uid(srv: Running) -> None:
+    c = _raw_login(srv)
+    _ask(c, b"e", b"SELECT INBOX")
+    lines = _ask(c, b"f", b"NOTIFY SET (SELECTED (MessageNew MessageExpunge FlagChange))")
+    assert lines[-1].startswith(b"f OK")
+    uid = srv.store.messages("alice", "INBOX")[0].uid
+    srv.store.set_flags("alice", "INBOX", uid, frozenset({"\\Flagged"}))
+    got = _unsolicited(c, 1.5)
+    assert b"* 1 FETCH (UID %d FLAGS (\\Flagged" % uid in got, got
+    c.close()
