@@ -38,6 +38,7 @@ from harness.protocol.imap.command_values import (
     Authenticate,
     Command,
     CommandArgs,
+    Compress,
     FetchItem,
     ListArgs,
     Login,
@@ -46,6 +47,7 @@ from harness.protocol.imap.command_values import (
     Store,
 )
 from harness.protocol.imap.command_values import Search as SearchCommand
+from harness.protocol.imap.deflate import DEFLATE, DeflateError, Deflater, Inflater
 from harness.protocol.imap.lexer import ParseError
 from harness.protocol.imap.responses import (
     STATUS_BYE,
@@ -180,6 +182,7 @@ class IMAPClient:
         self._reader = reader
         self._writer = writer
         self._parser = ResponseParser(max_line, max_literal, expect_greeting=True)
+        self._max_inflated = max_line + max_literal
         self._closed = False
         #: RFC 9051 §3, from the server's answers through the core's transition table.
         self.state = State.NOT_AUTHENTICATED
@@ -195,6 +198,10 @@ class IMAPClient:
         self.timeout = timeout
         self.is_tls = is_tls
         self.capabilities = frozenset()
+        #: COMPRESS=DEFLATE (RFC 4978), once compress() succeeded: the transcript keeps the
+        #: protocol text, the socket carries it compressed.
+        self._deflater: Deflater | None = None
+        self._inflater: Inflater | None = None
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -267,8 +274,10 @@ class IMAPClient:
         """Send exactly *data* (for deliberately malformed input); recorded in the transcript."""
         if self._closed:
             raise IMAPConnectionClosed("connection already closed")
+        wire = self._deflater.compress(data) if self._deflater is not None else None
         await send_recorded(
-            self._writer, data, timeout=self.timeout, transcript=self.transcript, errors=_ERRORS
+            self._writer, data, timeout=self.timeout, transcript=self.transcript, errors=_ERRORS,
+            wire=wire,
         )
 
     async def read_response(self, timeout: float | None = None) -> Response:  # noqa: ASYNC109
@@ -307,10 +316,32 @@ class IMAPClient:
                     f"connection closed by peer{reason}"
                     + (f" inside a response ({pending} octets pending)" if pending else "")
                 )
+            if self._inflater is not None:
+                chunk = self._inflate(chunk)
             self.transcript.server(chunk)
             self._parser.feed(chunk)
         self._observe(response)
         return response
+
+    def _inflate(self, chunk: bytes) -> bytes:
+        """The protocol text of compressed octets, bounded by the parser's own limits (a
+        server's decompression bomb ends as an over-long line or literal there)."""
+        assert self._inflater is not None
+        self._inflater.feed(chunk)
+        out = bytearray()
+        try:
+            while piece := self._inflater.take(READ_CHUNK):
+                out += piece
+                if len(out) > self._max_inflated:
+                    break
+        except DeflateError as exc:
+            self.transcript.note(f"COMPRESS: {exc.message}")
+            raise
+        return bytes(out)
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflater is not None
 
     def _advance(self, transition: Transition) -> None:
         self.state = observed_state(self.state, transition)
@@ -365,7 +396,7 @@ class IMAPClient:
     def _send_now(self, data: bytes) -> None:
         """Write without waiting (when the caller is being cancelled)."""
         self.transcript.client(data)
-        self._writer.write(data)
+        self._writer.write(self._deflater.compress(data) if self._deflater is not None else data)
 
     def _complete(self, tagged: Tagged, untagged: Sequence[Response]) -> CommandResult:
         return CommandResult(tagged.tag, tagged.status, tagged.code, tagged.text, tuple(untagged))
@@ -485,6 +516,22 @@ class IMAPClient:
         self.is_tls = True
         self.capabilities = frozenset()
         await self.capability()
+        return result
+
+    async def compress(self, algorithm: str = DEFLATE) -> CommandResult:
+        """COMPRESS *algorithm* (RFC 4978); on OK everything after the tagged response's CRLF
+        is DEFLATE both ways (the transcript still shows the protocol text)."""
+        result = await self._run(_typed("COMPRESS", Compress(algorithm.upper())))
+        if not result.ok:
+            return result
+        # RFC 4978 §3: "the server MUST compress starting immediately after the CRLF which ends
+        # the tagged OK response": octets that came in the same read are still to be inflated.
+        leftover = self._parser.take_pending()
+        self._deflater = Deflater()
+        self._inflater = Inflater()
+        self.transcript.note("COMPRESS DEFLATE active: what follows is shown inflated")
+        if leftover:
+            self._parser.feed(self._inflate(leftover))
         return result
 
     async def login(self, user: str, password: str) -> CommandResult:
@@ -621,9 +668,11 @@ class IMAPClient:
         flags: Sequence[str] = (),
         *,
         internaldate: str | datetime | None = None,
+        utf8: bool = False,
     ) -> CommandResult:
         """APPEND with a synchronising literal (sent after the server's "+"); *internaldate*
-        a date-time (``"17-Jul-1996 02:44:25 -0700"``, without the quotes)."""
+        a date-time (``"17-Jul-1996 02:44:25 -0700"``, without the quotes); *utf8*: as RFC
+        6855 §4's ``UTF8 (~{N}...)`` data extension, for a message with UTF-8 header fields."""
         when = internaldate
         if isinstance(internaldate, str):
             try:
@@ -631,7 +680,8 @@ class IMAPClient:
             except ParseError:
                 raise LocalProtocolError(f"not a date-time: {internaldate!r}") from None
         assert not isinstance(when, str)
-        return await self._run(_typed("APPEND", Append(mailbox, tuple(flags), when, message)))
+        return await self._run(
+            _typed("APPEND", Append(mailbox, tuple(flags), when, message, utf8=utf8)))
 
     async def append_messages(self, mailbox: str,
                               messages: Sequence[AppendMessage]) -> CommandResult:

@@ -75,12 +75,13 @@ def note_tls(writer: asyncio.StreamWriter, transcript: Transcript) -> None:
 
 async def send_recorded(
     writer: asyncio.StreamWriter, data: bytes, *, timeout: float, transcript: Transcript,
-    errors: ErrorKinds,
+    errors: ErrorKinds, wire: bytes | None = None,
 ) -> None:
-    """Write exactly *data*, recorded in the transcript, and wait until it is sent."""
+    """Write exactly *data*, recorded in the transcript, and wait until it is sent. *wire*:
+    the octets that go out for it instead (*data* compressed), the transcript keeping *data*."""
     transcript.client(data)
     try:
-        writer.write(data)
+        writer.write(data if wire is None else wire)
         async with asyncio.timeout(timeout):
             await writer.drain()
     except TimeoutError:

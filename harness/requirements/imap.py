@@ -392,5 +392,71 @@ IMAP: tuple[Requirement, ...] = (
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    Requirement("IMAP-UTF8-ENABLE", 6855, "3", M,
+                "ENABLE UTF8=ACCEPT succeeds and its untagged ENABLED response lists "
+                "UTF8=ACCEPT (RFC 5161 §3.1).", 9),
+    Requirement("IMAP-UTF8-NAMES", 6855, "3", M,
+                "After ENABLE UTF8=ACCEPT a UTF-8 quoted mailbox name is accepted and converted "
+                "to the internal name: LIST finds it, and a client without UTF-8 sees it in "
+                "modified UTF-7.", 9),
+    Requirement("IMAP-UTF8-BAD-UTF8", 6855, "3", M,
+                "Octets with the high bit set that are not UTF-8 in a quoted string are "
+                "answered BAD, and the session goes on.", 9),
+    Requirement("IMAP-UTF8-APPEND", 6855, "4", M,
+                "After ENABLE UTF8=ACCEPT, APPEND with the UTF8 data extension (UTF8 "
+                "(literal8)) stores the message with UTF-8 header fields octet for octet.", 9),
+    Requirement("IMAP-UTF8-APPEND-LEGACY", 6855, "4", M,
+                "A client that did not enable UTF8=ACCEPT gets NO to an APPEND of a message "
+                "with 8-bit octets in its header fields, and nothing is stored.", 9),
+    Requirement("IMAP-UTF8-SEARCH", 6855, "3", M,
+                "After ENABLE UTF8=ACCEPT a SEARCH string in UTF-8, with no CHARSET, finds the "
+                "message whose header holds it.", 9),
+    Requirement("IMAP-UTF8-SEARCH-CHARSET", 6855, "3", S,
+                "After ENABLE UTF8=ACCEPT a SEARCH with a CHARSET specification is rejected "
+                "with BAD.", 9),
+    Requirement("IMAP-UTF8-QUOTED", 6855, "3", M,
+                "A client that did not enable UTF8=ACCEPT is never sent UTF-8 in a quoted "
+                "string: not in the ENVELOPE of a message with raw UTF-8 header fields.", 9),
+    Requirement("IMAP-UTF8-NO-RAW-HEADERS", 6855, "7", Y,
+                "A client that did not enable UTF8=ACCEPT gets no raw UTF-8 in the ENVELOPE of "
+                "a message with UTF-8 header fields: the server hides the message or sends a "
+                "surrogate.", 9),
+    Requirement("IMAP-COMPRESS", 4978, "3", M,
+                "After COMPRESS DEFLATE is answered OK, the server compresses from right after "
+                "the OK's CRLF and reads the client's commands compressed: raw DEFLATE (RFC "
+                "1951, no zlib header) both ways.", 9),
+    Requirement("IMAP-COMPRESS-ACTIVE", 4978, "3", M,
+                "A second COMPRESS is refused with BAD, or NO with the COMPRESSIONACTIVE code, "
+                "and no second layer of compression is turned on.", 9),
+    # RFC 4978 §3 lists BAD for an "unknown argument" in its Result list, with no keyword; the
+    # one keyword is "the server MUST NOT turn on compression" after BAD or NO: SHOULD.
+    Requirement("IMAP-COMPRESS-UNKNOWN", 4978, "3", S,
+                "COMPRESS with an unknown algorithm is answered BAD and compression is not "
+                "turned on.", 9),
+    Requirement("IMAP-NOTIFY-STATUS", 5465, "3.1", M,
+                "NOTIFY SET STATUS with MessageNew for a mailbox sends a STATUS response for it "
+                "with MESSAGES, UIDNEXT and UIDVALIDITY before the tagged OK.", 9),
+    Requirement("IMAP-NOTIFY-OTHER-MAILBOX", 5465, "5.2", M,
+                "With MessageNew and MessageExpunge asked for another mailbox, a message "
+                "appended or expunged there by another session is told, with no command in "
+                "progress, by an unsolicited STATUS (UIDNEXT MESSAGES) (§5.2, §5.3).", 9),
+    Requirement("IMAP-NOTIFY-SELECTED", 5465, "5.2", M,
+                "With SELECTED MessageNew, a message appended to the selected mailbox by "
+                "another session is told, with no command in progress, by an unsolicited "
+                "EXISTS followed by a FETCH of the attributes asked for.", 9),
+    Requirement("IMAP-NOTIFY-MAILBOXNAME", 5465, "5.4", M,
+                "With MailboxName, a mailbox created by another session is told by an "
+                "unsolicited LIST, and its deletion by a LIST with \\NonExistent.", 9),
+    Requirement("IMAP-NOTIFY-SUBSCRIPTION", 5465, "5.5", M,
+                "With SubscriptionChange, a SUBSCRIBE by another session is told by an "
+                "unsolicited LIST with the \\Subscribed attribute.", 9),
+    Requirement("IMAP-NOTIFY-NONE", 5465, "3.1", M,
+                "After NOTIFY NONE the events asked for before are no longer told.", 9),
+    Requirement("IMAP-NOTIFY-PAIRED", 5465, "5", M,
+                "NOTIFY SET with MessageNew but not MessageExpunge (or the reverse) is answered "
+                "BAD.", 9),
+    Requirement("IMAP-NOTIFY-BADEVENT", 5465, "3.1", M,
+                "NOTIFY SET with an event the server does not support is answered NO, not "
+                "BAD.", 9),
     # (end of section)
 )

@@ -33,6 +33,7 @@ from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import user_of
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
+from reference_agents.imapd.utf8 import has_8bit_header, utf8_allowed
 from reference_agents.mailstore import (
     DELIMITER,
     INBOX,
@@ -201,6 +202,9 @@ async def create(s: HandlerContext, cmd: Command) -> Result | None:
             except (MailboxExists, InvalidMailboxName, ValueError):
                 return Result("NO", "cannot create", "CANNOT")
             return Result("OK", "CREATE completed")
+    if (s.config.has_quirk("imap_utf8_name_refused") and s.utf8
+            and not cmd.args.raw.isascii()):
+        return Result("BAD", "8-bit mailbox name")  # quirk: a UTF-8 quoted name is refused
     if name.upper() == "INBOX":
         return Result("NO", "INBOX always exists", "ALREADYEXISTS")
     try:
@@ -309,7 +313,7 @@ async def list_(s: HandlerContext, cmd: Command) -> Result:
     # quirk imap_list_no_delimiter: NIL where the delimiter belongs
     delimiter = None if s.config.has_quirk("imap_list_no_delimiter") else DELIMITER
     # quirk imap_mutf7_raw_utf8: UTF-8 names to an IMAP4rev1 client
-    utf8 = s.rev2 or s.config.has_quirk("imap_mutf7_raw_utf8")
+    utf8 = utf8_allowed(s) or s.config.has_quirk("imap_mutf7_raw_utf8")
     if kind == "LSUB":
         # RFC 3501 §6.3.9: LSUB returns the names in the subscription list that match; and
         # "if "foo/bar" ... is subscribed but "foo" is not. A "%" wildcard to LSUB must return
@@ -387,7 +391,7 @@ def _list_status(s: HandlerContext, args: ListArgs, name: str, existing: set[str
         return
     found = _status_values(s, user_of(s), name, args.status)
     if found is not None:
-        s.write(format_status_response(found[0], found[1], utf8=s.rev2))
+        s.write(format_status_response(found[0], found[1], utf8=utf8_allowed(s)))
 
 
 async def status(s: HandlerContext, cmd: Command) -> Result:
@@ -396,7 +400,7 @@ async def status(s: HandlerContext, cmd: Command) -> Result:
     if found is None:
         return Result("NO", "no such mailbox", "NONEXISTENT")
     name, values = found
-    s.write(format_status_response(name, values, utf8=s.rev2))
+    s.write(format_status_response(name, values, utf8=utf8_allowed(s)))
     return Result("OK", "STATUS completed")
 
 
@@ -460,6 +464,15 @@ async def append(s: HandlerContext, cmd: Command) -> Result:
         return Result("NO", "no such mailbox", trycreate_code(s))
     if not cmd.args.message:
         return Result("NO", "empty message")
+    if cmd.args.utf8 and s.config.has_quirk("imap_utf8_append_refused"):
+        return Result("BAD", "UTF8 append data not supported")  # quirk
+    if (not utf8_allowed(s) and has_8bit_header(cmd.args.message)
+            and not s.config.has_quirk("imap_utf8_append_legacy_stored")):
+        # RFC 6855 §4: "If an IMAP server supports "UTF8=ACCEPT" and the IMAP client has not
+        # issued the "ENABLE UTF8=ACCEPT" command, the server MUST reject, with a "NO"
+        # response, an "APPEND" command that includes any 8-bit character in message header
+        # fields." (quirk imap_utf8_append_legacy_stored: stored all the same)
+        return Result("NO", "8-bit header fields need ENABLE UTF8=ACCEPT")
     if s.config.has_quirk("imap_uid_reuse"):
         # quirk: UIDNEXT falls back to just above the highest UID left, so an expunged UID is
         # given out again (RFC 9051 §2.3.1.1 forbids)
@@ -503,6 +516,12 @@ async def enable(s: HandlerContext, cmd: Command) -> Result:
         s.enable_condstore()
         s.qresync = True
         enabled.append("QRESYNC")
+    if "UTF8=ACCEPT" in cmd.args.capabilities:
+        # RFC 6855 §3: the client "accepts UTF-8 in quoted-strings and supports the
+        # "UTF8=ACCEPT" extension" from now on.
+        s.utf8 = True
+        if not s.config.has_quirk("imap_utf8_not_enabled"):  # quirk: left out of ENABLED
+            enabled.append("UTF8=ACCEPT")
     if not s.config.has_quirk("imap_enable_no_enabled"):  # quirk: no ENABLED response
         # RFC 5161 §3.1: "If the ENABLE command is successful, the server MUST send an
         # untagged ENABLED response".
@@ -532,6 +551,11 @@ async def idle(s: HandlerContext, cmd: Command) -> Result:
         elif s.state is State.SELECTED:
             s.idle_next_look = loop.time() + 3.0
             s.sync_selected(allow_expunge=True)
+            await s.flush()
+        if s.notify is not None:
+            # RFC 5465 §4: "while processing any IDLE command, the server MUST send exactly the
+            # same events as instructed by the client using the NOTIFY command."
+            s.notify_push()
             await s.flush()
         if s.state is State.LOGOUT:
             return Result("NO", "mailbox gone")

@@ -43,9 +43,19 @@ def _matching(s: HandlerContext, sel: SelectedMailbox, key: SearchKey,
     return [(c.seq, c.info.uid, c.info) for c in matching_messages(s, key, sel, infos)]
 
 
-def _charset_refused(s: HandlerContext, charset: str | None) -> Result | None:
+def _charset_refused(s: HandlerContext, charset: str | None, key: SearchKey) -> Result | None:
     charsets = ("US-ASCII",) if s.config.has_quirk("imap_search_utf8_refused") else (
         "US-ASCII", "UTF-8")  # quirk imap_search_utf8_refused: UTF-8 not accepted
+    if (s.utf8 and charset is not None
+            and not s.config.has_quirk("imap_utf8_search_charset_accepted")):
+        # RFC 6855 §3: "Once an IMAP client has enabled UTF-8 support with the "ENABLE
+        # UTF8=ACCEPT" command, it MUST NOT issue a "SEARCH" command that contains a charset
+        # specification.  If an IMAP server receives such a "SEARCH" command in that situation,
+        # it SHOULD reject the command with a "BAD" response".
+        return Result("BAD", "no CHARSET after ENABLE UTF8=ACCEPT")
+    if (s.utf8 and charset is None and not str(key).isascii()
+            and s.config.has_quirk("imap_utf8_search_refused")):
+        return Result("NO", "unsupported charset", "BADCHARSET (US-ASCII)")  # quirk
     if charset is not None and charset not in charsets:
         # RFC 9051 §6.4.4: "If the server does not support the specified [CHARSET], it MUST
         # return a tagged NO response (not a BAD)" with [BADCHARSET].
@@ -151,7 +161,7 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     assert isinstance(cmd.args, Search)
     user, sel = selected_of(s)
     opts = cmd.args.return_opts or ()
-    refused = _charset_refused(s, cmd.args.charset)
+    refused = _charset_refused(s, cmd.args.charset, cmd.args.key)
     if refused is not None:
         if "SAVE" in opts and not s.config.has_quirk("imap_searchres_failed_save_kept"):
             # RFC 5182 §2.1: "A SEARCH command with the SAVE result option that caused the

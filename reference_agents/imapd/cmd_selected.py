@@ -42,6 +42,7 @@ from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
 from reference_agents.imapd.state import Handler, Result
+from reference_agents.imapd.utf8 import legacy_envelope, utf8_allowed
 from reference_agents.mailstore import (
     InvalidMailboxName,
     MessageInfo,
@@ -187,6 +188,8 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
             header = re.sub(rb"(?im)^((?:to|cc|bcc):)(.*)$",
                             lambda m: m.group(1) + re.sub(rb"[^,;<>\"@:]+:|;", b"", m.group(2)),
                             header)
+        if not utf8_allowed(s) and any(b > 0x7F for b in header):
+            return Raw(legacy_envelope(s, header))
         return Raw(envelope(header))
     if name == "BODYSTRUCTURE":
         if s.config.has_quirk("imap_bodystructure_lf_sizes"):  # quirk: sizes of LF line ends

@@ -6,7 +6,12 @@ import asyncio
 import ssl
 from collections.abc import Callable
 
-#: Stop reading from the socket while this many received octets wait to be parsed.
+from harness.protocol.imap.deflate import DeflateError, Deflater, Inflater
+
+#: Stop reading from the socket while this many received octets wait to be parsed. With
+#: COMPRESS (RFC 4978) the bound holds for the inflated octets too: input is inflated at most up
+#: to it per read, the rest stays compressed until the session has taken what it was given (a
+#: few compressed octets that inflate to gigabytes never occupy more).
 _HIGH_WATER = 256 * 1024
 
 
@@ -25,6 +30,9 @@ class Connection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        #: COMPRESS=DEFLATE (RFC 4978), once the session started it.
+        self._deflater: Deflater | None = None
+        self._inflater: Inflater | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -35,11 +43,33 @@ class Connection(asyncio.Protocol):
         self._on_open(self)
 
     def data_received(self, data: bytes) -> None:
-        self._inbox += data
-        if len(self._inbox) > _HIGH_WATER and not self._reading_paused and self.transport:
+        if self._inflater is not None:
+            self._inflater.feed(data)
+            self._inflate()
+        else:
+            self._inbox += data
+        if self._over_high_water() and not self._reading_paused and self.transport:
             self.transport.pause_reading()
             self._reading_paused = True
         self.wakeup.set()
+
+    def _over_high_water(self) -> bool:
+        pending = self._inflater.pending if self._inflater is not None else 0
+        return len(self._inbox) > _HIGH_WATER or pending > _HIGH_WATER
+
+    def _inflate(self) -> None:
+        """Inflate received octets into the inbox, never past the high-water mark."""
+        assert self._inflater is not None
+        try:
+            while self._inflater.pending and len(self._inbox) <= _HIGH_WATER:
+                out = self._inflater.take(_HIGH_WATER + 1 - len(self._inbox))
+                if not out:
+                    break
+                self._inbox += out
+        except DeflateError:
+            # Not a DEFLATE stream: nothing more from this client can be read as commands.
+            self.eof = True
+            self.abort()
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -70,6 +100,12 @@ class Connection(asyncio.Protocol):
         """Everything received and not yet taken; resumes reading if it was paused."""
         data = bytes(self._inbox)
         self._inbox.clear()
+        if self._inflater is not None and self._inflater.pending:
+            self._inflate()  # the next piece, for the next take
+            if self._inbox:
+                self.wakeup.set()
+        if self._over_high_water():
+            return data
         if self._reading_paused and self.transport is not None and not self.closed:
             self.transport.resume_reading()
             self._reading_paused = False
@@ -77,7 +113,25 @@ class Connection(asyncio.Protocol):
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed and not self.transport.is_closing():
+            if self._deflater is not None:
+                data = self._deflater.compress(data)
             self.transport.write(data)
+
+    @property
+    def compressed(self) -> bool:
+        return self._deflater is not None
+
+    def start_compression(self, level: int = 6, *, window: int = -15) -> None:
+        """COMPRESS DEFLATE (RFC 4978 §3): from now on every octet written is compressed and
+        every octet received inflated. Call it right after writing the tagged OK: "the server
+        MUST compress starting immediately after the CRLF which ends the tagged OK response".
+        Octets received but not yet taken came after the command, so they are compressed."""
+        self._deflater = Deflater(level, window=window)
+        self._inflater = Inflater()
+        if self._inbox:
+            self._inflater.feed(bytes(self._inbox))
+            self._inbox.clear()
+            self._inflate()
 
     async def drain(self) -> None:
         while self._writing_paused and not self.closed:

@@ -4,7 +4,7 @@ loop, reader plumbing and dispatch stay its own; mypy checks that Session provid
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.protocol.imap.commands import CommandReader
 from harness.protocol.imap.state import State, Transition
@@ -12,6 +12,9 @@ from reference_agents.config import ProviderConfig
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.mailstore import MailStore
+
+if TYPE_CHECKING:
+    from reference_agents.imapd.cmd_notify import NotifyState
 
 
 class HandlerContext(Protocol):
@@ -28,6 +31,10 @@ class HandlerContext(Protocol):
     rev2: bool
     condstore: bool
     qresync: bool
+    #: ENABLE UTF8=ACCEPT (RFC 6855 §3) was given in this session.
+    utf8: bool
+    #: NOTIFY SET (RFC 5465 §3.1) in force, or None (never given, or NOTIFY NONE).
+    notify: NotifyState | None
     auth_failures: int
     auth_failure_delay: float
     autologout: float
@@ -52,6 +59,8 @@ class HandlerContext(Protocol):
     async def read_line(self) -> bytes | None: ...
 
     def enable_condstore(self) -> None: ...
+
+    def notify_push(self) -> None: ...
 
     def sync_selected(self, *, allow_expunge: bool, force: bool = False,
                       announce_upto: int | None = None) -> None: ...

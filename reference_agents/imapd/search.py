@@ -5,7 +5,7 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from email.header import decode_header, make_header
+from email.header import Header, decode_header, make_header
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
@@ -135,7 +135,16 @@ class MessageContext:
     def header_values(self, field: str) -> list[str]:
         header, _ = split_message(self.data)
         msg = BytesHeaderParser(policy=compat32).parsebytes(header)
-        return [str(v) for v in msg.get_all(field) or []]
+        return [_text(v) for v in msg.get_all(field) or []]
+
+
+def _text(value: object) -> str:
+    """A header value as text: raw UTF-8 octets (RFC 6532), which the parser keeps as
+    surrogate escapes, read as UTF-8."""
+    if isinstance(value, Header):
+        return b"".join(part if isinstance(part, bytes) else part.encode("utf-8")
+                        for part, _ in decode_header(value)).decode("utf-8", "replace")
+    return str(value)
 
 
 def matches(key: SearchKey, ctx: MessageContext) -> bool:

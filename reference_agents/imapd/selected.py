@@ -161,7 +161,8 @@ class SelectedMailbox:
 
     def sync(self, current: Sequence[MessageInfo], version: int, *, allow_expunge: bool,
              report_flags: bool = True, modseq: bool = False,
-             vanished: bool = False, announce_upto: int | None = None) -> list[bytes]:
+             vanished: bool = False, announce_upto: int | None = None,
+             flags_with_uid: bool = False) -> list[bytes]:
         """Untagged responses that bring the client up to date with *current* (ascending UIDs):
         EXPUNGE (highest first, so each number is right when sent) or, with *vanished*, one
         VANISHED naming their UIDs (RFC 7162 §3.2.10.2); FETCH FLAGS (with UID and MODSEQ once
@@ -200,6 +201,9 @@ class SelectedMailbox:
                     # RFC 7162 §3.2.4: once CONDSTORE is enabled, "both UID and mod-sequence
                     # data in all subsequent untagged FETCH responses", an external agent's too.
                     values = [("UID", uid), *values, ("MODSEQ", self.modseq_value(info))]
+                elif flags_with_uid:
+                    # RFC 5465 §5.1: a FlagChange notification "MUST include UID and FLAGS".
+                    values = [("UID", uid), *values]
                 out.append(format_fetch_response(seq, values))
         last = self.uids[-1] if self.uids else 0
         new = [m for m in current if m.uid > last]

@@ -24,13 +24,16 @@ from harness.protocol.imap.formatting import (
     format_tagged,
     format_untagged,
 )
+from harness.protocol.imap.lexer import INVALID_UTF8
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
 from reference_agents.imapd import (
     cmd_any,
     cmd_append,
     cmd_auth,
+    cmd_compress,
     cmd_nonauth,
+    cmd_notify,
     cmd_search,
     cmd_selected,
     cmd_sort,
@@ -76,7 +79,8 @@ _AUTHENTICATED_ONLY = frozenset({"ENABLE"})
 def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
-    authenticated = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_append.COMMANDS}
+    authenticated = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_append.COMMANDS,
+                     **cmd_compress.COMMANDS, **cmd_notify.COMMANDS}
     selected = {**authenticated, **cmd_selected.COMMANDS, **cmd_search.COMMANDS,
                 **cmd_sort.COMMANDS}
     return {
@@ -112,6 +116,11 @@ class Session:
         #: The client has sent ENABLE QRESYNC (RFC 7162 §3.2.3): expunges are announced as
         #: VANISHED, and SELECT (QRESYNC) and UID FETCH (VANISHED) are allowed.
         self.qresync = False
+        #: The client has sent ENABLE UTF8=ACCEPT (RFC 6855 §3): UTF-8 in quoted strings both
+        #: ways, mailbox names in UTF-8, messages with UTF-8 header fields as they are.
+        self.utf8 = False
+        #: NOTIFY SET in force (RFC 5465): what the session tells between commands.
+        self.notify: cmd_notify.NotifyState | None = None
         self.auth_failures = 0
         #: BAD responses sent so far (allowance imap_bye_after_five_bad ends the session at 5).
         self.bad_responses = 0
@@ -177,7 +186,7 @@ class Session:
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
         caps += []
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
-        caps += []
+        caps += ["UTF8=ACCEPT", "COMPRESS=DEFLATE", "NOTIFY"]
         return caps
 
     # -- output --------------------------------------------------------------------------------
@@ -206,8 +215,31 @@ class Session:
                 return True
             if self.conn.eof:
                 return False
+            if self.notify is not None:
+                # RFC 5465 §3.1: "the client listens for event notifications all the time (even
+                # when no command is in progress)": look at the store on every wakeup and poll.
+                await self._notify_between_commands(deadline)
+                continue
             async with asyncio.timeout_at(deadline):
                 await self.conn.wakeup.wait()
+
+    def notify_push(self) -> None:
+        """NOTIFY (RFC 5465): tell what changed since the session last looked."""
+        cmd_notify.push(self)
+
+    async def _notify_between_commands(self, deadline: float) -> None:
+        loop = asyncio.get_running_loop()
+        poll = max(self.config.idle_poll_interval, 0.01)
+        if loop.time() >= deadline:
+            raise TimeoutError
+        try:
+            async with asyncio.timeout(min(poll, deadline - loop.time())):
+                await self.conn.wakeup.wait()
+        except TimeoutError:
+            pass
+        if self.state is State.SELECTED or self.state is State.AUTHENTICATED:
+            cmd_notify.push(self)
+            await self.flush()
 
     async def wait_wakeup(self, seconds: float) -> bool:
         """Wait until data, end of input or a store change, at most *seconds*; feed
@@ -281,7 +313,8 @@ class Session:
         vanished = self.qresync and not self.config.has_quirk("imap_qresync_sends_expunge")
         lines = list(sel.sync(current, version, allow_expunge=allow_expunge, report_flags=share,
                               modseq=self.condstore, vanished=vanished,
-                              announce_upto=announce_upto))
+                              announce_upto=announce_upto,
+                              flags_with_uid=cmd_notify.flag_changes_with_uid(self)))
         # RFC 5267 §4.3: the updating searches hear of it with the responses of the change.
         removals, additions = cmd_search.context_updates(self, before)
         lines = [*removals, *lines, *additions]
@@ -411,6 +444,11 @@ class Session:
                 self.untagged("BYE", "bad command")
                 self.advance(Transition.LOGOUT)
                 return
+            if (event.reason == INVALID_UTF8 and event.tag is not None
+                    and self.config.has_quirk("imap_utf8_invalid_no")):
+                # quirk: malformed UTF-8 answered NO, not BAD (RFC 6855 §3)
+                self.write(format_tagged(event.tag, "NO", "not UTF-8"))
+                return
             self._bad(event.tag, event.reason)
         elif isinstance(event, LiteralTooLarge):
             if not event.non_synchronizing and self.config.has_quirk("imap_toobig_reads_literal"):
@@ -425,6 +463,7 @@ class Session:
             else:
                 self.write(format_tagged(event.tag, status, "literal too large", code="TOOBIG"))
         else:
+            cmd_notify.push(self)
             await self.dispatch(event)
             self._look_for_new_messages()
         self._end_after_bad_commands()
@@ -473,6 +512,9 @@ class Session:
         except Exception:
             _log.exception("internal error in %s", cmd.name)
             result = Result("NO", "internal error", "SERVERBUG")
+        # RFC 5465 §5: "The server SHOULD omit notifying the client if the event is caused by
+        # this client": what the command changed is known before its completion goes out.
+        cmd_notify.absorb(self)
         if result is None:
             return
         if cmd.name == "NOOP" and self.config.has_quirk("imap_noop_no_updates"):

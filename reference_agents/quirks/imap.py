@@ -265,5 +265,50 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    _q("imap_utf8_not_enabled", ("IMAP-UTF8-ENABLE",),
+       "turns UTF8=ACCEPT on but leaves it out of the ENABLED response"),
+    _q("imap_utf8_name_refused", ("IMAP-UTF8-NAMES",),
+       "after ENABLE UTF8=ACCEPT answers CREATE of a UTF-8 quoted name BAD"),
+    _q("imap_utf8_invalid_no", ("IMAP-UTF8-BAD-UTF8",),
+       "answers a command with malformed UTF-8 in a string NO instead of BAD"),
+    _q("imap_utf8_append_refused", ("IMAP-UTF8-APPEND",),
+       "answers APPEND with the UTF8 data extension BAD"),
+    _q("imap_utf8_append_legacy_stored", ("IMAP-UTF8-APPEND-LEGACY",),
+       "stores a message with 8-bit header fields appended by a client that did not enable "
+       "UTF8=ACCEPT"),
+    _q("imap_utf8_search_refused", ("IMAP-UTF8-SEARCH",),
+       "after ENABLE UTF8=ACCEPT answers a SEARCH with a non-ASCII string and no CHARSET NO "
+       "[BADCHARSET]"),
+    _q("imap_utf8_search_charset_accepted", ("IMAP-UTF8-SEARCH-CHARSET",),
+       "after ENABLE UTF8=ACCEPT still runs a SEARCH with a CHARSET specification"),
+    _q("imap_utf8_quoted_to_legacy", ("IMAP-UTF8-QUOTED",),
+       "sends the raw UTF-8 of header fields in quoted strings of ENVELOPE to a client that "
+       "did not enable UTF-8"),
+    _q("imap_utf8_raw_envelope_to_legacy", ("IMAP-UTF8-NO-RAW-HEADERS",),
+       "sends the raw UTF-8 of header fields (in literals) in ENVELOPE to a client that did not "
+       "enable UTF-8, with no surrogate"),
+    _q("imap_compress_zlib_header", ("IMAP-COMPRESS",),
+       "after COMPRESS DEFLATE compresses its responses as a zlib stream (RFC 1950 header and "
+       "checksum), not raw DEFLATE"),
+    _q("imap_compress_active_no_code", ("IMAP-COMPRESS-ACTIVE",),
+       "answers a second COMPRESS with NO but without the COMPRESSIONACTIVE code"),
+    _q("imap_compress_unknown_no", ("IMAP-COMPRESS-UNKNOWN",),
+       "answers COMPRESS with an unknown algorithm NO instead of BAD"),
+    _q("imap_notify_no_status", ("IMAP-NOTIFY-STATUS",),
+       "ignores the STATUS indicator of NOTIFY SET: no STATUS responses before the OK"),
+    _q("imap_notify_other_silent", ("IMAP-NOTIFY-OTHER-MAILBOX",),
+       "never tells of new or expunged messages in mailboxes other than the selected one"),
+    _q("imap_notify_selected_silent", ("IMAP-NOTIFY-SELECTED",),
+       "tells of changes to the selected mailbox only during commands, despite NOTIFY SELECTED"),
+    _q("imap_notify_deleted_listed", ("IMAP-NOTIFY-MAILBOXNAME",),
+       "tells of a deleted mailbox by a LIST without \\NonExistent"),
+    _q("imap_notify_subscription_silent", ("IMAP-NOTIFY-SUBSCRIPTION",),
+       "never tells of subscription changes despite SubscriptionChange"),
+    _q("imap_notify_none_ignored", ("IMAP-NOTIFY-NONE",),
+       "answers NOTIFY NONE OK but keeps the events set before"),
+    _q("imap_notify_unpaired_ok", ("IMAP-NOTIFY-PAIRED",),
+       "accepts MessageNew without MessageExpunge"),
+    _q("imap_notify_badevent_bad", ("IMAP-NOTIFY-BADEVENT",),
+       "answers an unsupported NOTIFY event BAD instead of NO"),
     # (end of section)
 )

@@ -136,6 +136,26 @@ CATCHES_IMAP: dict[str, str] = {
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
+    "imap_utf8_not_enabled": "imap.test_imap_utf8:test_imap_utf8_enable",
+    "imap_utf8_name_refused": "imap.test_imap_utf8:test_imap_utf8_quoted_mailbox_names",
+    "imap_utf8_invalid_no": "imap.test_imap_utf8:test_imap_utf8_malformed_utf8_is_bad",
+    "imap_utf8_append_refused": "imap.test_imap_utf8:test_imap_utf8_append_data_extension",
+    "imap_utf8_append_legacy_stored": "imap.test_imap_utf8:test_imap_utf8_append_refused_without_enable",
+    "imap_utf8_search_refused": "imap.test_imap_utf8:test_imap_utf8_search_string_without_charset",
+    "imap_utf8_search_charset_accepted": "imap.test_imap_utf8:test_imap_utf8_search_with_charset_is_bad",
+    "imap_utf8_quoted_to_legacy": "imap.test_imap_utf8:test_imap_utf8_headers_to_a_client_without_utf8",
+    "imap_utf8_raw_envelope_to_legacy": "imap.test_imap_utf8:test_imap_utf8_headers_to_a_client_without_utf8",
+    "imap_compress_zlib_header": "imap.test_imap_compress:test_imap_compress_deflate_both_ways",
+    "imap_compress_active_no_code": "imap.test_imap_compress:test_imap_compress_twice_is_refused",
+    "imap_compress_unknown_no": "imap.test_imap_compress:test_imap_compress_unknown_algorithm_is_bad",
+    "imap_notify_no_status": "imap.test_imap_notify:test_imap_notify_set_status",
+    "imap_notify_other_silent": "imap.test_imap_notify:test_imap_notify_other_mailbox_status",
+    "imap_notify_selected_silent": "imap.test_imap_notify:test_imap_notify_selected_mailbox_exists",
+    "imap_notify_deleted_listed": "imap.test_imap_notify:test_imap_notify_mailbox_created_and_deleted",
+    "imap_notify_subscription_silent": "imap.test_imap_notify:test_imap_notify_subscription_change",
+    "imap_notify_none_ignored": "imap.test_imap_notify:test_imap_notify_none_stops_notifications",
+    "imap_notify_unpaired_ok": "imap.test_imap_notify:test_imap_notify_message_new_alone_is_bad",
+    "imap_notify_badevent_bad": "imap.test_imap_notify:test_imap_notify_unsupported_event_is_no",
     # (end of section)
 }
 

@@ -24,6 +24,7 @@ from harness.protocol.imap.command_values import (
     CancelUpdate,
     Command,
     CommandArgs,
+    Compress,
     Copy,
     Enable,
     Fetch,
@@ -32,6 +33,7 @@ from harness.protocol.imap.command_values import (
     ListArgs,
     Login,
     MailboxArg,
+    Notify,
     QResync,
     Rename,
     Search,
@@ -267,6 +269,9 @@ def _append_message(one: AppendMessage) -> list[_Part]:
         parts.append(b" " + flag_list(one.flags))
     if one.date is not None:
         parts.append(b" " + date_time(one.date))
+    if one.utf8:
+        # RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")"
+        return [*parts, b" UTF8 (", _Literal(one.message, binary=True), b")"]
     if one.catenate is None:
         # append-data = literal / literal8 (RFC 3516 §4.4: octets with NUL need literal8)
         return [*parts, b" ", _Literal(one.message, binary=b"\x00" in one.message)]
@@ -292,6 +297,34 @@ def date_time(when: datetime) -> bytes:
         return format_internaldate(when)
     except ValueError as exc:
         raise LocalProtocolError(str(exc)) from None
+
+
+def _notify(args: Notify) -> list[_Part]:
+    if args.groups is None:
+        return [b" NONE"]
+    parts: list[_Part] = [b" SET STATUS" if args.status else b" SET"]
+    for group in args.groups:
+        parts.append(b" (" + atom(group.filter))
+        if group.filter in ("SUBTREE", "MAILBOXES"):
+            parts.append(b" (")
+            for i, name in enumerate(group.mailboxes):
+                parts += [b" " if i else b"", mailbox(name)]
+            parts.append(b")")
+        if not group.events:
+            parts.append(b" NONE)")
+            continue
+        words = []
+        for event in group.events:
+            word = atom(event)
+            if event == "MessageNew" and group.fetch:
+                word += b" " + fetch_items(group.fetch)
+            words.append(word)
+        parts.append(b" (" + b" ".join(words) + b"))")
+    return parts
+
+
+def _compress(args: Compress) -> list[_Part]:
+    return [b" " + atom(args.algorithm)]
 
 
 def _enable(args: Enable) -> list[_Part]:
@@ -407,7 +440,7 @@ _FORMATTERS: dict[type, Callable[..., list[_Part]]] = {
     Rename: _rename, ListArgs: _list, Status: _status, Fetch: _fetch, Store: _store,
     Copy: _copy, UidExpunge: _uid_expunge, Append: _append, Enable: _enable, Id: _id,
     Search: _search, Sort: _sort, Thread: _thread,
-    CancelUpdate: _cancelupdate,
+    CancelUpdate: _cancelupdate, Compress: _compress, Notify: _notify,
 }
 
 

@@ -18,6 +18,7 @@ from harness.protocol.imap.command_values import (
     CatPart,
     Command,
     CommandArgs,
+    Compress,
     Copy,
     Enable,
     Fetch,
@@ -27,6 +28,8 @@ from harness.protocol.imap.command_values import (
     ListArgs,
     Login,
     MailboxArg,
+    Notify,
+    NotifyGroup,
     QResync,
     Rename,
     Section,
@@ -554,7 +557,7 @@ def _append(lx: Lexer) -> Append:
         messages.append(_append_message(lx))
     first = messages[0]
     return Append(mailbox, first.flags, first.date, first.message, first.catenate,
-                  tuple(messages[1:]))
+                  tuple(messages[1:]), utf8=first.utf8)
 
 
 def _append_message(lx: Lexer) -> AppendMessage:
@@ -576,6 +579,15 @@ def _append_message(lx: Lexer) -> AppendMessage:
             parts.append(_cat_part(lx))
         lx.expect(b")")
         return AppendMessage(flags, when, b"", tuple(parts))
+    if lx.accept_word("UTF8"):
+        # RFC 6855 §4: utf8-literal = "UTF8" SP "(" literal8 ")"; append-data =/ utf8-literal
+        lx.sp()
+        lx.expect(b"(")
+        if lx.peek() != ord("~"):
+            raise ParseError("UTF8 append data needs a literal8")
+        message = lx.literal(allow_literal8=True).data
+        lx.expect(b")")
+        return AppendMessage(flags, when, message, utf8=True)
     if lx.peek() not in (ord("{"), ord("~")):
         raise ParseError("APPEND needs a literal")
     # RFC 9051 §9: append-data = literal / literal8 (RFC 3516 §4.4: binary content)
@@ -622,6 +634,76 @@ def _cancelupdate(lx: Lexer) -> CancelUpdate:
     return CancelUpdate(tuple(tags))
 
 
+def _compress(lx: Lexer) -> Compress:
+    """RFC 4978 §5: compress = "COMPRESS" SP algorithm; any atom is read here, so that an
+    unknown algorithm is the server's to refuse (BAD, §3)."""
+    lx.sp()
+    return Compress(lx.atom().upper())
+
+
+#: RFC 5465 §8: the events by name as the RFC writes them (matched case-insensitively).
+NOTIFY_EVENTS = ("MessageNew", "MessageExpunge", "FlagChange", "AnnotationChange",
+                 "MailboxName", "SubscriptionChange", "MailboxMetadataChange",
+                 "ServerMetadataChange")
+_NOTIFY_FILTERS = ("SELECTED-DELAYED", "SELECTED", "INBOXES", "PERSONAL", "SUBSCRIBED",
+                   "SUBTREE", "MAILBOXES")
+
+
+def _notify_group(lx: Lexer) -> NotifyGroup:
+    """event-group = "(" filter-mailboxes SP events ")" (RFC 5465 §8)."""
+    lx.expect(b"(")
+    name = next((f for f in _NOTIFY_FILTERS if lx.accept_word(f)), None)
+    if name is None:
+        raise ParseError(f"unknown NOTIFY mailbox filter at octet {lx.pos}")
+    mailboxes: list[str] = []
+    if name in ("SUBTREE", "MAILBOXES"):
+        # one-or-more-mailbox = mailbox / many-mailboxes; "The server MUST NOT do a wildcard
+        # expansion" (§6.6): the names are taken as they are.
+        lx.sp()
+        if lx.accept(b"("):
+            mailboxes.append(_mailbox(lx))
+            while lx.accept(b" "):
+                mailboxes.append(_mailbox(lx))
+            lx.expect(b")")
+        else:
+            mailboxes.append(_mailbox(lx))
+    lx.sp()
+    events: list[str] = []
+    fetch: tuple[FetchItem, ...] = ()
+    if not lx.accept_word("NONE"):
+        lx.expect(b"(")
+        while True:
+            word = lx.atom()
+            event = next((e for e in NOTIFY_EVENTS if e.upper() == word.upper()), word.upper())
+            events.append(event)
+            if event == "MessageNew" and lx.peek_bytes(2) == b" (":
+                lx.sp()
+                fetch = _fetch_items(lx)
+            if not lx.accept(b" "):
+                break
+        lx.expect(b")")
+    lx.expect(b")")
+    return NotifyGroup(name, tuple(mailboxes), tuple(events), fetch)
+
+
+def _notify(lx: Lexer) -> Notify:
+    """notify = "NOTIFY" SP (notify-set / notify-none); notify-set = "SET" [SP "STATUS"] SP
+    event-groups (RFC 5465 §8)."""
+    lx.sp()
+    if lx.accept_word("NONE"):
+        return Notify(None)
+    if not lx.accept_word("SET"):
+        raise ParseError("NOTIFY needs SET or NONE")
+    lx.sp()
+    status = lx.accept_word("STATUS")
+    if status:
+        lx.sp()
+    groups = [_notify_group(lx)]
+    while lx.accept(b" "):
+        groups.append(_notify_group(lx))
+    return Notify(tuple(groups), status)
+
+
 def _id(lx: Lexer) -> Id:
     lx.sp()
     if lx.accept_word("NIL"):
@@ -655,6 +737,9 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "ENABLE": _enable, "ID": _id,
     "CANCELUPDATE": _cancelupdate,
     "SORT": parse_sort, "THREAD": parse_thread,
+
+
+    "COMPRESS": _compress, "NOTIFY": _notify,
 }
 _UID_PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,

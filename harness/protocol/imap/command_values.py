@@ -214,6 +214,8 @@ class AppendMessage:
     #: RFC 4469 §5: append-data =/ "CATENATE" SP "(" cat-part *(SP cat-part) ")"; None for a
     #: plain literal.
     catenate: tuple[CatPart, ...] | None = None
+    #: RFC 6855 §4: the message came as ``UTF8 (literal8)``, the UTF8 data extension.
+    utf8: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,16 +229,47 @@ class Append:
     message: bytes
     catenate: tuple[CatPart, ...] | None = None
     more: tuple[AppendMessage, ...] = ()
+    #: RFC 6855 §4: the (first) message came as ``UTF8 (literal8)``, the UTF8 data extension.
+    utf8: bool = False
 
     @property
     def messages(self) -> tuple[AppendMessage, ...]:
         """Every message of the command, in the order sent."""
-        return (AppendMessage(self.flags, self.date, self.message, self.catenate), *self.more)
+        return (AppendMessage(self.flags, self.date, self.message, self.catenate, self.utf8),
+                *self.more)
 
 
 @dataclass(frozen=True, slots=True)
 class Enable:
     capabilities: tuple[str, ...]  # upper-cased
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyGroup:
+    """One event-group of NOTIFY SET (RFC 5465 §8): a mailbox filter (upper-cased: SELECTED,
+    SELECTED-DELAYED, INBOXES, PERSONAL, SUBSCRIBED, SUBTREE, MAILBOXES), the mailboxes SUBTREE
+    and MAILBOXES name, and the events (their names as the RFC writes them; an unknown one
+    upper-cased; empty for NONE), with MessageNew's fetch attributes."""
+
+    filter: str
+    mailboxes: tuple[str, ...]
+    events: tuple[str, ...]
+    fetch: tuple[FetchItem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """NOTIFY NONE (``groups`` None) or NOTIFY SET [STATUS] event-groups (RFC 5465 §3.1)."""
+
+    groups: tuple[NotifyGroup, ...] | None
+    status: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Compress:
+    """COMPRESS algorithm (RFC 4978 §5); the algorithm upper-cased."""
+
+    algorithm: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +414,7 @@ class Thread:
 CommandArgs: TypeAlias = (
     None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
     | UidExpunge | Append | Enable | Id | Search | Sort | Thread
-    | CancelUpdate
+    | CancelUpdate | Compress | Notify
 )
 
 # ---------------------------------------------------------------------------------------------

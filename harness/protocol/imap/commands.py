@@ -19,6 +19,7 @@ from harness.protocol.imap.command_values import (
     CatPart,
     Command,
     CommandArgs,
+    Compress,
     Copy,
     Enable,
     Event,
@@ -31,6 +32,8 @@ from harness.protocol.imap.command_values import (
     Login,
     MailboxArg,
     NeedContinuation,
+    Notify,
+    NotifyGroup,
     QResync,
     Rename,
     Search,
@@ -56,9 +59,10 @@ from harness.protocol.imap.command_values import (
 from harness.protocol.imap.lexer import extract_tag
 
 __all__ = [
-    "COMMAND_NAMES", "Append", "AppendMessage", "Authenticate", "CatPart", "Command", "CommandArgs", "CommandReader", "Copy",
+    "COMMAND_NAMES", "Append", "AppendMessage", "Authenticate", "CatPart", "Command", "CommandArgs",
+    "CommandReader", "Compress", "Copy",
     "Enable", "Event", "Fetch", "FetchItem", "Id", "InvalidCommand", "ListArgs",
-    "LiteralTooLarge", "Login", "MailboxArg", "NeedContinuation", "QResync", "Rename", "Search",
+    "LiteralTooLarge", "Login", "MailboxArg", "NeedContinuation", "Notify", "NotifyGroup", "QResync", "Rename", "Search",
     "SearchAll", "SearchAnd", "SearchDate", "SearchFlag", "SearchHeader", "SearchKey",
     "SearchModseq", "SearchNot", "SearchOr", "SearchSet", "SearchSize", "SearchText", "Section",
     "Sort", "Status", "Store", "Thread", "UidExpunge", "format_command", "normalise_mailbox",

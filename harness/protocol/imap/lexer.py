@@ -235,8 +235,14 @@ class Lexer(Cursor):
         return tuple(flags)
 
 
+#: The reason of a string that is not UTF-8. RFC 6855 §3: "the server MUST reject, with a "BAD"
+#: response, any octet sequences with the high bit set that fail to comply with the formal
+#: syntax requirements of UTF-8".
+INVALID_UTF8 = "string is not valid UTF-8"
+
+
 def _utf8(data: bytes) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ParseError("string is not valid UTF-8") from exc
+        raise ParseError(INVALID_UTF8) from exc

@@ -354,6 +354,16 @@ class ResponseParser:
     def feed(self, data: bytes) -> None:
         self._buf += data
 
+    def take_pending(self) -> bytes:
+        """Remove and return the bytes received after the last response, when the stream's
+        encoding changes there (RFC 4978 §3: compression starts "immediately after the CRLF
+        which ends the tagged OK response")."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._line_start = self._scan = self._literal_end = 0
+        self._line_total = self._literal_total = 0
+        return data
+
     def _error(self, message: str, data: bytes) -> NoReturn:
         # The stream cannot be resynchronised after a framing error: stay broken.
         self._broken = IMAPSyntaxError(message, data=data)
