@@ -8,7 +8,7 @@ from pathlib import Path
 
 from reference_agents.accounts import AccountStore
 from reference_agents.allowances import ALLOWANCES
-from reference_agents.limits import AuthLimits, AuthThrottle
+from reference_agents.limits import AuthLimits, AuthThrottle, ConnectionLimits
 from reference_agents.quirks import QUIRKS
 
 
@@ -57,6 +57,7 @@ class ProviderConfig:
     spam_threshold: float = 5.0
     idle_poll_interval: float = 1.0
     auth_limits: AuthLimits = AuthLimits()
+    connection_limits: ConnectionLimits = ConnectionLimits()
     #: The failure counts every listener of this provider shares (made from auth_limits).
     auth_throttle: AuthThrottle = field(init=False, compare=False, repr=False)
 

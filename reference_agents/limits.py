@@ -1,5 +1,14 @@
-"""Limits the agents of one provider share: authentication throttling by client address and by
-account, for SMTP AUTH and IMAP LOGIN/AUTHENTICATE alike.
+"""Limits the agents of one provider share: connections per listener and per client address,
+and authentication throttling by client address and by account, for SMTP AUTH and IMAP
+LOGIN/AUTHENTICATE alike.
+
+Connections: past ``max_connections`` open sessions on one listener, or
+``max_connections_per_address`` from one client address, a new connection is greeted with a
+refusal and closed: SMTP ``421 4.7.0`` (RFC 5321 §3.1: the 421 greeting of a server that
+cannot take the connection), IMAP ``* BYE`` (RFC 9051 §7.1.5: the greeting of a server that
+will not accept the connection). A client that has not logged in to IMAP is logged out after
+``preauth_timeout`` seconds without a command (RFC 9051 §5.4 asks for 30 minutes only once a
+session is authenticated).
 
 RFC 9051 §11.7: "A server SHOULD have mechanisms in place to limit or delay failed
 AUTHENTICATE/LOGIN attempts." A limit per connection alone is no limit: a guesser opens more
@@ -44,33 +53,45 @@ class AuthLimits:
     max_tracked: int = 10_000
 
 
-#: ``[limits]`` keys of the `mailharness serve` config → AuthLimits fields.
-LIMIT_KEYS: dict[str, str] = {
-    "auth_window": "window",
-    "auth_delay": "base_delay",
-    "auth_max_delay": "max_delay",
-    "auth_refuse_after": "refuse_after",
-    "auth_account_refuse_after": "account_refuse_after",
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """Connections each listener takes (``[limits]`` in the `mailharness serve` config)."""
+
+    max_connections: int = 1000
+    max_connections_per_address: int = 200
+    #: Seconds an IMAP client that has not logged in may stay silent.
+    preauth_timeout: float = 60.0
+
+
+#: ``[limits]`` keys of the `mailharness serve` config → (settings class, field).
+LIMIT_KEYS: dict[str, tuple[type[AuthLimits] | type[ConnectionLimits], str]] = {
+    "auth_window": (AuthLimits, "window"),
+    "auth_delay": (AuthLimits, "base_delay"),
+    "auth_max_delay": (AuthLimits, "max_delay"),
+    "auth_refuse_after": (AuthLimits, "refuse_after"),
+    "auth_account_refuse_after": (AuthLimits, "account_refuse_after"),
+    "max_connections": (ConnectionLimits, "max_connections"),
+    "max_connections_per_address": (ConnectionLimits, "max_connections_per_address"),
+    "preauth_timeout": (ConnectionLimits, "preauth_timeout"),
 }
 
 
-def auth_limits_from(raw: Mapping[str, Any], source: str) -> AuthLimits:
-    """AuthLimits from a ``[limits]`` table; ValueError names the first bad key in one line."""
+def limits_from(raw: Mapping[str, Any], source: str) -> tuple[AuthLimits, ConnectionLimits]:
+    """The settings of a ``[limits]`` table; ValueError names the first bad key in one line."""
     unknown = sorted(set(raw) - set(LIMIT_KEYS))
     if unknown:
         raise ValueError(f"{source}: limits: unknown key {unknown[0]!r} "
                          f"(known: {', '.join(sorted(LIMIT_KEYS))})")
-    kinds = {f.name: f.type for f in fields(AuthLimits)}
-    values: dict[str, Any] = {}
+    values: dict[type, dict[str, Any]] = {AuthLimits: {}, ConnectionLimits: {}}
     for key, value in raw.items():
-        name = LIMIT_KEYS[key]
-        whole = kinds[name] == "int"
+        kind, name = LIMIT_KEYS[key]
+        whole = {f.name: f.type for f in fields(kind)}[name] == "int"
         ok = (isinstance(value, int) if whole else isinstance(value, int | float)) and not isinstance(value, bool)
         if not ok or value < 0 or (whole and value < 1):
             wanted = "a whole number of at least 1" if whole else "a number of seconds, 0 or more"
             raise ValueError(f"{source}: limits: {key}: expected {wanted}, got {value!r}")
-        values[name] = value if whole else float(value)
-    return AuthLimits(**values)
+        values[kind][name] = value if whole else float(value)
+    return AuthLimits(**values[AuthLimits]), ConnectionLimits(**values[ConnectionLimits])
 
 
 class _Failures:

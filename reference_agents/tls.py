@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio.sslproto
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import trustme
+
+#: Seconds a server waits for the client's close_notify after sending its own before it closes
+#: the TCP connection. RFC 8446 §6.1: "It is not required for the initiator of the close to
+#: wait for the responding close_notify alert before closing the read side of the
+#: connection"; and after LOGOUT a server MUST close (RFC 9051 §6.1.3) — asyncio's default
+#: wait of 30 s left a client that waits for the close stalled that long.
+TLS_SHUTDOWN_SECONDS = 0.25
+#: Seconds a client has to complete the TLS handshake (implicit TLS, or after STARTTLS).
+TLS_HANDSHAKE_SECONDS = 10.0
+#: Octets asyncio reads from a TLS socket at a time, into a buffer every TLS connection holds
+#: for its whole life. asyncio's own is 256 KiB (SSLProtocol.max_size), most of the memory of
+#: an idle TLS connection (about 300 KiB in all, measured with benchmarks/connections.py); two
+#: TLS records' worth reads just as well.
+TLS_READ_BUFFER = 32 * 1024
+
+
+def bound_tls_buffers() -> None:
+    """Make every asyncio TLS connection of this process read with TLS_READ_BUFFER octets
+    (asyncio offers no per-server setting: the size is a class attribute)."""
+    asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
+
 
 
 @dataclass(frozen=True)

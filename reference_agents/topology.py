@@ -21,7 +21,7 @@ from reference_agents.accounts import Account, AccountStore, hash_password
 from reference_agents.allowances import check_allowances
 from reference_agents.config import ProviderConfig, ProviderPorts
 from reference_agents.durable import replace_file
-from reference_agents.limits import AuthLimits, auth_limits_from
+from reference_agents.limits import AuthLimits, ConnectionLimits, limits_from
 from reference_agents.provider import Provider
 from reference_agents.quirks import check_quirks
 from reference_agents.tls import TLSMaterial
@@ -73,8 +73,9 @@ class TopologySettings:
     delivery_timeout: float = 30.0
     max_message_size: int = 10 * 1024 * 1024
     idle_poll_interval: float = 1.0
-    #: Authentication throttling (``[limits]``; reference_agents/limits.py).
+    #: Authentication throttling and connection limits (``[limits]``; reference_agents/limits.py).
     auth_limits: AuthLimits = AuthLimits()
+    connection_limits: ConnectionLimits = ConnectionLimits()
 
 
 _SETTING_KEYS = {
@@ -121,7 +122,7 @@ def settings_from_dict(
     if not schedule or not all(isinstance(s, int | float) and s > 0 for s in schedule):
         raise ConfigError(f"{source}: retry_schedule: expected a non-empty list of positive seconds")
     try:
-        auth_limits = auth_limits_from(typed("limits", dict, {}), source)
+        auth_limits, connection_limits = limits_from(typed("limits", dict, {}), source)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     accounts = defaults.accounts
@@ -140,6 +141,7 @@ def settings_from_dict(
         max_message_size=typed("max_message_size", int, defaults.max_message_size),
         accounts=accounts,
         auth_limits=auth_limits,
+        connection_limits=connection_limits,
     )
     if not 0 <= settings.dns_port <= 65535:
         raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
@@ -268,6 +270,7 @@ class Topology:
                 max_queue_lifetime=s.max_queue_lifetime,
                 idle_poll_interval=s.idle_poll_interval,
                 auth_limits=s.auth_limits,
+                connection_limits=s.connection_limits,
             )
             provider = Provider(config)
             await provider.start()

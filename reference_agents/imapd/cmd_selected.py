@@ -208,7 +208,24 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
     raise AssertionError(f"unhandled fetch item {name}")
 
 
-async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
+#: Messages whose files one FETCH reads per trip to a thread (and between which the event loop
+#: serves the other sessions).
+FETCH_BATCH = 32
+
+
+def _read_messages(s: HandlerContext, user: str, mailbox: str,
+                   uids: list[int]) -> dict[int, bytes | None]:
+    """The content of each of *uids* (None for one expunged meanwhile); runs on a thread."""
+    found: dict[int, bytes | None] = {}
+    for uid in uids:
+        try:
+            found[uid] = s.store.read(user, mailbox, uid)
+        except NoSuchMessage:
+            found[uid] = None
+    return found
+
+
+async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result | None:
     assert isinstance(cmd.args, Fetch)
     user, sel = selected_of(s)
     pairs = sel.resolve(cmd.args.seqset, uid=uid_cmd)
@@ -242,7 +259,20 @@ async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
         sets_seen = any(i.section is not None for i in items)
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
     missing = False
-    for seq, uid in pairs:
+    content: dict[int, bytes | None] = {}
+    needs_content = _needs_content(items)
+    for index, (seq, uid) in enumerate(pairs):
+        if s.conn.closed:
+            # The client has gone: nobody reads the rest (RFC 9051 §3.4 — the session is over).
+            return None
+        if index % FETCH_BATCH == 0:
+            # Message files are read on a thread, a batch at a time, so that a long FETCH
+            # neither blocks the event loop on the disk nor keeps it from other sessions.
+            if needs_content:
+                batch = [u for _, u in pairs[index:index + FETCH_BATCH]]
+                content = await asyncio.to_thread(_read_messages, s, user, sel.name, batch)
+            else:
+                await asyncio.sleep(0)
         info = infos.get(uid)
         if info is None:
             missing = True  # expunged by another session; reported at the next allowed moment
@@ -250,12 +280,12 @@ async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
         if changedsince is not None and info.modseq <= changedsince:
             continue  # RFC 7162 §3.1.4.1: only messages "that have a mod-sequence bigger"
         data = b""
-        if _needs_content(items):
-            try:
-                data = s.store.read(user, sel.name, uid)
-            except NoSuchMessage:
+        if needs_content:
+            found = content.get(uid)
+            if found is None:
                 missing = True
                 continue
+            data = found
         flags = sel.flags.get(uid, info.flags)
         flags_changed = False
         # quirk imap_examine_sets_seen: \Seen set in a read-only mailbox
@@ -317,11 +347,11 @@ async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     return Result("OK", f"{cmd.name} completed")
 
 
-async def fetch(s: HandlerContext, cmd: Command) -> Result:
+async def fetch(s: HandlerContext, cmd: Command) -> Result | None:
     return await _fetch(s, cmd, uid_cmd=False)
 
 
-async def uid_fetch(s: HandlerContext, cmd: Command) -> Result:
+async def uid_fetch(s: HandlerContext, cmd: Command) -> Result | None:
     return await _fetch(s, cmd, uid_cmd=True)
 
 

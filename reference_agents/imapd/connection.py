@@ -7,6 +7,7 @@ import ssl
 from collections.abc import Callable
 
 from harness.protocol.imap.deflate import DeflateError, Deflater, Inflater
+from reference_agents.tls import TLS_HANDSHAKE_SECONDS, TLS_SHUTDOWN_SECONDS
 
 #: Stop reading from the socket while this many received octets wait to be parsed. With
 #: COMPRESS (RFC 4978) the bound holds for the inflated octets too: input is inflated at most up
@@ -139,7 +140,8 @@ class Connection(asyncio.Protocol):
             self._drain_waiter = loop.create_future()
             await self._drain_waiter
 
-    async def start_tls(self, context: ssl.SSLContext, handshake_seconds: float = 30.0) -> None:
+    async def start_tls(self, context: ssl.SSLContext,
+                        handshake_seconds: float = TLS_HANDSHAKE_SECONDS) -> None:
         """Upgrade to TLS as the server. Input buffered before the handshake is discarded
         (RFC 9051 §6.2.1); the caller discards what its parser holds."""
         assert self.transport is not None
@@ -149,7 +151,8 @@ class Connection(asyncio.Protocol):
         # loop.start_tls pauses reading before its first await, so no plaintext received after
         # this point can reach the inbox.
         transport = await loop.start_tls(
-            self.transport, self, context, server_side=True, ssl_handshake_timeout=handshake_seconds
+            self.transport, self, context, server_side=True, ssl_handshake_timeout=handshake_seconds,
+            ssl_shutdown_timeout=TLS_SHUTDOWN_SECONDS
         )
         if transport is None:
             raise ConnectionError("TLS negotiation failed")

@@ -11,6 +11,8 @@ from reference_agents.config import ProviderConfig
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.session import AUTOLOGOUT_SECONDS, Session
 from reference_agents.mailstore import MailStore
+from reference_agents.memory import connection_closed
+from reference_agents.tls import TLS_HANDSHAKE_SECONDS, TLS_SHUTDOWN_SECONDS, bound_tls_buffers
 
 _log = logging.getLogger(__name__)
 
@@ -42,12 +44,14 @@ class IMAPServer:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._loop = loop
+        bound_tls_buffers()
         self._server = await loop.create_server(
             lambda: Connection(self._on_open),
             host=self.host,
             port=self.port,
             ssl=self.config.server_tls if self.implicit_tls else None,
-            ssl_handshake_timeout=30.0 if self.implicit_tls else None,
+            ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS if self.implicit_tls else None,
+            ssl_shutdown_timeout=TLS_SHUTDOWN_SECONDS if self.implicit_tls else None,
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._listening = True
@@ -82,12 +86,33 @@ class IMAPServer:
         if not self._listening or self._loop is None:
             conn.close()
             return
+        refusal = self._over_limit(conn)
+        if refusal:
+            # RFC 9051 §7.1.5: BYE as the greeting, "the server is not willing to accept a
+            # connection from this client", then the close.
+            conn.write(b"* BYE [UNAVAILABLE] " + refusal.encode("ascii") + b"\r\n")
+            conn.close()
+            return
         session = Session(config=self.config, store=self.store, conn=conn,
                           autologout=self.autologout,
                           auth_failure_delay=self.auth_failure_delay)
         task = self._loop.create_task(session.run())
         self._sessions[session] = task
-        task.add_done_callback(lambda _t: self._sessions.pop(session, None))
+        task.add_done_callback(lambda _t: self._session_ended(session))
+
+    def _session_ended(self, session: Session) -> None:
+        self._sessions.pop(session, None)
+        connection_closed()
+
+    def _over_limit(self, conn: Connection) -> str:
+        """Why *conn* is one too many for this listener ("" if it is not)."""
+        limits = self.config.connection_limits
+        if len(self._sessions) >= limits.max_connections:
+            return "too many connections, try again later"
+        peer = _peer(conn)
+        if sum(1 for s in self._sessions if _peer(s.conn) == peer) >= limits.max_connections_per_address:
+            return "too many connections from your address, try again later"
+        return ""
 
     def _store_changed(self, user: str, mailbox: str) -> None:
         """Store listener: may run on any thread (RFC 2177 IDLE needs prompt wake-ups)."""
@@ -100,3 +125,9 @@ class IMAPServer:
     def _wake_sessions(self, user: str, mailbox: str) -> None:
         for session in list(self._sessions):
             session.store_changed(user, mailbox)
+
+
+def _peer(conn: Connection) -> str | None:
+    transport = conn.transport
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    return str(peer[0]) if peer else None

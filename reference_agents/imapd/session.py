@@ -262,8 +262,17 @@ class Session:
             line = self.reader.next_line()
             if line is not None:
                 return line
-            if not await self.receive(self.autologout):
+            if not await self.receive(self.idle_limit()):
                 return None
+
+    def idle_limit(self) -> float:
+        """Seconds of silence before autologout. RFC 9051 §5.4: "If a server has an inactivity
+        autologout timer that applies to sessions after authentication, the duration of that
+        timer MUST be at least 30 minutes"; before authentication a shorter one is allowed, and
+        keeps idle unauthenticated connections from piling up."""
+        if self.state is State.NOT_AUTHENTICATED:
+            return min(self.autologout, self.config.connection_limits.preauth_timeout)
+        return self.autologout
 
     def store_changed(self, user: str, mailbox: str) -> None:
         """Called on the event loop when the store reports a change."""
@@ -393,9 +402,13 @@ class Session:
             self.untagged("OK", f"{self.config.hostname} IMAP4rev1 IMAP4rev2 ready",
                           code=f"CAPABILITY {caps}")
             while self.state is not State.LOGOUT:
+                if self.conn.closed:
+                    # The client has gone: the commands it pipelined before it went are not
+                    # run, nobody would read their answers.
+                    break
                 event = self.reader.next_event()
                 if event is None:
-                    if not await self.receive(self.autologout):
+                    if not await self.receive(self.idle_limit()):
                         break
                     continue
                 await self.handle(event)

@@ -9,6 +9,7 @@ import ssl
 from collections.abc import Callable
 
 from harness.protocol.smtp.server import ServerParser
+from reference_agents.tls import TLS_HANDSHAKE_SECONDS, TLS_SHUTDOWN_SECONDS
 
 #: Reading stops while this much is buffered and unparsed (pipelined commands, mail data).
 HIGH_WATER = 64 * 1024
@@ -109,7 +110,9 @@ class Connection(asyncio.Protocol):
         assert self.transport is not None
         self._paused = False
         try:
-            transport = await loop.start_tls(self.transport, self, context, server_side=True)
+            transport = await loop.start_tls(self.transport, self, context, server_side=True,
+                                             ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
+                                             ssl_shutdown_timeout=TLS_SHUTDOWN_SECONDS)
         except (OSError, ssl.SSLError, ConnectionError, TimeoutError):
             self.close()
             return False

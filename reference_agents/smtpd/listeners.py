@@ -12,6 +12,7 @@ from reference_agents.config import ProviderConfig
 from reference_agents.smtpd.connection import Connection
 from reference_agents.smtpd.handlers import Enqueue, Handler, InboundHandler, SubmissionHandler
 from reference_agents.smtpd.session import Listener, Session, SessionTracker
+from reference_agents.tls import TLS_HANDSHAKE_SECONDS, TLS_SHUTDOWN_SECONDS, bound_tls_buffers
 
 #: How long stop() lets sessions close gracefully (421, TLS close_notify answered by the
 #: client) before it aborts them.
@@ -105,6 +106,7 @@ class SMTPServers:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        bound_tls_buffers()
         self._tracker.stopping = False
         try:
             for listener, port, handler in self._plaintext(self._listeners()):
@@ -114,6 +116,10 @@ class SMTPServers:
                         lambda handler=handler, listener=listener: self._connection(handler, listener),
                         sock=sock,
                         ssl=listener.implicit_tls,
+                        ssl_handshake_timeout=(TLS_HANDSHAKE_SECONDS if listener.implicit_tls
+                                               else None),
+                        ssl_shutdown_timeout=(TLS_SHUTDOWN_SECONDS if listener.implicit_tls
+                                              else None),
                     )
                 except BaseException:
                     sock.close()

@@ -23,6 +23,7 @@ from harness.protocol.smtp.server import (
 )
 from reference_agents.accounts import Account
 from reference_agents.config import ProviderConfig
+from reference_agents.memory import connection_closed
 from reference_agents.smtpd.connection import Connection
 from reference_agents.smtpd.handlers import AuthLineTooLong, Handler
 from reference_agents.smtpd.verbs import VERBS
@@ -162,6 +163,7 @@ class Session:
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tracker.sessions.discard(self)
         self.connection.close()
+        connection_closed()
         if not task.cancelled() and (error := task.exception()) is not None:
             if isinstance(error, Exception) and not isinstance(error, ConnectionError):
                 self.handler.handle_exception(error)
@@ -193,8 +195,24 @@ class Session:
             return
         await self._serve()
 
+    def _one_too_many(self) -> bool:
+        """Whether this connection is past its listener's limits (reference_agents/limits.py);
+        the session itself is already counted."""
+        limits = self.config.connection_limits
+        mine = [s for s in self._tracker.sessions if s.listener.name == self.listener.name]
+        peer = self.peer_ip
+        return (len(mine) > limits.max_connections
+                or sum(1 for s in mine if s.peer_ip == peer) > limits.max_connections_per_address)
+
     async def _serve(self) -> None:
         hostname = self.config.hostname
+        if self._one_too_many():
+            # RFC 5321 §3.1: "If the SMTP server is unable to accept the connection, it may
+            # respond with a 421 reply" — as the greeting, then the close.
+            await self.connection.write(
+                R.with_text(R.R421_TOO_MANY_CONNECTIONS, f"{hostname} Too many connections, "
+                            "try again later").raw)
+            return
         if self.listener.greeting_554:
             # Quirk msa_greeting_554 breaks RFC 5321 §4.3.1 (CONNECTION ESTABLISHMENT S: 220):
             # this MSA does serve, yet greets as if refusing the session.

@@ -9,6 +9,7 @@ import smtplib
 import socket
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,12 +21,12 @@ from harness.protocol import sasl
 from reference_agents.accounts import Account, AccountStore, hash_password
 from reference_agents.config import ProviderConfig, ProviderPorts
 from reference_agents.imapd import IMAPServer
-from reference_agents.limits import AuthLimits, AuthThrottle, auth_limits_from
+from reference_agents.limits import AuthLimits, AuthThrottle, ConnectionLimits, limits_from
 from reference_agents.mailstore import MemoryStore
 from reference_agents.smtpd import SMTPServers
 from reference_agents.tls import TLSMaterial
 from reference_agents.topology import ConfigError, settings_from_dict
-from tests.unit.test_imapd import RawClient
+from tests.unit.test_imapd import RawClient, base_config, serving
 
 HOST = "127.0.0.1"
 OTHER = "127.0.0.2"  # a second client address (loopback, bound as the source)
@@ -98,10 +99,17 @@ def test_memory_is_bounded_in_keys_and_in_failures_per_key() -> None:
     assert len(throttle._accounts._by_key["one"]) == 4
 
 
+#: A fixture of test_imapd, used here.
+__all__ = ["base_config"]
+
+
 def test_limits_table_of_the_serve_config() -> None:
-    limits = auth_limits_from({"auth_window": 30, "auth_delay": 0.05, "auth_refuse_after": 4},
-                              "serve.toml")
+    limits, connections = limits_from({"auth_window": 30, "auth_delay": 0.05,
+                                       "auth_refuse_after": 4, "max_connections": 9,
+                                       "preauth_timeout": 5}, "serve.toml")
     assert (limits.window, limits.base_delay, limits.refuse_after) == (30.0, 0.05, 4)
+    assert (connections.max_connections, connections.preauth_timeout) == (9, 5.0)
+    assert connections.max_connections_per_address == 200
     settings = settings_from_dict({"limits": {"auth_account_refuse_after": 7}},
                                   source="serve.toml", base=Path("/tmp"))
     assert settings.auth_limits.account_refuse_after == 7
@@ -128,7 +136,8 @@ class Provider:
 
 
 @contextmanager
-def provider(tmp_path: Path, limits: AuthLimits) -> Iterator[Provider]:
+def provider(tmp_path: Path, limits: AuthLimits,
+             connections: ConnectionLimits | None = None) -> Iterator[Provider]:
     tls = TLSMaterial.create(tmp_path / "tls")
     accounts = AccountStore([Account("alice", "alice@example.org", hash_password(PASSWORD))],
                             ["example.org"])
@@ -138,6 +147,7 @@ def provider(tmp_path: Path, limits: AuthLimits) -> Iterator[Provider]:
         dns_server=(HOST, 53), ports=ProviderPorts(submission=0, submissions=0, smtp=0, imap=0,
                                                    imaps=0),
         login_disabled_without_tls=False, tls=False, auth_limits=limits,
+        connection_limits=connections or ConnectionLimits(),
     )
     store = MemoryStore()
     loop = asyncio.new_event_loop()
@@ -231,3 +241,79 @@ def test_smtp_failures_slow_the_next_imap_attempt_from_that_address(tmp_path: Pa
         client.close()
         # The success cleared the address.
         assert p.config.auth_throttle.before(HOST, "alice").wait == 0.0
+
+
+# -- connections per listener and per address ------------------------------------------------------
+
+
+def test_connections_past_the_limits_are_refused_and_the_others_go_on(tmp_path: Path) -> None:
+    limits = ConnectionLimits(max_connections=4, max_connections_per_address=2)
+    with provider(tmp_path, AuthLimits(), limits) as p:
+        kept = [Raw(p.imap_port), Raw(p.imap_port)]
+        # A third from the same address: BYE as the greeting, then the close.
+        third = RawClient(socket.create_connection((HOST, p.imap_port), timeout=TIMEOUT))
+        assert third.line().startswith(b"* BYE [UNAVAILABLE]")
+        assert third.closed()
+        third.close()
+        # Another address still gets in, up to the listener's total.
+        others = [Raw(p.imap_port, source=OTHER), Raw(p.imap_port, source="127.0.0.5")]
+        fifth = RawClient(socket.create_connection((HOST, p.imap_port), timeout=TIMEOUT,
+                                                   source_address=("127.0.0.6", 0)))
+        assert fifth.line().startswith(b"* BYE [UNAVAILABLE]")
+        fifth.close()
+        # The sessions that were let in work on.
+        assert kept[0].login("k1", PASSWORD)[-1].startswith(b"k1 OK")
+        for client in (*kept, *others):
+            client.close()
+        # SMTP likewise, per listener: 421 4.7.0 as the greeting past two from one address.
+        held = [smtplib.SMTP(HOST, p.submission_port, local_hostname="c.invalid",
+                             timeout=TIMEOUT) for _ in range(2)]
+        refused = socket.create_connection((HOST, p.submission_port), timeout=TIMEOUT)
+        assert refused.recv(512).startswith(b"421 4.7.0 ")
+        assert refused.recv(512) == b""
+        refused.close()
+        assert held[0].noop()[0] == 250
+        for smtp in held:
+            smtp.quit()
+
+
+def test_a_client_that_never_logs_in_is_logged_out_early(tmp_path: Path) -> None:
+    with provider(tmp_path, AuthLimits(), ConnectionLimits(preauth_timeout=0.5)) as p:
+        idle = Raw(p.imap_port)
+        started = time.monotonic()
+        assert idle.line().startswith(b"* BYE")
+        assert idle.closed() and time.monotonic() - started < 5
+        idle.close()
+        # Once logged in, the long autologout applies.
+        working = Raw(p.imap_port)
+        assert working.login("w1", PASSWORD)[-1].startswith(b"w1 OK")
+        time.sleep(1.0)
+        working.send(b"w2 NOOP\r\n")
+        assert working.until_tagged(b"w2")[-1].startswith(b"w2 OK")
+        working.close()
+
+
+def test_an_idle_tls_connection_holds_little_python_memory(
+        base_config: tuple[ProviderConfig, TLSMaterial]) -> None:
+    """asyncio gives each TLS connection a 256 KiB read buffer of its own; the servers bound it
+    (reference_agents/tls.py), so 100 idle IMAPS connections cost well under 64 KiB each of
+    Python-allocated memory (OpenSSL's own is measured by benchmarks/connections.py)."""
+    with serving(base_config, implicit_tls=True) as srv:
+        context = srv.tls.client_context()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            held = []
+            for _ in range(100):
+                sock = context.wrap_socket(socket.create_connection((HOST, srv.port),
+                                                                    timeout=TIMEOUT),
+                                           server_hostname=HOST)
+                sock.recv(4096)  # the greeting: the server's side is set up
+                held.append(sock)
+            time.sleep(0.5)
+            per_connection = (tracemalloc.get_traced_memory()[0] - before) / len(held)
+        finally:
+            tracemalloc.stop()
+        for sock in held:
+            sock.close()
+    assert per_connection < 64 * 1024, f"{per_connection / 1024:.1f} KiB per connection"
