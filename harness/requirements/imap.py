@@ -270,6 +270,42 @@ IMAP: tuple[Requirement, ...] = (
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    Requirement("IMAP-OBJECTID-CREATE", 8474, "4.1", M,
+                "A server advertising OBJECTID includes the MAILBOXID response code in the "
+                "tagged OK of every successful CREATE.", 9),
+    Requirement("IMAP-OBJECTID-SELECT", 8474, "4.2", M,
+                "Every successful SELECT and EXAMINE returns an untagged OK [MAILBOXID (...)], "
+                "the same id for the same mailbox.", 9),
+    Requirement("IMAP-OBJECTID-STATUS", 8474, "4.3", M,
+                "STATUS supports the MAILBOXID attribute: MAILBOXID (objectid), the mailbox's "
+                "id.", 9),
+    Requirement("IMAP-OBJECTID-MAILBOXID-UNIQUE", 8474, "4", M,
+                "The server does not report the same MAILBOXID for two mailboxes at the same "
+                "time.", 9),
+    Requirement("IMAP-OBJECTID-RENAME", 8474, "4", M,
+                "RENAME of a mailbox (other than INBOX) keeps its MAILBOXID.", 9),
+    Requirement("IMAP-OBJECTID-EMAILID", 8474, "5.1", M,
+                "FETCH EMAILID returns EMAILID (objectid), the same for the same mailbox, "
+                "UIDVALIDITY and UID in every session.", 9),
+    Requirement("IMAP-OBJECTID-EMAILID-COPY", 8474, "5.1", M,
+                "The message COPY or MOVE creates has the EMAILID of its source message.", 9),
+    Requirement("IMAP-OBJECTID-THREADID", 8474, "5.2", M,
+                "FETCH THREADID returns THREADID (objectid) or NIL; messages with the same "
+                "EMAILID have the same THREADID, and no THREADID has the value of an EMAILID.",
+                9),
+    Requirement("IMAP-OBJECTID-SEARCH", 8474, "6", M,
+                "SEARCH EMAILID id matches exactly the messages whose EMAILID is id; SEARCH "
+                "THREADID matches by THREADID, and nothing where THREADID is NIL.", 9),
+    Requirement("IMAP-PREVIEW", 8970, "3.2", M,
+                "FETCH PREVIEW without LAZY returns a string, never NIL.", 9),
+    Requirement("IMAP-PREVIEW-LENGTH", 8970, "3.3", M,
+                "A preview is at most 256 characters long.", 9),
+    Requirement("IMAP-PREVIEW-DECODED", 8970, "3.3", M,
+                "A preview is UTF-8 text, not content-transfer-encoded.", 9),
+    Requirement("IMAP-PREVIEW-PLAIN", 8970, "3.3", S,
+                "A preview of a formatted body has its markup removed.", 9),
+    Requirement("IMAP-PREVIEW-LAZY", 8970, "4.1", M,
+                "FETCH PREVIEW (LAZY) is accepted, answered with a preview string or NIL.", 9),
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
     # (end of section)

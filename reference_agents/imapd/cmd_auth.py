@@ -31,6 +31,7 @@ from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import State, Transition
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import user_of
+from reference_agents.imapd.objects import mailbox_id
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
@@ -161,6 +162,11 @@ async def _select(s: HandlerContext, cmd: Command, read_only: bool) -> Result:
     if s.config.has_quirk("imap_highestmodseq_is_uidnext"):
         highest = info.uidnext  # quirk: UIDNEXT where HIGHESTMODSEQ belongs
     s.untagged("OK", "mod-sequences", code=f"HIGHESTMODSEQ {highest}")
+    if not s.config.has_quirk("imap_select_no_mailboxid"):  # quirk: left out
+        # RFC 8474 §4.2: "A server advertising the OBJECTID capability MUST return an untagged
+        # OK response with the MAILBOXID response code on all successful SELECT and EXAMINE
+        # commands."
+        s.untagged("OK", "mailbox id", code=f"MAILBOXID ({mailbox_id(s, info)})")
     if s.rev2:
         # RFC 9051 §6.3.2: "The server MUST return a LIST response with the mailbox name."
         s.write(format_list_response("LIST", [], DELIMITER, info.name, utf8=True))
@@ -203,13 +209,24 @@ async def create(s: HandlerContext, cmd: Command) -> Result | None:
             return Result("OK", "CREATE completed")
     if name.upper() == "INBOX":
         return Result("NO", "INBOX always exists", "ALREADYEXISTS")
+    if cmd.args.use:
+        # RFC 6154 §3: "If the server cannot create a mailbox with the designated special use
+        # defined, for whatever reason, it MUST NOT create the mailbox, and MUST respond to the
+        # CREATE command with a tagged NO response", with USEATTR when the special use is the
+        # reason. Special uses here belong to the standard mailboxes' names.
+        return Result("NO", "special uses cannot be assigned", "USEATTR")
     try:
         s.store.create_mailbox(user_of(s), name)
     except MailboxExists:
         if s.config.has_quirk("imap_create_existing_ok"):  # quirk: CREATE existing is OK
             return Result("OK", "CREATE completed")
         return Result("NO", "mailbox already exists", "ALREADYEXISTS")
-    return Result("OK", "CREATE completed")
+    if s.config.has_quirk("imap_create_no_mailboxid"):  # quirk: no MAILBOXID code
+        return Result("OK", "CREATE completed")
+    # RFC 8474 §4.1: "A server advertising the OBJECTID capability MUST include the MAILBOXID
+    # response code in the tagged OK response to all successful CREATE commands."
+    info = s.store.mailbox_info(user_of(s), name)
+    return Result("OK", "CREATE completed", f"MAILBOXID ({mailbox_id(s, info)})")
 
 
 async def delete(s: HandlerContext, cmd: Command) -> Result:
@@ -401,7 +418,7 @@ async def status(s: HandlerContext, cmd: Command) -> Result:
 
 
 def _status_values(s: HandlerContext, user: str, name: str,
-                   items: tuple[str, ...]) -> tuple[str, list[tuple[str, int]]] | None:
+                   items: tuple[str, ...]) -> tuple[str, list[tuple[str, int | str]]] | None:
     """The mailbox's canonical name and its STATUS data items (RFC 9051 §6.3.11); None if there
     is no such mailbox."""
     try:
@@ -409,7 +426,7 @@ def _status_values(s: HandlerContext, user: str, name: str,
         messages = s.store.messages(user, name)
     except (NoSuchMailbox, InvalidMailboxName):
         return None
-    values = {
+    values: dict[str, int | str] = {
         # quirk imap_status_wrong_count: one message too many
         "MESSAGES": info.exists + int(s.config.has_quirk("imap_status_wrong_count")),
         "UIDNEXT": info.uidnext,
@@ -426,9 +443,14 @@ def _status_values(s: HandlerContext, user: str, name: str,
                    if "RECENT" in items and not s.config.has_quirk("imap_status_recent_zero") else 0),
         "HIGHESTMODSEQ": (info.uidnext if s.config.has_quirk("imap_highestmodseq_is_uidnext")
                           else info.highestmodseq),
+        # RFC 8474 §4.3: "A server that advertises the OBJECTID capability MUST support the
+        # MAILBOXID status attribute."
+        "MAILBOXID": f"({mailbox_id(s, info)})",
     }
     if "HIGHESTMODSEQ" in items:
         s.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is an enabling command
+    if s.config.has_quirk("imap_status_no_mailboxid"):
+        items = tuple(k for k in items if k != "MAILBOXID")  # quirk: MAILBOXID left out
     return info.name, [(k, values[k]) for k in items]
 
 

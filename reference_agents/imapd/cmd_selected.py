@@ -44,6 +44,7 @@ from harness.protocol.imap.state import Transition
 from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
+from reference_agents.imapd.objects import object_id, objectid_value, preview_value
 from reference_agents.imapd.search import MessageContext, matches, uses_modseq
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import (
@@ -155,6 +156,11 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
     name = item.name
     if name in ("BINARY", "BINARY.SIZE"):
         return _binary_value(item, data, s)
+    if name in ("EMAILID", "THREADID"):
+        assert s.selected is not None
+        return objectid_value(s, name, data, s.selected.uidvalidity, info.uid)
+    if name == "PREVIEW":
+        return preview_value(s, data)
     if item.section is not None:
         content = section_bytes(data, item.section)
         if (s.config.has_quirk("imap_header_fields_case_sensitive") and content is not None
@@ -216,6 +222,8 @@ async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     if pairs is None:
         return bad_sequence_set()
     items = cmd.args.items
+    if any(i.lazy for i in items) and s.config.has_quirk("imap_preview_lazy_refused"):
+        return Result("BAD", "PREVIEW modifiers not supported")  # quirk: LAZY refused
     if (uid_cmd and not any(i.name == "UID" for i in items)
             and not s.config.has_quirk("imap_uid_fetch_no_uid")):  # quirk: UID left out
         # RFC 9051 §6.4.9: UID FETCH responses always include the UID.
@@ -433,6 +441,8 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
     largest_uid = sel.uids[-1] if sel.uids else 0
     found: list[int] = []
+    # quirk imap_search_objectid_none: EMAILID and THREADID match no message
+    ids = not s.config.has_quirk("imap_search_objectid_none")
     highest = 0  # the highest mod-sequence among the messages found
     for seq, uid in enumerate(sel.uids, 1):
         info = infos.get(uid)
@@ -445,10 +455,14 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
             except NoSuchMessage:
                 return None
 
+        def ids_of(key: str, data: bytes, uid: int = uid) -> str:
+            return object_id(s, key, data, sel.uidvalidity, uid)
+
         ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
                              ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
                              case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
-                             raw_address_search=s.config.has_quirk("imap_search_address_raw"))
+                             raw_address_search=s.config.has_quirk("imap_search_address_raw"),
+                             object_id=ids_of if ids else None)
         if matches(cmd.args.key, ctx):
             found.append(uid if uid_cmd else seq)
             highest = max(highest, info.modseq)

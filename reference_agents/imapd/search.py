@@ -17,6 +17,7 @@ from harness.protocol.imap.commands import (
     SearchKey,
     SearchModseq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchSet,
     SearchSize,
@@ -47,8 +48,8 @@ def _keys(key: SearchKey) -> Iterator[SearchKey]:
 
 def needs_content(key: SearchKey) -> bool:
     """Whether some key reads the message itself (header or text), not only its metadata."""
-    return any(isinstance(k, SearchHeader | SearchText) or (isinstance(k, SearchDate) and k.sent)
-               for k in _keys(key))
+    return any(isinstance(k, SearchHeader | SearchText | SearchObjectId)
+               or (isinstance(k, SearchDate) and k.sent) for k in _keys(key))
 
 
 def uses_modseq(key: SearchKey) -> bool:
@@ -80,8 +81,11 @@ class MessageContext:
     def __init__(self, seq: int, info: MessageInfo, exists: int, largest_uid: int,
                  load: Callable[[], bytes | None], *, recent: bool = False,
                  ignore_deleted: bool = False, case_sensitive: bool = False,
-                 raw_address_search: bool = False) -> None:
+                 raw_address_search: bool = False,
+                 object_id: Callable[[str, bytes], str] | None = None) -> None:
         self.seq = seq
+        #: The message's EMAILID or THREADID from its content (RFC 8474 §6); None: no ids.
+        self.object_id = object_id
         #: \Recent is a session flag (RFC 3501 §2.3.2): the session says, not the store.
         self.recent = recent
         #: Quirk imap_search_ignores_deleted_flag: DELETED/UNDELETED act as if nothing had it.
@@ -147,6 +151,9 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
         return key.seqset.contains(ctx.seq, ctx.exists)
     if isinstance(key, SearchSize):
         return ctx.info.size > key.size if key.larger else ctx.info.size < key.size
+    if isinstance(key, SearchObjectId):
+        # RFC 8474 §6: "Messages whose EMAILID [THREADID] is exactly the specified ObjectID."
+        return ctx.object_id is not None and ctx.object_id(key.key, ctx.data) == key.value
     if isinstance(key, SearchNot):
         return not matches(key.key, ctx)
     if isinstance(key, SearchOr):

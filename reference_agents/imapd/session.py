@@ -151,7 +151,7 @@ class Session:
         # MULTIAPPEND, CATENATE
         caps += []
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
-        caps += []
+        caps += ["OBJECTID", "PREVIEW"]
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
         caps += []
         return caps

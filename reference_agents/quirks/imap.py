@@ -187,6 +187,34 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    _q("imap_create_no_mailboxid", ("IMAP-OBJECTID-CREATE",),
+       "CREATE's tagged OK has no MAILBOXID response code"),
+    _q("imap_select_no_mailboxid", ("IMAP-OBJECTID-SELECT",),
+       "SELECT and EXAMINE send no OK [MAILBOXID ...]"),
+    _q("imap_status_no_mailboxid", ("IMAP-OBJECTID-STATUS",),
+       "STATUS leaves the MAILBOXID item out"),
+    _q("imap_mailboxid_shared", ("IMAP-OBJECTID-MAILBOXID-UNIQUE",),
+       "every mailbox has the same MAILBOXID"),
+    _q("imap_mailboxid_renamed_new", ("IMAP-OBJECTID-RENAME",),
+       "the MAILBOXID follows the mailbox name, so RENAME changes it"),
+    _q("imap_emailid_unstable", ("IMAP-OBJECTID-EMAILID",),
+       "every FETCH EMAILID reports a new id"),
+    _q("imap_emailid_per_mailbox", ("IMAP-OBJECTID-EMAILID-COPY",),
+       "the EMAILID names the mailbox and UID, so a copy gets a new one"),
+    _q("imap_threadid_is_emailid", ("IMAP-OBJECTID-THREADID",),
+       "the THREADID has the value of the message's EMAILID"),
+    _q("imap_search_objectid_none", ("IMAP-OBJECTID-SEARCH",),
+       "SEARCH EMAILID and THREADID match no message"),
+    _q("imap_preview_nil", ("IMAP-PREVIEW",),
+       "FETCH PREVIEW answers NIL"),
+    _q("imap_preview_too_long", ("IMAP-PREVIEW-LENGTH",),
+       "previews are cut at 300 characters"),
+    _q("imap_preview_encoded", ("IMAP-PREVIEW-DECODED",),
+       "the preview is the body's octets as transferred (quoted-printable, base64)"),
+    _q("imap_preview_markup", ("IMAP-PREVIEW-PLAIN",),
+       "the preview of an HTML body keeps its tags"),
+    _q("imap_preview_lazy_refused", ("IMAP-PREVIEW-LAZY",),
+       "FETCH PREVIEW (LAZY) is answered BAD"),
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
     # (end of section)

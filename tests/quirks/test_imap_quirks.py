@@ -96,6 +96,20 @@ CATCHES_IMAP: dict[str, str] = {
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    "imap_create_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_select_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_status_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_mailboxid_shared": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_mailboxid_renamed_new": "imap.test_imap_objectid:test_imap_objectid_mailboxid_kept_by_rename",
+    "imap_emailid_unstable": "imap.test_imap_objectid:test_imap_objectid_emailid_threadid",
+    "imap_emailid_per_mailbox": "imap.test_imap_objectid:test_imap_objectid_emailid_kept_by_copy_and_move",
+    "imap_threadid_is_emailid": "imap.test_imap_objectid:test_imap_objectid_emailid_threadid",
+    "imap_search_objectid_none": "imap.test_imap_objectid:test_imap_objectid_search",
+    "imap_preview_nil": "imap.test_imap_preview:test_imap_preview_decoded_text",
+    "imap_preview_too_long": "imap.test_imap_preview:test_imap_preview_length",
+    "imap_preview_encoded": "imap.test_imap_preview:test_imap_preview_decoded_text",
+    "imap_preview_markup": "imap.test_imap_preview:test_imap_preview_without_markup",
+    "imap_preview_lazy_refused": "imap.test_imap_preview:test_imap_preview_lazy",
     # (end of section)
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
     # (end of section)

@@ -40,6 +40,7 @@ from harness.protocol.imap.command_values import (
     SearchKey,
     SearchModseq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchSet,
     SearchSize,
@@ -164,6 +165,9 @@ def _qresync(q: QResync) -> bytes:
 
 def _mailbox_arg(args: MailboxArg) -> list[_Part]:
     parts: list[_Part] = [b" ", mailbox(args.mailbox)]
+    if args.use:
+        # RFC 6154 §6: create-param =/ "USE" SP "(" [use-attr *(SP use-attr)] ")"
+        parts.append(b" (USE " + flag_list(args.use) + b")")
     params = ([b"CONDSTORE"] if args.condstore else []) + (
         [_qresync(args.qresync)] if args.qresync is not None else [])
     if params:
@@ -208,7 +212,7 @@ def fetch_item(item: FetchItem) -> bytes:
     """fetch-att: BODY[.PEEK][section]<origin.length>, BINARY[.PEEK][part], BINARY.SIZE[part]
     or a plain attribute name."""
     if item.section is None:
-        return atom(item.name)
+        return atom(item.name) + (b" (LAZY)" if item.lazy else b"")
     name = item.name + (".PEEK" if item.peek else "")
     out = f"{name}[{item.section.format()}]"
     if item.partial is not None:
@@ -314,6 +318,8 @@ def _search_key(key: SearchKey, *, nested: bool) -> list[_Part]:
         return [(b"UID " if key.uid else b"") + _seqset(key.seqset)]
     if isinstance(key, SearchModseq):
         return [b"MODSEQ %d" % key.value]
+    if isinstance(key, SearchObjectId):
+        return [key.key.encode("ascii") + b" ", atom(key.value)]
     if isinstance(key, SearchNot):
         return [b"NOT ", *_search_key(key.key, nested=True)]
     if isinstance(key, SearchOr):

@@ -95,6 +95,31 @@ def _mailbox_arg(lx: Lexer) -> MailboxArg:
     return MailboxArg(normalise_mailbox(raw), raw)
 
 
+def _create(lx: Lexer) -> MailboxArg:
+    """CREATE mailbox [create-params] (RFC 4466 §2.2); RFC 6154 §6: create-param =/ "USE" SP
+    "(" [use-attr *(SP use-attr)] ")", use-attr = "\\" atom."""
+    arg = _mailbox_arg(lx)
+    if not lx.accept(b" "):
+        return arg
+    lx.expect(b"(")
+    if not lx.accept_word("USE"):
+        raise ParseError(f"unknown create parameter at octet {lx.pos}")
+    lx.sp()
+    lx.expect(b"(")
+    use: list[str] = []
+    if not lx.accept(b")"):
+        while True:
+            attr = lx.flag()
+            if not attr.startswith("\\") or attr == "\\*":
+                raise ParseError("a use-attr is a backslash and an atom")
+            use.append(attr)
+            if lx.accept(b")"):
+                break
+            lx.sp()
+    lx.expect(b")")
+    return MailboxArg(arg.mailbox, arg.raw, use=tuple(use))
+
+
 def _atom_list(lx: Lexer) -> list[str]:
     """``"(" atom *(SP atom) ")"``, upper-cased (STATUS items)."""
     lx.expect(b"(")
@@ -250,7 +275,8 @@ def _list(lx: Lexer) -> ListArgs:
 
 
 _STATUS_ITEMS = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
-                           "RECENT", "HIGHESTMODSEQ"})
+                           "RECENT", "HIGHESTMODSEQ",
+                           "MAILBOXID"})  # RFC 8474 §4.3
 
 
 def _status(lx: Lexer) -> Status:
@@ -269,7 +295,8 @@ def _status_items(lx: Lexer) -> tuple[str, ...]:
 
 
 _SIMPLE_FETCH = ("BODYSTRUCTURE", "BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.HEADER",
-                 "RFC822.SIZE", "RFC822.TEXT", "RFC822", "UID", "MODSEQ")
+                 "RFC822.SIZE", "RFC822.TEXT", "RFC822", "UID", "MODSEQ",
+                 "EMAILID", "THREADID")  # RFC 8474 §5.3
 _MACROS = {
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
     "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
@@ -360,6 +387,19 @@ def _fetch_att(lx: Lexer) -> FetchItem:
     if peek or (lx.peek_bytes(5).upper() == b"BODY[" and lx.accept_word("BODY")):
         section = _section(lx)
         return FetchItem("BODY", section, _partial(lx), peek)
+    if lx.accept_word("PREVIEW"):
+        # RFC 8970 §6: fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"];
+        # preview-mod = "LAZY"
+        if lx.peek_bytes(2) != b" (" or lx.data[lx.pos + 2:lx.pos + 6].upper() != b"LAZY":
+            return FetchItem("PREVIEW")
+        lx.pos += 2
+        while True:
+            if not lx.accept_word("LAZY"):
+                raise ParseError(f"unknown preview modifier at octet {lx.pos}")
+            if not lx.accept(b" "):
+                break
+        lx.expect(b")")
+        return FetchItem("PREVIEW", lazy=True)
     for name in _SIMPLE_FETCH:
         if lx.accept_word(name):
             return FetchItem(name)
@@ -538,7 +578,7 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "CHECK": _no_args, "CLOSE": _no_args, "UNSELECT": _no_args, "EXPUNGE": _no_args,
     "IDLE": _no_args, "NAMESPACE": _no_args,
     "LOGIN": _login, "AUTHENTICATE": _authenticate,
-    "SELECT": _select, "EXAMINE": _select, "CREATE": _mailbox_arg,
+    "SELECT": _select, "EXAMINE": _select, "CREATE": _create,
     "DELETE": _mailbox_arg, "SUBSCRIBE": _mailbox_arg, "UNSUBSCRIBE": _mailbox_arg,
     "RENAME": _rename,
     "LIST": _list, "LSUB": _lsub, "STATUS": _status, "APPEND": _append,

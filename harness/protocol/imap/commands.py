@@ -40,6 +40,7 @@ from harness.protocol.imap.command_values import (
     SearchKey,
     SearchModseq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchSet,
     SearchSize,
@@ -56,7 +57,7 @@ __all__ = [
     "Enable", "Event", "Fetch", "FetchItem", "Id", "InvalidCommand", "ListArgs",
     "LiteralTooLarge", "Login", "MailboxArg", "NeedContinuation", "QResync", "Rename", "Search",
     "SearchAll", "SearchAnd", "SearchDate", "SearchFlag", "SearchHeader", "SearchKey",
-    "SearchModseq", "SearchNot", "SearchOr", "SearchSet", "SearchSize", "SearchText", "Section",
+    "SearchModseq", "SearchNot", "SearchObjectId", "SearchOr", "SearchSet", "SearchSize", "SearchText", "Section",
     "Status", "Store", "UidExpunge", "format_command", "normalise_mailbox", "parse_command",
 ]
 

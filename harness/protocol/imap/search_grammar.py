@@ -16,6 +16,7 @@ from harness.protocol.imap.command_values import (
     SearchKey,
     SearchModseq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchSet,
     SearchSize,
@@ -42,6 +43,8 @@ def header_field(key: str) -> str:
     return key.capitalize()
 
 
+#: RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}\Z")
 _SEARCH_DATE = re.compile(rb'("?)(\d{1,2})-([A-Za-z]{3})-(\d{4})\1')
 _MAX_SEARCH_DEPTH = 64
 _SEARCH_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT", "SAVE"})
@@ -115,6 +118,13 @@ def _search_key(lx: Lexer, depth: int = 0) -> SearchKey:
                 raise ParseError("bad entry-type-req")
             lx.sp()
         return SearchModseq(lx.mod_sequence(zero=True))
+    if word in ("EMAILID", "THREADID"):
+        # RFC 8474 §6: "EMAILID" SP objectid / "THREADID" SP objectid
+        lx.sp()
+        value = lx.atom()
+        if OBJECTID.match(value) is None:
+            raise ParseError("an objectid is 1 to 255 letters, digits, '_' or '-'")
+        return SearchObjectId(word, value)
     if word == "NOT":
         lx.sp()
         return SearchNot(_search_key(lx, depth + 1))
