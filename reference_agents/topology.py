@@ -19,7 +19,7 @@ from harness.targets import Account as TargetAccount
 from harness.targets import DNSControl, Endpoint, ProviderTarget, Target, dump_target
 from reference_agents.accounts import Account, AccountStore, hash_password
 from reference_agents.allowances import check_allowances
-from reference_agents.config import ProviderConfig, ProviderPorts
+from reference_agents.config import DEFAULT_QUOTA, ProviderConfig, ProviderPorts, Quota
 from reference_agents.durable import replace_file
 from reference_agents.provider import Provider
 from reference_agents.quirks import check_quirks
@@ -38,13 +38,18 @@ class AccountSpec:
     user: str
     password: str
     address: str
+    #: The account's own quota; None: the topology's.
+    quota: Quota | None = None
 
 
+#: The second receiver account has a small quota (1 MiB, 50 messages), so that the quota suite
+#: can reach it with a few APPENDs; the others have the default.
+SMALL_QUOTA = Quota(storage_kib=1024, messages=50)
 DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec("alice@example.org", "alice-password", "alice@example.org"),
     AccountSpec("carol@example.org", "carol-password", "carol@example.org"),
     AccountSpec("bob@example.net", "bob-password", "bob@example.net"),
-    AccountSpec("dave@example.net", "dave-password", "dave@example.net"),
+    AccountSpec("dave@example.net", "dave-password", "dave@example.net", SMALL_QUOTA),
 )
 
 
@@ -72,12 +77,29 @@ class TopologySettings:
     delivery_timeout: float = 30.0
     max_message_size: int = 10 * 1024 * 1024
     idle_poll_interval: float = 1.0
+    #: Every account's quota (RFC 9208) but those with their own.
+    quota: Quota = DEFAULT_QUOTA
 
 
 _SETTING_KEYS = {
     "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
-    "delivery_timeout", "max_message_size", "accounts",
+    "delivery_timeout", "max_message_size", "accounts", "quota_storage", "quota_messages",
 }
+
+
+def _quota(raw: dict[str, Any], where: str, default: Quota) -> Quota:
+    """``quota_storage`` (KiB) and ``quota_messages`` of a table; a missing key keeps
+    *default*'s limit, 0 is a limit of nothing (RFC 9208 §3.1.2: "0 indicates that any usage is
+    prohibited")."""
+    limits: dict[str, int | None] = {}
+    for key, current in (("quota_storage", default.storage_kib),
+                         ("quota_messages", default.messages)):
+        value = raw.get(key, current)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise ConfigError(f"{where}: {key}: expected a number >= 0, got {value!r}")
+        limits[key] = value
+    return Quota(limits["quota_storage"], limits["quota_messages"])
 
 
 def load_settings(path: Path, *, data_dir: Path | None = None) -> TopologySettings:
@@ -117,9 +139,11 @@ def settings_from_dict(
     schedule = typed("retry_schedule", list, list(defaults.retry_schedule))
     if not schedule or not all(isinstance(s, int | float) and s > 0 for s in schedule):
         raise ConfigError(f"{source}: retry_schedule: expected a non-empty list of positive seconds")
+    quota = _quota(raw, source, defaults.quota)
     accounts = defaults.accounts
     if "accounts" in raw:
-        accounts = tuple(_account(a, source, i) for i, a in enumerate(typed("accounts", list, [])))
+        accounts = tuple(_account(a, source, i, quota)
+                         for i, a in enumerate(typed("accounts", list, [])))
     settings = TopologySettings(
         data_dir=chosen_dir,
         standard_ports=typed("standard_ports", bool, True),
@@ -132,6 +156,7 @@ def settings_from_dict(
         delivery_timeout=float(typed("delivery_timeout", (int, float), defaults.delivery_timeout)),
         max_message_size=typed("max_message_size", int, defaults.max_message_size),
         accounts=accounts,
+        quota=quota,
     )
     if not 0 <= settings.dns_port <= 65535:
         raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
@@ -141,10 +166,10 @@ def settings_from_dict(
     return settings
 
 
-def _account(raw: Any, source: str, index: int) -> AccountSpec:
+def _account(raw: Any, source: str, index: int, quota: Quota) -> AccountSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: accounts[{index}]: expected a table")
-    unknown = set(raw) - {"user", "password", "address"}
+    unknown = set(raw) - {"user", "password", "address", "quota_storage", "quota_messages"}
     if unknown:
         raise ConfigError(f"{source}: accounts[{index}]: unknown key {sorted(unknown)[0]!r}")
     for key in ("user", "password"):
@@ -155,7 +180,10 @@ def _account(raw: Any, source: str, index: int) -> AccountSpec:
         raise ConfigError(f"{source}: accounts[{index}]: address {address!r} is not user@domain")
     if address.rsplit("@", 1)[1].lower() not in ("example.org", "example.net"):
         raise ConfigError(f"{source}: accounts[{index}]: {address} is not at example.org or example.net")
-    return AccountSpec(raw["user"], raw["password"], address)
+    own = None
+    if "quota_storage" in raw or "quota_messages" in raw:
+        own = _quota(raw, f"{source}: accounts[{index}]", quota)
+    return AccountSpec(raw["user"], raw["password"], address, own)
 
 
 def _bindable(address: str, port: int) -> bool:
@@ -259,6 +287,9 @@ class Topology:
                 retry_schedule=s.retry_schedule,
                 max_queue_lifetime=s.max_queue_lifetime,
                 idle_poll_interval=s.idle_poll_interval,
+                quota=s.quota,
+                user_quotas=tuple((a.user, a.quota) for a in s.accounts
+                                  if a.quota is not None and a.address.endswith("@" + domain)),
             )
             provider = Provider(config)
             await provider.start()

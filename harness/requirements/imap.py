@@ -270,6 +270,24 @@ IMAP: tuple[Requirement, ...] = (
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    Requirement("IMAP-QUOTA-ROOT", 9208, "4.1.2", M,
+                "GETQUOTAROOT mailbox returns a QUOTAROOT response naming the mailbox's quota "
+                "roots and a QUOTA response for each of them.", 9),
+    Requirement("IMAP-QUOTA-GETQUOTA", 9208, "4.1.1", M,
+                "GETQUOTA of a quota root returns its QUOTA response, the resources "
+                "GETQUOTAROOT reported.", 9),
+    Requirement("IMAP-QUOTA-RES", 9208, "3.1.1", M,
+                "Every resource a QUOTA response names is advertised as a QUOTA=RES- "
+                "capability.", 9),
+    Requirement("IMAP-QUOTA-USAGE", 9208, "5.2", M,
+                "The MESSAGE usage is the exact number of messages in the quota root's "
+                "mailboxes: one APPEND adds one.", 9),
+    Requirement("IMAP-QUOTA-DELETED-STORAGE", 9208, "5.1", M,
+                "A server with QUOTA=RES-STORAGE supports STATUS DELETED-STORAGE: 0 without "
+                "\\Deleted messages, more with one.", 9),
+    Requirement("IMAP-QUOTA-OVERQUOTA", 9208, "4.3.1", S,
+                "An APPEND or COPY that would exceed a quota limit is refused with NO "
+                "[OVERQUOTA] and stores nothing.", 9),
     Requirement("IMAP-OBJECTID-CREATE", 8474, "4.1", M,
                 "A server advertising OBJECTID includes the MAILBOXID response code in the "
                 "tagged OK of every successful CREATE.", 9),

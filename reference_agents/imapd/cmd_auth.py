@@ -29,6 +29,7 @@ from harness.protocol.imap.formatting import (
 from harness.protocol.imap.mime import encode_binary_parts
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import State, Transition
+from reference_agents.imapd.cmd_quota import over_quota
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import user_of
 from reference_agents.imapd.objects import mailbox_id
@@ -446,6 +447,12 @@ def _status_values(s: HandlerContext, user: str, name: str,
         # RFC 8474 §4.3: "A server that advertises the OBJECTID capability MUST support the
         # MAILBOXID status attribute."
         "MAILBOXID": f"({mailbox_id(s, info)})",
+        # RFC 9208 §4.1.4: "the amount of storage space that can be reclaimed by performing
+        # EXPUNGE on the mailbox": the sizes of the \Deleted messages, which is what the store
+        # holds (quirk imap_deleted_storage_all: of every message)
+        "DELETED-STORAGE": sum(m.size for m in messages
+                               if "\\Deleted" in m.flags
+                               or s.config.has_quirk("imap_deleted_storage_all")),
     }
     if "HIGHESTMODSEQ" in items:
         s.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is an enabling command
@@ -492,6 +499,9 @@ async def append(s: HandlerContext, cmd: Command) -> Result:
     # so that BODYSTRUCTURE and BODY[...] describe it in a CTE the base protocol accepts.
     message = encode_binary_parts(cmd.args.message)
     when = None if s.config.has_quirk("imap_append_ignores_date") else cmd.args.date
+    refused = over_quota(s, user, 1, len(message))
+    if refused is not None:
+        return refused
     try:
         uid = await asyncio.to_thread(s.store.append, user, info.name, message, flags, when)
     except NoSuchMailbox:

@@ -42,6 +42,7 @@ from harness.protocol.imap.mime import (
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import Transition
 from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
+from reference_agents.imapd.cmd_quota import over_quota
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
 from reference_agents.imapd.objects import object_id, objectid_value, preview_value
@@ -522,6 +523,13 @@ async def _copy(s: HandlerContext, cmd: Command, uid_cmd: bool, move: bool) -> R
         # an error. It SHOULD NOT automatically create the mailbox." ... [TRYCREATE].
         return Result("NO", "no such mailbox", trycreate_code(s))
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    wanted = [infos[uid] for _, uid in pairs if uid in infos]
+    # RFC 9208 §4.3.1: OVERQUOTA when the copies would put the user over a limit; nothing is
+    # copied (RFC 9051 §6.4.7: "If the COPY command is unsuccessful for any reason, server
+    # implementations MUST restore the destination mailbox to its state before the COPY").
+    refused = over_quota(s, user, len(wanted), sum(m.size for m in wanted))
+    if refused is not None:
+        return refused
     source: list[int] = []
     target: list[int] = []
     for _, uid in pairs:

@@ -26,7 +26,7 @@ from harness.protocol.imap.formatting import (
 )
 from harness.protocol.imap.state import State, Transition, next_state
 from reference_agents.config import ProviderConfig
-from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_selected
+from reference_agents.imapd import cmd_any, cmd_auth, cmd_nonauth, cmd_quota, cmd_selected
 from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
@@ -66,10 +66,11 @@ _AUTHENTICATED_ONLY = frozenset({"ENABLE"})
 def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
-    selected = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_selected.COMMANDS}
+    auth = {**cmd_auth.COMMANDS, **cmd_quota.COMMANDS}
+    selected = {**cmd_any.COMMANDS, **auth, **cmd_selected.COMMANDS}
     return {
         State.NOT_AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_nonauth.COMMANDS},
-        State.AUTHENTICATED: {**cmd_any.COMMANDS, **cmd_auth.COMMANDS},
+        State.AUTHENTICATED: {**cmd_any.COMMANDS, **auth},
         State.SELECTED: {k: v for k, v in selected.items() if k not in _AUTHENTICATED_ONLY},
         State.LOGOUT: {},
     }
@@ -151,7 +152,7 @@ class Session:
         # MULTIAPPEND, CATENATE
         caps += []
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
-        caps += ["OBJECTID", "PREVIEW"]
+        caps += [*cmd_quota.capabilities(self), "OBJECTID", "PREVIEW"]
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
         caps += []
         return caps

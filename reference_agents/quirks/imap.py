@@ -187,6 +187,18 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    _q("imap_quotaroot_no_quota", ("IMAP-QUOTA-ROOT",),
+       "GETQUOTAROOT sends the QUOTAROOT response but no QUOTA response"),
+    _q("imap_getquota_no_root", ("IMAP-QUOTA-GETQUOTA",),
+       "GETQUOTA answers NO for the root GETQUOTAROOT names"),
+    _q("imap_quota_res_missing", ("IMAP-QUOTA-RES",),
+       "QUOTA reports MESSAGE but only QUOTA=RES-STORAGE is advertised"),
+    _q("imap_quota_counts_inbox_only", ("IMAP-QUOTA-USAGE",),
+       "the quota usage counts INBOX's messages only"),
+    _q("imap_deleted_storage_all", ("IMAP-QUOTA-DELETED-STORAGE",),
+       "STATUS DELETED-STORAGE counts every message, \\Deleted or not"),
+    _q("imap_overquota_no_code", ("IMAP-QUOTA-OVERQUOTA",),
+       "an APPEND or COPY over quota is answered NO without OVERQUOTA"),
     _q("imap_create_no_mailboxid", ("IMAP-OBJECTID-CREATE",),
        "CREATE's tagged OK has no MAILBOXID response code"),
     _q("imap_select_no_mailboxid", ("IMAP-OBJECTID-SELECT",),

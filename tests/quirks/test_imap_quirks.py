@@ -96,6 +96,12 @@ CATCHES_IMAP: dict[str, str] = {
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
+    "imap_quotaroot_no_quota": "imap.test_imap_quota:test_imap_quota_roots",
+    "imap_getquota_no_root": "imap.test_imap_quota:test_imap_quota_roots",
+    "imap_quota_res_missing": "imap.test_imap_quota:test_imap_quota_roots",
+    "imap_quota_counts_inbox_only": "imap.test_imap_quota:test_imap_quota_message_usage_is_exact",
+    "imap_deleted_storage_all": "imap.test_imap_quota:test_imap_quota_status_deleted_storage",
+    "imap_overquota_no_code": "imap.test_imap_quota:test_imap_quota_overquota_refuses_append_and_copy",
     "imap_create_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
     "imap_select_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
     "imap_status_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",

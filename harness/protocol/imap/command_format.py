@@ -31,6 +31,7 @@ from harness.protocol.imap.command_values import (
     Login,
     MailboxArg,
     QResync,
+    QuotaRoot,
     Rename,
     Search,
     SearchAll,
@@ -45,6 +46,7 @@ from harness.protocol.imap.command_values import (
     SearchSet,
     SearchSize,
     SearchText,
+    SetQuota,
     Status,
     Store,
     UidExpunge,
@@ -348,6 +350,15 @@ def _search(args: Search) -> list[_Part]:
     return parts + search_program(args.key)
 
 
+def _getquota(args: QuotaRoot) -> list[_Part]:
+    return [b" ", astring(args.root)]
+
+
+def _setquota(args: SetQuota) -> list[_Part]:
+    limits = b" ".join(atom(name) + b" %d" % limit for name, limit in args.limits)
+    return [b" ", astring(args.root), b" (" + limits + b")"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -360,7 +371,7 @@ _FORMATTERS: dict[type, Callable[..., list[_Part]]] = {
     type(None): _no_args, Login: _login, Authenticate: _authenticate, MailboxArg: _mailbox_arg,
     Rename: _rename, ListArgs: _list, Status: _status, Fetch: _fetch, Store: _store,
     Copy: _copy, UidExpunge: _uid_expunge, Append: _append, Enable: _enable, Id: _id,
-    Search: _search,
+    Search: _search, QuotaRoot: _getquota, SetQuota: _setquota,
 }
 
 

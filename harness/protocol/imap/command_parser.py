@@ -23,8 +23,10 @@ from harness.protocol.imap.command_values import (
     Login,
     MailboxArg,
     QResync,
+    QuotaRoot,
     Rename,
     Section,
+    SetQuota,
     Status,
     Store,
     UidExpunge,
@@ -276,7 +278,8 @@ def _list(lx: Lexer) -> ListArgs:
 
 _STATUS_ITEMS = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
                            "RECENT", "HIGHESTMODSEQ",
-                           "MAILBOXID"})  # RFC 8474 §4.3
+                           "MAILBOXID",  # RFC 8474 §4.3
+                           "DELETED-STORAGE"})  # RFC 9208 §4.1.4
 
 
 def _status(lx: Lexer) -> Status:
@@ -573,6 +576,32 @@ def _id(lx: Lexer) -> Id:
     return Id(tuple(params))
 
 
+def _getquota(lx: Lexer) -> QuotaRoot:
+    # RFC 9208 §7: getquota = "GETQUOTA" SP quota-root-name; quota-root-name = astring
+    lx.sp()
+    return QuotaRoot(lx.astring())
+
+
+def _setquota(lx: Lexer) -> SetQuota:
+    # RFC 9208 §7: setquota = "SETQUOTA" SP quota-root-name SP setquota-list; setquota-list =
+    # "(" [setquota-resource *(SP setquota-resource)] ")"; setquota-resource = resource-name SP
+    # resource-limit; resource-name = atom; resource-limit = number64
+    lx.sp()
+    root = lx.astring()
+    lx.sp()
+    lx.expect(b"(")
+    limits: list[tuple[str, int]] = []
+    if not lx.accept(b")"):
+        while True:
+            name = lx.atom().upper()
+            lx.sp()
+            limits.append((name, lx.mod_sequence(zero=True)))
+            if lx.accept(b")"):
+                break
+            lx.sp()
+    return SetQuota(root, tuple(limits))
+
+
 _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "CAPABILITY": _no_args, "NOOP": _no_args, "LOGOUT": _no_args, "STARTTLS": _no_args,
     "CHECK": _no_args, "CLOSE": _no_args, "UNSELECT": _no_args, "EXPUNGE": _no_args,
@@ -584,6 +613,8 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "LIST": _list, "LSUB": _lsub, "STATUS": _status, "APPEND": _append,
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,
     "ENABLE": _enable, "ID": _id,
+    # RFC 9208 §4.1
+    "GETQUOTA": _getquota, "GETQUOTAROOT": _mailbox_arg, "SETQUOTA": _setquota,
 }
 _UID_PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,

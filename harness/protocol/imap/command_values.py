@@ -196,6 +196,22 @@ class Id:
     params: tuple[tuple[str, str | None], ...] | None
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaRoot:
+    """GETQUOTA quota-root-name (RFC 9208 §4.1.1)."""
+
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota:
+    """SETQUOTA quota-root-name setquota-list (RFC 9208 §4.1.3): (resource, limit) pairs,
+    resource names upper-cased."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
 # -- SEARCH keys (RFC 9051 §6.4.4) ---------------------------------------------------------------
 
 
@@ -300,7 +316,7 @@ class Search:
 
 CommandArgs: TypeAlias = (
     None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
-    | UidExpunge | Append | Enable | Id | Search
+    | UidExpunge | Append | Enable | Id | Search | QuotaRoot | SetQuota
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from harness.protocol.imap.command_values import (
     MailboxArg,
     NeedContinuation,
     QResync,
+    QuotaRoot,
     Rename,
     Search,
     SearchAll,
@@ -46,6 +47,7 @@ from harness.protocol.imap.command_values import (
     SearchSize,
     SearchText,
     Section,
+    SetQuota,
     Status,
     Store,
     UidExpunge,
@@ -57,8 +59,8 @@ __all__ = [
     "Enable", "Event", "Fetch", "FetchItem", "Id", "InvalidCommand", "ListArgs",
     "LiteralTooLarge", "Login", "MailboxArg", "NeedContinuation", "QResync", "Rename", "Search",
     "SearchAll", "SearchAnd", "SearchDate", "SearchFlag", "SearchHeader", "SearchKey",
-    "SearchModseq", "SearchNot", "SearchObjectId", "SearchOr", "SearchSet", "SearchSize", "SearchText", "Section",
-    "Status", "Store", "UidExpunge", "format_command", "normalise_mailbox", "parse_command",
+    "SearchModseq", "SearchNot", "SearchObjectId", "SearchOr", "SearchSet", "SearchSize",
+    "SearchText", "Section", "QuotaRoot", "SetQuota", "Status", "Store", "UidExpunge", "format_command", "normalise_mailbox", "parse_command",
 ]
 
 # ---------------------------------------------------------------------------------------------
