@@ -314,6 +314,12 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-OBJECTID-SEARCH", 8474, "6", M,
                 "SEARCH EMAILID id matches exactly the messages whose EMAILID is id; SEARCH "
                 "THREADID matches by THREADID, and nothing where THREADID is NIL.", 9),
+    Requirement("IMAP-CREATE-SPECIAL-USE", 6154, "3", M,
+                "A CREATE name (USE (\\Archive)) that succeeds creates the mailbox with that "
+                "special use: LIST shows the attribute.", 9),
+    Requirement("IMAP-USEATTR", 6154, "3", M,
+                "A CREATE whose special use cannot be assigned is answered NO and creates no "
+                "mailbox.", 9),
     Requirement("IMAP-PREVIEW", 8970, "3.2", M,
                 "FETCH PREVIEW without LAZY returns a string, never NIL.", 9),
     Requirement("IMAP-PREVIEW-LENGTH", 8970, "3.3", M,

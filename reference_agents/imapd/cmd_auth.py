@@ -48,6 +48,8 @@ from reference_agents.mailstore import (
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 #: RFC 6154 §2 (RFC 9051 §7.3.1): the special-use attribute of each special mailbox.
 SPECIAL_USE = {"Junk": "\\Junk", "Sent": "\\Sent", "Trash": "\\Trash", "Drafts": "\\Drafts"}
+#: CREATE-SPECIAL-USE (RFC 6154 §3): the attributes CREATE (USE (...)) can give a mailbox.
+CREATE_SPECIAL_USE = frozenset({"\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"})
 
 
 def ensure_special_mailboxes(s: HandlerContext) -> None:
@@ -210,14 +212,21 @@ async def create(s: HandlerContext, cmd: Command) -> Result | None:
             return Result("OK", "CREATE completed")
     if name.upper() == "INBOX":
         return Result("NO", "INBOX always exists", "ALREADYEXISTS")
-    if cmd.args.use:
+    unsupported = sorted(set(cmd.args.use) - CREATE_SPECIAL_USE)
+    if unsupported:
+        if s.config.has_quirk("imap_useattr_creates"):
+            # quirk: the mailbox is created all the same, without the attribute
+            s.store.create_mailbox(user_of(s), name)
+            return Result("NO", f"{unsupported[0]} not supported", "USEATTR")
         # RFC 6154 §3: "If the server cannot create a mailbox with the designated special use
         # defined, for whatever reason, it MUST NOT create the mailbox, and MUST respond to the
         # CREATE command with a tagged NO response", with USEATTR when the special use is the
-        # reason. Special uses here belong to the standard mailboxes' names.
-        return Result("NO", "special uses cannot be assigned", "USEATTR")
+        # reason (\All and \Flagged would need virtual mailboxes, which this server has not).
+        return Result("NO", f"{unsupported[0]} not supported", "USEATTR")
+    # quirk imap_create_use_ignored: the attributes are not kept
+    use = () if s.config.has_quirk("imap_create_use_ignored") else cmd.args.use
     try:
-        s.store.create_mailbox(user_of(s), name)
+        s.store.create_mailbox(user_of(s), name, use)
     except MailboxExists:
         if s.config.has_quirk("imap_create_existing_ok"):  # quirk: CREATE existing is OK
             return Result("OK", "CREATE completed")
@@ -348,9 +357,13 @@ async def list_(s: HandlerContext, cmd: Command) -> Result:
     by_subscription = ("SUBSCRIBED" in args.select
                        and not s.config.has_quirk("imap_list_subscribed_ignored"))
     special = not s.config.has_quirk("imap_special_use_missing")
+    # The standard mailboxes' special uses and those CREATE (USE (...)) gave (RFC 6154 §3).
+    uses: dict[str, list[str]] = {n: [a] for n, a in SPECIAL_USE.items()} if special else {}
+    for n, given in s.store.special_uses(user).items():
+        uses[n] = sorted({*uses.get(n, []), *given})
     candidates = sorted(subscribed) if by_subscription else names
     if "SPECIAL-USE" in args.select:
-        candidates = [n for n in candidates if n in SPECIAL_USE and special]
+        candidates = [n for n in candidates if n in uses]
     listed: list[str] = []
     for name in candidates:
         if not matches(name):
@@ -359,8 +372,7 @@ async def list_(s: HandlerContext, cmd: Command) -> Result:
         attrs = [_children(name, names)] if name in existing else ["\\NonExistent"]
         if name in subscribed:
             attrs.append("\\Subscribed")
-        if name in SPECIAL_USE and special:
-            attrs.append(SPECIAL_USE[name])
+        attrs += uses.get(name, [])
         s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8,
                                      childinfo=_childinfo(s, args, name, subscribed)))
         _list_status(s, args, name, existing)

@@ -152,7 +152,7 @@ class Session:
         # MULTIAPPEND, CATENATE
         caps += []
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
-        caps += [*cmd_quota.capabilities(self), "OBJECTID", "PREVIEW"]
+        caps += [*cmd_quota.capabilities(self), "OBJECTID", "PREVIEW", "CREATE-SPECIAL-USE"]
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
         caps += []
         return caps

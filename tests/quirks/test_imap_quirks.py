@@ -111,6 +111,8 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_emailid_per_mailbox": "imap.test_imap_objectid:test_imap_objectid_emailid_kept_by_copy_and_move",
     "imap_threadid_is_emailid": "imap.test_imap_objectid:test_imap_objectid_emailid_threadid",
     "imap_search_objectid_none": "imap.test_imap_objectid:test_imap_objectid_search",
+    "imap_create_use_ignored": "imap.test_imap_create_special_use:test_imap_create_with_special_use",
+    "imap_useattr_creates": "imap.test_imap_create_special_use:test_imap_create_with_unassignable_use_refused",
     "imap_preview_nil": "imap.test_imap_preview:test_imap_preview_decoded_text",
     "imap_preview_too_long": "imap.test_imap_preview:test_imap_preview_length",
     "imap_preview_encoded": "imap.test_imap_preview:test_imap_preview_decoded_text",
