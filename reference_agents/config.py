@@ -24,6 +24,19 @@ class ProviderPorts:
 
 
 @dataclass(frozen=True)
+class Quota:
+    """A user's limits (RFC 9208 §5): ``storage_kib`` in units of 1024 octets (STORAGE),
+    ``messages`` a count (MESSAGE), over all the user's mailboxes; None is no limit."""
+
+    storage_kib: int | None = None
+    messages: int | None = None
+
+
+#: Large enough that no suite but the quota one comes near it.
+DEFAULT_QUOTA = Quota(storage_kib=1024 * 1024, messages=100_000)
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     """Everything one provider's agents (MSA, MTA, MDA, IMAP) need to run.
 
@@ -60,9 +73,16 @@ class ProviderConfig:
     connection_limits: ConnectionLimits = ConnectionLimits()
     #: The failure counts every listener of this provider shares (made from auth_limits).
     auth_throttle: AuthThrottle = field(init=False, compare=False, repr=False)
+    #: Every user's quota (RFC 9208), unless *user_quotas* names the user's own.
+    quota: Quota = DEFAULT_QUOTA
+    user_quotas: tuple[tuple[str, Quota], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "auth_throttle", AuthThrottle(self.auth_limits))
+
+    def quota_of(self, user: str) -> Quota:
+        """The quota of login name *user*."""
+        return dict(self.user_quotas).get(user, self.quota)
 
     def has_quirk(self, name: str) -> bool:
         """Whether quirk *name* is on. A name that is no quirk raises KeyError, so a misspelt

@@ -19,7 +19,7 @@ from harness.targets import Account as TargetAccount
 from harness.targets import DNSControl, Endpoint, ProviderTarget, Target, dump_target
 from reference_agents.accounts import Account, AccountStore, hash_password
 from reference_agents.allowances import check_allowances
-from reference_agents.config import ProviderConfig, ProviderPorts
+from reference_agents.config import DEFAULT_QUOTA, ProviderConfig, ProviderPorts, Quota
 from reference_agents.durable import replace_file
 from reference_agents.limits import AuthLimits, ConnectionLimits, limits_from
 from reference_agents.provider import Provider
@@ -39,13 +39,18 @@ class AccountSpec:
     user: str
     password: str
     address: str
+    #: The account's own quota; None: the topology's.
+    quota: Quota | None = None
 
 
+#: The second receiver account has a small quota (1 MiB, 50 messages), so that the quota suite
+#: can reach it with a few APPENDs; the others have the default.
+SMALL_QUOTA = Quota(storage_kib=1024, messages=50)
 DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec("alice@example.org", "alice-password", "alice@example.org"),
     AccountSpec("carol@example.org", "carol-password", "carol@example.org"),
     AccountSpec("bob@example.net", "bob-password", "bob@example.net"),
-    AccountSpec("dave@example.net", "dave-password", "dave@example.net"),
+    AccountSpec("dave@example.net", "dave-password", "dave@example.net", SMALL_QUOTA),
 )
 
 
@@ -76,12 +81,30 @@ class TopologySettings:
     #: Authentication throttling and connection limits (``[limits]``; reference_agents/limits.py).
     auth_limits: AuthLimits = AuthLimits()
     connection_limits: ConnectionLimits = ConnectionLimits()
+    #: Every account's quota (RFC 9208) but those with their own.
+    quota: Quota = DEFAULT_QUOTA
 
 
 _SETTING_KEYS = {
     "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
-    "delivery_timeout", "max_message_size", "accounts", "limits",
+    "delivery_timeout", "max_message_size", "accounts", "limits", "quota_storage",
+    "quota_messages",
 }
+
+
+def _quota(raw: dict[str, Any], where: str, default: Quota) -> Quota:
+    """``quota_storage`` (KiB) and ``quota_messages`` of a table; a missing key keeps
+    *default*'s limit, 0 is a limit of nothing (RFC 9208 §3.1.2: "0 indicates that any usage is
+    prohibited")."""
+    limits: dict[str, int | None] = {}
+    for key, current in (("quota_storage", default.storage_kib),
+                         ("quota_messages", default.messages)):
+        value = raw.get(key, current)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or value < 0):
+            raise ConfigError(f"{where}: {key}: expected a number >= 0, got {value!r}")
+        limits[key] = value
+    return Quota(limits["quota_storage"], limits["quota_messages"])
 
 
 def load_settings(path: Path, *, data_dir: Path | None = None) -> TopologySettings:
@@ -125,9 +148,11 @@ def settings_from_dict(
         auth_limits, connection_limits = limits_from(typed("limits", dict, {}), source)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    quota = _quota(raw, source, defaults.quota)
     accounts = defaults.accounts
     if "accounts" in raw:
-        accounts = tuple(_account(a, source, i) for i, a in enumerate(typed("accounts", list, [])))
+        accounts = tuple(_account(a, source, i, quota)
+                         for i, a in enumerate(typed("accounts", list, [])))
     settings = TopologySettings(
         data_dir=chosen_dir,
         standard_ports=typed("standard_ports", bool, True),
@@ -142,6 +167,7 @@ def settings_from_dict(
         accounts=accounts,
         auth_limits=auth_limits,
         connection_limits=connection_limits,
+        quota=quota,
     )
     if not 0 <= settings.dns_port <= 65535:
         raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
@@ -151,10 +177,10 @@ def settings_from_dict(
     return settings
 
 
-def _account(raw: Any, source: str, index: int) -> AccountSpec:
+def _account(raw: Any, source: str, index: int, quota: Quota) -> AccountSpec:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: accounts[{index}]: expected a table")
-    unknown = set(raw) - {"user", "password", "address"}
+    unknown = set(raw) - {"user", "password", "address", "quota_storage", "quota_messages"}
     if unknown:
         raise ConfigError(f"{source}: accounts[{index}]: unknown key {sorted(unknown)[0]!r}")
     for key in ("user", "password"):
@@ -165,7 +191,10 @@ def _account(raw: Any, source: str, index: int) -> AccountSpec:
         raise ConfigError(f"{source}: accounts[{index}]: address {address!r} is not user@domain")
     if address.rsplit("@", 1)[1].lower() not in ("example.org", "example.net"):
         raise ConfigError(f"{source}: accounts[{index}]: {address} is not at example.org or example.net")
-    return AccountSpec(raw["user"], raw["password"], address)
+    own = None
+    if "quota_storage" in raw or "quota_messages" in raw:
+        own = _quota(raw, f"{source}: accounts[{index}]", quota)
+    return AccountSpec(raw["user"], raw["password"], address, own)
 
 
 def _bindable(address: str, port: int) -> bool:
@@ -271,6 +300,9 @@ class Topology:
                 idle_poll_interval=s.idle_poll_interval,
                 auth_limits=s.auth_limits,
                 connection_limits=s.connection_limits,
+                quota=s.quota,
+                user_quotas=tuple((a.user, a.quota) for a in s.accounts
+                                  if a.quota is not None and a.address.endswith("@" + domain)),
             )
             provider = Provider(config)
             await provider.start()

@@ -310,7 +310,6 @@ IMAP: tuple[Requirement, ...] = (
                 "SORT RETURN (...) answers an ESEARCH: MIN and MAX the first and last message in "
                 "sort order, ALL every message in sort order, COUNT their number; RETURN () is "
                 "ALL.", 9),
-    # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
     Requirement("IMAP-ESEARCH-RETURN", 4731, "3.1", M,
                 "SEARCH RETURN (MIN MAX ALL COUNT) from an IMAP4rev1 client is answered with one "
@@ -352,7 +351,6 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-CONTEXT-PARTIAL", 5267, "4.4", M,
                 "RETURN (PARTIAL m:n) returns results m to n (1 the first) in mailbox order, as "
                 "PARTIAL (m:n set) or NIL beyond the end.", 9),
-    # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     Requirement("IMAP-MULTIAPPEND", 3502, "6.3.11", M,
                 "An APPEND with several messages appends them all, in the order sent, as new "
@@ -388,9 +386,67 @@ IMAP: tuple[Requirement, ...] = (
                 "After ENABLE IMAP4rev2 names are UTF-8 and \"&\" is an ordinary character "
                 "(§5.1); a server also offering IMAP4rev1 shows the same mailbox to an "
                 "IMAP4rev1 client in modified UTF-7 (\"&-\").", 9),
-    # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
-    # (end of section)
+    Requirement("IMAP-QUOTA-ROOT", 9208, "4.1.2", M,
+                "GETQUOTAROOT mailbox returns a QUOTAROOT response naming the mailbox's quota "
+                "roots and a QUOTA response for each of them.", 9),
+    Requirement("IMAP-QUOTA-GETQUOTA", 9208, "4.1.1", M,
+                "GETQUOTA of a quota root returns its QUOTA response, the resources "
+                "GETQUOTAROOT reported.", 9),
+    Requirement("IMAP-QUOTA-RES", 9208, "3.1.1", M,
+                "Every resource a QUOTA response names is advertised as a QUOTA=RES- "
+                "capability.", 9),
+    Requirement("IMAP-QUOTA-USAGE", 9208, "5.2", M,
+                "The MESSAGE usage is the exact number of messages in the quota root's "
+                "mailboxes: one APPEND adds one.", 9),
+    Requirement("IMAP-QUOTA-DELETED-STORAGE", 9208, "5.1", M,
+                "A server with QUOTA=RES-STORAGE supports STATUS DELETED-STORAGE: 0 without "
+                "\\Deleted messages, more with one.", 9),
+    Requirement("IMAP-QUOTA-OVERQUOTA", 9208, "4.3.1", S,
+                "An APPEND or COPY that would exceed a quota limit is refused with NO "
+                "[OVERQUOTA] and stores nothing.", 9),
+    Requirement("IMAP-OBJECTID-CREATE", 8474, "4.1", M,
+                "A server advertising OBJECTID includes the MAILBOXID response code in the "
+                "tagged OK of every successful CREATE.", 9),
+    Requirement("IMAP-OBJECTID-SELECT", 8474, "4.2", M,
+                "Every successful SELECT and EXAMINE returns an untagged OK [MAILBOXID (...)], "
+                "the same id for the same mailbox.", 9),
+    Requirement("IMAP-OBJECTID-STATUS", 8474, "4.3", M,
+                "STATUS supports the MAILBOXID attribute: MAILBOXID (objectid), the mailbox's "
+                "id.", 9),
+    Requirement("IMAP-OBJECTID-MAILBOXID-UNIQUE", 8474, "4", M,
+                "The server does not report the same MAILBOXID for two mailboxes at the same "
+                "time.", 9),
+    Requirement("IMAP-OBJECTID-RENAME", 8474, "4", M,
+                "RENAME of a mailbox (other than INBOX) keeps its MAILBOXID.", 9),
+    Requirement("IMAP-OBJECTID-EMAILID", 8474, "5.1", M,
+                "FETCH EMAILID returns EMAILID (objectid), the same for the same mailbox, "
+                "UIDVALIDITY and UID in every session.", 9),
+    Requirement("IMAP-OBJECTID-EMAILID-COPY", 8474, "5.1", M,
+                "The message COPY or MOVE creates has the EMAILID of its source message.", 9),
+    Requirement("IMAP-OBJECTID-THREADID", 8474, "5.2", M,
+                "FETCH THREADID returns THREADID (objectid) or NIL; messages with the same "
+                "EMAILID have the same THREADID, and no THREADID has the value of an EMAILID.",
+                9),
+    Requirement("IMAP-OBJECTID-SEARCH", 8474, "6", M,
+                "SEARCH EMAILID id matches exactly the messages whose EMAILID is id; SEARCH "
+                "THREADID matches by THREADID, and nothing where THREADID is NIL.", 9),
+    Requirement("IMAP-CREATE-SPECIAL-USE", 6154, "3", M,
+                "A CREATE name (USE (\\Archive)) that succeeds creates the mailbox with that "
+                "special use: LIST shows the attribute.", 9),
+    Requirement("IMAP-USEATTR", 6154, "3", M,
+                "A CREATE whose special use cannot be assigned is answered NO and creates no "
+                "mailbox.", 9),
+    Requirement("IMAP-PREVIEW", 8970, "3.2", M,
+                "FETCH PREVIEW without LAZY returns a string, never NIL.", 9),
+    Requirement("IMAP-PREVIEW-LENGTH", 8970, "3.3", M,
+                "A preview is at most 256 characters long.", 9),
+    Requirement("IMAP-PREVIEW-DECODED", 8970, "3.3", M,
+                "A preview is UTF-8 text, not content-transfer-encoded.", 9),
+    Requirement("IMAP-PREVIEW-PLAIN", 8970, "3.3", S,
+                "A preview of a formatted body has its markup removed.", 9),
+    Requirement("IMAP-PREVIEW-LAZY", 8970, "4.1", M,
+                "FETCH PREVIEW (LAZY) is accepted, answered with a preview string or NIL.", 9),
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
     Requirement("IMAP-UTF8-ENABLE", 6855, "3", M,
                 "ENABLE UTF8=ACCEPT succeeds and its untagged ENABLED response lists "
@@ -458,5 +514,4 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-NOTIFY-BADEVENT", 5465, "3.1", M,
                 "NOTIFY SET with an event the server does not support is answered NO, not "
                 "BAD.", 9),
-    # (end of section)
 )

@@ -12,6 +12,7 @@ from harness.protocol.imap.imapurl import BadUrl, MessageUrl, parse_message_url
 from harness.protocol.imap.mime import apply_partial, encode_binary_parts, section_bytes
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.imapd import cmd_auth
+from reference_agents.imapd.cmd_quota import over_quota
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import user_of
 from reference_agents.imapd.state import Handler, Result
@@ -66,6 +67,11 @@ async def append(s: HandlerContext, cmd: Command) -> Result | None:
     if s.config.has_quirk("imap_multiappend_flags_of_first"):
         # quirk: every message gets the flags and date of the first
         built = [(data, built[0][1], built[0][2]) for data, _, _ in built]
+    # RFC 9208 §4.3.1: OVERQUOTA when the messages would take the user over a limit; a
+    # MULTIAPPEND is all or nothing (RFC 3502 §6.3.11), so the whole command is judged at once.
+    refused_quota = over_quota(s, user, len(built), sum(len(data) for data, _, _ in built))
+    if refused_quota is not None:
+        return refused_quota
     uids = await _store(s, user, info.name, built)
     if s.config.has_quirk("imap_multiappend_appenduid_last"):
         uids = uids[-1:]  # quirk: APPENDUID names the last message only

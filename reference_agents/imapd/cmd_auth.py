@@ -29,8 +29,10 @@ from harness.protocol.imap.formatting import (
 from harness.protocol.imap.mime import encode_binary_parts
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import State, Transition
+from reference_agents.imapd.cmd_quota import over_quota
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import user_of
+from reference_agents.imapd.objects import mailbox_id
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.imapd.utf8 import has_8bit_header, utf8_allowed
@@ -47,6 +49,8 @@ from reference_agents.mailstore import (
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 #: RFC 6154 §2 (RFC 9051 §7.3.1): the special-use attribute of each special mailbox.
 SPECIAL_USE = {"Junk": "\\Junk", "Sent": "\\Sent", "Trash": "\\Trash", "Drafts": "\\Drafts"}
+#: CREATE-SPECIAL-USE (RFC 6154 §3): the attributes CREATE (USE (...)) can give a mailbox.
+CREATE_SPECIAL_USE = frozenset({"\\Archive", "\\Drafts", "\\Junk", "\\Sent", "\\Trash"})
 
 
 def ensure_special_mailboxes(s: HandlerContext) -> None:
@@ -162,6 +166,11 @@ async def _select(s: HandlerContext, cmd: Command, read_only: bool) -> Result:
     if s.config.has_quirk("imap_highestmodseq_is_uidnext"):
         highest = info.uidnext  # quirk: UIDNEXT where HIGHESTMODSEQ belongs
     s.untagged("OK", "mod-sequences", code=f"HIGHESTMODSEQ {highest}")
+    if not s.config.has_quirk("imap_select_no_mailboxid"):  # quirk: left out
+        # RFC 8474 §4.2: "A server advertising the OBJECTID capability MUST return an untagged
+        # OK response with the MAILBOXID response code on all successful SELECT and EXAMINE
+        # commands."
+        s.untagged("OK", "mailbox id", code=f"MAILBOXID ({mailbox_id(s, info)})")
     if s.rev2:
         # RFC 9051 §6.3.2: "The server MUST return a LIST response with the mailbox name."
         s.write(format_list_response("LIST", [], DELIMITER, info.name, utf8=True))
@@ -207,13 +216,31 @@ async def create(s: HandlerContext, cmd: Command) -> Result | None:
         return Result("BAD", "8-bit mailbox name")  # quirk: a UTF-8 quoted name is refused
     if name.upper() == "INBOX":
         return Result("NO", "INBOX always exists", "ALREADYEXISTS")
+    unsupported = sorted(set(cmd.args.use) - CREATE_SPECIAL_USE)
+    if unsupported:
+        if s.config.has_quirk("imap_useattr_creates"):
+            # quirk: the mailbox is created all the same, without the attribute
+            s.store.create_mailbox(user_of(s), name)
+            return Result("NO", f"{unsupported[0]} not supported", "USEATTR")
+        # RFC 6154 §3: "If the server cannot create a mailbox with the designated special use
+        # defined, for whatever reason, it MUST NOT create the mailbox, and MUST respond to the
+        # CREATE command with a tagged NO response", with USEATTR when the special use is the
+        # reason (\All and \Flagged would need virtual mailboxes, which this server has not).
+        return Result("NO", f"{unsupported[0]} not supported", "USEATTR")
+    # quirk imap_create_use_ignored: the attributes are not kept
+    use = () if s.config.has_quirk("imap_create_use_ignored") else cmd.args.use
     try:
-        s.store.create_mailbox(user_of(s), name)
+        s.store.create_mailbox(user_of(s), name, use)
     except MailboxExists:
         if s.config.has_quirk("imap_create_existing_ok"):  # quirk: CREATE existing is OK
             return Result("OK", "CREATE completed")
         return Result("NO", "mailbox already exists", "ALREADYEXISTS")
-    return Result("OK", "CREATE completed")
+    if s.config.has_quirk("imap_create_no_mailboxid"):  # quirk: no MAILBOXID code
+        return Result("OK", "CREATE completed")
+    # RFC 8474 §4.1: "A server advertising the OBJECTID capability MUST include the MAILBOXID
+    # response code in the tagged OK response to all successful CREATE commands."
+    info = s.store.mailbox_info(user_of(s), name)
+    return Result("OK", "CREATE completed", f"MAILBOXID ({mailbox_id(s, info)})")
 
 
 async def delete(s: HandlerContext, cmd: Command) -> Result:
@@ -334,9 +361,13 @@ async def list_(s: HandlerContext, cmd: Command) -> Result:
     by_subscription = ("SUBSCRIBED" in args.select
                        and not s.config.has_quirk("imap_list_subscribed_ignored"))
     special = not s.config.has_quirk("imap_special_use_missing")
+    # The standard mailboxes' special uses and those CREATE (USE (...)) gave (RFC 6154 §3).
+    uses: dict[str, list[str]] = {n: [a] for n, a in SPECIAL_USE.items()} if special else {}
+    for n, given in s.store.special_uses(user).items():
+        uses[n] = sorted({*uses.get(n, []), *given})
     candidates = sorted(subscribed) if by_subscription else names
     if "SPECIAL-USE" in args.select:
-        candidates = [n for n in candidates if n in SPECIAL_USE and special]
+        candidates = [n for n in candidates if n in uses]
     listed: list[str] = []
     for name in candidates:
         if not matches(name):
@@ -345,8 +376,7 @@ async def list_(s: HandlerContext, cmd: Command) -> Result:
         attrs = [_children(name, names)] if name in existing else ["\\NonExistent"]
         if name in subscribed:
             attrs.append("\\Subscribed")
-        if name in SPECIAL_USE and special:
-            attrs.append(SPECIAL_USE[name])
+        attrs += uses.get(name, [])
         s.write(format_list_response(kind, attrs, delimiter, name, utf8=utf8,
                                      childinfo=_childinfo(s, args, name, subscribed)))
         _list_status(s, args, name, existing)
@@ -405,7 +435,7 @@ async def status(s: HandlerContext, cmd: Command) -> Result:
 
 
 def _status_values(s: HandlerContext, user: str, name: str,
-                   items: tuple[str, ...]) -> tuple[str, list[tuple[str, int]]] | None:
+                   items: tuple[str, ...]) -> tuple[str, list[tuple[str, int | str]]] | None:
     """The mailbox's canonical name and its STATUS data items (RFC 9051 §6.3.11); None if there
     is no such mailbox."""
     try:
@@ -413,7 +443,7 @@ def _status_values(s: HandlerContext, user: str, name: str,
         messages = s.store.messages(user, name)
     except (NoSuchMailbox, InvalidMailboxName):
         return None
-    values = {
+    values: dict[str, int | str] = {
         # quirk imap_status_wrong_count: one message too many
         "MESSAGES": info.exists + int(s.config.has_quirk("imap_status_wrong_count")),
         "UIDNEXT": info.uidnext,
@@ -430,9 +460,20 @@ def _status_values(s: HandlerContext, user: str, name: str,
                    if "RECENT" in items and not s.config.has_quirk("imap_status_recent_zero") else 0),
         "HIGHESTMODSEQ": (info.uidnext if s.config.has_quirk("imap_highestmodseq_is_uidnext")
                           else info.highestmodseq),
+        # RFC 8474 §4.3: "A server that advertises the OBJECTID capability MUST support the
+        # MAILBOXID status attribute."
+        "MAILBOXID": f"({mailbox_id(s, info)})",
+        # RFC 9208 §4.1.4: "the amount of storage space that can be reclaimed by performing
+        # EXPUNGE on the mailbox": the sizes of the \Deleted messages, which is what the store
+        # holds (quirk imap_deleted_storage_all: of every message)
+        "DELETED-STORAGE": sum(m.size for m in messages
+                               if "\\Deleted" in m.flags
+                               or s.config.has_quirk("imap_deleted_storage_all")),
     }
     if "HIGHESTMODSEQ" in items:
         s.enable_condstore()  # RFC 7162 §3.1: STATUS (HIGHESTMODSEQ) is an enabling command
+    if s.config.has_quirk("imap_status_no_mailboxid"):
+        items = tuple(k for k in items if k != "MAILBOXID")  # quirk: MAILBOXID left out
     return info.name, [(k, values[k]) for k in items]
 
 
@@ -483,6 +524,9 @@ async def append(s: HandlerContext, cmd: Command) -> Result:
     # so that BODYSTRUCTURE and BODY[...] describe it in a CTE the base protocol accepts.
     message = encode_binary_parts(cmd.args.message)
     when = None if s.config.has_quirk("imap_append_ignores_date") else cmd.args.date
+    refused = over_quota(s, user, 1, len(message))
+    if refused is not None:
+        return refused
     try:
         uid = await asyncio.to_thread(s.store.append, user, info.name, message, flags, when)
     except NoSuchMailbox:

@@ -39,8 +39,10 @@ from harness.protocol.imap.mime import (
 from harness.protocol.imap.seqset import SequenceSet
 from harness.protocol.imap.state import Transition
 from reference_agents.imapd.cmd_auth import earlier_vanished, trycreate_code
+from reference_agents.imapd.cmd_quota import over_quota
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import bad_sequence_set, selected_of
+from reference_agents.imapd.objects import objectid_value, preview_value
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.imapd.utf8 import legacy_envelope, utf8_allowed
 from reference_agents.mailstore import (
@@ -152,6 +154,11 @@ def _item_value(item: FetchItem, data: bytes, info: MessageInfo, s: HandlerConte
     name = item.name
     if name in ("BINARY", "BINARY.SIZE"):
         return _binary_value(item, data, s)
+    if name in ("EMAILID", "THREADID"):
+        assert s.selected is not None
+        return objectid_value(s, name, data, s.selected.uidvalidity, info.uid)
+    if name == "PREVIEW":
+        return preview_value(s, data)
     if item.section is not None:
         content = section_bytes(data, item.section)
         if (s.config.has_quirk("imap_header_fields_case_sensitive") and content is not None
@@ -232,6 +239,8 @@ async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result | Non
     if pairs is None:
         return bad_sequence_set()
     items = cmd.args.items
+    if any(i.lazy for i in items) and s.config.has_quirk("imap_preview_lazy_refused"):
+        return Result("BAD", "PREVIEW modifiers not supported")  # quirk: LAZY refused
     if (uid_cmd and not any(i.name == "UID" for i in items)
             and not s.config.has_quirk("imap_uid_fetch_no_uid")):  # quirk: UID left out
         # RFC 9051 §6.4.9: UID FETCH responses always include the UID.
@@ -462,6 +471,13 @@ async def _copy(s: HandlerContext, cmd: Command, uid_cmd: bool, move: bool) -> R
         # an error. It SHOULD NOT automatically create the mailbox." ... [TRYCREATE].
         return Result("NO", "no such mailbox", trycreate_code(s))
     infos = {m.uid: m for m in s.store.messages(user, sel.name)}
+    wanted = [infos[uid] for _, uid in pairs if uid in infos]
+    # RFC 9208 §4.3.1: OVERQUOTA when the copies would put the user over a limit; nothing is
+    # copied (RFC 9051 §6.4.7: "If the COPY command is unsuccessful for any reason, server
+    # implementations MUST restore the destination mailbox to its state before the COPY").
+    refused = over_quota(s, user, len(wanted), sum(m.size for m in wanted))
+    if refused is not None:
+        return refused
     source: list[int] = []
     target: list[int] = []
     for _, uid in pairs:

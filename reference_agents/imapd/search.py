@@ -19,6 +19,7 @@ from harness.protocol.imap.commands import (
     SearchKey,
     SearchModseq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchSet,
     SearchSize,
@@ -33,6 +34,7 @@ from harness.protocol.imap.mime import (
 )
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import selected_of
+from reference_agents.imapd.objects import object_id
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.mailstore import MessageInfo, NoSuchMessage
 
@@ -52,8 +54,8 @@ def _keys(key: SearchKey) -> Iterator[SearchKey]:
 
 def needs_content(key: SearchKey) -> bool:
     """Whether some key reads the message itself (header or text), not only its metadata."""
-    return any(isinstance(k, SearchHeader | SearchText) or (isinstance(k, SearchDate) and k.sent)
-               for k in _keys(key))
+    return any(isinstance(k, SearchHeader | SearchText | SearchObjectId)
+               or (isinstance(k, SearchDate) and k.sent) for k in _keys(key))
 
 
 def uses_modseq(key: SearchKey) -> bool:
@@ -86,7 +88,8 @@ class MessageContext:
                  load: Callable[[], bytes | None], *, recent: bool = False,
                  ignore_deleted: bool = False, case_sensitive: bool = False,
                  raw_address_search: bool = False, saved: frozenset[int] = frozenset(),
-                 now: datetime | None = None, within_unit: int = 1) -> None:
+                 now: datetime | None = None, within_unit: int = 1,
+                 object_id: Callable[[str, bytes], str] | None = None) -> None:
         self.seq = seq
         #: RFC 5182: the UIDs of the search result variable "$".
         self.saved = saved
@@ -94,6 +97,8 @@ class MessageContext:
         self.now = now or datetime.now(UTC)
         #: Quirk imap_within_minutes: 60, the interval taken as minutes.
         self.within_unit = within_unit
+        #: The message's EMAILID or THREADID from its content (RFC 8474 §6); None: no ids.
+        self.object_id = object_id
         #: \Recent is a session flag (RFC 3501 §2.3.2): the session says, not the store.
         self.recent = recent
         #: Quirk imap_search_ignores_deleted_flag: DELETED/UNDELETED act as if nothing had it.
@@ -179,6 +184,9 @@ def matches(key: SearchKey, ctx: MessageContext) -> bool:
         return when <= target if key.older else when >= int(target)
     if isinstance(key, SearchSize):
         return ctx.info.size > key.size if key.larger else ctx.info.size < key.size
+    if isinstance(key, SearchObjectId):
+        # RFC 8474 §6: "Messages whose EMAILID [THREADID] is exactly the specified ObjectID."
+        return ctx.object_id is not None and ctx.object_id(key.key, ctx.data) == key.value
     if isinstance(key, SearchNot):
         return not matches(key.key, ctx)
     if isinstance(key, SearchOr):
@@ -231,6 +239,8 @@ def matching_messages(s: HandlerContext, key: SearchKey, sel: SelectedMailbox | 
     largest_uid = sel.uids[-1] if sel.uids else 0
     saved = frozenset(uid for _, uid in sel.saved_pairs())
     now = datetime.now(UTC)
+    # quirk imap_search_objectid_none: EMAILID and THREADID match no message
+    ids = not s.config.has_quirk("imap_search_objectid_none")
     found: list[MessageContext] = []
     for seq, uid in enumerate(sel.uids, 1):
         info = infos.get(uid)
@@ -243,13 +253,17 @@ def matching_messages(s: HandlerContext, key: SearchKey, sel: SelectedMailbox | 
             except NoSuchMessage:
                 return None
 
+        def ids_of(key: str, data: bytes, uid: int = uid) -> str:
+            return object_id(s, key, data, sel.uidvalidity, uid)
+
         ctx = MessageContext(seq, info, sel.exists, largest_uid, load, recent=sel.is_recent(uid),
                              ignore_deleted=s.config.has_quirk("imap_search_ignores_deleted_flag"),
                              case_sensitive=s.config.has_quirk("imap_search_case_sensitive"),
                              raw_address_search=s.config.has_quirk("imap_search_address_raw"),
                              saved=saved, now=now,
                              # quirk imap_within_minutes: OLDER/YOUNGER count minutes
-                             within_unit=60 if s.config.has_quirk("imap_within_minutes") else 1)
+                             within_unit=60 if s.config.has_quirk("imap_within_minutes") else 1,
+                             object_id=ids_of if ids else None)
         if matches(key, ctx):
             found.append(ctx)
     return found

@@ -34,6 +34,7 @@ from reference_agents.imapd import (
     cmd_compress,
     cmd_nonauth,
     cmd_notify,
+    cmd_quota,
     cmd_search,
     cmd_selected,
     cmd_sort,
@@ -80,7 +81,8 @@ def _handlers() -> dict[State, dict[str, Handler]]:
     """The one table of which command each state takes: a command missing from a state's
     table gets BAD from the dispatcher."""
     authenticated = {**cmd_any.COMMANDS, **cmd_auth.COMMANDS, **cmd_append.COMMANDS,
-                     **cmd_compress.COMMANDS, **cmd_notify.COMMANDS}
+                     **cmd_compress.COMMANDS, **cmd_notify.COMMANDS,
+                     **cmd_quota.COMMANDS}
     selected = {**authenticated, **cmd_selected.COMMANDS, **cmd_search.COMMANDS,
                 **cmd_sort.COMMANDS}
     return {
@@ -184,7 +186,7 @@ class Session:
         # MULTIAPPEND, CATENATE
         caps += ["MULTIAPPEND", "CATENATE"]
         # QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE
-        caps += []
+        caps += [*cmd_quota.capabilities(self), "OBJECTID", "PREVIEW", "CREATE-SPECIAL-USE"]
         # UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY
         caps += ["UTF8=ACCEPT", "COMPRESS=DEFLATE", "NOTIFY"]
         return caps

@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS mailboxes (
     uidvalidity INTEGER NOT NULL,
     uidnext INTEGER NOT NULL,
     version INTEGER NOT NULL,
-    recent INTEGER NOT NULL DEFAULT 0
+    recent INTEGER NOT NULL DEFAULT 0,
+    special_use TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS messages (
     mailbox TEXT NOT NULL,

@@ -122,7 +122,7 @@ class MaildirStore(StoreBase):
             rows = self._user(user).conn.execute("SELECT name FROM mailboxes").fetchall()
             return sorted_mailboxes(str(r[0]) for r in rows)
 
-    def create_mailbox(self, user: str, name: str) -> None:
+    def create_mailbox(self, user: str, name: str, special_use: Iterable[str] = ()) -> None:
         with self._lock:
             index = self._user(user)
             name = normalize_mailbox_name(strip_declaration(name))
@@ -133,7 +133,15 @@ class MaildirStore(StoreBase):
             with transaction(index.conn):
                 for new in created:
                     self._create_mailbox(index, new)
+                index.conn.execute("UPDATE mailboxes SET special_use = ? WHERE name = ?",
+                                   (encode_flags(frozenset(special_use)), name))
         self._notify(user, created)
+
+    def special_uses(self, user: str) -> dict[str, frozenset[str]]:
+        with self._lock:
+            rows = self._user(user).conn.execute(
+                "SELECT name, special_use FROM mailboxes WHERE special_use != ''").fetchall()
+            return {str(r[0]): decode_flags(str(r[1])) for r in rows}
 
     def delete_mailbox(self, user: str, name: str) -> None:
         with self._lock:
@@ -532,6 +540,7 @@ class MaildirStore(StoreBase):
             # An index written before \Recent and mod-sequences were kept gains their columns.
             add_column(conn, "mailboxes", "recent", "INTEGER NOT NULL DEFAULT 0")
             add_column(conn, "messages", "modseq", "INTEGER NOT NULL DEFAULT 1")
+            add_column(conn, "mailboxes", "special_use", "TEXT NOT NULL DEFAULT ''")
             index = UserIndex(directory, conn)
             with transaction(conn):
                 self._recover(index)

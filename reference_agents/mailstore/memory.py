@@ -54,6 +54,7 @@ class _MemMailbox:
     messages: dict[int, _MemMessage] = field(default_factory=dict)
     recent: int = 0  # highest UID a session was told of as \Recent
     expunged: dict[int, int] = field(default_factory=dict)  # UID -> mod-sequence of its expunge
+    special_use: frozenset[str] = frozenset()  # RFC 6154 attributes given at CREATE
 
 
 class MemoryStore(StoreBase):
@@ -92,7 +93,7 @@ class MemoryStore(StoreBase):
         with self._lock:
             return sorted_mailboxes(self._mailboxes(user))
 
-    def create_mailbox(self, user: str, name: str) -> None:
+    def create_mailbox(self, user: str, name: str, special_use: Iterable[str] = ()) -> None:
         with self._lock:
             boxes = self._mailboxes(user)
             name = normalize_mailbox_name(strip_declaration(name))
@@ -101,7 +102,12 @@ class MemoryStore(StoreBase):
             created = missing_with_parents(name, boxes)
             for new in created:
                 boxes[new] = _MemMailbox(self._new_uidvalidity())
+            boxes[name].special_use = frozenset(special_use)
         self._notify(user, created)
+
+    def special_uses(self, user: str) -> dict[str, frozenset[str]]:
+        with self._lock:
+            return {n: b.special_use for n, b in self._mailboxes(user).items() if b.special_use}
 
     def delete_mailbox(self, user: str, name: str) -> None:
         with self._lock:

@@ -104,7 +104,6 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_thread_no_subject_merge": "imap.test_imap_thread:test_imap_thread_references",
     "imap_thread_msgid_quoting_kept": "imap.test_imap_thread:test_imap_thread_msgid_quoting",
     "imap_uid_thread_numbers": "imap.test_imap_thread:test_imap_uid_thread",
-    # (end of section)
     # -- extensions: ESEARCH, SEARCHRES, WITHIN, CONTEXT=SEARCH (RFC 4731, 5182, 5032, 5267) -----
     "imap_esearch_rev1_plain": "imap.test_imap_esearch:test_imap_esearch_return_options",
     "imap_esearch_empty_no_response": "imap.test_imap_esearch:test_imap_esearch_without_match",
@@ -120,7 +119,6 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_context_removefrom_late": "imap.test_imap_context:test_imap_context_update_order",
     "imap_cancelupdate_ignored": "imap.test_imap_context:test_imap_cancelupdate",
     "imap_search_partial_from_zero": "imap.test_imap_context:test_imap_search_partial",
-    # (end of section)
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     "imap_multiappend_first_only": "imap.test_imap_multiappend:test_imap_multiappend_appends_each_message",
     "imap_multiappend_flags_of_first": "imap.test_imap_multiappend:test_imap_multiappend_appends_each_message",
@@ -132,9 +130,29 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_mutf7_invalid_bad": "imap.test_imap_name_encoding:test_imap_invalid_mutf7_names_get_no",
     "imap_mutf7_ampersand_literal": "imap.test_imap_name_encoding:test_imap_ampersand_names_round_trip",
     "imap_mutf7_rev2_decodes": "imap.test_imap_name_encoding:test_imap_rev2_names_are_utf8",
-    # (end of section)
     # -- extensions: QUOTA, OBJECTID, PREVIEW, CREATE-SPECIAL-USE (RFC 9208, 8474, 8970, 6154) ---
-    # (end of section)
+    "imap_quotaroot_no_quota": "imap.test_imap_quota:test_imap_quota_roots",
+    "imap_getquota_no_root": "imap.test_imap_quota:test_imap_quota_roots",
+    "imap_quota_res_missing": "imap.test_imap_quota:test_imap_quota_roots",
+    "imap_quota_counts_inbox_only": "imap.test_imap_quota:test_imap_quota_message_usage_is_exact",
+    "imap_deleted_storage_all": "imap.test_imap_quota:test_imap_quota_status_deleted_storage",
+    "imap_overquota_no_code": "imap.test_imap_quota:test_imap_quota_overquota_refuses_append_and_copy",
+    "imap_create_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_select_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_status_no_mailboxid": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_mailboxid_shared": "imap.test_imap_objectid:test_imap_objectid_mailboxid",
+    "imap_mailboxid_renamed_new": "imap.test_imap_objectid:test_imap_objectid_mailboxid_kept_by_rename",
+    "imap_emailid_unstable": "imap.test_imap_objectid:test_imap_objectid_emailid_threadid",
+    "imap_emailid_per_mailbox": "imap.test_imap_objectid:test_imap_objectid_emailid_kept_by_copy_and_move",
+    "imap_threadid_is_emailid": "imap.test_imap_objectid:test_imap_objectid_emailid_threadid",
+    "imap_search_objectid_none": "imap.test_imap_objectid:test_imap_objectid_search",
+    "imap_create_use_ignored": "imap.test_imap_create_special_use:test_imap_create_with_special_use",
+    "imap_useattr_creates": "imap.test_imap_create_special_use:test_imap_create_with_unassignable_use_refused",
+    "imap_preview_nil": "imap.test_imap_preview:test_imap_preview_decoded_text",
+    "imap_preview_too_long": "imap.test_imap_preview:test_imap_preview_length",
+    "imap_preview_encoded": "imap.test_imap_preview:test_imap_preview_decoded_text",
+    "imap_preview_markup": "imap.test_imap_preview:test_imap_preview_without_markup",
+    "imap_preview_lazy_refused": "imap.test_imap_preview:test_imap_preview_lazy",
     # -- extensions: UTF8=ACCEPT, COMPRESS=DEFLATE, NOTIFY (RFC 6855, 4978, 5465) ----------------
     "imap_utf8_not_enabled": "imap.test_imap_utf8:test_imap_utf8_enable",
     "imap_utf8_name_refused": "imap.test_imap_utf8:test_imap_utf8_quoted_mailbox_names",
@@ -156,7 +174,6 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_notify_none_ignored": "imap.test_imap_notify:test_imap_notify_none_stops_notifications",
     "imap_notify_unpaired_ok": "imap.test_imap_notify:test_imap_notify_message_new_alone_is_bad",
     "imap_notify_badevent_bad": "imap.test_imap_notify:test_imap_notify_unsupported_event_is_no",
-    # (end of section)
 }
 
 

@@ -35,6 +35,7 @@ from harness.protocol.imap.command_values import (
     MailboxArg,
     Notify,
     QResync,
+    QuotaRoot,
     Rename,
     Search,
     SearchAll,
@@ -44,11 +45,13 @@ from harness.protocol.imap.command_values import (
     SearchKey,
     SearchModseq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchSet,
     SearchSize,
     SearchText,
     SearchWithin,
+    SetQuota,
     Sort,
     Status,
     Store,
@@ -171,6 +174,9 @@ def _qresync(q: QResync) -> bytes:
 
 def _mailbox_arg(args: MailboxArg) -> list[_Part]:
     parts: list[_Part] = [b" ", mailbox(args.mailbox)]
+    if args.use:
+        # RFC 6154 §6: create-param =/ "USE" SP "(" [use-attr *(SP use-attr)] ")"
+        parts.append(b" (USE " + flag_list(args.use) + b")")
     params = ([b"CONDSTORE"] if args.condstore else []) + (
         [_qresync(args.qresync)] if args.qresync is not None else [])
     if params:
@@ -215,7 +221,7 @@ def fetch_item(item: FetchItem) -> bytes:
     """fetch-att: BODY[.PEEK][section]<origin.length>, BINARY[.PEEK][part], BINARY.SIZE[part]
     or a plain attribute name."""
     if item.section is None:
-        return atom(item.name)
+        return atom(item.name) + (b" (LAZY)" if item.lazy else b"")
     name = item.name + (".PEEK" if item.peek else "")
     out = f"{name}[{item.section.format()}]"
     if item.partial is not None:
@@ -377,6 +383,8 @@ def _search_key(key: SearchKey, *, nested: bool) -> list[_Part]:
         return [b"MODSEQ %d" % key.value]
     if isinstance(key, SearchWithin):
         return [b"%s %d" % (b"OLDER" if key.older else b"YOUNGER", key.seconds)]
+    if isinstance(key, SearchObjectId):
+        return [key.key.encode("ascii") + b" ", atom(key.value)]
     if isinstance(key, SearchNot):
         return [b"NOT ", *_search_key(key.key, nested=True)]
     if isinstance(key, SearchOr):
@@ -423,6 +431,15 @@ def _thread(args: Thread) -> list[_Part]:
             *search_program(args.key)]
 
 
+def _getquota(args: QuotaRoot) -> list[_Part]:
+    return [b" ", astring(args.root)]
+
+
+def _setquota(args: SetQuota) -> list[_Part]:
+    limits = b" ".join(atom(name) + b" %d" % limit for name, limit in args.limits)
+    return [b" ", astring(args.root), b" (" + limits + b")"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Commands
 
@@ -441,6 +458,7 @@ _FORMATTERS: dict[type, Callable[..., list[_Part]]] = {
     Copy: _copy, UidExpunge: _uid_expunge, Append: _append, Enable: _enable, Id: _id,
     Search: _search, Sort: _sort, Thread: _thread,
     CancelUpdate: _cancelupdate, Compress: _compress, Notify: _notify,
+    QuotaRoot: _getquota, SetQuota: _setquota,
 }
 
 

@@ -31,8 +31,10 @@ from harness.protocol.imap.command_values import (
     Notify,
     NotifyGroup,
     QResync,
+    QuotaRoot,
     Rename,
     Section,
+    SetQuota,
     Status,
     Store,
     UidExpunge,
@@ -150,6 +152,31 @@ def _mailbox_arg(lx: Lexer) -> MailboxArg:
     lx.sp()
     raw = lx.astring()
     return MailboxArg(normalise_mailbox(raw), raw)
+
+
+def _create(lx: Lexer) -> MailboxArg:
+    """CREATE mailbox [create-params] (RFC 4466 §2.2); RFC 6154 §6: create-param =/ "USE" SP
+    "(" [use-attr *(SP use-attr)] ")", use-attr = "\\" atom."""
+    arg = _mailbox_arg(lx)
+    if not lx.accept(b" "):
+        return arg
+    lx.expect(b"(")
+    if not lx.accept_word("USE"):
+        raise ParseError(f"unknown create parameter at octet {lx.pos}")
+    lx.sp()
+    lx.expect(b"(")
+    use: list[str] = []
+    if not lx.accept(b")"):
+        while True:
+            attr = lx.flag()
+            if not attr.startswith("\\") or attr == "\\*":
+                raise ParseError("a use-attr is a backslash and an atom")
+            use.append(attr)
+            if lx.accept(b")"):
+                break
+            lx.sp()
+    lx.expect(b")")
+    return MailboxArg(arg.mailbox, arg.raw, use=tuple(use))
 
 
 def _atom_list(lx: Lexer) -> list[str]:
@@ -312,7 +339,9 @@ def _list(lx: Lexer) -> ListArgs:
 
 
 _STATUS_ITEMS = frozenset({"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "DELETED", "SIZE",
-                           "RECENT", "HIGHESTMODSEQ"})
+                           "RECENT", "HIGHESTMODSEQ",
+                           "MAILBOXID",  # RFC 8474 §4.3
+                           "DELETED-STORAGE"})  # RFC 9208 §4.1.4
 
 
 def _status(lx: Lexer) -> Status:
@@ -331,7 +360,8 @@ def _status_items(lx: Lexer) -> tuple[str, ...]:
 
 
 _SIMPLE_FETCH = ("BODYSTRUCTURE", "BODY", "ENVELOPE", "FLAGS", "INTERNALDATE", "RFC822.HEADER",
-                 "RFC822.SIZE", "RFC822.TEXT", "RFC822", "UID", "MODSEQ")
+                 "RFC822.SIZE", "RFC822.TEXT", "RFC822", "UID", "MODSEQ",
+                 "EMAILID", "THREADID")  # RFC 8474 §5.3
 _MACROS = {
     "ALL": ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"),
     "FAST": ("FLAGS", "INTERNALDATE", "RFC822.SIZE"),
@@ -422,6 +452,19 @@ def _fetch_att(lx: Lexer) -> FetchItem:
     if peek or (lx.peek_bytes(5).upper() == b"BODY[" and lx.accept_word("BODY")):
         section = _section(lx)
         return FetchItem("BODY", section, _partial(lx), peek)
+    if lx.accept_word("PREVIEW"):
+        # RFC 8970 §6: fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"];
+        # preview-mod = "LAZY"
+        if lx.peek_bytes(2) != b" (" or lx.data[lx.pos + 2:lx.pos + 6].upper() != b"LAZY":
+            return FetchItem("PREVIEW")
+        lx.pos += 2
+        while True:
+            if not lx.accept_word("LAZY"):
+                raise ParseError(f"unknown preview modifier at octet {lx.pos}")
+            if not lx.accept(b" "):
+                break
+        lx.expect(b")")
+        return FetchItem("PREVIEW", lazy=True)
     for name in _SIMPLE_FETCH:
         if lx.accept_word(name):
             return FetchItem(name)
@@ -724,12 +767,38 @@ def _id(lx: Lexer) -> Id:
     return Id(tuple(params))
 
 
+def _getquota(lx: Lexer) -> QuotaRoot:
+    # RFC 9208 §7: getquota = "GETQUOTA" SP quota-root-name; quota-root-name = astring
+    lx.sp()
+    return QuotaRoot(lx.astring())
+
+
+def _setquota(lx: Lexer) -> SetQuota:
+    # RFC 9208 §7: setquota = "SETQUOTA" SP quota-root-name SP setquota-list; setquota-list =
+    # "(" [setquota-resource *(SP setquota-resource)] ")"; setquota-resource = resource-name SP
+    # resource-limit; resource-name = atom; resource-limit = number64
+    lx.sp()
+    root = lx.astring()
+    lx.sp()
+    lx.expect(b"(")
+    limits: list[tuple[str, int]] = []
+    if not lx.accept(b")"):
+        while True:
+            name = lx.atom().upper()
+            lx.sp()
+            limits.append((name, lx.mod_sequence(zero=True)))
+            if lx.accept(b")"):
+                break
+            lx.sp()
+    return SetQuota(root, tuple(limits))
+
+
 _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "CAPABILITY": _no_args, "NOOP": _no_args, "LOGOUT": _no_args, "STARTTLS": _no_args,
     "CHECK": _no_args, "CLOSE": _no_args, "UNSELECT": _no_args, "EXPUNGE": _no_args,
     "IDLE": _no_args, "NAMESPACE": _no_args,
     "LOGIN": _login, "AUTHENTICATE": _authenticate,
-    "SELECT": _select, "EXAMINE": _select, "CREATE": _mailbox_arg,
+    "SELECT": _select, "EXAMINE": _select, "CREATE": _create,
     "DELETE": _mailbox_arg, "SUBSCRIBE": _mailbox_arg, "UNSUBSCRIBE": _mailbox_arg,
     "RENAME": _rename,
     "LIST": _list, "LSUB": _lsub, "STATUS": _status, "APPEND": _append,
@@ -737,9 +806,9 @@ _PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "ENABLE": _enable, "ID": _id,
     "CANCELUPDATE": _cancelupdate,
     "SORT": parse_sort, "THREAD": parse_thread,
-
-
     "COMPRESS": _compress, "NOTIFY": _notify,
+    # RFC 9208 §4.1
+    "GETQUOTA": _getquota, "GETQUOTAROOT": _mailbox_arg, "SETQUOTA": _setquota,
 }
 _UID_PARSERS: dict[str, Callable[[Lexer], CommandArgs]] = {
     "FETCH": _fetch, "STORE": _store, "SEARCH": parse_search, "COPY": _copy, "MOVE": _copy,

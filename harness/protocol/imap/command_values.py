@@ -70,6 +70,8 @@ class MailboxArg:
     condstore: bool = False
     #: SELECT/EXAMINE with the select-param QRESYNC (RFC 7162 §3.2.5).
     qresync: QResync | None = None
+    #: CREATE with the create-param USE (RFC 6154 §3): the special-use attributes asked for.
+    use: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,8 @@ def _format_field_name(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class FetchItem:
     """One fetch attribute. ``name`` is FLAGS, UID, RFC822.SIZE, INTERNALDATE, ENVELOPE, RFC822,
-    RFC822.HEADER, RFC822.TEXT, BODY, BODYSTRUCTURE, MODSEQ (RFC 7162), BINARY or BINARY.SIZE
+    RFC822.HEADER, RFC822.TEXT, BODY, BODYSTRUCTURE, MODSEQ (RFC 7162), EMAILID and THREADID
+    (RFC 8474), PREVIEW (RFC 8970), BINARY or BINARY.SIZE
     (RFC 9051 §6.4.5, whose ``section`` has part numbers only); BODY with a ``section`` is BODY[section]
     (``peek`` for BODY.PEEK), with ``partial`` = (origin, length) for ``<origin.length>``."""
 
@@ -139,6 +142,8 @@ class FetchItem:
     section: Section | None = None
     partial: tuple[int, int] | None = None
     peek: bool = False
+    #: PREVIEW (LAZY) (RFC 8970 §4.1): the preview only if it comes without undue delay.
+    lazy: bool = False
 
     def response_name(self) -> str:
         """The name this item carries in the FETCH response: BODY[...] never says .PEEK, and a
@@ -277,6 +282,22 @@ class Id:
     params: tuple[tuple[str, str | None], ...] | None
 
 
+@dataclass(frozen=True, slots=True)
+class QuotaRoot:
+    """GETQUOTA quota-root-name (RFC 9208 §4.1.1)."""
+
+    root: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetQuota:
+    """SETQUOTA quota-root-name setquota-list (RFC 9208 §4.1.3): (resource, limit) pairs,
+    resource names upper-cased."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...]
+
+
 # -- SEARCH keys (RFC 9051 §6.4.4) ---------------------------------------------------------------
 
 
@@ -349,6 +370,14 @@ class SearchWithin:
 
 
 @dataclass(frozen=True, slots=True)
+class SearchObjectId:
+    """EMAILID or THREADID objectid (RFC 8474 §6): messages whose id is exactly *value*."""
+
+    key: str  # "EMAILID" or "THREADID"
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
 class SearchNot:
     key: SearchKey
 
@@ -366,7 +395,7 @@ class SearchAnd:
 
 SearchKey: TypeAlias = (
     SearchAll | SearchFlag | SearchHeader | SearchText | SearchSize | SearchDate | SearchSet
-    | SearchModseq | SearchNot | SearchOr | SearchAnd
+    | SearchModseq | SearchObjectId | SearchNot | SearchOr | SearchAnd
     | SearchWithin
 )
 
@@ -414,7 +443,7 @@ class Thread:
 CommandArgs: TypeAlias = (
     None | Login | Authenticate | MailboxArg | Rename | ListArgs | Status | Fetch | Store | Copy
     | UidExpunge | Append | Enable | Id | Search | Sort | Thread
-    | CancelUpdate | Compress | Notify
+    | CancelUpdate | Compress | Notify | QuotaRoot | SetQuota
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ def format_list_response(kind: str, attributes: Iterable[str], delimiter: str | 
             + delim + b" " + format_mailbox(name, utf8=utf8) + extended + CRLF)
 
 
-def format_status_response(mailbox: str, items: Sequence[tuple[str, int]], *,
+def format_status_response(mailbox: str, items: Sequence[tuple[str, int | str]], *,
                            utf8: bool = False) -> bytes:
     body = " ".join(f"{k} {v}" for k, v in items).encode("ascii")
     return b"* STATUS " + format_mailbox(mailbox, utf8=utf8) + b" (" + body + b")" + CRLF

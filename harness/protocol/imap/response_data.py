@@ -19,6 +19,8 @@ from harness.protocol.imap.seqset import SequenceSet
 
 _ATT_NAME = re.compile(rb"[A-Za-z0-9.\-]+")
 _SECTION_WORD = re.compile(rb"[A-Za-z.]+")
+#: RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+_OBJECTID = re.compile(rb"[A-Za-z0-9_-]{1,255}")
 # date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE
 _DATE_TIME = re.compile(
     rb'"( [0-9]|[0-9]{2})-(' + "|".join(DATE_MONTHS).encode("ascii") + rb')-([0-9]{4}) '
@@ -91,6 +93,17 @@ class ResponseCursor(TokenCursor):
             self.expect(b"(")
             value = self.number64()
             self.expect(b")")
+        elif name in ("EMAILID", "THREADID"):
+            # RFC 8474 §7: "EMAILID" SP "(" objectid ")"; "THREADID" SP ("(" objectid ")" / nil)
+            if name == "THREADID" and self.is_nil():
+                value = None
+            else:
+                self.expect(b"(")
+                value = self.match(_OBJECTID, "objectid").decode("ascii")
+                self.expect(b")")
+        elif name == "PREVIEW":
+            # RFC 8970 §6: "PREVIEW" SP nstring
+            value = self.nstring_str()
         else:
             value = self.generic()
         return name, value
@@ -304,6 +317,11 @@ class ResponseCursor(TokenCursor):
                     value = self.nz_number()
                 elif name in ("SIZE", "HIGHESTMODSEQ"):
                     value = self.number64()
+                elif name == "MAILBOXID":
+                    # RFC 8474 §4.3: "MAILBOXID" SP "(" objectid ")"
+                    self.expect(b"(")
+                    value = self.match(_OBJECTID, "objectid").decode("ascii")
+                    self.expect(b")")
                 else:
                     value = self.generic()
                 items[name] = value

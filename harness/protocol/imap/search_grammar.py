@@ -16,6 +16,7 @@ from harness.protocol.imap.command_values import (
     SearchKey,
     SearchModseq,
     SearchNot,
+    SearchObjectId,
     SearchOr,
     SearchSet,
     SearchSize,
@@ -45,6 +46,8 @@ def header_field(key: str) -> str:
     return key.capitalize()
 
 
+#: RFC 8474 §7: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+OBJECTID = re.compile(r"[A-Za-z0-9_-]{1,255}\Z")
 _SEARCH_DATE = re.compile(rb'("?)(\d{1,2})-([A-Za-z]{3})-(\d{4})\1')
 _MAX_SEARCH_DEPTH = 64
 #: RFC 4731 §3.1 MIN MAX ALL COUNT, RFC 5182 §3 SAVE, RFC 5267 §5 CONTEXT UPDATE (PARTIAL,
@@ -124,6 +127,13 @@ def _search_key(lx: Lexer, depth: int = 0) -> SearchKey:
         # RFC 5032 §3: search-key =/ ( "OLDER" / "YOUNGER" ) SP nz-number
         lx.sp()
         return SearchWithin(word == "OLDER", lx.nz_number())
+    if word in ("EMAILID", "THREADID"):
+        # RFC 8474 §6: "EMAILID" SP objectid / "THREADID" SP objectid
+        lx.sp()
+        value = lx.atom()
+        if OBJECTID.match(value) is None:
+            raise ParseError("an objectid is 1 to 255 letters, digits, '_' or '-'")
+        return SearchObjectId(word, value)
     if word == "NOT":
         lx.sp()
         return SearchNot(_search_key(lx, depth + 1))
