@@ -10,8 +10,9 @@ against it and kills it with SIGKILL after a random 0.5-2.5 s:
 - senders (smtplib, STARTTLS + AUTH on submission) send alice@example.org's messages to
   bob@example.net (two hops: the example.org MTA relays to the example.net MX), to
   carol@example.org (local delivery) or to both; a message is *acknowledged* when DATA got 250;
-- an IMAP client (imaplib over implicit TLS, as dave@example.net) APPENDs messages, sets flags
-  and EXPUNGEs some of its own; an APPEND or EXPUNGE is acknowledged by its tagged OK.
+- an IMAP client (imaplib over implicit TLS, as bob@example.net, in a mailbox of its own)
+  APPENDs messages, sets flags and EXPUNGEs some of its own; an APPEND or EXPUNGE is
+  acknowledged by its tagged OK.
 
 After the last round the agents are started once more, left to empty their queues, and every
 mailbox is read. For each acknowledged message and recipient exactly one copy must be there,
@@ -46,6 +47,8 @@ from benchmarks.served import ServeProcess  # noqa: E402
 from harness.targets import Endpoint, Target  # noqa: E402
 
 MARK = re.compile(rb"^X-Crash-Mark: (\S+)\r?$", re.MULTILINE)
+#: The IMAP client's own mailbox (bob's; the mail the senders send goes to his INBOX).
+IMAP_MAILBOX = "crash-imap"
 #: How long the last start may take to empty the queues before the mailboxes are read.
 DRAIN_SECONDS = 90.0
 TIMEOUT = 20.0
@@ -124,19 +127,20 @@ def _sender(target: Target, context: ssl.SSLContext, ledger: Ledger, prefix: str
 def _imap_worker(target: Target, context: ssl.SSLContext, ledger: Ledger, prefix: str,
                  rng: random.Random, stop: threading.Event) -> None:
     host, port = _endpoint(target.receiver.imaps)
-    dave = target.receiver.accounts[-1]
+    bob = target.receiver.accounts[0]
     mine: list[tuple[str, int]] = []  # (mark, uid) appended in this session
     n = 0
     try:
         imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=TIMEOUT)
         try:
-            imap.login(dave.user, dave.password)
-            imap.select("INBOX")
+            imap.login(bob.user, bob.password)
+            imap.create(IMAP_MAILBOX)  # NO once it exists
+            imap.select(IMAP_MAILBOX)
             while not stop.is_set():
                 n += 1
                 mark = f"{prefix}-a{n}"
-                data = _message(mark, ("dave@example.net",), rng)
-                status, detail = imap.append("INBOX", "(\\Seen)", None, data)
+                data = _message(mark, ("bob@example.net",), rng)
+                status, detail = imap.append(IMAP_MAILBOX, "(\\Seen)", None, data)
                 if status != "OK":
                     raise imaplib.IMAP4.error(f"APPEND answered {status}")
                 with ledger.lock:
@@ -193,19 +197,18 @@ def _queues_empty(served: ServeProcess) -> bool:
 
 
 def _read_all(target: Target, context: ssl.SSLContext) -> tuple[dict[str, list[bytes]], dict[str, int]]:
-    """mark -> every copy found (in any mailbox of bob, carol and dave), and each mailbox's
-    UIDVALIDITY."""
+    """mark -> every copy found (in INBOX, Junk and the IMAP client's mailbox of bob and
+    carol), and each mailbox's UIDVALIDITY."""
     copies: dict[str, list[bytes]] = {}
     validity: dict[str, int] = {}
     for provider, address in ((target.receiver, "bob@example.net"),
-                              (target.sender, "carol@example.org"),
-                              (target.receiver, "dave@example.net")):
+                              (target.sender, "carol@example.org")):
         account = next(a for a in provider.accounts if a.address == address)
         host, port = _endpoint(provider.imaps)
         imap = imaplib.IMAP4_SSL(host, port, ssl_context=context, timeout=120)
         try:
             imap.login(account.user, account.password)
-            for mailbox in ("INBOX", "Junk"):
+            for mailbox in ("INBOX", "Junk", IMAP_MAILBOX):
                 status, data = imap.select(mailbox, readonly=True)
                 if status != "OK":
                     continue

@@ -8,7 +8,6 @@ from harness.protocol.imap.formatting import astring, format_mailbox
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import user_of
 from reference_agents.imapd.state import Handler, Result
-from reference_agents.mailstore import InvalidMailboxName, NoSuchMailbox
 
 #: The one quota root of every user; it governs all the user's mailboxes. RFC 9208 §3.2: "Quota
 #: root names need not be mailbox names".
@@ -25,18 +24,10 @@ def capabilities(s: HandlerContext) -> list[str]:
 
 
 def usage(s: HandlerContext, user: str) -> tuple[int, int]:
-    """(octets, messages) over all the user's mailboxes."""
-    octets = count = 0
-    for name in s.store.list_mailboxes(user):
-        try:
-            messages = s.store.messages(user, name)
-        except (NoSuchMailbox, InvalidMailboxName):
-            continue  # deleted meanwhile
-        if name != "INBOX" and s.config.has_quirk("imap_quota_counts_inbox_only"):
-            continue  # quirk: only INBOX's messages count
-        octets += sum(m.size for m in messages)
-        count += len(messages)
-    return octets, count
+    """(octets, messages) over all the user's mailboxes (the store sums them in its index)."""
+    if s.config.has_quirk("imap_quota_counts_inbox_only"):
+        return s.store.usage(user, "INBOX")  # quirk: only INBOX's messages count
+    return s.store.usage(user)
 
 
 def _kib(octets: int) -> int:

@@ -381,6 +381,19 @@ class MaildirStore(StoreBase):
             index = self._user(user)
             return self._row(index, normalize_mailbox_name(name)).version
 
+    def usage(self, user: str, name: str | None = None) -> tuple[int, int]:
+        with self._lock:
+            index = self._user(user)
+            if name is None:
+                row = index.conn.execute(
+                    "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages").fetchone()
+            else:
+                mailbox = self._row(index, normalize_mailbox_name(name)).name
+                row = index.conn.execute(
+                    "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM messages WHERE mailbox = ?",
+                    (mailbox,)).fetchone()
+            return int(row[0]), int(row[1])
+
     def rename_mailbox(self, user: str, old: str, new: str) -> None:
         with self._lock:
             index = self._user(user)

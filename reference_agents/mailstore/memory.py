@@ -210,6 +210,13 @@ class MemoryStore(StoreBase):
         with self._lock:
             return self._mailbox(user, name).version
 
+    def usage(self, user: str, name: str | None = None) -> tuple[int, int]:
+        with self._lock:
+            boxes = ([self._mailbox(user, name)] if name is not None
+                     else list(self._mailboxes(user).values()))
+            messages = [m for box in boxes for m in box.messages.values()]
+            return sum(len(m.data) for m in messages), len(messages)
+
     def rename_mailbox(self, user: str, old: str, new: str) -> None:
         with self._lock:
             boxes = self._mailboxes(user)

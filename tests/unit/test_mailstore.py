@@ -532,6 +532,18 @@ def test_recovery_indexes_renamed_but_uncommitted_files(tmp_path: Path) -> None:
         assert _files(box / "tmp") == []
 
 
+def test_usage_sums_sizes_and_counts_from_the_index(store: MailStore) -> None:
+    assert store.usage(USER) == (0, 0)
+    store.append(USER, INBOX, MSG)
+    store.create_mailbox(USER, "Work")
+    store.append(USER, "Work", b"x" * 100)
+    assert store.usage(USER) == (len(MSG) + 100, 2)
+    assert store.usage(USER, "Work") == (100, 1)
+    uid = store.messages(USER, INBOX)[0].uid
+    store.expunge(USER, INBOX, [uid])
+    assert store.usage(USER) == (100, 1) and store.usage(USER, INBOX) == (0, 0)
+
+
 def test_a_delivery_is_stored_once_however_often_it_is_retried(store: MailStore) -> None:
     first = store.append(USER, INBOX, MSG, delivery="Q1/alice@example.org")
     again = store.append(USER, INBOX, MSG, delivery="Q1/alice@example.org")
