@@ -351,6 +351,16 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-CONTEXT-PARTIAL", 5267, "4.4", M,
                 "RETURN (PARTIAL m:n) returns results m to n (1 the first) in mailbox order, as "
                 "PARTIAL (m:n set) or NIL beyond the end.", 9),
+    Requirement("IMAP-CONTEXT-SORT-UPDATE", 5267, "4.3", M,
+                "With CONTEXT=SORT, UID SORT RETURN (UPDATE) is followed by unsolicited ESEARCH "
+                "ADDTO and REMOVEFROM as messages start and stop matching (or NO [NOUPDATE]).", 9),
+    Requirement("IMAP-CONTEXT-SORT-ORDER", 5267, "4.3.2", M,
+                "The ADDTO and REMOVEFROM of a SORT context keep its results in the requested "
+                "(sort) order: each pair's context position is where the set goes in or leaves "
+                "that order, never 0 (0 is only for SEARCH, RFC 5267 §4.3.3).", 9),
+    Requirement("IMAP-CONTEXT-SORT-PARTIAL", 5267, "4.4", M,
+                "With CONTEXT=SORT, SORT RETURN (PARTIAL m:n) returns results m to n (1 the "
+                "first) of the sort order, in that order, or NIL beyond the end.", 9),
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     Requirement("IMAP-MULTIAPPEND", 3502, "6.3.11", M,
                 "An APPEND with several messages appends them all, in the order sent, as new "

@@ -21,6 +21,7 @@ from harness.protocol.imap.formatting import (
     quote,
 )
 from harness.protocol.imap.seqset import SequenceSet
+from reference_agents.imapd import context_sort
 from reference_agents.imapd.context import HandlerContext
 from reference_agents.imapd.handler_helpers import selected_of
 from reference_agents.imapd.search import matching_messages, uses_modseq
@@ -92,7 +93,7 @@ def _save(s: HandlerContext, sel: SelectedMailbox, opts: Sequence[str],
     sel.search_result = frozenset(uid for _, uid, _ in kept)
 
 
-def _fixed(key: SearchKey, sel: SelectedMailbox) -> SearchKey:
+def fixed_key(key: SearchKey, sel: SelectedMailbox) -> SearchKey:
     """*key* with its message sequence numbers (and "$") replaced by the UIDs they name now.
     RFC 5267 §4.3: "any message sequence numbers used in the search program are evaluated at
     the time the command is received"."""
@@ -102,11 +103,11 @@ def _fixed(key: SearchKey, sel: SelectedMailbox) -> SearchKey:
             return SearchNot(SearchSet(SequenceSet(((None, 1),)), uid=False))  # matches none
         return SearchSet(SequenceSet.from_ints(uid for _, uid in pairs), uid=True)
     if isinstance(key, SearchNot):
-        return SearchNot(_fixed(key.key, sel))
+        return SearchNot(fixed_key(key.key, sel))
     if isinstance(key, SearchOr):
-        return SearchOr(_fixed(key.left, sel), _fixed(key.right, sel))
+        return SearchOr(fixed_key(key.left, sel), fixed_key(key.right, sel))
     if isinstance(key, SearchAnd):
-        return SearchAnd(tuple(_fixed(k, sel) for k in key.keys))
+        return SearchAnd(tuple(fixed_key(k, sel) for k in key.keys))
     return key
 
 
@@ -169,13 +170,9 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
             # variable to the empty sequence." (quirk imap_searchres_failed_save_kept: kept)
             sel.search_result, sel.search_result_seqs = frozenset(), None
         return refused
-    # quirk imap_context_tag_reuse_accepted: the tag's old context is replaced
-    if ("UPDATE" in opts and cmd.tag in sel.search_contexts
-            and not s.config.has_quirk("imap_context_tag_reuse_accepted")):
-        # RFC 5267 §4.3: "An attempt to use UPDATE where a tag is already in use with a previous
-        # searching command that itself used UPDATE SHALL result in the server rejecting the
-        # searching command with a BAD response."
-        return Result("BAD", "tag in use by an updating search")
+    reused = tag_in_use(s, sel, cmd.tag) if "UPDATE" in opts else None
+    if reused is not None:
+        return reused
     by_modseq = uses_modseq(cmd.args.key)
     if by_modseq:
         s.enable_condstore()  # RFC 7162 §3.1: SEARCH MODSEQ enables CONDSTORE
@@ -208,16 +205,33 @@ async def _search(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
             s.write(format_esearch_response(cmd.tag, uid_cmd, data))
     if "SAVE" in opts:
         _save(s, sel, opts, matched, uid_cmd)
-    if "UPDATE" in opts and len(sel.search_contexts) >= MAX_UPDATE_CONTEXTS:
+    if "UPDATE" in opts:
+        keep_context(s, sel, cmd.tag, UpdateContext(uid_cmd, fixed_key(cmd.args.key, sel),
+                                                    [uid for _, uid, _ in matched]))
+    return Result("OK", f"{cmd.name} completed")
+
+
+def tag_in_use(s: HandlerContext, sel: SelectedMailbox, tag: str) -> Result | None:
+    """The BAD for an updating searching command (SEARCH or SORT) whose tag is in use."""
+    # quirk imap_context_tag_reuse_accepted: the tag's old context is replaced
+    if tag in sel.search_contexts and not s.config.has_quirk("imap_context_tag_reuse_accepted"):
+        # RFC 5267 §4.3: "An attempt to use UPDATE where a tag is already in use with a previous
+        # searching command that itself used UPDATE SHALL result in the server rejecting the
+        # searching command with a BAD response."
+        return Result("BAD", "tag in use by an updating search")
+    return None
+
+
+def keep_context(s: HandlerContext, sel: SelectedMailbox, tag: str, ctx: UpdateContext) -> None:
+    """Start updating context *tag*, or refuse it with NOUPDATE."""
+    if len(sel.search_contexts) >= MAX_UPDATE_CONTEXTS:
         # RFC 5267 §4.3.1: "an untagged NO is generated during processing of the command with
         # a response-code of NOUPDATE"; "Other return options specified SHALL still be
         # honoured."
         s.write(format_untagged("NO", "too many updating searches",
-                                "NOUPDATE " + quote(cmd.tag).decode("ascii")))
-    elif "UPDATE" in opts:
-        sel.search_contexts[cmd.tag] = UpdateContext(uid_cmd, _fixed(cmd.args.key, sel),
-                                                     [uid for _, uid, _ in matched])
-    return Result("OK", f"{cmd.name} completed")
+                                "NOUPDATE " + quote(tag).decode("ascii")))
+    else:
+        sel.search_contexts[tag] = ctx
 
 
 async def search(s: HandlerContext, cmd: Command) -> Result:
@@ -255,10 +269,20 @@ def context_updates(s: HandlerContext, before: Sequence[int]) -> tuple[list[byte
     old_seq = {uid: i for i, uid in enumerate(before, 1)}
     removals: list[bytes] = []
     additions: list[bytes] = []
+    sorted_removals: list[bytes] = []
+    sorted_additions: list[bytes] = []
     for tag, ctx in sel.search_contexts.items():
-        now = {uid for _, uid, _ in _matching(s, sel, ctx.key, infos)}
+        matched = matching_messages(s, ctx.key, sel, infos)
         # A message expunged but not yet reported stays in the view, and in the results.
-        now |= {uid for uid in ctx.results if uid in sel.flags and uid not in infos}
+        lingering = {uid for uid in ctx.results if uid in sel.flags and uid not in infos}
+        if ctx.sort is not None:
+            # RFC 5267 §4.1 CONTEXT=SORT: the updates of a SORT context, in its sort order.
+            removed_lines, added_lines, ctx.results = context_sort.sorted_updates(
+                s, tag, ctx.uid, ctx.results, ctx.sort, matched, lingering, old_seq)
+            sorted_removals += removed_lines
+            sorted_additions += added_lines
+            continue
+        now = {m.info.uid for m in matched} | lingering
         removed = [uid for uid in ctx.results if uid not in now]
         added = sorted(now.difference(ctx.results))
         ctx.results = [uid for uid in sel.uids if uid in now]
@@ -283,8 +307,8 @@ def context_updates(s: HandlerContext, before: Sequence[int]) -> tuple[list[byte
                 additions.append(format_esearch_response(tag, ctx.uid, [
                     ("ADDTO", f"(0 {SequenceSet.from_ints(numbers).format()})")]))
     if s.config.has_quirk("imap_context_no_updates"):
-        return [], []  # quirk: the updating searches are never told
-    return removals, additions
+        return sorted_removals, sorted_additions  # quirk: the updating searches are never told
+    return removals + sorted_removals, additions + sorted_additions
 
 
 COMMANDS: dict[str, Handler] = {

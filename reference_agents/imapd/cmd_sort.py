@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from email.utils import parsedate_tz
@@ -27,8 +28,12 @@ from harness.protocol.imap.sort import (
     thread_orderedsubject,
     thread_references,
 )
+from reference_agents.imapd import cmd_search
 from reference_agents.imapd.context import HandlerContext
-from reference_agents.imapd.search import matching_messages, uses_modseq
+from reference_agents.imapd.context_sort import SortedContext, partial
+from reference_agents.imapd.handler_helpers import selected_of
+from reference_agents.imapd.search import MessageContext, matching_messages, uses_modseq
+from reference_agents.imapd.selected import UpdateContext
 from reference_agents.imapd.state import Handler, Result
 
 #: RFC 5256 §3: "The US-ASCII and [UTF-8] charsets MUST be implemented."
@@ -58,12 +63,16 @@ def _found(s: HandlerContext, charset: str, key: SearchKey,
         return refused
     if uses_modseq(key):
         s.enable_condstore()  # RFC 7162 §3.1: a MODSEQ search criterion enables CONDSTORE
+    return [(sort_message(s, m, m.seq, m.info.uid if by_uid else m.seq), m.info.modseq)
+            for m in matching_messages(s, key)]
+
+
+def sort_message(s: HandlerContext, m: MessageContext, seq: int, number: int) -> SortMessage:
+    """What SORT and THREAD see of *m*, in mailbox place *seq*, named by *number*."""
     # quirk imap_thread_msgid_quoting_kept: msg-ids compared with their quoting
     unquote = not s.config.has_quirk("imap_thread_msgid_quoting_kept")
-    return [(SortMessage.from_fields(m.seq, m.info.uid if by_uid else m.seq, m.info.internaldate,
-                                     m.info.size, parse_fields(split_message(m.data)[0]),
-                                     unquote_ids=unquote), m.info.modseq)
-            for m in matching_messages(s, key)]
+    return SortMessage.from_fields(seq, number, m.info.internaldate, m.info.size,
+                                   parse_fields(split_message(m.data)[0]), unquote_ids=unquote)
 
 
 def _wall_clock(message: SortMessage) -> object:
@@ -102,6 +111,11 @@ def _sorted(s: HandlerContext, found: Sequence[SortMessage],
 
 async def _sort(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     assert isinstance(cmd.args, Sort)
+    _, sel = selected_of(s)
+    updating = "UPDATE" in (cmd.args.return_opts or ())
+    reused = cmd_search.tag_in_use(s, sel, cmd.tag) if updating else None
+    if reused is not None:
+        return reused  # RFC 5267 §4.3: the tag of an updating SORT is BAD alike
     # quirk imap_uid_sort_numbers: UID SORT gives sequence numbers
     found = _found(s, cmd.args.charset, cmd.args.key, uid_cmd and not s.config.has_quirk(
         "imap_uid_sort_numbers"))
@@ -139,10 +153,39 @@ async def _sort(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
         data.append(("ALL", ",".join(str(n) for n in numbers)))
     if "COUNT" in wanted:
         data.append(("COUNT", str(len(numbers))))
+    if "PARTIAL" in wanted and cmd.args.partial is not None:
+        # RFC 5267 §4.1: CONTEXT=SORT servers "accept three additional return options for this
+        # extended SORT"; §4.4 PARTIAL, counted in the sort order.
+        # quirk imap_sort_partial_mailbox_order: counted in mailbox order
+        ranked = sorted(numbers) if s.config.has_quirk("imap_sort_partial_mailbox_order") else numbers
+        data.append(("PARTIAL", partial(ranked, *cmd.args.partial)))
     if modseq is not None:
         data.append(("MODSEQ", str(modseq)))
     s.write(format_esearch_response(cmd.tag, uid_cmd, data))
+    if updating:
+        _keep_sorted(s, cmd, uid_cmd, [m for m, _ in found])
     return Result("OK", f"{cmd.name} completed")
+
+
+def _keep_sorted(s: HandlerContext, cmd: Command, uid_cmd: bool,
+                 found: Sequence[SortMessage]) -> None:
+    """Start the updating context of SORT RETURN (UPDATE) (RFC 5267 §4.3, CONTEXT=SORT): the
+    CONTEXT=SEARCH one, with the sort order kept."""
+    assert isinstance(cmd.args, Sort)
+    _, sel = selected_of(s)
+    criteria = cmd.args.criteria
+
+    def order(messages: Sequence[SortMessage]) -> list[SortMessage]:
+        return _sorted(s, messages, criteria)
+
+    # Numbered, and tied, by UID: mailbox order whatever the expunges in between.
+    sort = SortedContext(lambda m: sort_message(s, m, m.info.uid, m.info.uid), order)
+    for m in found:
+        uid = sel.uids[m.seq - 1]
+        sort.messages[uid] = dataclasses.replace(m, seq=uid, number=uid)
+    results = sort.ordered(sort.messages)
+    cmd_search.keep_context(s, sel, cmd.tag, UpdateContext(
+        uid_cmd, cmd_search.fixed_key(cmd.args.key, sel), results, sort))
 
 
 def _threads(s: HandlerContext, algorithm: str,

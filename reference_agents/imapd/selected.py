@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harness.protocol.imap.command_values import SearchKey
 from harness.protocol.imap.formatting import (
@@ -17,16 +18,21 @@ from harness.protocol.imap.formatting import (
 from harness.protocol.imap.seqset import SequenceSet
 from reference_agents.mailstore import SYSTEM_FLAGS, MessageInfo
 
+if TYPE_CHECKING:
+    from reference_agents.imapd.context_sort import SortedContext
+
 
 @dataclass(slots=True)
 class UpdateContext:
     """A searching command with RETURN (UPDATE) (RFC 5267 §4.3): its program, with the sequence
     numbers in it fixed to the messages they named when it was received, and the UIDs it
-    matched when the client was last told (mailbox order)."""
+    matched when the client was last told (mailbox order; for SORT, RFC 5267 §4.1 CONTEXT=SORT,
+    the sort order that *sort* keeps)."""
 
     uid: bool
     key: SearchKey
     results: list[int]
+    sort: SortedContext | None = None
 
 
 class SelectedMailbox:

@@ -238,6 +238,12 @@ IMAP_QUIRKS: tuple[Quirk, ...] = (
        "CANCELUPDATE answers OK and the updates go on"),
     _q("imap_search_partial_from_zero", ("IMAP-CONTEXT-PARTIAL",),
        "RETURN (PARTIAL m:n) counts results from 0, one result late"),
+    _q("imap_context_sort_no_updates", ("IMAP-CONTEXT-SORT-UPDATE",),
+       "SORT RETURN (UPDATE) is accepted but its context never hears of a change"),
+    _q("imap_context_sort_position_zero", ("IMAP-CONTEXT-SORT-ORDER",),
+       "the ADDTO and REMOVEFROM of a SORT context carry context position 0, as a SEARCH's may"),
+    _q("imap_sort_partial_mailbox_order", ("IMAP-CONTEXT-SORT-PARTIAL",),
+       "SORT RETURN (PARTIAL m:n) counts results m to n in mailbox order, not the sort order"),
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     _q("imap_multiappend_first_only", ("IMAP-MULTIAPPEND",),
        "an APPEND with several messages stores only the first, and answers OK"),

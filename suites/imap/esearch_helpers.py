@@ -7,9 +7,9 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 
 from harness.clients.imap import CommandResult, IMAPClient
-from harness.protocol.imap.responses import ESearch, Search
+from harness.protocol.imap.responses import ESearch, PartialResult, Search
 from harness.protocol.imap.seqset import SequenceSet
-from harness.suite import Evidence, need, precondition, token
+from harness.suite import Evidence, check, need, precondition, token
 from harness.targets import Target
 from suites.imap.imap_helpers import append, message, scratch, select, session, uids
 
@@ -57,3 +57,23 @@ def members(value: object) -> set[int]:
     seqset = value if isinstance(value, SequenceSet) else SequenceSet.parse(str(value))
     largest = max((n for r in seqset.ranges for n in r if n is not None), default=0)
     return set(seqset.iter(largest))
+
+
+async def partial_result(client: IMAPClient, requirement: str, command: str,
+                         span: str) -> tuple[PartialResult, bool]:
+    """*command*, with RETURN (PARTIAL *span*), judged under *requirement* to answer one ESEARCH
+    with a PARTIAL of the range asked (RFC 5267 §4.4: "a PARTIAL return data item that has, as
+    payload, the original range"; §5: "A range 500:400 is the same as 400:500", so either
+    spelling); that PARTIAL and whether the ESEARCH has UID."""
+    result = await client.command(command)
+    found = esearches(result, result.tag)
+    check(requirement, result.ok and len(found) == 1,
+          f"{command} answered {result.status} with {len(found)} ESEARCH responses")
+    partial = found[0].data.get("PARTIAL")
+    check(requirement, isinstance(partial, PartialResult),
+          f"{command} returned {found[0].data}, no PARTIAL")
+    assert isinstance(partial, PartialResult)
+    asked = sorted(int(n) for n in span.split(":"))
+    check(requirement, sorted((partial.first, partial.last)) == asked,
+          f"{command} returned the range {partial.first}:{partial.last}")
+    return partial, found[0].uid

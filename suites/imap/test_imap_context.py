@@ -18,13 +18,12 @@ from harness.protocol.imap.responses import (
     ESearch,
     Exists,
     Expunge,
-    PartialResult,
     Response,
     UntaggedStatus,
 )
 from harness.suite import Evidence, check, not_applicable, precondition, run, token
 from harness.targets import Target
-from suites.imap.esearch_helpers import esearches, flagged_mailbox, members
+from suites.imap.esearch_helpers import esearches, flagged_mailbox, members, partial_result
 from suites.imap.imap_helpers import append, message, select, session, until_tagged
 
 pytestmark = pytest.mark.step(9)
@@ -230,22 +229,10 @@ def test_imap_search_partial(target: Target, evidence: Evidence) -> None:
                      ("UID SEARCH", "2:3", {uids[2], uids[4]}))
             for verb, span, expected in cases:
                 command = f"{verb} RETURN (PARTIAL {span}) FLAGGED"
-                result = await client.command(command)
-                found = esearches(result, result.tag)
-                check(req, result.ok and len(found) == 1,
-                      f"{command} answered {result.status} with {len(found)} ESEARCH responses")
-                partial = found[0].data.get("PARTIAL")
-                check(req, isinstance(partial, PartialResult),
-                      f"{command} returned {found[0].data}, no PARTIAL")
-                assert isinstance(partial, PartialResult)
-                # "a PARTIAL return data item that has, as payload, the original range" (as
-                # 2:1 is the same range as 1:2, either spelling).
-                asked = sorted(int(n) for n in span.split(":"))
-                check(req, sorted((partial.first, partial.last)) == asked,
-                      f"{command} returned the range {partial.first}:{partial.last}")
+                partial, uid = await partial_result(client, req, command, span)
                 got = None if partial.numbers is None else members(partial.numbers)
-                check(req, got == expected and found[0].uid == (verb == "UID SEARCH"),
+                check(req, got == expected and uid == (verb == "UID SEARCH"),
                       f"{command} over flagged messages 2, 3, 5, 6 returned {partial} "
-                      f"(UID {found[0].uid}), not {expected}")
+                      f"(UID {uid}), not {expected}")
 
     run(scenario())

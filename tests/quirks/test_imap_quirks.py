@@ -119,6 +119,9 @@ CATCHES_IMAP: dict[str, str] = {
     "imap_context_removefrom_late": "imap.test_imap_context:test_imap_context_update_order",
     "imap_cancelupdate_ignored": "imap.test_imap_context:test_imap_cancelupdate",
     "imap_search_partial_from_zero": "imap.test_imap_context:test_imap_search_partial",
+    "imap_context_sort_no_updates": "imap.test_imap_context_sort:test_imap_context_sort_update",
+    "imap_context_sort_position_zero": "imap.test_imap_context_sort:test_imap_context_sort_order",
+    "imap_sort_partial_mailbox_order": "imap.test_imap_context_sort:test_imap_context_sort_partial",
     # -- extensions: MULTIAPPEND, CATENATE and mailbox-name encoding (RFC 3502, 4469, 3501 §5.1.3)
     "imap_multiappend_first_only": "imap.test_imap_multiappend:test_imap_multiappend_appends_each_message",
     "imap_multiappend_flags_of_first": "imap.test_imap_multiappend:test_imap_multiappend_appends_each_message",

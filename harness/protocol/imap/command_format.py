@@ -404,12 +404,17 @@ def search_program(key: SearchKey) -> list[_Part]:
     return _search_key(key, nested=False)
 
 
+def _returning(return_opts: tuple[str, ...], partial: tuple[int, int] | None) -> bytes:
+    """``RETURN (...)`` and a space, PARTIAL with its range (RFC 5267 §5 modifier-partial)."""
+    opts = [f"PARTIAL {partial[0]}:{partial[1]}" if o == "PARTIAL" and partial is not None
+            else o for o in return_opts]
+    return b"RETURN (" + " ".join(opts).encode("ascii") + b") "
+
+
 def _search(args: Search) -> list[_Part]:
     parts: list[_Part] = [b" "]
     if args.return_opts is not None:
-        opts = [f"PARTIAL {args.partial[0]}:{args.partial[1]}"
-                if o == "PARTIAL" and args.partial is not None else o for o in args.return_opts]
-        parts.append(b"RETURN (" + " ".join(opts).encode("ascii") + b") ")
+        parts.append(_returning(args.return_opts, args.partial))
     if args.charset is not None:
         parts += [b"CHARSET ", astring(args.charset), b" "]
     return parts + search_program(args.key)
@@ -419,7 +424,7 @@ def _sort(args: Sort) -> list[_Part]:
     # RFC 5256 §5 sort, with RFC 5267 §3's RETURN before the sort criteria.
     parts: list[_Part] = [b" "]
     if args.return_opts is not None:
-        parts.append(b"RETURN " + _atoms(args.return_opts) + b" ")
+        parts.append(_returning(args.return_opts, args.partial))
     criteria = b" ".join((b"REVERSE " if reverse else b"") + atom(key)
                          for key, reverse in args.criteria)
     parts += [b"(" + criteria + b") ", astring(args.charset), b" "]

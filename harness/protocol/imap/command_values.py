@@ -427,8 +427,12 @@ class Sort:
     criteria: tuple[tuple[str, bool], ...]
     charset: str  # upper-cased
     key: SearchKey
-    #: RFC 5267 §3 return options (MIN, MAX, ALL, COUNT); None when no RETURN was given.
+    #: RFC 5267 §3 return options (MIN, MAX, ALL, COUNT; §4 CONTEXT, UPDATE, PARTIAL); None
+    #: when no RETURN was given.
     return_opts: tuple[str, ...] | None = None
+    #: RFC 5267 §4.4 ``PARTIAL first:last`` as written, also listed as "PARTIAL" in
+    #: *return_opts*.
+    partial: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,7 +160,8 @@ def _partial_range(lx: Lexer) -> tuple[int, int]:
     return first, lx.nz_number()
 
 
-def _return_opts(lx: Lexer) -> tuple[tuple[str, ...], tuple[int, int] | None]:
+def _return_opts(lx: Lexer, allowed: frozenset[str] = _SEARCH_RETURN, what: str = "SEARCH"
+                 ) -> tuple[tuple[str, ...], tuple[int, int] | None]:
     """``RETURN (opt *(SP opt))``: the options upper-cased, and PARTIAL's range."""
     lx.expect(b"(")
     options: list[str] = []
@@ -172,8 +173,8 @@ def _return_opts(lx: Lexer) -> tuple[tuple[str, ...], tuple[int, int] | None]:
         if option == "PARTIAL":
             lx.sp()
             partial = _partial_range(lx)
-        elif option not in _SEARCH_RETURN:
-            raise ParseError(f"unknown SEARCH return option {option[:40]}")
+        elif option not in allowed:
+            raise ParseError(f"unknown {what} return option {option[:40]}")
         options.append(option)
     # RFC 5267 §4.4: "A single command MUST NOT contain more than one PARTIAL or ALL search
     # return option -- that is, either one PARTIAL, one ALL, or neither PARTIAL nor ALL".
@@ -202,8 +203,10 @@ def parse_search(lx: Lexer) -> Search:
 
 #: RFC 5256 §5 sort-key
 SORT_KEYS = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO"})
-#: RFC 5267 §3.1: "the return options specified in [ESEARCH]": MIN, MAX, ALL, COUNT.
-_SORT_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT"})
+#: RFC 5267 §3.1: "the return options specified in [ESEARCH]": MIN, MAX, ALL, COUNT; §4.1:
+#: servers advertising CONTEXT=SORT "accept three additional return options for this extended
+#: SORT" (CONTEXT, UPDATE, and PARTIAL, read apart).
+_SORT_RETURN = frozenset({"MIN", "MAX", "ALL", "COUNT", "CONTEXT", "UPDATE"})
 
 
 def _charset(lx: Lexer) -> str:
@@ -220,9 +223,10 @@ def parse_sort(lx: Lexer) -> Sort:
     sort-criterion = ["REVERSE" SP] sort-key"""
     lx.sp()
     return_opts: tuple[str, ...] | None = None
+    partial: tuple[int, int] | None = None
     if lx.accept_word("RETURN"):
         lx.sp()
-        return_opts = tuple(lx.options(_SORT_RETURN, "SORT return"))
+        return_opts, partial = _return_opts(lx, _SORT_RETURN, "SORT")
         lx.sp()
     lx.expect(b"(")
     criteria: list[tuple[str, bool]] = []
@@ -239,7 +243,7 @@ def parse_sort(lx: Lexer) -> Sort:
         lx.sp()
     lx.sp()
     charset = _charset(lx)
-    return Sort(tuple(criteria), charset, _search_keys(lx, 0), return_opts)
+    return Sort(tuple(criteria), charset, _search_keys(lx, 0), return_opts, partial)
 
 
 def parse_thread(lx: Lexer) -> Thread:
