@@ -76,6 +76,12 @@ class ProviderConfig:
     #: Every user's quota (RFC 9208), unless *user_quotas* names the user's own.
     quota: Quota = DEFAULT_QUOTA
     user_quotas: tuple[tuple[str, Quota], ...] = ()
+    #: IMAP worker processes (reference_agents/imapd/workers.py); 0 serves IMAP in the
+    #: provider's own process, on its event loop.
+    imap_workers: int = 0
+    #: The server certificate chain and key (PEM) behind *server_tls*, for processes that
+    #: build their own context (IMAP workers); None when the agents run in one process.
+    server_tls_file: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "auth_throttle", AuthThrottle(self.auth_limits))

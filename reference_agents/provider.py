@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from reference_agents.config import ProviderConfig
 from reference_agents.imapd import IMAPServer
+from reference_agents.imapd.workers import IMAPWorkers
 from reference_agents.mailstore import MaildirStore
 from reference_agents.mda import MDA
 from reference_agents.outbound import DeliveryOutcome, OutboundWorker
@@ -27,6 +28,9 @@ class Provider:
         self.queue = MailQueue(config.data_dir / "queue")
         self.worker = OutboundWorker(config, self.queue, self._deliver_locally)
         self.smtp = SMTPServers(config, self._enqueue)
+        self.imap_workers = (IMAPWorkers(config=config, store=self.store,
+                                         count=config.imap_workers)
+                             if config.imap_workers > 0 else None)
         self.imap = IMAPServer(
             config=config, store=self.store, host=config.address,
             port=config.ports.imap, implicit_tls=False,
@@ -59,9 +63,12 @@ class Provider:
     async def start(self) -> None:
         try:
             await self.smtp.start()
-            await self.imap.start()
-            if self.config.tls:
-                await self.imaps.start()
+            if self.imap_workers is not None:
+                await self.imap_workers.start()
+            else:
+                await self.imap.start()
+                if self.config.tls:
+                    await self.imaps.start()
         except BaseException:
             # A port already taken must not leave the mail store locked: the caller may retry
             # with other ports on the same data directory.
@@ -75,6 +82,8 @@ class Provider:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._worker_task
             self._worker_task = None
+        if self.imap_workers is not None:
+            await self.imap_workers.stop()
         await self.imaps.stop()
         await self.imap.stop()
         await self.smtp.stop()
@@ -83,6 +92,8 @@ class Provider:
     @property
     def ports(self) -> dict[str, int]:
         ports = dict(self.smtp.ports)
+        if self.imap_workers is not None:
+            return ports | self.imap_workers.ports
         ports["imap"] = self.imap.port
         if self.config.tls:
             ports["imaps"] = self.imaps.port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio.sslproto
+import os
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,19 @@ class TLSMaterial:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.ca.issue_cert(*identities).configure_cert(ctx)
         return ctx
+
+    def server_files(self, identities: Sequence[str], path: Path) -> tuple[ssl.SSLContext, Path]:
+        """As `server_context`, and the same key and certificate chain written (owner-only)
+        to *path*, for processes that build their own context from it."""
+        leaf = self.ca.issue_cert(*identities)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with open(fd, "wb") as f:
+            f.write(leaf.private_key_pem.bytes())
+            for blob in leaf.cert_chain_pems:
+                f.write(blob.bytes())
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(path)
+        return ctx, path
 
     def client_context(self) -> ssl.SSLContext:
         """A client context that trusts this CA only."""

@@ -21,6 +21,7 @@ from reference_agents.accounts import Account, AccountStore, hash_password
 from reference_agents.allowances import check_allowances
 from reference_agents.config import DEFAULT_QUOTA, ProviderConfig, ProviderPorts, Quota
 from reference_agents.durable import replace_file
+from reference_agents.imapd.workers import default_worker_count
 from reference_agents.limits import AuthLimits, ConnectionLimits, limits_from
 from reference_agents.provider import Provider
 from reference_agents.quirks import check_quirks
@@ -83,12 +84,15 @@ class TopologySettings:
     connection_limits: ConnectionLimits = ConnectionLimits()
     #: Every account's quota (RFC 9208) but those with their own.
     quota: Quota = DEFAULT_QUOTA
+    #: IMAP worker processes per provider (reference_agents/imapd/workers.py); 0 serves IMAP
+    #: on the topology's own event loop.
+    imap_workers: int = 0
 
 
 _SETTING_KEYS = {
     "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
     "delivery_timeout", "max_message_size", "accounts", "limits", "quota_storage",
-    "quota_messages",
+    "quota_messages", "imap_workers",
 }
 
 
@@ -149,6 +153,12 @@ def settings_from_dict(
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     quota = _quota(raw, source, defaults.quota)
+    workers = raw.get("imap_workers", "auto")
+    if workers == "auto":
+        workers = default_worker_count()
+    elif isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 64:
+        raise ConfigError(f"{source}: imap_workers: expected \"auto\" or a number 0-64, "
+                          f"got {workers!r}")
     accounts = defaults.accounts
     if "accounts" in raw:
         accounts = tuple(_account(a, source, i, quota)
@@ -168,6 +178,7 @@ def settings_from_dict(
         auth_limits=auth_limits,
         connection_limits=connection_limits,
         quota=quota,
+        imap_workers=workers,
     )
     if not 0 <= settings.dns_port <= 65535:
         raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
@@ -280,13 +291,21 @@ class Topology:
             self.dns.add_record(f"{domain}.", "MX", f"10 {hostname}.")
             self.dns.add_record(f"{hostname}.", "A", address)
             accounts = AccountStore([a for a in hashed if a.domain == domain], [domain])
+            tls_file: Path | None = None
+            if s.imap_workers > 0:
+                server_tls, tls_file = self.tls.server_files(
+                    [hostname, address], s.data_dir / "tls" / f"{hostname}.pem")
+            else:
+                server_tls = self.tls.server_context([hostname, address])
             config = ProviderConfig(
                 domain=domain,
                 address=address,
                 hostname=hostname,
                 data_dir=s.data_dir / domain,
                 accounts=accounts,
-                server_tls=self.tls.server_context([hostname, address]),
+                server_tls=server_tls,
+                server_tls_file=tls_file,
+                imap_workers=s.imap_workers,
                 client_tls=self.tls.client_context(),
                 dns_server=(s.dns_address, self.dns.port),
                 ports=_ports(address, s.standard_ports, self.outbound_port),

@@ -25,7 +25,7 @@ class IMAPServer:
 
     def __init__(self, *, config: ProviderConfig, store: MailStore, host: str, port: int,
                  implicit_tls: bool, autologout: float = AUTOLOGOUT_SECONDS,
-                 auth_failure_delay: float = 0.2) -> None:
+                 auth_failure_delay: float = 0.2, reuse_port: bool = False) -> None:
         # Bind IP addresses only: a host name would go through the system resolver.
         ipaddress.ip_address(host)
         self.config = config
@@ -35,6 +35,8 @@ class IMAPServer:
         self.implicit_tls = implicit_tls
         self.autologout = autologout
         self.auth_failure_delay = auth_failure_delay
+        #: Bind with SO_REUSEPORT, beside the other IMAP workers' listeners (workers.py).
+        self.reuse_port = reuse_port
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sessions: dict[Session, asyncio.Task[None]] = {}
@@ -49,6 +51,7 @@ class IMAPServer:
             lambda: Connection(self._on_open),
             host=self.host,
             port=self.port,
+            reuse_port=self.reuse_port or None,
             ssl=self.config.server_tls if self.implicit_tls else None,
             ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS if self.implicit_tls else None,
             ssl_shutdown_timeout=TLS_SHUTDOWN_SECONDS if self.implicit_tls else None,

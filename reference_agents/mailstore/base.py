@@ -220,17 +220,32 @@ class StoreBase:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
+        self._publishers: list[Listener] = []
         self._closed = False
 
     def add_listener(self, callback: Listener) -> None:
         with self._lock:
             self._listeners.append(callback)
 
+    def add_publisher(self, callback: Listener) -> None:
+        """*callback* hears of the changes made through this store object only (not of those
+        reported by `changed_elsewhere`): it tells the other processes sharing the store."""
+        with self._lock:
+            self._publishers.append(callback)
+
+    def changed_elsewhere(self, user: str, name: str) -> None:
+        """Another process sharing the store changed *user*'s mailbox *name*: tell the
+        listeners, as for a change of our own."""
+        self._call(self._listeners, user, [name])
+
     def _notify(self, user: str, names: Iterable[str]) -> None:
         """Call the listeners, outside the lock, after a change has been committed. A failing
         listener is logged: the change already happened and must not be reported as failed."""
+        self._call(self._listeners + self._publishers, user, names)
+
+    def _call(self, callbacks: list[Listener], user: str, names: Iterable[str]) -> None:
         with self._lock:
-            listeners = list(self._listeners)
+            listeners = list(callbacks)
         for name in names:
             for callback in listeners:
                 try:

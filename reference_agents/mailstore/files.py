@@ -20,6 +20,8 @@ NAME_FILE = "mailharness-name"
 VALIDITY_FILE = "mailharness-uidvalidity"
 LOCK_FILE = "mailharness.lock"
 INDEX_FILE = "index.sqlite3"
+#: Beside a user's index: the lock every change takes while processes share the store.
+USER_LOCK_FILE = "write.lock"
 TRASH_PREFIX = "~"
 
 

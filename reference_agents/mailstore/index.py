@@ -24,6 +24,8 @@ class MailboxRow:
 class UserIndex:
     directory: Path
     conn: sqlite3.Connection
+    #: The user's write lock (an fd to flock) while other processes share the store.
+    lock_fd: int = -1
 
 
 SCHEMA = """
@@ -83,6 +85,21 @@ def transaction(conn: sqlite3.Connection) -> Iterator[None]:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+    except sqlite3.Error as exc:
+        raise StorageError(f"mail index: {exc}") from exc
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: its statements see one committed state, whatever other connections
+    (other processes) commit meanwhile (SQLite WAL)."""
+    try:
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
     except sqlite3.Error as exc:
         raise StorageError(f"mail index: {exc}") from exc
 

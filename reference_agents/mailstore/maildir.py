@@ -11,7 +11,8 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from reference_agents.mailstore.files import (
     LOCK_FILE,
     NAME_FILE,
     TRASH_PREFIX,
+    USER_LOCK_FILE,
     VALIDITY_FILE,
     encode_path_component,
     file_location,
@@ -59,6 +61,7 @@ from reference_agents.mailstore.index import (
     decode_flags,
     encode_flags,
     record_expunged,
+    snapshot,
     transaction,
 )
 
@@ -80,20 +83,66 @@ class MaildirStore(StoreBase):
     when it has flags), the directory fsynced, and only then is the index row committed, with
     its UID taken from ``uidnext`` in the same transaction. On first use of a user a recovery
     pass indexes files the index does not know (a crash between rename and commit), drops rows
-    whose file is gone, and removes stale tmp/ files. Only one store may have a root open."""
+    whose file is gone, and removes stale tmp/ files. Only one store may have a root open:
+    the *primary*, which holds the root's lock.
 
-    def __init__(self, root: Path) -> None:
+    Processes of the same agents (the IMAP workers) may share it: once the primary has called
+    `share`, which recovers every user at once, each of them opens the root with `attach`.
+    From then on every change takes the user's write lock (an ``flock`` on a file beside the
+    index), so the read-modify-write of UIDNEXT and the mod-sequence is serialised across
+    processes as the store's own lock serialises it across threads; readers need no lock (a
+    SQLite WAL snapshot). Recovery runs in the primary only, before any other process writes."""
+
+    def __init__(self, root: Path, *, primary: bool = True) -> None:
         super().__init__()
         self._root = Path(root)
         self._root.mkdir(parents=True, exist_ok=True)
         self._users: dict[str, UserIndex] = {}
         self._deliveries = itertools.count(1)
+        #: Whether other processes write to this root too (see `share`).
+        self._shared = not primary
+        #: Whether a user opened for the first time is recovered (the primary, until shared).
+        self._recovering = primary
+        self._lock_fd = -1
+        if not primary:
+            return
         self._lock_fd = os.open(self._root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(self._lock_fd)
             raise StoreLocked(f"{self._root} is already open in another MaildirStore") from None
+
+    @classmethod
+    def attach(cls, root: Path) -> MaildirStore:
+        """A store over the root a primary in another process holds and has `share`d."""
+        if not (Path(root) / LOCK_FILE).exists():
+            raise StorageError(f"{root} is not a mail store")
+        return cls(root, primary=False)
+
+    def share(self, users: Iterable[str]) -> None:
+        """Let other processes `attach` to this root: recover *users* (every user the agents
+        serve) now, since recovery later would take another process's half-written delivery for
+        a crash's; from then on take the write lock for every change."""
+        with self._lock:
+            for user in users:
+                self._user(user)
+            self._recovering = False
+            self._shared = True
+
+    @contextmanager
+    def _writing(self, user: str) -> Iterator[UserIndex]:
+        """The store's lock, *user*'s index and, when shared, *user*'s write lock."""
+        with self._lock:
+            index = self._user(user)
+            if not self._shared:
+                yield index
+                return
+            fcntl.flock(index.lock_fd, fcntl.LOCK_EX)
+            try:
+                yield index
+            finally:
+                fcntl.flock(index.lock_fd, fcntl.LOCK_UN)
 
     def __enter__(self) -> MaildirStore:
         return self
@@ -123,8 +172,7 @@ class MaildirStore(StoreBase):
             return sorted_mailboxes(str(r[0]) for r in rows)
 
     def create_mailbox(self, user: str, name: str, special_use: Iterable[str] = ()) -> None:
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             name = normalize_mailbox_name(strip_declaration(name))
             existing = [str(r[0]) for r in index.conn.execute("SELECT name FROM mailboxes")]
             if name in existing:
@@ -144,13 +192,12 @@ class MaildirStore(StoreBase):
             return {str(r[0]): decode_flags(str(r[1])) for r in rows}
 
     def delete_mailbox(self, user: str, name: str) -> None:
-        with self._lock:
+        with self._writing(user) as index:
             name = normalize_mailbox_name(name)
             if name == INBOX:
                 # RFC 9051 §6.3.5: "It is an error to attempt to delete INBOX or a mailbox name
                 # that does not exist."
                 raise InvalidMailboxName("INBOX cannot be deleted")
-            index = self._user(user)
             row = self._row(index, name)
             # Move the directory aside first: if we die before the commit, recovery sees the
             # row and moves it back; after the commit, recovery finishes removing it.
@@ -179,10 +226,11 @@ class MaildirStore(StoreBase):
     def mailbox_info(self, user: str, name: str) -> MailboxInfo:
         with self._lock:
             index = self._user(user)
-            row = self._row(index, normalize_mailbox_name(name))
-            (exists,) = index.conn.execute(
-                "SELECT COUNT(*) FROM messages WHERE mailbox = ?", (row.name,)
-            ).fetchone()
+            with snapshot(index.conn):  # UIDNEXT and EXISTS from one state, whoever writes
+                row = self._row(index, normalize_mailbox_name(name))
+                (exists,) = index.conn.execute(
+                    "SELECT COUNT(*) FROM messages WHERE mailbox = ?", (row.name,)
+                ).fetchone()
             return MailboxInfo(row.name, row.uidvalidity, row.uidnext, int(exists), row.version)
 
     def messages(self, user: str, name: str) -> list[MessageInfo]:
@@ -207,13 +255,21 @@ class MaildirStore(StoreBase):
             index = self._user(user)
             row = self._row(index, normalize_mailbox_name(name))
             base, location, _ = self._message(index, row.name, uid)
-            path = self._locate(index.directory / row.dirname, base, location)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            except OSError as exc:
-                raise StorageError(f"cannot read message {uid}: {exc}") from exc
-            with open(fd, "rb") as f:
-                return f.read()
+            for attempt in range(3):
+                path = self._locate(index.directory / row.dirname, base, location)
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                except FileNotFoundError as exc:
+                    # Renamed (a flag change in another process) between the look and the
+                    # open: look again.
+                    if attempt == 2:
+                        raise StorageError(f"cannot read message {uid}: {exc}") from exc
+                    continue
+                except OSError as exc:
+                    raise StorageError(f"cannot read message {uid}: {exc}") from exc
+                with open(fd, "rb") as f:
+                    return f.read()
+            raise AssertionError("unreachable")
 
     def append(
         self,
@@ -229,8 +285,7 @@ class MaildirStore(StoreBase):
         date = check_internaldate(internaldate)
         data = bytes(data)
         tag = delivery_tag(delivery) if delivery is not None else None
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             row = self._row(index, normalize_mailbox_name(name))
             if tag is not None:
                 done = index.conn.execute("SELECT uid FROM deliveries WHERE tag = ?",
@@ -292,8 +347,7 @@ class MaildirStore(StoreBase):
 
     def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
         new = normalize_flags(flags)
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             row = self._row(index, normalize_mailbox_name(name))
             base, location, old = self._message(index, row.name, uid)
             if old == new:
@@ -330,8 +384,7 @@ class MaildirStore(StoreBase):
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]:
         wanted = set(uids)
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             row = self._row(index, normalize_mailbox_name(name))
             mailbox_dir = index.directory / row.dirname
             found = [
@@ -395,8 +448,7 @@ class MaildirStore(StoreBase):
             return int(row[0]), int(row[1])
 
     def rename_mailbox(self, user: str, old: str, new: str) -> None:
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             old = normalize_mailbox_name(old)
             new = normalize_mailbox_name(strip_declaration(new))
             existing = [str(r[0]) for r in index.conn.execute("SELECT name FROM mailboxes")]
@@ -473,8 +525,7 @@ class MaildirStore(StoreBase):
             return sorted_mailboxes(str(r[0]) for r in rows)
 
     def set_subscribed(self, user: str, name: str, subscribed: bool) -> None:
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             name = normalize_mailbox_name(name)
             with transaction(index.conn):
                 if subscribed:
@@ -484,8 +535,7 @@ class MaildirStore(StoreBase):
                     index.conn.execute("DELETE FROM subscriptions WHERE name = ?", (name,))
 
     def take_recent(self, user: str, name: str, *, upto: int | None) -> int:
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             row = self._row(index, normalize_mailbox_name(name))
             (before,) = index.conn.execute(
                 "SELECT recent FROM mailboxes WHERE name = ?", (row.name,)).fetchone()
@@ -496,8 +546,7 @@ class MaildirStore(StoreBase):
             return int(before)
 
     def force_uidnext(self, user: str, name: str, uidnext: int) -> None:
-        with self._lock:
-            index = self._user(user)
+        with self._writing(user) as index:
             row = self._row(index, normalize_mailbox_name(name))
             with transaction(index.conn):
                 index.conn.execute("UPDATE mailboxes SET uidnext = ? WHERE name = ?",
@@ -510,9 +559,11 @@ class MaildirStore(StoreBase):
             self._closed = True
             for index in self._users.values():
                 index.conn.close()
+                os.close(index.lock_fd)
             self._users.clear()
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            if self._lock_fd >= 0:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                os.close(self._lock_fd)
 
     # ---- internals (called with the lock held)
 
@@ -539,14 +590,22 @@ class MaildirStore(StoreBase):
         directory = self.user_path(user)
         try:
             if not directory.exists():
-                directory.mkdir()
+                directory.mkdir(exist_ok=True)
                 fsync_dir(self._root)
-            conn = sqlite3.connect(
-                directory / INDEX_FILE, check_same_thread=False, isolation_level=None
-            )
-        except (OSError, sqlite3.Error) as exc:
+            lock_fd = os.open(directory / USER_LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
             raise StorageError(f"cannot open the mail index of {user!r}: {exc}") from exc
         try:
+            conn = sqlite3.connect(
+                directory / INDEX_FILE, check_same_thread=False, isolation_level=None,
+                timeout=30.0,
+            )
+        except sqlite3.Error as exc:
+            os.close(lock_fd)
+            raise StorageError(f"cannot open the mail index of {user!r}: {exc}") from exc
+        try:
+            if self._shared:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.executescript(SCHEMA)
@@ -554,20 +613,24 @@ class MaildirStore(StoreBase):
             add_column(conn, "mailboxes", "recent", "INTEGER NOT NULL DEFAULT 0")
             add_column(conn, "messages", "modseq", "INTEGER NOT NULL DEFAULT 1")
             add_column(conn, "mailboxes", "special_use", "TEXT NOT NULL DEFAULT ''")
-            index = UserIndex(directory, conn)
+            index = UserIndex(directory, conn, lock_fd)
             with transaction(conn):
-                self._recover(index)
-                conn.execute("DELETE FROM deliveries WHERE created < ?",
-                             (time.time() - DELIVERY_MEMORY,))
+                if self._recovering:
+                    self._recover(index)
+                    conn.execute("DELETE FROM deliveries WHERE created < ?",
+                                 (time.time() - DELIVERY_MEMORY,))
                 names = {str(r[0]) for r in conn.execute("SELECT name FROM mailboxes")}
                 for name in (INBOX, JUNK):
                     if name not in names:
                         self._create_mailbox(index, name)
         except BaseException as exc:
             conn.close()
+            os.close(lock_fd)
             if isinstance(exc, sqlite3.Error | OSError) and not isinstance(exc, StorageError):
                 raise StorageError(f"cannot open the mail index of {user!r}: {exc}") from exc
             raise
+        if self._shared:
+            fcntl.flock(lock_fd, fcntl.LOCK_UN)
         return index
 
     def _row(self, index: UserIndex, name: str) -> MailboxRow:

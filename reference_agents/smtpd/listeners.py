@@ -19,9 +19,10 @@ from reference_agents.tls import TLS_HANDSHAKE_SECONDS, TLS_SHUTDOWN_SECONDS, bo
 SHUTDOWN_GRACE = 1.0
 
 
-def _loopback_socket(address: str, port: int) -> socket.socket:
-    """A TCP socket bound to (*address*, *port*). *address* must be a loopback IP literal:
-    nothing here ever resolves a name."""
+def loopback_socket(address: str, port: int, *,
+                    option: int = socket.SO_REUSEADDR) -> socket.socket:
+    """A TCP socket bound to (*address*, *port*) with socket *option* set. *address* must be a
+    loopback IP literal: nothing here ever resolves a name."""
     ip = ipaddress.ip_address(address)
     if not ip.is_loopback:
         raise ValueError(f"refusing to listen on {address}: reference agents bind loopback only")
@@ -31,7 +32,7 @@ def _loopback_socket(address: str, port: int) -> socket.socket:
         socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP
     )
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, option, 1)
         sock.bind((address, port))
     except BaseException:
         sock.close()
@@ -110,7 +111,7 @@ class SMTPServers:
         self._tracker.stopping = False
         try:
             for listener, port, handler in self._plaintext(self._listeners()):
-                sock = _loopback_socket(self.config.address, port)
+                sock = loopback_socket(self.config.address, port)
                 try:
                     server = await loop.create_server(
                         lambda handler=handler, listener=listener: self._connection(handler, listener),

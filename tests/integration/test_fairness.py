@@ -29,9 +29,13 @@ IDLE_CPU_BOUND = 0.5
 
 
 def _cpu_seconds(pid: int) -> float:
-    """utime + stime of process *pid* (from /proc/PID/stat), in seconds."""
+    """utime + stime of process *pid* and its children (the IMAP workers), from /proc, in
+    seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    return own + sum(_cpu_seconds(c) for c in children)
 
 
 def _fill(target: Target) -> None:
