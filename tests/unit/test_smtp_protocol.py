@@ -365,6 +365,32 @@ def test_dot_stuff(message: bytes, payload: bytes) -> None:
     assert dot_unstuff(payload[:-3]) == normalize_crlf(message)
 
 
+@pytest.mark.parametrize(
+    "message,normalized",
+    [
+        (b"a\r\nb\r\n", b"a\r\nb\r\n"),  # CRLF only: returned as it is
+        (b"a\r\nb\nc\r\n", b"a\r\nb\r\nc\r\n"),  # one bare LF among CRLFs
+        (b"\na\r\n", b"\r\na\r\n"),
+        (b"a\r\r\nb\n", b"a\r\r\nb\r\n"),  # CR CR LF holds a CRLF; the last LF is bare
+        (b"a\r\n\r\n\n", b"a\r\n\r\n\r\n"),
+        (b"a\r\nb", b"a\r\nb\r\n"),
+    ],
+)
+def test_normalize_crlf(message: bytes, normalized: bytes) -> None:
+    assert normalize_crlf(message) == normalized
+
+
+@given(st.lists(st.sampled_from([b"\r\n", b"\n", b"\r", b"x"]), max_size=30).map(b"".join))
+def test_normalize_crlf_line_by_line(message: bytes) -> None:
+    # The same rule stated line by line: every LF is preceded by a CR, and a last line without
+    # its LF gets one (with a CR unless it ends in one).
+    *lines, last = message.split(b"\n")
+    expected = b"".join(line + (b"\n" if line.endswith(b"\r") else b"\r\n") for line in lines)
+    if last:
+        expected += last + (b"\n" if last.endswith(b"\r") else b"\r\n")
+    assert normalize_crlf(message) == expected
+
+
 def test_data_payload_without_stuffing() -> None:
     assert data_payload(b".hidden\n.\nend", stuff=False) == b".hidden\r\n.\r\nend\r\n.\r\n"
 

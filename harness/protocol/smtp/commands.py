@@ -38,8 +38,7 @@ def command_verb(line: str | bytes) -> str:
     """The upper-cased first word of a command line ("" for an empty line)."""
     if isinstance(line, bytes):
         line = line.decode("ascii", errors="replace")
-    word = line.strip().split(" ", 1)[0] if line.strip() else ""
-    return word.upper()
+    return line.strip().split(" ", 1)[0].upper()
 
 
 def parse_ehlo_keywords(reply: Reply) -> dict[str, str]:
@@ -129,7 +128,8 @@ _BARE_LF_RE = re.compile(rb"(?<!\r)\n")
 
 def normalize_crlf(message: bytes) -> bytes:
     """Every line ends CRLF: bare LF becomes CRLF; a last line without CRLF gets one."""
-    out = _BARE_LF_RE.sub(CRLF, message)
+    # As many LFs as CRLFs: no bare LF, nothing for the (costly) substitution to do.
+    out = message if message.count(b"\n") == message.count(CRLF) else _BARE_LF_RE.sub(CRLF, message)
     if out and not out.endswith(CRLF):
         out += b"\n" if out.endswith(b"\r") else CRLF
     return out
