@@ -54,7 +54,7 @@ class TLSMaterial:
         self.ca.issue_cert(*identities).configure_cert(ctx)
         return ctx
 
-    def server_files(self, identities: Sequence[str], path: Path) -> tuple[ssl.SSLContext, Path]:
+    def server_files(self, identities: Sequence[str], path: Path) -> ssl.SSLContext:
         """As `server_context`, and the same key and certificate chain written (owner-only)
         to *path*, for processes that build their own context from it."""
         leaf = self.ca.issue_cert(*identities)
@@ -65,7 +65,7 @@ class TLSMaterial:
                 f.write(blob.bytes())
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(path)
-        return ctx, path
+        return ctx
 
     def client_context(self) -> ssl.SSLContext:
         """A client context that trusts this CA only."""

@@ -291,12 +291,10 @@ class Topology:
             self.dns.add_record(f"{domain}.", "MX", f"10 {hostname}.")
             self.dns.add_record(f"{hostname}.", "A", address)
             accounts = AccountStore([a for a in hashed if a.domain == domain], [domain])
-            tls_file: Path | None = None
-            if s.imap_workers > 0:
-                server_tls, tls_file = self.tls.server_files(
-                    [hostname, address], s.data_dir / "tls" / f"{hostname}.pem")
-            else:
-                server_tls = self.tls.server_context([hostname, address])
+            # IMAP workers load the certificate from a file: a context does not cross processes.
+            tls_file = s.data_dir / "tls" / f"{hostname}.pem" if s.imap_workers > 0 else None
+            server_tls = (self.tls.server_files([hostname, address], tls_file) if tls_file
+                          else self.tls.server_context([hostname, address]))
             config = ProviderConfig(
                 domain=domain,
                 address=address,

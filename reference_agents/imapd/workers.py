@@ -114,13 +114,13 @@ class IMAPWorkers:
         await asyncio.to_thread(self.store.share, [a.username for a in self.config.accounts])
         self._group = new_group()
         self._bus = ChangeBus(self.store, self._group, 0, self.count + 1)
-        ready = [self._spawn(member) for member in range(1, self.count + 1)]
+        ready = [(member, self._spawn(member)) for member in range(1, self.count + 1)]
         for member, ready_r in ready:
             await self._wait_ready(member, ready_r)
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
 
-    def _spawn(self, member: int) -> tuple[int, int]:
-        """Start worker *member*; (member, the read end of its readiness pipe)."""
+    def _spawn(self, member: int) -> int:
+        """Start worker *member*; the read end of its readiness pipe."""
         # A fresh interpreter (not fork: the provider has threads and an event loop; not
         # multiprocessing's spawn, which would re-run the caller's __main__), started from the
         # event loop's own thread: PR_SET_PDEATHSIG fires when the thread that forked the
@@ -142,13 +142,16 @@ class IMAPWorkers:
         with process.stdin:
             process.stdin.write(pickle.dumps(spec))
         self._processes[member] = process
-        return member, ready_r
+        return ready_r
 
     async def _wait_ready(self, member: int, ready_r: int) -> None:
         def wait() -> bytes:
             with open(ready_r, "rb") as f:  # closes ready_r
                 return f.read(6)
-        message = await asyncio.wait_for(asyncio.to_thread(wait), START_SECONDS)
+        try:
+            message = await asyncio.wait_for(asyncio.to_thread(wait), START_SECONDS)
+        except TimeoutError:
+            message = b""
         if message != b"ready\n":
             process = self._processes[member]
             raise RuntimeError(f"IMAP worker {member} of {self.config.domain} did not start "
@@ -163,9 +166,9 @@ class IMAPWorkers:
                     continue
                 _log.warning("IMAP worker %d of %s ended (exit code %s); starting another",
                              member, self.config.domain, process.returncode)
-                _, conn = self._spawn(member)
+                ready_r = self._spawn(member)
                 try:
-                    await self._wait_ready(member, conn)
+                    await self._wait_ready(member, ready_r)
                 except RuntimeError as exc:
                     _log.error("%s", exc)
 

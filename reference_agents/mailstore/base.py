@@ -235,17 +235,15 @@ class StoreBase:
 
     def changed_elsewhere(self, user: str, name: str) -> None:
         """Another process sharing the store changed *user*'s mailbox *name*: tell the
-        listeners, as for a change of our own."""
-        self._call(self._listeners, user, [name])
+        listeners, as for a change of our own (not the publishers: it is not ours to tell)."""
+        self._notify(user, [name], publish=False)
 
-    def _notify(self, user: str, names: Iterable[str]) -> None:
-        """Call the listeners, outside the lock, after a change has been committed. A failing
-        listener is logged: the change already happened and must not be reported as failed."""
-        self._call(self._listeners + self._publishers, user, names)
-
-    def _call(self, callbacks: list[Listener], user: str, names: Iterable[str]) -> None:
+    def _notify(self, user: str, names: Iterable[str], *, publish: bool = True) -> None:
+        """Call the listeners (and with *publish* the publishers), outside the lock, after a
+        change has been committed. A failing listener is logged: the change already happened
+        and must not be reported as failed."""
         with self._lock:
-            listeners = list(callbacks)
+            listeners = self._listeners + (self._publishers if publish else [])
         for name in names:
             for callback in listeners:
                 try:
