@@ -82,6 +82,12 @@ class ProviderConfig:
     #: The server certificate chain and key (PEM) behind *server_tls*, for processes that
     #: build their own context (IMAP workers); None when the agents run in one process.
     server_tls_file: Path | None = None
+    #: The MTA's queue runner and the MDA in a process of their own
+    #: (reference_agents/delivery.py); False runs them on the provider's event loop.
+    delivery_process: bool = False
+    #: The CA (PEM) *client_tls* trusts, for processes that build their own client context
+    #: (the delivery process, for STARTTLS to the next hop); None: not needed.
+    ca_file: Path | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "auth_throttle", AuthThrottle(self.auth_limits))

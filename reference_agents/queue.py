@@ -76,17 +76,33 @@ class MailQueue:
     Each message is ``<id>.msg`` (the bytes) and ``<id>.json`` (envelope and schedule). Files
     are written in ``tmp/``, fsynced, then renamed into place: data first, metadata last, so
     the metadata's rename is the commit point. On open, ``tmp/`` is emptied and data files
-    without metadata (a crash between the two renames) are removed. Thread-safe."""
+    without metadata (a crash between the two renames) are removed. Thread-safe.
 
-    def __init__(self, directory: Path) -> None:
+    Two processes may share one directory, as the SMTP servers and the delivery process do
+    (reference_agents/delivery.py): the one that enqueues opens it first, with *recover*,
+    and with *keep_entries* False (it only adds entries, and forgets them at once); the one
+    that delivers opens it without *recover* (recovery would empty ``tmp/`` under the other's
+    feet) and takes in what the other committed with `refresh`. Only the delivering process
+    reschedules, settles and removes."""
+
+    def __init__(self, directory: Path, *, recover: bool = True,
+                 keep_entries: bool = True) -> None:
         self.directory = Path(directory)
         self._tmp = self.directory / _TMP_DIR
         self._lock = threading.Lock()
         self._entries: dict[str, QueueEntry] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._keep = keep_entries
+        #: Committed entries `refresh` could not read (logged once; recovery quarantines them).
+        self._unreadable: set[str] = set()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._tmp.mkdir(exist_ok=True)
-        self._recover()
+        if recover:
+            self._recover()
+        elif keep_entries:
+            self.refresh()
+        if not keep_entries:
+            self._entries.clear()
 
     # -- recovery -----------------------------------------------------------------------------
 
@@ -115,6 +131,40 @@ class MailQueue:
                 # Crash after the data rename but before the metadata rename: not committed.
                 data.unlink()
         fsync_dir(self.directory)
+
+    def refresh(self) -> int:
+        """Take in the entries committed since by another process sharing the directory; how
+        many were new. An entry this process removed never comes back: `remove` unlinks the
+        metadata under the same lock this takes."""
+        try:
+            names = os.listdir(self.directory)
+        except OSError as exc:
+            log.error("cannot list the queue %s: %s", self.directory, exc)
+            return 0
+        with self._lock:
+            known = set(self._entries)
+        added = 0
+        for name in names:
+            if not name.endswith(_META_SUFFIX):
+                continue
+            entry_id = name[: -len(_META_SUFFIX)]
+            if entry_id in known or entry_id in self._unreadable:
+                continue
+            try:
+                entry = _entry_from_json(self._meta_path(entry_id).read_bytes())
+                if entry.id != entry_id:
+                    raise ValueError(f"metadata names id {entry.id!r}")
+            except FileNotFoundError:
+                continue  # removed in the meantime
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.error("queue entry %s is unreadable (%s); left for recovery", entry_id, exc)
+                self._unreadable.add(entry_id)
+                continue
+            with self._lock:
+                if entry_id not in self._entries and self._meta_path(entry_id).exists():
+                    self._entries[entry_id] = entry
+                    added += 1
+        return added
 
     def _quarantine(self, entry_id: str) -> None:
         corrupt = self.directory / _CORRUPT_DIR
@@ -177,7 +227,8 @@ class MailQueue:
                 self._data_path(entry.id).unlink(missing_ok=True)
             raise
         with self._lock:
-            self._entries[entry.id] = entry
+            if self._keep:
+                self._entries[entry.id] = entry
             listeners = list(self._listeners)
         for listener in listeners:
             try:
@@ -285,8 +336,9 @@ class MailQueue:
         self._check_id(id)
         with self._lock:
             self._entries.pop(id, None)
-        # Metadata first: a crash in between leaves a data file that recovery removes.
-        self._meta_path(id).unlink(missing_ok=True)
+            # Metadata first: a crash in between leaves a data file that recovery removes.
+            # Under the lock, so that a concurrent refresh cannot take the entry in again.
+            self._meta_path(id).unlink(missing_ok=True)
         self._data_path(id).unlink(missing_ok=True)
 
     def add_listener(self, callback: Callable[[], None]) -> None:

@@ -23,6 +23,7 @@ from reference_agents.config import DEFAULT_QUOTA, ProviderConfig, ProviderPorts
 from reference_agents.durable import replace_file
 from reference_agents.imapd.workers import default_worker_count
 from reference_agents.limits import AuthLimits, ConnectionLimits, limits_from
+from reference_agents.processes import default_process_count
 from reference_agents.provider import Provider
 from reference_agents.quirks import check_quirks
 from reference_agents.tls import TLSMaterial
@@ -87,12 +88,15 @@ class TopologySettings:
     #: IMAP worker processes per provider (reference_agents/imapd/workers.py); 0 serves IMAP
     #: on the topology's own event loop.
     imap_workers: int = 0
+    #: The queue runner and the MDA of each provider in a process of their own
+    #: (reference_agents/delivery.py); False runs them on the topology's own event loop.
+    delivery_process: bool = False
 
 
 _SETTING_KEYS = {
     "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
     "delivery_timeout", "max_message_size", "accounts", "limits", "quota_storage",
-    "quota_messages", "imap_workers",
+    "quota_messages", "imap_workers", "delivery_process",
 }
 
 
@@ -159,6 +163,12 @@ def settings_from_dict(
     elif isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= 64:
         raise ConfigError(f"{source}: imap_workers: expected \"auto\" or a number 0-64, "
                           f"got {workers!r}")
+    delivery = raw.get("delivery_process", "auto")
+    if delivery == "auto":
+        delivery = default_process_count() > 1
+    elif not isinstance(delivery, bool):
+        raise ConfigError(f"{source}: delivery_process: expected \"auto\", true or false, "
+                          f"got {delivery!r}")
     accounts = defaults.accounts
     if "accounts" in raw:
         accounts = tuple(_account(a, source, i, quota)
@@ -179,6 +189,7 @@ def settings_from_dict(
         connection_limits=connection_limits,
         quota=quota,
         imap_workers=workers,
+        delivery_process=delivery,
     )
     if not 0 <= settings.dns_port <= 65535:
         raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
@@ -304,7 +315,9 @@ class Topology:
                 server_tls=server_tls,
                 server_tls_file=tls_file,
                 imap_workers=s.imap_workers,
+                delivery_process=s.delivery_process,
                 client_tls=self.tls.client_context(),
+                ca_file=self.tls.ca_file,
                 dns_server=(s.dns_address, self.dns.port),
                 ports=_ports(address, s.standard_ports, self.outbound_port),
                 outbound_port=self.outbound_port,

@@ -8,6 +8,8 @@ change notification between the processes."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import imaplib
 import os
 import re
@@ -24,7 +26,7 @@ import pytest
 
 from harness.targets import Target
 from reference_agents.imapd.workers import IMAPWorkers
-from reference_agents.topology import TopologySettings, TopologyThread
+from reference_agents.topology import Topology, TopologySettings, TopologyThread
 
 WORKERS = 2
 #: Seconds within which a change must reach an IDLE session in another process.
@@ -32,17 +34,23 @@ WAKE_BOUND = 3.0
 TIMEOUT = 20.0
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, IMAPWorkers]]:
-    runner = TopologyThread(TopologySettings(data_dir=tmp_path_factory.mktemp("workers"),
-                                             imap_workers=WORKERS, idle_poll_interval=30.0))
+@contextlib.contextmanager
+def running(settings: TopologySettings) -> Iterator[tuple[Target, Topology]]:
+    """The embedded topology on a thread, with IDLE's own poll at 30 s."""
+    runner = TopologyThread(dataclasses.replace(settings, idle_poll_interval=30.0))
     try:
-        target = runner.start()
-        workers = runner.topology.providers["example.net"].imap_workers
-        assert workers is not None and len(workers.pids) == WORKERS
-        yield target, workers
+        yield runner.start(), runner.topology
     finally:
         runner.stop()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, IMAPWorkers]]:
+    settings = TopologySettings(data_dir=tmp_path_factory.mktemp("workers"), imap_workers=WORKERS)
+    with running(settings) as (target, topology):
+        workers = topology.providers["example.net"].imap_workers
+        assert workers is not None and len(workers.pids) == WORKERS
+        yield target, workers
 
 
 def _login(target: Target) -> imaplib.IMAP4_SSL:
@@ -259,7 +267,7 @@ def test_workers_die_with_the_provider(tmp_path: Path) -> None:
     code = (
         "import time\n"
         "from pathlib import Path\n"
-        "from reference_agents.topology import TopologySettings, TopologyThread\n"
+        "from reference_agents.topology import Topology, TopologySettings, TopologyThread\n"
         f"r = TopologyThread(TopologySettings(data_dir=Path({str(tmp_path)!r}), imap_workers=2))\n"
         "r.start()\n"
         "print(*r.topology.providers['example.net'].imap_workers.pids, flush=True)\n"

@@ -141,3 +141,35 @@ def test_settled_recipients_leave_the_entry_durably(tmp_path: Path) -> None:
     reopened.settle(entry_id, ["b@example.net", "d@example.com"])
     assert reopened.get(entry_id) is None
     assert MailQueue(tmp_path / "q").get(entry_id) is None
+
+
+def test_two_processes_share_a_queue_directory(tmp_path: Path) -> None:
+    """The SMTP side enqueues and keeps nothing; the delivery side takes entries in with
+    refresh, and an entry it removed never comes back."""
+    smtp_side = MailQueue(tmp_path, keep_entries=False)
+    delivery_side = MailQueue(tmp_path, recover=False)
+    first = smtp_side.enqueue("a@example.org", ["b@example.net"], b"1\r\n")
+    assert len(smtp_side) == 0 and smtp_side.get(first) is None
+    assert delivery_side.get(first) is None
+    assert delivery_side.refresh() == 1
+    assert delivery_side.read_data(first) == b"1\r\n"
+    second = smtp_side.enqueue("a@example.org", ["c@example.net", "d@example.net"], b"2\r\n")
+    assert delivery_side.refresh() == 1 and delivery_side.refresh() == 0
+    delivery_side.settle(second, ["c@example.net"])
+    delivery_side.remove(first)
+    assert delivery_side.refresh() == 0
+    assert [e.id for e in delivery_side.entries()] == [second]
+    assert delivery_side.entries()[0].recipients == ("d@example.net",)
+    # A delivery side opened later (after a restart of that process) sees the same.
+    assert [e.recipients for e in MailQueue(tmp_path, recover=False).entries()] == [
+        ("d@example.net",)]
+
+
+def test_refresh_leaves_an_unreadable_entry_to_recovery(tmp_path: Path) -> None:
+    delivery_side = MailQueue(tmp_path, recover=False)
+    (tmp_path / "0-bad.msg").write_bytes(b"x")
+    (tmp_path / "0-bad.json").write_bytes(b"{not json")
+    assert delivery_side.refresh() == 0 and delivery_side.refresh() == 0
+    assert (tmp_path / "0-bad.json").exists()  # never deleted by a refresh
+    MailQueue(tmp_path)  # recovery (the enqueuing side, at start) quarantines it
+    assert not (tmp_path / "0-bad.json").exists()
