@@ -1,0 +1,101 @@
+"""Where `mailharness serve` spends its time during workload (a) of benchmarks/compare.py:
+py-spy samples serve and its child processes while the stdlib driver submits, and the top
+frames by self time are printed per kind of process (main: the MSA and the MX; delivery;
+imap).
+
+    .venv/bin/python benchmarks/profile_serve.py [--messages 1000] [--sessions 8]
+        [--config-line 'imap_workers = 0' ...] [--raw profile.txt] [--top 8]
+
+``--config-line`` adds a line to serve's TOML (for example ``delivery_process = false`` and
+``imap_workers = 0`` for everything in one process). py-spy (``pip install py-spy``) must be
+allowed to read the processes' memory: root, or ``kernel.yama.ptrace_scope = 0``. Sampling
+slows serve down, so the rate printed here is not a benchmark figure; compare.py's is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.compare import submission  # noqa: E402
+from benchmarks.served import ServeProcess  # noqa: E402
+
+WARM_UP_MESSAGES = 200
+
+
+def _kind(frames: list[str]) -> str:
+    """The kind of process a py-spy stack was sampled in: a child's stack starts with its
+    command line (`python -c from reference_agents.<module> import main ...`)."""
+    if len(frames) > 1 and frames[1].startswith("process "):
+        return "delivery" if "reference_agents.delivery" in frames[1] else "imap"
+    return "main"
+
+
+def top_frames(raw: Path, count: int) -> str:
+    """The *count* frames with the most self time per kind of process, from py-spy's raw
+    (collapsed stack) output."""
+    by_kind: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for line in raw.read_text().splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if not stack or not samples.isdigit():
+            continue
+        frames = stack.split(";")
+        by_kind[_kind(frames)][frames[-1]] += int(samples)
+    total = sum(sum(c.values()) for c in by_kind.values())
+    lines = [f"{total} samples"]
+    for kind, counter in sorted(by_kind.items(), key=lambda kv: -sum(kv[1].values())):
+        samples = sum(counter.values())
+        lines.append(f"{kind}: {samples} samples ({100 * samples / total:.0f} %)")
+        lines += [f"  {n:6d} {100 * n / samples:5.1f} %  {frame}" for frame, n in counter.most_common(count)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1000)
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--config-line", action="append", default=[])
+    parser.add_argument("--raw", type=Path, help="keep py-spy's raw output here")
+    parser.add_argument("--top", type=int, default=8)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    args = parser.parse_args()
+    if min(args.messages, args.sessions, args.top, args.rate) < 1:
+        parser.error("counts must be at least 1")
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        parser.error("py-spy is not installed (pip install py-spy)")
+    work = Path(tempfile.mkdtemp(prefix="mailharness-profile-"))
+    raw = args.raw or work / "profile.txt"
+    served = ServeProcess(work, "".join(line + "\n" for line in args.config_line))
+    try:
+        target = served.start()
+        assert served.process is not None
+        submission(target, WARM_UP_MESSAGES, args.sessions)
+        spy = subprocess.Popen(
+            [py_spy, "record", "--pid", str(served.process.pid), "--subprocesses", "--nonblocking",
+             "--format", "raw", "--rate", str(args.rate), "-o", str(raw)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(1.5)  # py-spy attaches to every process
+        figures = submission(target, args.messages, args.sessions)
+        spy.send_signal(signal.SIGINT)
+        _, error = spy.communicate(timeout=60)
+        if not raw.exists():
+            raise SystemExit(f"py-spy wrote no profile: {error.decode(errors='replace').strip()}")
+        print(f"{args.messages / figures['accepted_seconds']:.1f} msg/s accepted while sampled")
+        print(top_frames(raw, args.top))
+    finally:
+        served.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
