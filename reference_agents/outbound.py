@@ -302,7 +302,9 @@ class OutboundWorker:
             return  # removed meanwhile
         async def settle(recipients: Sequence[str]) -> None:
             # Recorded the moment a recipient is done, before anything else is said to the
-            # next hop: a crash after this cannot deliver to it twice.
+            # next hop: a crash after this cannot deliver to it twice. The last recipients'
+            # entry is unlinked at once; the group commit adds the directory fsync.
+            self.queue.remove_settled(entry.id, recipients)
             await self._settler.submit((entry.id, tuple(recipients)))
 
         outcomes = await self._deliver_all(entry, data, settle)

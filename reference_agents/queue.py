@@ -90,6 +90,8 @@ class MailQueue:
         self.directory = Path(directory)
         self._tmp = self.directory / _TMP_DIR
         self._lock = threading.Lock()
+        #: Entries removed by remove_settled whose directory fsync is still to come.
+        self._unsynced: set[str] = set()
         self._entries: dict[str, QueueEntry] = {}
         self._listeners: list[Callable[[], None]] = []
         self._keep = keep_entries
@@ -308,6 +310,21 @@ class MailQueue:
         again. An unknown id, or recipients it does not hold, change nothing."""
         self.settle_many([(id, recipients)])
 
+    def remove_settled(self, id: str, recipients: Sequence[str]) -> bool:
+        """If *recipients* are all the entry has left, remove it now, without an fsync (two
+        unlinks, quick enough for an event loop), and return True; a `settle_many` of the same
+        item then makes it durable. Against a process crash the unlink alone already counts,
+        so the time in which a crash makes a duplicate ends here, not after a thread hand-off
+        and a group commit that waits for the one before it."""
+        self._check_id(id)
+        with self._lock:
+            current = self._entries.get(id)
+            if current is None or not set(current.recipients) <= set(recipients):
+                return False
+            self._unsynced.add(id)
+        self.remove(id)
+        return True
+
     def settle_many(self, items: Sequence[tuple[str, Sequence[str]]]) -> None:
         """settle() for several entries, with one fsync of the directory for them all (group
         commit: the settles that wait while one is written share the next fsync)."""
@@ -316,6 +333,10 @@ class MailQueue:
             self._check_id(id)
             done = set(recipients)
             with self._lock:
+                if id in self._unsynced:  # removed by remove_settled: only the fsync is left
+                    self._unsynced.discard(id)
+                    changed = True
+                    continue
                 current = self._entries.get(id)
             if current is None or not done & set(current.recipients):
                 continue

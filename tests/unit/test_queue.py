@@ -173,3 +173,27 @@ def test_refresh_leaves_an_unreadable_entry_to_recovery(tmp_path: Path) -> None:
     assert (tmp_path / "0-bad.json").exists()  # never deleted by a refresh
     MailQueue(tmp_path)  # recovery (the enqueuing side, at start) quarantines it
     assert not (tmp_path / "0-bad.json").exists()
+
+
+def test_the_last_recipients_entry_goes_at_once_and_its_fsync_follows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """remove_settled unlinks an entry whose last recipients are done before any fsync (a
+    reopen, as after a process crash, no longer sees it); an entry with recipients left is
+    not touched; the following settle_many fsyncs the directory for the removed one."""
+    queue = MailQueue(tmp_path / "q")
+    done = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"1\r\n")
+    partial = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"2\r\n")
+    synced: list[Path] = []
+    monkeypatch.setattr("reference_agents.queue.fsync_dir", lambda path: synced.append(path))
+    assert queue.remove_settled(done, ["c@example.net", "b@example.net"])
+    assert not queue.remove_settled(partial, ["b@example.net"])
+    assert not queue.remove_settled("0" * 32, ["b@example.net"])
+    assert synced == []
+    reopened = MailQueue(tmp_path / "q")
+    assert reopened.get(done) is None
+    assert reopened.get(partial) is not None
+    synced.clear()  # the reopen's recovery fsyncs too
+    queue.settle_many([(done, ["b@example.net", "c@example.net"])])
+    assert synced == [tmp_path / "q"]
+    queue.settle_many([(done, ["b@example.net", "c@example.net"])])  # once only
+    assert synced == [tmp_path / "q"]
