@@ -311,8 +311,17 @@ def _wait_file(path: Path, deadline: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def _read_pid(path: Path) -> int:
-    return int(path.read_text().split()[0])
+def _read_pid(path: Path, deadline: float, what: str) -> int:
+    """The pid in `path`, once its writer has put one there: the file appears empty before the
+    daemon writes to it, so its mere existence is not enough."""
+    while True:
+        with contextlib.suppress(OSError):
+            fields = path.read_text().split()
+            if fields and fields[0].isdigit():
+                return int(fields[0])
+        if time.monotonic() > deadline:
+            raise SetupError(f"{what}: {path} holds no pid")
+        time.sleep(0.1)
 
 
 def _alive(pid: int) -> bool:
@@ -376,8 +385,7 @@ def start(layout: Layout, *, postconf: Sequence[str] = ()) -> dict[str, int]:
         _log(f"zone server pid {dns.pid} on {DNS_ADDRESS}:{DNS_PORT}")
 
         _run_checked(["dovecot", "-c", str(layout.dovecot_conf)], "dovecot")
-        _wait_file(layout.dovecot_run / "master.pid", deadline, "dovecot")
-        pids["dovecot"] = _read_pid(layout.dovecot_run / "master.pid")
+        pids["dovecot"] = _read_pid(layout.dovecot_run / "master.pid", deadline, "dovecot")
         _save_pids(layout, pids)
         for path in (layout.dovecot_run / "lmtp", layout.dovecot_run / "auth-postfix"):
             _wait_file(path, deadline, "dovecot")
@@ -390,8 +398,7 @@ def start(layout: Layout, *, postconf: Sequence[str] = ()) -> dict[str, int]:
             _run_checked(["postfix", "-c", str(config), "check"], f"postfix {instance.name} check")
             _run_checked(["postfix", "-c", str(config), "start"], f"postfix {instance.name} start")
             pid_file = layout.postfix_queue(instance) / "pid" / "master.pid"
-            _wait_file(pid_file, deadline, f"postfix {instance.name}")
-            pids[f"postfix-{instance.name}"] = _read_pid(pid_file)
+            pids[f"postfix-{instance.name}"] = _read_pid(pid_file, deadline, f"postfix {instance.name}")
             _save_pids(layout, pids)
             for port in (25, 587, 465):
                 _wait_port(instance.address, port, deadline, f"postfix {instance.name}")
@@ -412,8 +419,8 @@ def _adopt_pid_files(layout: Layout, pids: dict[str, int]) -> None:
         found[f"postfix-{instance.name}"] = layout.postfix_queue(instance) / "pid" / "master.pid"
     for name, path in found.items():
         if name not in pids and path.exists():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                pids[name] = _read_pid(path)
+            with contextlib.suppress(SetupError):
+                pids[name] = _read_pid(path, time.monotonic() + 2, name)
     _save_pids(layout, pids)
 
 

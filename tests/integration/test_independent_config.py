@@ -131,3 +131,27 @@ def test_dovecot_accepts_the_rendered_configuration(rendered: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "ssl = required" in result.stdout
     assert "disable_plaintext_auth" not in result.stdout or "disable_plaintext_auth = yes" in result.stdout
+
+
+def test_pid_file_is_read_once_its_writer_has_filled_it(tmp_path: Path) -> None:
+    """A daemon creates its pid file before it writes the pid: an empty file is waited for."""
+    import threading
+    import time
+
+    path = tmp_path / "master.pid"
+    path.write_text("")
+    timer = threading.Timer(0.3, lambda: path.write_text("  4242\n"))
+    timer.start()
+    try:
+        assert runner._read_pid(path, time.monotonic() + 5, "daemon") == 4242
+    finally:
+        timer.cancel()
+
+
+def test_pid_file_that_stays_empty_is_a_setup_error(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "master.pid"
+    path.write_text("\n")
+    with pytest.raises(runner.SetupError, match="holds no pid"):
+        runner._read_pid(path, time.monotonic() + 0.3, "daemon")
