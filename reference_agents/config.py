@@ -63,6 +63,9 @@ class ProviderConfig:
     max_queue_lifetime: float = 5 * 24 * 3600.0
     #: Timeout for outbound SMTP connections and replies.
     smtp_timeout: float = 30.0
+    #: Seconds an outbound SMTP session stays open after a delivery, for the next message to
+    #: the same host (reference_agents/session_cache.py); 0 closes it after every message.
+    outbound_session_cache: float = 2.0
     login_disabled_without_tls: bool = True
     #: False runs every agent without TLS (no STARTTLS, no implicit-TLS ports) and lets AUTH
     #: and LOGIN through in plain text: a development setup, tested with allow_plaintext.

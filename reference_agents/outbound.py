@@ -7,7 +7,6 @@ import concurrent.futures
 import functools
 import logging
 import re
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from harness.protocol.smtp import C421_SERVICE_UNAVAILABLE, Reply
 from reference_agents.config import ProviderConfig
 from reference_agents.dsn import build_dsn
 from reference_agents.queue import MailQueue, QueueEntry
+from reference_agents.session_cache import SessionCache
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +164,8 @@ class OutboundWorker:
         #: written share the next directory fsync). The time from a next hop's 250 to its
         #: durable record is the one window in which a crash makes a duplicate.
         self._settler = GroupCommit(queue.settle_many)
+        #: Open sessions kept for the next message to the same host (session_cache.py).
+        self.sessions = SessionCache(idle_seconds=config.outbound_session_cache)
         queue.add_listener(self.wake)
 
     # -- scheduling ---------------------------------------------------------------------------
@@ -217,6 +219,7 @@ class OutboundWorker:
                 self._io.shutdown(wait=False)
                 self._io = None
             self._settler.close()
+            await self.sessions.close()
             self._inflight.clear()
             for lookup in list(self._lookups.values()):
                 lookup.cancel()
@@ -521,16 +524,28 @@ class OutboundWorker:
         use_tls: bool,
     ) -> dict[str, DeliveryOutcome]:
         config = self.config
-        client = await SMTPClient.connect(
-            address,
-            config.outbound_port,
-            timeout=config.smtp_timeout,
-            local_hostname=config.hostname,
-        )
+        key = (address, config.outbound_port, use_tls, host.name)
+        client = await self.sessions.take(key)
+        fresh = client is None
+        if client is None:
+            client = await SMTPClient.connect(
+                address,
+                config.outbound_port,
+                timeout=config.smtp_timeout,
+                local_hostname=config.hostname,
+            )
+            self.sessions.opened(client)
+        reusable = False
         try:
-            return await self._dialogue(client, host, mail_from, recipients, data, settle, use_tls)
+            outcomes, reusable = await self._dialogue(client, host, mail_from, recipients, data,
+                                                      settle, use_tls, fresh=fresh)
+            return outcomes
         finally:
-            await client.close()
+            if reusable:
+                self.sessions.put(key, client)
+            else:
+                self.sessions.forget(client)
+                await client.close()
 
     async def _dialogue(
         self,
@@ -541,14 +556,19 @@ class OutboundWorker:
         data: bytes,
         settle: Settle,
         use_tls: bool,
-    ) -> dict[str, DeliveryOutcome]:
-        if not client.greeting.is_positive:
-            raise _HostFailure(f"greeting {client.greeting}")
-        await self._hello(client)
-        if use_tls and not client.is_tls and client.supports("STARTTLS"):
-            reply = await client.starttls(self.config.client_tls, server_hostname=host.name)
-            if reply.is_positive:
-                await self._hello(client)
+        *,
+        fresh: bool,
+    ) -> tuple[dict[str, DeliveryOutcome], bool]:
+        """The transaction, on a *fresh* connection (greeting, EHLO, STARTTLS first) or on a
+        cached one; the outcomes, and whether the session may carry another transaction."""
+        if fresh:
+            if not client.greeting.is_positive:
+                raise _HostFailure(f"greeting {client.greeting}")
+            await self._hello(client)
+            if use_tls and not client.is_tls and client.supports("STARTTLS"):
+                reply = await client.starttls(self.config.client_tls, server_hostname=host.name)
+                if reply.is_positive:
+                    await self._hello(client)
 
         params: list[str] = []
         if client.supports("SIZE"):
@@ -562,18 +582,16 @@ class OutboundWorker:
                 # RFC 6531 §3.2: "If the SMTPUTF8 SMTP extension is not offered by the SMTP
                 # server, the SMTPUTF8-aware SMTP client MUST NOT transmit an internationalized
                 # email address"; not an MSA, it "SHOULD reject the message" — a bounce.
-                await self._quit(client)
                 refused = DeliveryOutcome(
                     PERMANENT, f"{host.name} does not offer SMTPUTF8, which the addresses need",
                     "5.6.7")
-                return {r: refused for r in recipients}
+                return {r: refused for r in recipients}, False
             # quirk mta_utf8_without_smtputf8: the UTF-8 addresses are sent all the same
 
         reply = await client.mail(mail_from, params)
         self._check_421(reply)
         if not reply.is_positive:
-            await self._quit(client)
-            return {r: _outcome_for_reply(reply) for r in recipients}
+            return {r: _outcome_for_reply(reply) for r in recipients}, False
 
         outcomes: dict[str, DeliveryOutcome] = {}
         accepted: list[str] = []
@@ -585,8 +603,7 @@ class OutboundWorker:
             else:
                 outcomes[recipient] = _outcome_for_reply(reply)
         if not accepted:
-            await self._quit(client)
-            return outcomes
+            return outcomes, False
 
         # The quirk mta_no_dot_stuffing breaks RFC 5321 §4.5.2: "Before sending a line of mail
         # text, the SMTP client checks the first character of the line.  If it is a period, one
@@ -598,15 +615,17 @@ class OutboundWorker:
             # The data may or may not have arrived: retry later (a duplicate beats a loss).
             outcome = DeliveryOutcome(TEMPORARY, f"{exc.__class__.__name__} during DATA: {exc}", "4.4.2")
             outcomes.update((r, outcome) for r in accepted)
-            return outcomes
+            return outcomes, False
         outcome = _outcome_for_reply(reply)
         outcomes.update((r, outcome) for r in accepted)
         if outcome.status == DELIVERED:
             # RFC 5321 §6.1: with the 250 the next hop has taken responsibility; record it
             # before QUIT, so a crash now does not send the message again.
             await settle(accepted)
-        await self._quit(client)
-        return outcomes
+        # With the final reply the transaction is over (RFC 5321 §4.1.1.4) and the session
+        # ready for the next MAIL. It is kept only when every recipient was taken: a host that
+        # refused or deferred anything gets a fresh connection for the retry, as before.
+        return outcomes, outcome.status == DELIVERED and len(accepted) == len(recipients)
 
     async def _hello(self, client: SMTPClient) -> None:
         reply = await client.ehlo(self.config.hostname)
@@ -622,10 +641,3 @@ class OutboundWorker:
     def _check_421(reply: Reply) -> None:
         if reply.code == C421_SERVICE_UNAVAILABLE:
             raise _HostFailure(f"service not available: {reply}")
-
-    @staticmethod
-    async def _quit(client: SMTPClient) -> None:
-        try:
-            await client.quit()
-        except (SMTPClientError, RemoteProtocolError, OSError, ssl.SSLError):
-            pass  # the transaction is decided; a rude goodbye changes nothing

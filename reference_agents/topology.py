@@ -91,12 +91,15 @@ class TopologySettings:
     #: The queue runner and the MDA of each provider in a process of their own
     #: (reference_agents/delivery.py); False runs them on the topology's own event loop.
     delivery_process: bool = False
+    #: Seconds the MTA keeps an outbound session open for the next message to the same host
+    #: (reference_agents/session_cache.py); 0 opens a new connection for every message.
+    outbound_session_cache: float = 2.0
 
 
 _SETTING_KEYS = {
     "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
     "delivery_timeout", "max_message_size", "accounts", "limits", "quota_storage",
-    "quota_messages", "imap_workers", "delivery_process",
+    "quota_messages", "imap_workers", "delivery_process", "outbound_session_cache",
 }
 
 
@@ -169,6 +172,10 @@ def settings_from_dict(
     elif not isinstance(delivery, bool):
         raise ConfigError(f"{source}: delivery_process: expected \"auto\", true or false, "
                           f"got {delivery!r}")
+    session_cache = typed("outbound_session_cache", (int, float), defaults.outbound_session_cache)
+    if not 0 <= session_cache <= 300:
+        raise ConfigError(f"{source}: outbound_session_cache: expected seconds from 0 to 300, "
+                          f"got {session_cache!r}")
     accounts = defaults.accounts
     if "accounts" in raw:
         accounts = tuple(_account(a, source, i, quota)
@@ -190,6 +197,7 @@ def settings_from_dict(
         quota=quota,
         imap_workers=workers,
         delivery_process=delivery,
+        outbound_session_cache=float(session_cache),
     )
     if not 0 <= settings.dns_port <= 65535:
         raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
@@ -328,6 +336,7 @@ class Topology:
                 retry_schedule=s.retry_schedule,
                 max_queue_lifetime=s.max_queue_lifetime,
                 idle_poll_interval=s.idle_poll_interval,
+                outbound_session_cache=s.outbound_session_cache,
                 auth_limits=s.auth_limits,
                 connection_limits=s.connection_limits,
                 quota=s.quota,

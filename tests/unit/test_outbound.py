@@ -599,3 +599,116 @@ def test_build_dsn_refuses_a_null_sender() -> None:
             arrival=datetime.now(UTC),
             domain="example.org",
         )
+
+
+# -- the session cache (reference_agents/session_cache.py) ----------------------------------
+# A host that took a message gets the next one over the same connection, probed with RSET; a
+# connection the host has closed, an expired one and a failed transaction each get a fresh one.
+
+SINK = "127.0.0.5"
+TLS_NAMES = {SINK: ["mx1.example.net"]}
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Poll *condition* until it holds; TimeoutError after TIMEOUT."""
+    for _ in range(int(TIMEOUT / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise TimeoutError("condition not reached")
+
+
+async def _send(env: Env, recipient: str = "bob@example.net") -> None:
+    env.queue.enqueue("alice@example.org", [recipient], MESSAGE)
+    message = await env.sinks[SINK].wait_for_message(TIMEOUT)
+    assert message.data == MESSAGE
+    await _until(lambda: not len(env.queue))
+
+
+def test_the_next_message_to_the_same_host_reuses_the_tls_session(
+    tmp_path: Path, accounts: AccountStore, tls: TLSMaterial
+) -> None:
+    async def scenario(env: Env) -> None:
+        for _ in range(3):
+            await _send(env)
+        sink = env.sinks[SINK]
+        assert sink.connections == 1
+        assert len(sink.messages) == 3
+        assert env.worker.sessions.reused == 2 and env.worker.sessions.stale == 0
+        assert env.worker.sessions.idle_count() == 1
+
+    run(tmp_path, accounts, tls, scenario, sink_tls=TLS_NAMES)
+
+
+def test_cache_off_opens_a_connection_per_message(
+    tmp_path: Path, accounts: AccountStore, tls: TLSMaterial
+) -> None:
+    async def scenario(env: Env) -> None:
+        for _ in range(3):
+            await _send(env)
+        assert env.sinks[SINK].connections == 3
+        assert env.worker.sessions.reused == 0
+        assert env.worker.sessions.idle_count() == 0
+
+    run(tmp_path, accounts, tls, scenario, sink_tls=TLS_NAMES, outbound_session_cache=0.0)
+
+
+def test_a_session_the_host_closed_costs_a_fresh_connection_not_a_failure(
+    tmp_path: Path, accounts: AccountStore, tls: TLSMaterial
+) -> None:
+    async def scenario(env: Env) -> None:
+        await _send(env)
+        sink = env.sinks[SINK]
+        for protocol in list(sink._protocols):  # the host drops the idle connection
+            assert protocol.transport is not None
+            protocol.transport.close()
+        await asyncio.sleep(0.1)
+        await _send(env)
+        assert sink.connections == 2
+        assert env.worker.sessions.stale == 1 and env.worker.sessions.reused == 0
+        assert len(sink.messages) == 2
+
+    run(tmp_path, accounts, tls, scenario, sink_tls=TLS_NAMES)
+
+
+def test_an_idle_session_is_closed_when_its_time_is_up(
+    tmp_path: Path, accounts: AccountStore, tls: TLSMaterial
+) -> None:
+    async def scenario(env: Env) -> None:
+        await _send(env)
+        sink = env.sinks[SINK]
+        assert env.worker.sessions.idle_count() == 1
+        await _until(lambda: not sink._protocols)  # QUIT, then the close
+        assert env.worker.sessions.idle_count() == 0
+        await _send(env)
+        assert sink.connections == 2 and env.worker.sessions.reused == 0
+
+    run(tmp_path, accounts, tls, scenario, sink_tls=TLS_NAMES, outbound_session_cache=0.2)
+
+
+def test_a_host_that_deferred_a_recipient_gets_a_fresh_connection(
+    tmp_path: Path, accounts: AccountStore, tls: TLSMaterial
+) -> None:
+    async def scenario(env: Env) -> None:
+        sink = env.sinks[SINK]
+        sink.script_data(["451 4.3.0 try again"])
+        env.queue.enqueue("alice@example.org", ["bob@example.net"], MESSAGE)
+        message = await sink.wait_for_message(TIMEOUT)  # the retry (a 451 records nothing)
+        assert message.data == MESSAGE
+        assert sink.connections == 2 and len(sink.messages) == 1
+        assert env.worker.sessions.reused == 0
+
+    run(tmp_path, accounts, tls, scenario, sink_tls=TLS_NAMES)
+
+
+def test_a_session_past_its_reuse_time_is_not_kept(
+    tmp_path: Path, accounts: AccountStore, tls: TLSMaterial
+) -> None:
+    async def scenario(env: Env) -> None:
+        env.worker.sessions.reuse_seconds = 0.0
+        await _send(env)
+        await _send(env)
+        assert env.sinks[SINK].connections == 2
+        assert env.worker.sessions.idle_count() == 0
+
+    run(tmp_path, accounts, tls, scenario, sink_tls=TLS_NAMES)
