@@ -6,6 +6,9 @@ imap).
     .venv/bin/python benchmarks/profile_serve.py [--messages 1000] [--sessions 8]
         [--config-line 'imap_workers = 0' ...] [--raw profile.txt] [--top 8]
 
+With ``--cpu``, nothing is sampled: the CPU seconds each process (and the driver, in this
+process) used during the workload are printed instead, per kind of process, from /proc.
+
 ``--config-line`` adds a line to serve's TOML (for example ``delivery_process = false`` and
 ``imap_workers = 0`` for everything in one process). py-spy (``pip install py-spy``) must be
 allowed to read the processes' memory: root, or ``kernel.yama.ptrace_scope = 0``. Sampling
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -38,6 +43,66 @@ def _kind(frames: list[str]) -> str:
     if len(frames) > 1 and frames[1].startswith("process "):
         return "delivery" if "reference_agents.delivery" in frames[1] else "imap"
     return "main"
+
+
+def _descendants(root: int) -> list[int]:
+    """*root* and every process below it (from /proc)."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children[ppid].append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+def cpu_by_kind(root: int) -> dict[str, tuple[float, float]]:
+    """CPU seconds (user, system) so far of *root* and its descendants, per kind of process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, tuple[float, float]] = collections.defaultdict(lambda: (0.0, 0.0))
+    for pid in _descendants(root):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # ended meanwhile
+        kind = ("delivery" if "reference_agents.delivery" in command
+                else "imap" if "reference_agents.imapd" in command else "main")
+        user, system = totals[kind]
+        totals[kind] = (user + int(fields[11]) / tick, system + int(fields[12]) / tick)
+    return dict(totals)
+
+
+def _driver_cpu() -> tuple[float, float]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime, usage.ru_stime
+
+
+def cpu_report(before: dict[str, tuple[float, float]], after: dict[str, tuple[float, float]],
+               driver: tuple[float, float], messages: int, seconds: float) -> str:
+    """CPU milliseconds per message of each kind of process (user and system time), and the
+    share of the workload's wall time."""
+    lines = [f"{messages / seconds:.1f} msg/s accepted over {seconds:.2f} s",
+             f"  {'process':9} {'CPU s':>7}  {'ms/msg':>6} ({'user':>5} {'sys':>5})  % of a core"]
+    used = {kind: (after[kind][0] - before.get(kind, (0.0, 0.0))[0],
+                   after[kind][1] - before.get(kind, (0.0, 0.0))[1]) for kind in after}
+    used["driver"] = driver
+    used["all"] = (sum(u for u, _ in used.values()), sum(s for _, s in used.values()))
+    for kind, (user, system) in sorted(used.items(), key=lambda kv: -sum(kv[1])):
+        cpu = user + system
+        lines.append(f"  {kind:9} {cpu:7.2f}  {1000 * cpu / messages:6.2f} "
+                     f"({1000 * user / messages:5.2f} {1000 * system / messages:5.2f})  "
+                     f"{100 * cpu / seconds:5.0f}")
+    return "\n".join(lines)
 
 
 def top_frames(raw: Path, count: int) -> str:
@@ -67,9 +132,14 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, help="keep py-spy's raw output here")
     parser.add_argument("--top", type=int, default=8)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--cpu", action="store_true",
+                        help="no sampling: CPU seconds per kind of process during the workload")
     args = parser.parse_args()
     if min(args.messages, args.sessions, args.top, args.rate) < 1:
         parser.error("counts must be at least 1")
+    if args.cpu:
+        cpu_only(args)
+        return
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         parser.error("py-spy is not installed (pip install py-spy)")
@@ -92,6 +162,24 @@ def main() -> None:
             raise SystemExit(f"py-spy wrote no profile: {error.decode(errors='replace').strip()}")
         print(f"{args.messages / figures['accepted_seconds']:.1f} msg/s accepted while sampled")
         print(top_frames(raw, args.top))
+    finally:
+        served.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def cpu_only(args: argparse.Namespace) -> None:
+    work = Path(tempfile.mkdtemp(prefix="mailharness-profile-"))
+    served = ServeProcess(work, "".join(line + "\n" for line in args.config_line))
+    try:
+        target = served.start()
+        assert served.process is not None
+        submission(target, WARM_UP_MESSAGES, args.sessions)
+        time.sleep(2.0)  # the warm-up's deliveries end
+        before, (user, system) = cpu_by_kind(served.process.pid), _driver_cpu()
+        figures = submission(target, args.messages, args.sessions)
+        after, (user2, system2) = cpu_by_kind(served.process.pid), _driver_cpu()
+        driver = (user2 - user, system2 - system)
+        print(cpu_report(before, after, driver, args.messages, figures["accepted_seconds"]))
     finally:
         served.stop()
         shutil.rmtree(work, ignore_errors=True)

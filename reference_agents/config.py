@@ -88,6 +88,9 @@ class ProviderConfig:
     #: The MTA's queue runner and the MDA in a process of their own
     #: (reference_agents/delivery.py); False runs them on the provider's event loop.
     delivery_process: bool = False
+    #: The delivery process's nice value (os.nice): queue work yields the CPU to the sessions
+    #: of the SMTP and IMAP listeners when they compete for it, and has it all when they idle.
+    delivery_nice: int = 0
     #: The CA (PEM) *client_tls* trusts, for processes that build their own client context
     #: (the delivery process, for STARTTLS to the next hop); None: not needed.
     ca_file: Path | None = None

@@ -173,6 +173,11 @@ class _Waker:
 async def _run(spec: _DeliverySpec, args: list[str], ready_fd: int) -> None:
     wake_fd = int(args[0])
     config = rebuild_config(spec.fields)
+    if config.delivery_nice:
+        try:
+            os.nice(config.delivery_nice)
+        except OSError as exc:
+            _log.warning("delivery process: cannot lower its priority: %s", exc)
     stopping = stop_requested()
     store = MaildirStore.attach(config.data_dir / "mail")
     bus = ChangeBus(store, spec.group, spec.member, spec.size)

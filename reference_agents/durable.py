@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -15,15 +17,55 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_new_file(path: Path, data: bytes) -> None:
-    """Create *path* (which must not exist, and is not followed if a link), write *data*, fsync,
-    close; on failure nothing is left at *path*."""
+class GroupFsync:
+    """fsync of one directory, shared by the threads that need one at the same time (group
+    commit): `sync` returns once an fsync that began after the call has ended, and while one
+    runs, every caller that arrives waits for the next, which one of them starts for all."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._cond = threading.Condition()
+        self._started = 0  # fsyncs begun
+        self._finished = 0  # the latest begun fsync that succeeded
+        self._running = False
+        #: fsyncs done, for tests and figures.
+        self.count = 0
+
+    def sync(self) -> None:
+        with self._cond:
+            # Changes made before now are covered by an fsync begun after now.
+            needed = self._started + 1
+            while self._finished < needed:
+                if self._running:
+                    self._cond.wait()
+                    continue
+                self._running = True
+                self._started += 1
+                mine = self._started
+                self._cond.release()
+                try:
+                    fsync_dir(self.path)
+                finally:
+                    self._cond.acquire()
+                    self._running = False
+                    self._cond.notify_all()
+                # Not reached when the fsync raised: the others try again.
+                self._finished = mine
+                self.count += 1
+
+
+def write_new_file(path: Path, data: bytes | Sequence[bytes]) -> None:
+    """Create *path* (which must not exist, and is not followed if a link), write *data* (bytes,
+    or several pieces one after the other), fsync, close; on failure nothing is left at
+    *path*."""
+    pieces = (data,) if isinstance(data, bytes | bytearray | memoryview) else data
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        for piece in pieces:
+            view = memoryview(piece)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
         os.fsync(fd)
     except BaseException:
         os.close(fd)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from reference_agents.durable import fsync_dir, write_new_file
+from reference_agents.durable import GroupFsync, fsync_dir, write_new_file
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +22,11 @@ _META_SUFFIX = ".json"
 _TMP_DIR = "tmp"
 _CORRUPT_DIR = "corrupt"
 _FORMAT_VERSION = 1
+#: The first bytes of a data file that carries its own envelope: this, the envelope as one line
+#: of JSON (`_entry_to_json`), a line feed, then the message.
+_HEADER_MAGIC = b"MHQ1 "
+#: The longest envelope line a data file may start with (a RCPT list far past any server's).
+_MAX_HEADER = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,30 @@ def _entry_to_json(entry: QueueEntry) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode("utf-8")
 
 
+def _header_length(content: bytes) -> int:
+    """How many bytes of a data file are its envelope line (0: a file of the first layout,
+    the message alone, whose envelope is in the metadata file)."""
+    if not content.startswith(_HEADER_MAGIC):
+        return 0
+    end = content.find(b"\n", 0, _MAX_HEADER)
+    if end < 0:
+        raise ValueError("envelope line without an end")
+    return end + 1
+
+
+def _read_header(path: Path) -> bytes | None:
+    """The envelope line of data file *path* (without magic and line feed), or None for a file
+    of the first layout. ValueError for a truncated or oversized line."""
+    with path.open("rb") as f:
+        head = f.read(len(_HEADER_MAGIC))
+        if head != _HEADER_MAGIC:
+            return None
+        line = f.readline(_MAX_HEADER)
+    if not line.endswith(b"\n"):
+        raise ValueError("envelope line without an end")
+    return line[:-1]
+
+
 def _entry_from_json(content: bytes) -> QueueEntry:
     record = json.loads(content.decode("utf-8"))
     if not isinstance(record, dict) or record.get("version") != _FORMAT_VERSION:
@@ -73,10 +102,18 @@ def _entry_from_json(content: bytes) -> QueueEntry:
 class MailQueue:
     """A directory of queued messages that survives crashes and restarts.
 
-    Each message is ``<id>.msg`` (the bytes) and ``<id>.json`` (envelope and schedule). Files
-    are written in ``tmp/``, fsynced, then renamed into place: data first, metadata last, so
-    the metadata's rename is the commit point. On open, ``tmp/`` is emptied and data files
-    without metadata (a crash between the two renames) are removed. Thread-safe.
+    Each message is ``<id>.msg``: its envelope as one line (`_HEADER_MAGIC`, JSON, line feed),
+    then the bytes. It is written in ``tmp/``, fsynced and renamed into place: that rename is
+    the commit point, and one fsync of the file and one of the directory (shared by the enqueues
+    that wait for it, `GroupFsync`) make it durable. A change of the envelope (the recipients
+    left, the schedule) is ``<id>.json``, written beside it the same way, and it takes
+    precedence over the data file's own line. Removal unlinks the data file first, so a crash
+    in between leaves a metadata file alone, which recovery deletes. On open, ``tmp/`` is
+    emptied. Thread-safe.
+
+    The first layout (a data file of the message alone, committed by its ``.json``) is still
+    read: a data file without the header is an entry only with a metadata file beside it, and
+    is removed otherwise (a crash between that layout's two renames).
 
     Two processes may share one directory, as the SMTP servers and the delivery process do
     (reference_agents/delivery.py): the one that enqueues opens it first, with *recover*,
@@ -95,6 +132,8 @@ class MailQueue:
         self._entries: dict[str, QueueEntry] = {}
         self._listeners: list[Callable[[], None]] = []
         self._keep = keep_entries
+        #: The directory fsync after an enqueue's rename, shared by concurrent enqueues.
+        self._dir_sync = GroupFsync(self.directory)
         #: Committed entries `refresh` could not read (logged once; recovery quarantines them).
         self._unreadable: set[str] = set()
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -112,32 +151,48 @@ class MailQueue:
         for leftover in self._tmp.iterdir():
             # Never renamed into place: the message was never acknowledged. Drop it.
             leftover.unlink()
-        for meta in self.directory.glob(f"*{_META_SUFFIX}"):
-            entry_id = meta.name[: -len(_META_SUFFIX)]
-            data = self.directory / f"{entry_id}{_DATA_SUFFIX}"
+        for data in self.directory.glob(f"*{_DATA_SUFFIX}"):
+            entry_id = data.name[: -len(_DATA_SUFFIX)]
             try:
-                entry = _entry_from_json(meta.read_bytes())
-                if entry.id != entry_id:
-                    raise ValueError(f"metadata names id {entry.id!r}")
-                if not data.exists():
-                    raise ValueError("data file missing")
+                entry = self._load(entry_id)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 # A committed entry we cannot read: keep the files for a human, never delete.
                 log.error("queue entry %s is unreadable (%s); moved to %s", entry_id, exc, _CORRUPT_DIR)
                 self._quarantine(entry_id)
                 continue
-            self._entries[entry_id] = entry
-        for data in self.directory.glob(f"*{_DATA_SUFFIX}"):
-            entry_id = data.name[: -len(_DATA_SUFFIX)]
-            if entry_id not in self._entries and not (self.directory / f"{entry_id}{_META_SUFFIX}").exists():
-                # Crash after the data rename but before the metadata rename: not committed.
+            if entry is None:
+                # The first layout, crashed after the data rename but before the metadata
+                # rename: never committed.
                 data.unlink()
+                continue
+            self._entries[entry_id] = entry
+        for meta in self.directory.glob(f"*{_META_SUFFIX}"):
+            if not self._data_path(meta.name[: -len(_META_SUFFIX)]).exists():
+                # A crash between a removal's two unlinks: the entry is gone already.
+                meta.unlink()
         fsync_dir(self.directory)
+
+    def _load(self, entry_id: str) -> QueueEntry | None:
+        """The committed entry *entry_id*, from its metadata file if there is one, else from its
+        data file's envelope line; None when neither holds it (an uncommitted data file of the
+        first layout). FileNotFoundError when the data file is gone; ValueError and friends when
+        what is there cannot be read."""
+        header = _read_header(self._data_path(entry_id))
+        try:
+            content = self._meta_path(entry_id).read_bytes()
+        except FileNotFoundError:
+            if header is None:
+                return None
+            content = header
+        entry = _entry_from_json(content)
+        if entry.id != entry_id:
+            raise ValueError(f"metadata names id {entry.id!r}")
+        return entry
 
     def refresh(self) -> int:
         """Take in the entries committed since by another process sharing the directory; how
         many were new. An entry this process removed never comes back: `remove` unlinks the
-        metadata under the same lock this takes."""
+        data file under the same lock this takes."""
         try:
             names = os.listdir(self.directory)
         except OSError as exc:
@@ -147,23 +202,23 @@ class MailQueue:
             known = set(self._entries)
         added = 0
         for name in names:
-            if not name.endswith(_META_SUFFIX):
+            if not name.endswith(_DATA_SUFFIX):
                 continue
-            entry_id = name[: -len(_META_SUFFIX)]
+            entry_id = name[: -len(_DATA_SUFFIX)]
             if entry_id in known or entry_id in self._unreadable:
                 continue
             try:
-                entry = _entry_from_json(self._meta_path(entry_id).read_bytes())
-                if entry.id != entry_id:
-                    raise ValueError(f"metadata names id {entry.id!r}")
+                entry = self._load(entry_id)
             except FileNotFoundError:
                 continue  # removed in the meantime
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.error("queue entry %s is unreadable (%s); left for recovery", entry_id, exc)
                 self._unreadable.add(entry_id)
                 continue
+            if entry is None:
+                continue  # not committed (the first layout's data file before its metadata)
             with self._lock:
-                if entry_id not in self._entries and self._meta_path(entry_id).exists():
+                if entry_id not in self._entries and self._data_path(entry_id).exists():
                     self._entries[entry_id] = entry
                     added += 1
         return added
@@ -200,7 +255,7 @@ class MailQueue:
 
     def enqueue(self, mail_from: str, recipients: Sequence[str], data: bytes) -> str:
         """Store a message durably and return its id. When this returns, the message is on
-        disk (data, metadata and directory entry fsynced): only then may a server answer 250."""
+        disk (the file and its directory entry fsynced): only then may a server answer 250."""
         if not recipients:
             raise ValueError("a queued message needs at least one recipient")
         now = time.time()
@@ -214,18 +269,17 @@ class MailQueue:
             last_error="",
         )
         tmp_data = self._tmp_path(entry.id + _DATA_SUFFIX)
-        tmp_meta = self._tmp_path(entry.id + _META_SUFFIX)
+        committed = False
         try:
-            write_new_file(tmp_data, data)
-            write_new_file(tmp_meta, _entry_to_json(entry))
+            write_new_file(tmp_data, (_HEADER_MAGIC, _entry_to_json(entry), b"\n", data))
+            # The commit point: once the data file is in place the entry exists.
             os.rename(tmp_data, self._data_path(entry.id))
-            # The commit point: once the metadata is in place the entry exists.
-            os.rename(tmp_meta, self._meta_path(entry.id))
-            fsync_dir(self.directory)
+            committed = True
+            self._dir_sync.sync()
         except BaseException:
-            for path in (tmp_data, tmp_meta):
-                path.unlink(missing_ok=True)
-            if not self._meta_path(entry.id).exists():
+            tmp_data.unlink(missing_ok=True)
+            if committed:
+                # Never answered 250: an entry that may not be durable must not be delivered.
                 self._data_path(entry.id).unlink(missing_ok=True)
             raise
         with self._lock:
@@ -259,7 +313,9 @@ class MailQueue:
         self._check_id(id)
         if self.get(id) is None:
             raise KeyError(id)
-        return self._data_path(id).read_bytes()
+        content = self._data_path(id).read_bytes()
+        start = _header_length(content)
+        return content[start:] if start else content
 
     def reschedule(
         self,
@@ -357,10 +413,11 @@ class MailQueue:
         self._check_id(id)
         with self._lock:
             self._entries.pop(id, None)
-            # Metadata first: a crash in between leaves a data file that recovery removes.
-            # Under the lock, so that a concurrent refresh cannot take the entry in again.
-            self._meta_path(id).unlink(missing_ok=True)
-        self._data_path(id).unlink(missing_ok=True)
+            # The data file first: it is the entry; a crash in between leaves a metadata file
+            # that recovery removes. Under the lock, so that a concurrent refresh cannot take
+            # the entry in again.
+            self._data_path(id).unlink(missing_ok=True)
+        self._meta_path(id).unlink(missing_ok=True)
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call *callback* after every enqueue, in the enqueuing thread."""

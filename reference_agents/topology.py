@@ -48,6 +48,9 @@ class AccountSpec:
 #: The second receiver account has a small quota (1 MiB, 50 messages), so that the quota suite
 #: can reach it with a few APPENDs; the others have the default.
 SMALL_QUOTA = Quota(storage_kib=1024, messages=50)
+#: serve's delivery_nice unless the config says otherwise.
+DEFAULT_DELIVERY_NICE = 10
+
 DEFAULT_ACCOUNTS: tuple[AccountSpec, ...] = (
     AccountSpec("alice@example.org", "alice-password", "alice@example.org"),
     AccountSpec("carol@example.org", "carol-password", "carol@example.org"),
@@ -94,12 +97,16 @@ class TopologySettings:
     #: Seconds the MTA keeps an outbound session open for the next message to the same host
     #: (reference_agents/session_cache.py); 0 opens a new connection for every message.
     outbound_session_cache: float = 2.0
+    #: The nice value of the delivery processes (0-19): they yield the CPU to the listeners'
+    #: sessions while those are busy.
+    delivery_nice: int = 0
 
 
 _SETTING_KEYS = {
     "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
     "delivery_timeout", "max_message_size", "accounts", "limits", "quota_storage",
     "quota_messages", "imap_workers", "delivery_process", "outbound_session_cache",
+    "delivery_nice",
 }
 
 
@@ -176,6 +183,9 @@ def settings_from_dict(
     if not 0 <= session_cache <= 300:
         raise ConfigError(f"{source}: outbound_session_cache: expected seconds from 0 to 300, "
                           f"got {session_cache!r}")
+    nice = typed("delivery_nice", int, DEFAULT_DELIVERY_NICE)
+    if not 0 <= nice <= 19:
+        raise ConfigError(f"{source}: delivery_nice: expected a number 0-19, got {nice!r}")
     accounts = defaults.accounts
     if "accounts" in raw:
         accounts = tuple(_account(a, source, i, quota)
@@ -198,6 +208,7 @@ def settings_from_dict(
         imap_workers=workers,
         delivery_process=delivery,
         outbound_session_cache=float(session_cache),
+        delivery_nice=nice,
     )
     if not 0 <= settings.dns_port <= 65535:
         raise ConfigError(f"{source}: dns_port: {settings.dns_port} is not a port number")
@@ -337,6 +348,7 @@ class Topology:
                 max_queue_lifetime=s.max_queue_lifetime,
                 idle_poll_interval=s.idle_poll_interval,
                 outbound_session_cache=s.outbound_session_cache,
+                delivery_nice=s.delivery_nice,
                 auth_limits=s.auth_limits,
                 connection_limits=s.connection_limits,
                 quota=s.quota,

@@ -22,12 +22,13 @@ from tests.integration.test_imap_workers import _Idler, _login, running
 TIMEOUT = 20.0
 #: Seconds within which a submitted message must wake IDLE (two hops, two processes each).
 ARRIVAL_BOUND = 10.0
+DELIVERY_NICE = 7
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, Topology]]:
     with running(TopologySettings(data_dir=tmp_path_factory.mktemp("delivery"),
-                                  delivery_process=True)) as served:
+                                  delivery_process=True, delivery_nice=DELIVERY_NICE)) as served:
         yield served
 
 
@@ -92,3 +93,14 @@ def test_a_delivery_process_that_dies_is_replaced(served: tuple[Target, Topology
         time.sleep(0.2)
     assert _count(target, subject) == 1
     assert _delivery_pid(topology, "example.org") != victim
+
+
+def test_the_delivery_processes_run_at_their_nice_value_and_the_listeners_do_not(
+        served: tuple[Target, Topology]) -> None:
+    _, topology = served
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    for domain in ("example.org", "example.net"):
+        pid = _delivery_pid(topology, domain)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + DELIVERY_NICE, 19)
+    assert os.getpriority(os.PRIO_PROCESS, 0) == own
+

@@ -60,6 +60,8 @@ def test_serve_then_target_file_gives_same_verdicts(pytester: pytest.Pytester, t
         ("quirks = ['no_such_quirk']\n", "no_such_quirk"),
         ("colour = 'blue'\n", "unknown key 'colour'"),
         ("retry_schedule = []\n", "retry_schedule"),
+        ("delivery_nice = 20\n", "delivery_nice"),
+        ("outbound_session_cache = -1\n", "outbound_session_cache"),
         ("[[accounts]]\nuser = 'x@example.org'\n", "password is missing"),
         ("this is not toml\n", "not valid TOML"),
     ],

@@ -87,7 +87,13 @@ def test_unreadable_committed_entry_is_quarantined_not_deleted(tmp_path: Path) -
     reopened = MailQueue(tmp_path)
     assert reopened.entries() == []
     assert (tmp_path / "corrupt" / f"{entry_id}.json").exists()
-    assert (tmp_path / "corrupt" / f"{entry_id}.msg").read_bytes() == b"data\r\n"
+    assert (tmp_path / "corrupt" / f"{entry_id}.msg").read_bytes().endswith(b"\ndata\r\n")
+
+
+def test_a_data_file_whose_envelope_line_is_cut_is_quarantined(tmp_path: Path) -> None:
+    (tmp_path / "0-cut.msg").write_bytes(b'MHQ1 {"version": 1, "id": "0-cut"')
+    assert MailQueue(tmp_path).entries() == []
+    assert (tmp_path / "corrupt" / "0-cut.msg").exists()
 
 
 def test_listeners_are_called_after_the_entry_is_visible(tmp_path: Path) -> None:
@@ -197,3 +203,106 @@ def test_the_last_recipients_entry_goes_at_once_and_its_fsync_follows(
     assert synced == [tmp_path / "q"]
     queue.settle_many([(done, ["b@example.net", "c@example.net"])])  # once only
     assert synced == [tmp_path / "q"]
+
+
+# -- one file per entry: the envelope line, one fsync, a shared directory fsync ---------------
+
+
+def test_an_enqueue_writes_one_file_which_holds_envelope_and_bytes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (fsyncs.append(fd), real_fsync(fd))[1])
+    queue = MailQueue(tmp_path)
+    fsyncs.clear()  # recovery's own
+    # A message that itself begins like an envelope line comes back byte for byte.
+    data = b"MHQ1 {not an envelope}\r\n\r\nbody\r\n"
+    entry_id = queue.enqueue("a@example.org", ["b@example.net"], data)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [f"{entry_id}.msg"]
+    assert len(fsyncs) == 2  # the file and the directory
+    assert queue.read_data(entry_id) == data
+    reopened = MailQueue(tmp_path)
+    assert reopened.read_data(entry_id) == data
+    assert reopened.get(entry_id) == queue.get(entry_id)
+
+
+def test_a_rescheduled_envelope_takes_precedence_over_the_data_files_line(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path)
+    entry_id = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"x\r\n")
+    queue.reschedule(entry_id, recipients=["c@example.net"], attempts=1, next_attempt=5.0,
+                     last_error="451 later")
+    for reopened in (MailQueue(tmp_path), MailQueue(tmp_path, recover=False)):
+        entry = reopened.get(entry_id)
+        assert entry is not None
+        assert entry.recipients == ("c@example.net",) and entry.attempts == 1
+        assert reopened.read_data(entry_id) == b"x\r\n"
+
+
+def test_a_removal_cut_short_by_a_crash_leaves_no_entry(tmp_path: Path) -> None:
+    queue = MailQueue(tmp_path)
+    entry_id = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"x\r\n")
+    queue.settle(entry_id, ["b@example.net"])  # writes the .json
+    (tmp_path / f"{entry_id}.msg").unlink()  # a removal's first unlink, then the crash
+    assert MailQueue(tmp_path).entries() == []
+    assert not (tmp_path / f"{entry_id}.json").exists()
+    assert not (tmp_path / "corrupt").exists()
+
+
+def test_entries_of_the_first_layout_are_still_read(tmp_path: Path) -> None:
+    """A queue written before the envelope line: the message alone in .msg, committed by .json."""
+    import json
+
+    record = {"version": 1, "id": "0001-old", "mail_from": "a@example.org",
+              "recipients": ["b@example.net"], "created": 1.0, "attempts": 0,
+              "next_attempt": 1.0, "last_error": ""}
+    (tmp_path / "0001-old.msg").write_bytes(b"old\r\n")
+    (tmp_path / "0001-old.json").write_text(json.dumps(record))
+    delivery_side = MailQueue(tmp_path, recover=False)
+    assert [e.id for e in delivery_side.entries()] == ["0001-old"]
+    queue = MailQueue(tmp_path)
+    assert queue.read_data("0001-old") == b"old\r\n"
+    queue.remove("0001-old")
+    assert list(p for p in tmp_path.iterdir() if p.is_file()) == []
+
+
+def test_concurrent_directory_fsyncs_are_shared_and_none_returns_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """GroupFsync: each sync() returns only after an fsync that began after it was called, and
+    threads that call while one runs share the next."""
+    import time
+
+    from reference_agents import durable
+
+    runs: list[tuple[float, float]] = []
+    real = durable.fsync_dir
+
+    def slow(path: Path) -> None:
+        began = time.monotonic()
+        time.sleep(0.005)
+        real(path)
+        runs.append((began, time.monotonic()))
+
+    monkeypatch.setattr(durable, "fsync_dir", slow)
+    group = durable.GroupFsync(tmp_path)
+    calls: list[tuple[float, float]] = []
+    lock = threading.Lock()
+
+    def caller() -> None:
+        for _ in range(20):
+            called = time.monotonic()
+            group.sync()
+            with lock:
+                calls.append((called, time.monotonic()))
+
+    threads = [threading.Thread(target=caller) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(calls) == 160
+    assert group.count == len(runs) < 100  # shared: far fewer fsyncs than calls
+    for called, returned in calls:
+        assert any(called <= began and ended <= returned for began, ended in runs)
+
