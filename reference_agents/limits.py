@@ -26,14 +26,23 @@ and connections, and per account, over all addresses:
 
 Memory is bounded: at most ``refuse_after`` (or ``account_refuse_after``) timestamps per key,
 and at most ``max_tracked`` keys, the oldest dropped first.
+
+Across processes (IMAP workers beside the SMTP listeners): every process keeps the counts of
+all of them. A failure or success is `share`d, as a datagram of the store's change bus
+(reference_agents/mailstore/changes.py), with the others, which record it as their own
+(`failed_elsewhere`, `succeeded_elsewhere`), so a guesser spread over the processes is counted
+once. The connection limits are divided instead: each of N processes serving one listener
+takes its share (`ConnectionLimits.share_of`), so together they never take more than the
+limit.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 
@@ -61,6 +70,16 @@ class ConnectionLimits:
     max_connections_per_address: int = 200
     #: Seconds an IMAP client that has not logged in may stay silent.
     preauth_timeout: float = 60.0
+
+    def share_of(self, processes: int) -> ConnectionLimits:
+        """The limits each of *processes* processes serving the same listener applies: its
+        share of the connections, rounded up (the kernel spreads a client's connections over
+        them, SO_REUSEPORT)."""
+        if processes <= 1:
+            return self
+        return replace(self, max_connections=-(-self.max_connections // processes),
+                       max_connections_per_address=-(-self.max_connections_per_address
+                                                     // processes))
 
 
 #: ``[limits]`` keys of the `mailharness serve` config → (settings class, field).
@@ -140,9 +159,14 @@ class Verdict:
     wait: float
 
 
+#: ``publish(event, address, user)``: event "failed" or "succeeded".
+AuthPublisher = Callable[[str, str, str | None], None]
+
+
 class AuthThrottle:
-    """Failure counts of one provider, shared by its SMTP and IMAP servers (one event loop, so
-    no lock: every method runs between awaits)."""
+    """Failure counts of one provider, shared by its SMTP and IMAP servers, and with the
+    provider's other processes through `share` (the events of the others arrive on a thread of
+    their own, hence the lock)."""
 
     def __init__(self, limits: AuthLimits | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -150,28 +174,48 @@ class AuthThrottle:
         lim = self.limits
         self._addresses = _Failures(lim.window, lim.refuse_after, lim.max_tracked, clock)
         self._accounts = _Failures(lim.window, lim.account_refuse_after, lim.max_tracked, clock)
+        self._lock = threading.Lock()
+        self._publish: AuthPublisher | None = None
+
+    def share(self, publish: AuthPublisher | None) -> None:
+        """Tell *publish* of every failure and success recorded here (None: stop)."""
+        self._publish = publish
 
     def before(self, address: str, user: str | None = None) -> Verdict:
         """The verdict for an attempt from *address* (for account *user*, when known)."""
         lim = self.limits
-        failures = self._addresses.count(address)
-        if failures >= lim.refuse_after:
-            return Verdict(True, 0.0)
-        if (user is not None and failures
-                and self._accounts.count(user.lower()) >= lim.account_refuse_after):
+        with self._lock:
+            failures = self._addresses.count(address)
+            refused_account = (user is not None and failures > 0
+                               and self._accounts.count(user.lower()) >= lim.account_refuse_after)
+        if failures >= lim.refuse_after or refused_account:
             return Verdict(True, 0.0)
         if not failures:
             return Verdict(False, 0.0)
         return Verdict(False, min(lim.max_delay, lim.base_delay * 2 ** (failures - 1)))
 
     def failed(self, address: str, user: str | None) -> None:
-        self._addresses.add(address)
-        if user:
-            self._accounts.add(user.lower())
+        self.failed_elsewhere(address, user)
+        if self._publish is not None:
+            self._publish("failed", address, user)
 
     def succeeded(self, address: str) -> None:
-        self._addresses.clear(address)
+        self.succeeded_elsewhere(address)
+        if self._publish is not None:
+            self._publish("succeeded", address, None)
+
+    def failed_elsewhere(self, address: str, user: str | None) -> None:
+        """A failure another process recorded (not passed on)."""
+        with self._lock:
+            self._addresses.add(address)
+            if user:
+                self._accounts.add(user.lower())
+
+    def succeeded_elsewhere(self, address: str) -> None:
+        with self._lock:
+            self._addresses.clear(address)
 
     def tracked(self) -> tuple[int, int]:
         """(addresses, accounts) with failures on record: for tests of the bounds."""
-        return len(self._addresses), len(self._accounts)
+        with self._lock:
+            return len(self._addresses), len(self._accounts)

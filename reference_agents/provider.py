@@ -66,7 +66,7 @@ class Provider:
             return
         await asyncio.to_thread(self.store.share, [a.username for a in config.accounts])
         group = new_group()
-        self._bus = ChangeBus(self.store, group, 0, size)
+        self._bus = ChangeBus(self.store, group, 0, size, throttle=config.auth_throttle)
         if config.delivery_process:
             self.delivery = DeliveryProcess(config=config, queue=self.queue, group=group,
                                             member=size - 1, size=size)

@@ -9,12 +9,14 @@ the provider's `MaildirStore` (which the provider has `share`d) and tell one ano
 hear from the MDA, of every change through a `ChangeBus`, so IDLE and NOTIFY
 report another process's delivery or STORE as promptly as their own.
 
-What is per process: the authentication throttle and the connection limits count what
-reaches one worker (a client spread over *count* workers may get up to *count* times the
-limit); the IMAP sessions themselves never need another worker's state."""
+Across the workers: the authentication throttle's failures are shared through the change bus,
+so every worker (and the provider's SMTP listeners) counts the failures of all; the connection
+limits are divided, each worker taking its share (`ConnectionLimits.share_of`). The IMAP
+sessions themselves never need another worker's state."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import socket
 from dataclasses import dataclass
@@ -53,6 +55,8 @@ class _WorkerSpec:
     member: int
     group: str
     size: int
+    #: How many workers serve the listeners: each takes its share of the connection limits.
+    workers: int
 
 
 def _reserve(host: str, port: int) -> socket.socket:
@@ -97,7 +101,8 @@ class IMAPWorkers:
         self._children.supervise()
 
     def _spawn(self, member: int) -> tuple[Any, int]:
-        spec = _WorkerSpec(config_fields(self.config), member, self._group, self._size)
+        spec = _WorkerSpec(config_fields(self.config), member, self._group, self._size,
+                           self.count)
         ports = self.ports
         return spawn("reference_agents.imapd.workers", spec,
                      [str(ports.get("imap", -1)), str(ports.get("imaps", -1))])
@@ -120,9 +125,11 @@ def main() -> None:
 async def _serve(spec: _WorkerSpec, args: list[str], ready_fd: int) -> None:
     imap_port, imaps_port = (int(a) for a in args[:2])
     config = rebuild_config(spec.fields)
+    config = dataclasses.replace(
+        config, connection_limits=config.connection_limits.share_of(spec.workers))
     stopping = stop_requested()
     store = MaildirStore.attach(config.data_dir / "mail")
-    bus = ChangeBus(store, spec.group, spec.member, spec.size)
+    bus = ChangeBus(store, spec.group, spec.member, spec.size, throttle=config.auth_throttle)
     servers: list[IMAPServer] = []
     try:
         for port, implicit in ((imap_port, False), (imaps_port, True)):

@@ -44,13 +44,20 @@ def running(settings: TopologySettings) -> Iterator[tuple[Target, Topology]]:
         runner.stop()
 
 
+@contextlib.contextmanager
+def running_workers(settings: TopologySettings) -> Iterator[tuple[Target, IMAPWorkers]]:
+    """`running`, and example.net's IMAP workers, all of them up."""
+    with running(settings) as (target, topology):
+        workers = topology.providers["example.net"].imap_workers
+        assert workers is not None and len(workers.pids) == settings.imap_workers
+        yield target, workers
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Target, IMAPWorkers]]:
     settings = TopologySettings(data_dir=tmp_path_factory.mktemp("workers"), imap_workers=WORKERS)
-    with running(settings) as (target, topology):
-        workers = topology.providers["example.net"].imap_workers
-        assert workers is not None and len(workers.pids) == WORKERS
-        yield target, workers
+    with running_workers(settings) as served:
+        yield served
 
 
 def _login(target: Target) -> imaplib.IMAP4_SSL:

@@ -317,3 +317,15 @@ def test_an_idle_tls_connection_holds_little_python_memory(
         for sock in held:
             sock.close()
     assert per_connection < 64 * 1024, f"{per_connection / 1024:.1f} KiB per connection"
+
+
+def test_processes_serving_one_listener_share_its_connection_limits() -> None:
+    from reference_agents.limits import ConnectionLimits
+
+    limits = ConnectionLimits(max_connections=1000, max_connections_per_address=7)
+    assert limits.share_of(1) is limits
+    shared = limits.share_of(2)
+    assert (shared.max_connections, shared.max_connections_per_address) == (500, 4)
+    assert shared.preauth_timeout == limits.preauth_timeout
+    assert limits.share_of(64).max_connections_per_address == 1  # never 0
+

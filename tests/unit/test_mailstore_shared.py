@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,42 @@ def test_a_bus_member_outside_the_group_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ChangeBus(store, new_group(), 2, 2)
     store.close()
+
+
+def test_authentication_failures_are_counted_by_every_member(tmp_path: Path) -> None:
+    """A failure recorded in one process counts in the others (and is not sent back); a success
+    clears the address everywhere; a member without a throttle ignores the events."""
+    from reference_agents.limits import AuthLimits, AuthThrottle
+
+    limits = AuthLimits(refuse_after=3, base_delay=0.0)
+    group = new_group()
+    first = MaildirStore(tmp_path)
+    first.share(["bob"])
+    second, third = MaildirStore.attach(tmp_path), MaildirStore.attach(tmp_path)
+    throttles = [AuthThrottle(limits), AuthThrottle(limits)]
+    buses = [ChangeBus(first, group, 0, 3, throttle=throttles[0]),
+             ChangeBus(second, group, 1, 3, throttle=throttles[1]),
+             ChangeBus(third, group, 2, 3)]
+
+    def wait_for(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 5
+        while not condition():
+            assert time.monotonic() < deadline, "the event never arrived"
+            time.sleep(0.01)
+
+    try:
+        throttles[0].failed("192.0.2.7", "bob")
+        throttles[1].failed("192.0.2.7", "bob")
+        throttles[0].failed("192.0.2.7", None)
+        wait_for(lambda: throttles[1].before("192.0.2.7").refuse)
+        assert throttles[0].before("192.0.2.7").refuse
+        time.sleep(0.1)  # nothing echoes back: each holds three failures, not more
+        assert throttles[0].tracked() == throttles[1].tracked() == (1, 1)
+        throttles[1].succeeded("192.0.2.7")
+        wait_for(lambda: not throttles[0].before("192.0.2.7").refuse)
+        assert throttles[0].before("192.0.2.7").wait == 0.0
+    finally:
+        for bus in buses:
+            bus.close()
+        for store in (third, second, first):
+            store.close()
