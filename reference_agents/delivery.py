@@ -42,6 +42,10 @@ from reference_agents.processes import (
 from reference_agents.queue import MailQueue
 
 _log = logging.getLogger(__name__)
+#: Seconds after which a file in the queue's tmp/ is a dead process's: no write takes that long.
+QUEUE_TMP_AGE = 3600.0
+#: The Maildir convention: a file in tmp/ untouched for 36 hours is removed.
+MAILDIR_TMP_AGE = 36 * 3600.0
 
 
 def make_mda(config: ProviderConfig, store: MaildirStore) -> MDA:
@@ -183,6 +187,12 @@ async def _run(spec: _DeliverySpec, args: list[str], ready_fd: int) -> None:
     bus = ChangeBus(store, spec.group, spec.member, spec.size)
     try:
         queue = MailQueue(config.data_dir / "queue", recover=False)
+        # What an earlier delivery process left when it died alone (the provider's recovery
+        # at its own start cleans the rest).
+        swept = await asyncio.to_thread(
+            lambda: queue.sweep_tmp(QUEUE_TMP_AGE) + store.sweep_tmp(MAILDIR_TMP_AGE))
+        if swept:
+            _log.info("delivery process: removed %d files left in tmp/", swept)
         mda = make_mda(config, store)
         worker = OutboundWorker(config, queue, functools.partial(deliver_locally, config, mda))
         running = asyncio.get_running_loop().create_task(worker.run(), name="outbound")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 
@@ -52,6 +53,28 @@ class GroupFsync:
                 # Not reached when the fsync raised: the others try again.
                 self._finished = mine
                 self.count += 1
+
+
+def remove_stale_files(directories: Iterable[Path], max_age: float) -> int:
+    """Unlink the regular files directly in *directories* that nobody has modified for
+    *max_age* seconds (leftovers of a process that died writing them); how many went. A
+    directory that is not there is skipped."""
+    horizon = time.time() - max_age
+    removed = 0
+    for directory in directories:
+        try:
+            entries = list(os.scandir(directory))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(
+                        follow_symlinks=False).st_mtime < horizon:
+                    os.unlink(entry.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+    return removed
 
 
 def write_new_file(path: Path, data: bytes | Sequence[bytes]) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from reference_agents.durable import GroupFsync, fsync_dir, write_new_file
+from reference_agents.durable import GroupFsync, fsync_dir, remove_stale_files, write_new_file
 
 log = logging.getLogger(__name__)
 
@@ -222,6 +222,12 @@ class MailQueue:
                     self._entries[entry_id] = entry
                     added += 1
         return added
+
+    def sweep_tmp(self, max_age: float) -> int:
+        """Remove files in ``tmp/`` older than *max_age* seconds: what a process sharing the
+        directory left when it died (the enqueuing side empties ``tmp/`` at its start; the
+        delivering side, restarted alone, cannot, since the other may be writing there)."""
+        return remove_stale_files([self._tmp], max_age)
 
     def _quarantine(self, entry_id: str) -> None:
         corrupt = self.directory / _CORRUPT_DIR

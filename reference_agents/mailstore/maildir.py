@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from reference_agents.durable import fsync_dir, replace_file, write_new_file
+from reference_agents.durable import fsync_dir, remove_stale_files, replace_file, write_new_file
 from reference_agents.mailstore.base import (
     INBOX,
     JUNK,
@@ -119,6 +119,12 @@ class MaildirStore(StoreBase):
         if not (Path(root) / LOCK_FILE).exists():
             raise StorageError(f"{root} is not a mail store")
         return cls(root, primary=False)
+
+    def sweep_tmp(self, max_age: float) -> int:
+        """Remove the files in every mailbox's tmp/ not modified for *max_age* seconds (the
+        Maildir convention is 36 hours): deliveries a process sharing the store left behind
+        when it died alone, which only a full recovery would otherwise remove."""
+        return remove_stale_files(self._root.glob("*/*/tmp"), max_age)
 
     def share(self, users: Iterable[str]) -> None:
         """Let other processes `attach` to this root: recover *users* (every user the agents

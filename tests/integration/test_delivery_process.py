@@ -83,8 +83,21 @@ def test_submitted_mail_crosses_the_delivery_processes_once(
 
 
 def test_a_delivery_process_that_dies_is_replaced(served: tuple[Target, Topology]) -> None:
+    """...and its replacement removes what a dead one left in the queue's tmp/ and in the
+    mailboxes' tmp/ (an hour and 36 hours old), not what is being written now."""
+    from reference_agents.delivery import MAILDIR_TMP_AGE, QUEUE_TMP_AGE
+
     target, topology = served
     victim = _delivery_pid(topology, "example.org")
+    data_dir = topology.providers["example.org"].config.data_dir
+    maildir_tmp = next((data_dir / "mail").glob("*/*/tmp"))
+    left = [data_dir / "queue" / "tmp" / "dead.json.0", maildir_tmp / "dead-delivery"]
+    fresh = [data_dir / "queue" / "tmp" / "busy.msg.0", maildir_tmp / "busy-delivery"]
+    for path, age in zip(left, (QUEUE_TMP_AGE, MAILDIR_TMP_AGE), strict=True):
+        path.write_bytes(b"half")
+        os.utime(path, (time.time() - age - 60,) * 2)
+    for path in fresh:
+        path.write_bytes(b"half")
     os.kill(victim, signal.SIGKILL)
     subject = f"after the kill {uuid.uuid4().hex}"
     _submit(target, subject)  # accepted while no delivery process runs: it waits in the queue
@@ -93,6 +106,9 @@ def test_a_delivery_process_that_dies_is_replaced(served: tuple[Target, Topology
         time.sleep(0.2)
     assert _count(target, subject) == 1
     assert _delivery_pid(topology, "example.org") != victim
+    assert [p.exists() for p in left + fresh] == [False, False, True, True]
+    for path in fresh:
+        path.unlink()
 
 
 def test_the_delivery_processes_run_at_their_nice_value_and_the_listeners_do_not(

@@ -306,3 +306,16 @@ def test_concurrent_directory_fsyncs_are_shared_and_none_returns_early(
     for called, returned in calls:
         assert any(called <= began and ended <= returned for began, ended in runs)
 
+
+
+def test_sweep_removes_only_old_leftovers_of_tmp(tmp_path: Path) -> None:
+    import os
+    import time
+
+    queue = MailQueue(tmp_path)
+    old, new = tmp_path / "tmp" / "old.msg.1", tmp_path / "tmp" / "new.msg.1"
+    for path in (old, new):
+        path.write_bytes(b"partial")
+    os.utime(old, (time.time() - 7200,) * 2)
+    assert queue.sweep_tmp(3600) == 1
+    assert not old.exists() and new.exists()
