@@ -193,7 +193,8 @@ def _run_round(served: ServeProcess, ledger: Ledger, number: int, senders: int,
 
 
 def _queues_empty(served: ServeProcess) -> bool:
-    return not any(served.data_dir.glob("*/queue/*.json"))
+    # Every queue entry has its data file (the metadata file only once rescheduled).
+    return not any(served.data_dir.glob("*/queue/*.msg"))
 
 
 def _read_all(target: Target, context: ssl.SSLContext) -> tuple[dict[str, list[bytes]], dict[str, int]]:
