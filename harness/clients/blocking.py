@@ -1,0 +1,311 @@
+"""Blocking SMTP and IMAP clients over plain sockets, driving the same sans-IO protocol cores
+as the asyncio clients (harness/protocol/smtp, harness/protocol/imap).
+
+They are for code that cannot run an event loop: Locust's users (gevent patches the socket
+module, so a blocking socket there is a green one) and threads of a load generator. One core,
+served by both kinds of client: a reply or response is parsed by the same `ReplyParser` and
+`ResponseParser`, with the same limits. h11's split of protocol and I/O is the model.
+
+The clients do what a load run needs (connect, TLS, authenticate, send mail with PIPELINING
+where offered, IMAP commands with literals) and keep no transcript: a load run keeps its own
+bounded record. Connections go to IP addresses only, as everywhere in the harness."""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from harness.clients.stream import check_ip
+from harness.protocol import sasl
+from harness.protocol.imap.formatting import astring
+from harness.protocol.imap.response_values import Capability, Continuation, Response, Tagged
+from harness.protocol.imap.responses import ResponseParser
+from harness.protocol.smtp.commands import data_payload, format_path, parse_ehlo_keywords
+from harness.protocol.smtp.replies import Reply, ReplyParser
+
+READ_CHUNK = 65536
+
+
+class BlockingClientError(Exception):
+    """The connection failed, closed or timed out, or the peer broke the protocol."""
+
+
+def _connect(host: str, port: int, timeout: float, what: str) -> socket.socket:
+    check_ip(host, what)
+    try:
+        return socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise BlockingClientError(f"cannot connect to {host}:{port}: {exc}") from exc
+
+
+def _wrap(sock: socket.socket, context: ssl.SSLContext, server_hostname: str | None) -> ssl.SSLSocket:
+    try:
+        return context.wrap_socket(sock, server_hostname=server_hostname)
+    except (OSError, ssl.SSLError) as exc:
+        sock.close()
+        raise BlockingClientError(f"TLS handshake failed: {exc}") from exc
+
+
+class _Connection:
+    """A socket, and the reading and writing both clients need."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock: socket.socket = sock
+        self.closed = False
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError as exc:
+            self.close()
+            raise BlockingClientError(f"send failed: {exc}") from exc
+
+    def receive(self) -> bytes:
+        try:
+            chunk = self.sock.recv(READ_CHUNK)
+        except TimeoutError as exc:
+            raise BlockingClientError("timed out waiting for the server") from exc
+        except OSError as exc:
+            self.close()
+            raise BlockingClientError(f"connection lost: {exc}") from exc
+        if not chunk:
+            self.close()
+            raise BlockingClientError("connection closed by the server")
+        return chunk
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
+
+
+class _Client:
+    """What both clients share: the connection, and the goodbye that closes it whatever the
+    server does."""
+
+    _conn: _Connection
+
+    @property
+    def closed(self) -> bool:
+        return self._conn.closed
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def command(self, line: str) -> object:
+        raise NotImplementedError
+
+    def _goodbye(self, line: str) -> None:
+        try:
+            if not self.closed:
+                self.command(line)
+        except BlockingClientError:
+            pass
+        finally:
+            self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """The replies of one mail transaction (DATA's is None when no recipient was taken)."""
+
+    mail: Reply
+    rcpts: tuple[Reply, ...]
+    data: Reply | None
+
+    @property
+    def accepted(self) -> bool:
+        return self.data is not None and self.data.is_positive
+
+
+class BlockingSMTP(_Client):
+    """An SMTP session: `connect`, then `ehlo`, `starttls`, `auth_plain`, `send`, `quit`."""
+
+    def __init__(self, conn: _Connection, *, local_hostname: str, is_tls: bool) -> None:
+        self._conn = conn
+        self._parser = ReplyParser()
+        self.local_hostname = local_hostname
+        self.is_tls = is_tls
+        self.extensions: dict[str, str] = {}
+        self.greeting = self.read_reply()
+
+    @classmethod
+    def connect(cls, host: str, port: int, *, timeout: float = 30.0,
+                local_hostname: str = "client.mailharness.invalid", implicit_tls: bool = False,
+                ssl_context: ssl.SSLContext | None = None,
+                server_hostname: str | None = None) -> BlockingSMTP:
+        sock = _connect(host, port, timeout, "BlockingSMTP")
+        if implicit_tls:
+            sock = _wrap(sock, ssl_context or ssl.create_default_context(), server_hostname or host)
+        try:
+            return cls(_Connection(sock), local_hostname=local_hostname, is_tls=implicit_tls)
+        except BaseException:
+            sock.close()
+            raise
+
+    def supports(self, keyword: str) -> bool:
+        return keyword.upper() in self.extensions
+
+    def read_reply(self) -> Reply:
+        while (reply := self._parser.next_reply()) is None:
+            self._parser.feed(self._conn.receive())
+        return reply
+
+    def command(self, line: str) -> Reply:
+        self._conn.send(line.encode("utf-8") + b"\r\n")
+        return self.read_reply()
+
+    def ehlo(self) -> Reply:
+        reply = self.command(f"EHLO {self.local_hostname}")
+        self.extensions = parse_ehlo_keywords(reply) if reply.is_positive else {}
+        return reply
+
+    def starttls(self, context: ssl.SSLContext, server_hostname: str | None = None) -> Reply:
+        """STARTTLS; on 220 the handshake, then EHLO again (RFC 3207 §4.2: the client MUST
+        discard what it knew of the server)."""
+        reply = self.command("STARTTLS")
+        if reply.code != 220:
+            return reply
+        if self._parser.buffered:
+            self._conn.close()
+            raise BlockingClientError("the server sent data before the TLS handshake")
+        self._conn.sock = _wrap(self._conn.sock, context, server_hostname)
+        self.is_tls = True
+        self.extensions = {}
+        self.ehlo()
+        return reply
+
+    def auth_plain(self, user: str, password: str) -> Reply:
+        return self.command(f"AUTH PLAIN {sasl.plain_initial_response(user, password)}")
+
+    def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> Transaction:
+        """One transaction. With PIPELINING (RFC 2920) MAIL, the RCPTs and DATA go in one
+        write and their replies are read together; without it, one command at a time. A
+        transaction with no recipient taken is reset."""
+        mail_line = f"MAIL FROM:{format_path(mail_from)}"
+        rcpt_lines = [f"RCPT TO:{format_path(r)}" for r in recipients]
+        if self.supports("PIPELINING"):
+            self._conn.send("".join(f"{line}\r\n" for line in (mail_line, *rcpt_lines, "DATA"))
+                            .encode("utf-8"))
+            mail = self.read_reply()
+            rcpts = tuple(self.read_reply() for _ in rcpt_lines)
+            go_ahead = self.read_reply()
+        else:
+            mail = self.command(mail_line)
+            if not mail.is_positive:
+                return Transaction(mail, (), None)
+            rcpts = tuple(self.command(line) for line in rcpt_lines)
+            if not any(r.is_positive for r in rcpts):
+                self.command("RSET")
+                return Transaction(mail, rcpts, None)
+            go_ahead = self.command("DATA")
+        if go_ahead.code != 354:
+            if go_ahead.is_positive:
+                raise BlockingClientError(f"DATA answered {go_ahead.code}, not 354")
+            if mail.is_positive:
+                self.command("RSET")
+            return Transaction(mail, rcpts, None)
+        if not mail.is_positive or not any(r.is_positive for r in rcpts):
+            # RFC 2920 §3.1: a server that took DATA with no valid recipient gets an empty
+            # message, and the transaction fails there.
+            self._conn.send(b".\r\n")
+            self.read_reply()
+            return Transaction(mail, rcpts, None)
+        self._conn.send(data_payload(message))
+        return Transaction(mail, rcpts, self.read_reply())
+
+    def quit(self) -> None:
+        """QUIT, then close, whatever the server does."""
+        self._goodbye("QUIT")
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """One IMAP command's untagged responses and its tagged completion."""
+
+    tagged: Tagged
+    untagged: tuple[Response, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.tagged.status == "OK"
+
+
+class BlockingIMAP(_Client):
+    """An IMAP session: `connect`, then `login`, `command` (literals sent when the server
+    asks, or at once with LITERAL+), `logout`."""
+
+    def __init__(self, conn: _Connection, *, prefix: str = "L") -> None:
+        self._conn = conn
+        self._parser = ResponseParser(expect_greeting=True)
+        self._tags = (f"{prefix}{n}" for n in itertools.count(1))
+        self.capabilities: frozenset[str] = frozenset()
+        self.greeting = self.read_response()
+
+    @classmethod
+    def connect(cls, host: str, port: int, *, timeout: float = 30.0,
+                ssl_context: ssl.SSLContext | None = None,
+                server_hostname: str | None = None) -> BlockingIMAP:
+        """Over implicit TLS when *ssl_context* is given, in the clear otherwise."""
+        sock = _connect(host, port, timeout, "BlockingIMAP")
+        if ssl_context is not None:
+            sock = _wrap(sock, ssl_context, server_hostname or host)
+        try:
+            return cls(_Connection(sock))
+        except BaseException:
+            sock.close()
+            raise
+
+    def read_response(self) -> Response:
+        while (response := self._parser.next_response()) is None:
+            self._parser.feed(self._conn.receive())
+        return response
+
+    def command(self, text: str, *literals: bytes) -> Completed:
+        """Send ``tag SP text`` where each ``{}`` in *text* stands for one of *literals*
+        (sent as a synchronising literal, or non-synchronising with LITERAL+, RFC 7888), and
+        read until the tagged completion."""
+        tag = next(self._tags)
+        pieces = text.split("{}")
+        if len(pieces) != len(literals) + 1:
+            raise ValueError("one literal for each {} in the command")
+        plus = "LITERAL+" in self.capabilities
+        untagged: list[Response] = []
+        line = f"{tag} {pieces[0]}".encode()
+        for literal, rest in zip(literals, pieces[1:], strict=True):
+            self._conn.send(line + (f"{{{len(literal)}+}}" if plus else f"{{{len(literal)}}}")
+                            .encode() + b"\r\n")
+            if not plus:
+                while not isinstance(response := self.read_response(), Continuation):
+                    if isinstance(response, Tagged) and response.tag == tag:
+                        return Completed(response, tuple(untagged))  # refused the literal
+                    untagged.append(response)
+            line = literal + rest.encode()
+        self._conn.send(line + b"\r\n")
+        while True:
+            response = self.read_response()
+            if isinstance(response, Tagged) and response.tag == tag:
+                return Completed(response, tuple(untagged))
+            if not isinstance(response, Continuation):
+                untagged.append(response)
+
+    def login(self, user: str, password: str) -> Completed:
+        result = self.command(f"LOGIN {astring(user).decode()} {astring(password).decode()}")
+        if result.ok:
+            self.refresh_capabilities()
+        return result
+
+    def refresh_capabilities(self) -> None:
+        result = self.command("CAPABILITY")
+        found: set[str] = set()
+        for response in result.untagged:
+            if isinstance(response, Capability):
+                found.update(c.upper() for c in response.caps)
+        self.capabilities = frozenset(found)
+
+    def logout(self) -> None:
+        """LOGOUT, then close, whatever the server does."""
+        self._goodbye("LOGOUT")
