@@ -208,6 +208,38 @@ def _replay(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _load(args: argparse.Namespace) -> int:
+    from harness.load.runner import LoadError, LoadOptions, run_load, write_json
+    from harness.targets import TargetError, load_target
+    from mailharness.embedded import check_names, embedded_target
+
+    options = LoadOptions(duration=args.duration, max_messages=args.max_messages,
+                          senders=args.senders, readers_per_mailbox=args.readers, size=args.size,
+                          seed=args.seed, allow_remote=args.allow_remote,
+                          delivery_timeout=args.delivery_timeout)
+    try:
+        options.check()
+        target = load_target(Path(args.target)) if args.target else None
+        check_names(args.quirk, [])
+    except (LoadError, TargetError, ValueError) as exc:
+        print(f"mailharness load: {exc}", file=sys.stderr)
+        return 2
+    with contextlib.ExitStack() as stack:
+        if target is None:
+            target = stack.enter_context(embedded_target(quirks=args.quirk,
+                                                         prefix="mailharness-load-"))
+        try:
+            result = run_load(target, options)
+        except LoadError as exc:
+            print(f"mailharness load: {exc}", file=sys.stderr)
+            return 2
+    print(result.summary())
+    if args.json:
+        write_json(result, Path(args.json))
+        print(f"mailharness load: results in {args.json}")
+    return 0 if result.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mailharness",
@@ -251,6 +283,26 @@ def build_parser() -> argparse.ArgumentParser:
                         help="embedded agents with this RFC-permitted variant")
     replay.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for each reply")
     replay.add_argument("--show-auth", action="store_true", help="do not mask AUTH credentials")
+    load = sub.add_parser(
+        "load", help="load a target (default: the embedded agents) and check every message",
+        description="Senders submit self-verifying messages while readers fetch them over IMAP; "
+                    "every accepted message must arrive, intact. Exit status: 0 no invariant "
+                    "violated, 1 a violation, 2 bad options or target.")
+    load.add_argument("--target", help="target file (TOML); loopback addresses only unless "
+                                       "--allow-remote")
+    load.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
+    load.add_argument("--max-messages", type=int, default=100_000,
+                      help="stop sending after this many messages")
+    load.add_argument("--senders", type=int, default=4, help="submission sessions at once")
+    load.add_argument("--readers", type=int, default=1, help="IMAP readers per mailbox")
+    load.add_argument("--size", type=int, default=1500, help="octets per message (about)")
+    load.add_argument("--seed", type=int, default=1)
+    load.add_argument("--delivery-timeout", type=float,
+                      help="seconds for the last messages to arrive (default: the target's)")
+    load.add_argument("--json", help="write the results here")
+    load.add_argument("--allow-remote", action="store_true",
+                      help="allow a target with non-loopback addresses")
+    load.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
     sub.add_parser("quirks", help="list the named faults and the allowances of the reference agents")
     dns = sub.add_parser("dns", help="run a standalone DNS zone server (for an external MTA to resolve through)")
     dns.add_argument("--address", default="127.0.0.1", help="loopback address to listen on")
@@ -280,6 +332,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _dns(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "load":
+            return _load(args)
     return 130
 
 

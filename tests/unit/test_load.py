@@ -1,0 +1,77 @@
+"""The pieces of `mailharness load` that need no server: self-verifying messages, the latency
+histogram, the ledger's invariants and the loopback rule."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from harness.load.ledger import Histogram, Ledger
+from harness.load.messages import inspect, make_message
+from harness.load.runner import LoadError, check_addresses
+from harness.targets import Endpoint, Target
+
+
+def test_a_message_names_its_token_and_proves_its_body() -> None:
+    message = make_message("tok-1", "a@example.org", "b@example.net", 1500, random.Random(1))
+    assert 1100 < len(message) < 1700
+    found = inspect(b"Received: from x\r\n" + message)  # trace fields above change nothing
+    assert found is not None and found.token == "tok-1" and found.intact
+    head, _, body = message.partition(b"\r\n\r\n")
+    damaged = inspect(head + b"\r\n\r\n" + body.replace(b"mail", b"MAIL", 1))
+    assert damaged is not None and not damaged.intact
+    assert inspect(b"Subject: other mail\r\n\r\nbody\r\n") is None
+    assert inspect(b"no header end") is None
+
+
+def test_percentiles_are_within_the_bucket_width() -> None:
+    histogram = Histogram()
+    for ms in range(1, 1001):
+        histogram.add(ms / 1000)
+    summary = histogram.summary()
+    assert summary["count"] == 1000 and summary["max"] == 1.0
+    for share, exact in ((0.5, 0.5), (0.9, 0.9), (0.99, 0.99)):
+        assert exact <= histogram.percentile(share) <= exact * 1.1 + 1e-9
+    assert Histogram().percentile(0.5) == 0.0
+    assert len(histogram.counts) == len(Histogram().counts)  # memory does not grow
+
+
+def test_the_ledger_finds_lost_corrupt_and_duplicated_mail() -> None:
+    now = [0.0]
+    ledger = Ledger(clock=lambda: now[0])
+    for token in ("a", "b", "c"):
+        ledger.accepted(token, "bob@example.net", 0.01)
+    ledger.refused("r")
+    now[0] = 0.5
+    ledger.found("a", "bob@example.net", 1, intact=True)
+    ledger.found("a", "bob@example.net", 1, intact=True)  # read again: nothing new
+    ledger.found("a", "bob@example.net", 7, intact=True)  # a second copy
+    ledger.found("b", "bob@example.net", 2, intact=False)
+    ledger.found("r", "bob@example.net", 3, intact=True)
+    ledger.found("elsewhere", "bob@example.net", 4, intact=True)
+    assert ledger.outstanding() == 1
+    ledger.finish()
+    counts = ledger.counts()
+    assert (counts["accepted"], counts["delivered"], counts["duplicates"],
+            counts["refused_but_arrived"]) == (3, 2, 1, 1)
+    assert sorted((v.requirement, v.token) for v in ledger.violations) == [
+        ("HANDOFF-RESPONSIBILITY", "c"), ("IMAP-FETCH-BODY", "b")]
+    assert ledger.latency["delivery"].count == 2
+    assert ledger.latency["delivery"].maximum == pytest.approx(0.5)
+
+
+def test_load_goes_to_loopback_unless_remote_is_allowed() -> None:
+    def target(host: str) -> Target:
+        from harness.targets import ProviderTarget
+
+        provider = ProviderTarget(domain="example.org", submission=Endpoint("smtp", host, 587),
+                                  submissions=None, mx=None, imap=None, imaps=None,
+                                  outbound_port=None, accounts=())
+        return Target(name="t", description="", sender=provider, receiver=provider, dns=None,
+                      ca_file=None, tls_verify=False)
+
+    check_addresses(target("127.0.0.2"), allow_remote=False)
+    with pytest.raises(LoadError, match="--allow-remote"):
+        check_addresses(target("192.0.2.1"), allow_remote=False)
+    check_addresses(target("192.0.2.1"), allow_remote=True)
