@@ -214,7 +214,8 @@ def _load(args: argparse.Namespace) -> int:
     from mailharness.embedded import check_names, embedded_target
 
     options = LoadOptions(duration=args.duration, max_messages=args.max_messages,
-                          senders=args.senders, readers_per_mailbox=args.readers, size=args.size,
+                          senders=args.senders, injectors=args.injectors,
+                          readers_per_mailbox=args.readers, size=args.size,
                           seed=args.seed, allow_remote=args.allow_remote,
                           delivery_timeout=args.delivery_timeout)
     try:
@@ -294,6 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--max-messages", type=int, default=100_000,
                       help="stop sending after this many messages")
     load.add_argument("--senders", type=int, default=4, help="submission sessions at once")
+    load.add_argument("--injectors", type=int, default=0,
+                      help="MX injectors: unauthenticated mail to the receiver's MX")
     load.add_argument("--readers", type=int, default=1, help="IMAP readers per mailbox")
     load.add_argument("--size", type=int, default=1500, help="octets per message (about)")
     load.add_argument("--seed", type=int, default=1)

@@ -34,6 +34,8 @@ class LoadOptions:
     duration: float = 30.0
     max_messages: int = 100_000
     senders: int = 4
+    #: MX injectors: unauthenticated inbound mail to the receiver's MX.
+    injectors: int = 0
     readers_per_mailbox: int = 1
     size: int = 1500
     seed: int = 1
@@ -42,8 +44,11 @@ class LoadOptions:
     delivery_timeout: float | None = None
 
     def check(self) -> None:
-        if self.duration <= 0 or self.max_messages < 1 or self.senders < 1:
-            raise LoadError("--duration, --max-messages and --senders must be positive")
+        if self.duration <= 0 or self.max_messages < 1 or self.senders < 0 or self.injectors < 0:
+            raise LoadError("--duration and --max-messages must be positive, --senders and "
+                            "--injectors not negative")
+        if self.senders + self.injectors < 1:
+            raise LoadError("at least one sender or injector is needed")
         if self.readers_per_mailbox < 1 or self.size < 100:
             raise LoadError("--readers must be at least 1 and --size at least 100 octets")
 
@@ -135,7 +140,7 @@ def run_load(target: Target, options: LoadOptions, *, out: TextIO = sys.stderr,
     options.check()
     check_addresses(target, options.allow_remote)
     mailboxes = _mailboxes(target)
-    if not target.sender.accounts:
+    if options.senders and not target.sender.accounts:
         raise LoadError("the target's sender has no account to submit with")
     ledger = Ledger()
     stop_senders, stop_readers = threading.Event(), threading.Event()
@@ -144,6 +149,13 @@ def run_load(target: Target, options: LoadOptions, *, out: TextIO = sys.stderr,
     senders = [Sender(target, ledger, stop_senders, account=target.sender.accounts[0],
                       recipients=[a.address for a, _ in mailboxes], size=options.size,
                       budget=budget, rng=random.Random(rng.random())) for _ in range(options.senders)]
+    if options.injectors:
+        if target.receiver.mx is None:
+            raise LoadError("--injectors needs the receiver's MX in the target")
+        receiver_box = [a.address for a, _ in mailboxes[:1]]
+        senders += [Sender(target, ledger, stop_senders, account=None, recipients=receiver_box,
+                           size=options.size, budget=budget, rng=random.Random(rng.random()),
+                           endpoint=target.receiver.mx) for _ in range(options.injectors)]
     readers = [Reader(target, ledger, stop_readers, account=a, imaps=e)
                for a, e in mailboxes for _ in range(options.readers_per_mailbox)]
     threads = [threading.Thread(target=u.run, name=f"load {u.name} {i}", daemon=True)

@@ -2,7 +2,8 @@
 the same code runs in a thread here and as a Locust user under gevent.
 
 - `Sender`: one submission session (STARTTLS or implicit TLS, AUTH PLAIN), sending
-  self-verifying messages (harness/load/messages.py), PIPELINING where offered.
+  self-verifying messages (harness/load/messages.py), PIPELINING where offered; as an *MX
+  injector* (``account`` None), the same without AUTH, from outside, to the receiver's MX.
 - `Reader`: one IMAP session on a recipient's INBOX, fetching what is new by UID and telling
   the ledger what it found.
 
@@ -67,30 +68,41 @@ class _User:
         raise NotImplementedError
 
 
+#: The envelope sender of an MX injector's mail: a domain of the topology's outside world.
+INJECTOR_SENDER = "load@example.com"
+
+
 class Sender(_User):
+    """Submits as *account* to the sender's submission endpoint; with *account* None, injects
+    without AUTH into *endpoint* (an MX) as INJECTOR_SENDER."""
+
     def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, *,
-                 account: TargetAccount, recipients: list[str], size: int, budget: Budget,
-                 rng: random.Random, per_session: int = 100) -> None:
-        super().__init__(target, ledger, stop, "sender")
+                 account: TargetAccount | None, recipients: list[str], size: int, budget: Budget,
+                 rng: random.Random, per_session: int = 100,
+                 endpoint: Endpoint | None = None) -> None:
+        super().__init__(target, ledger, stop, "sender" if account is not None else "injector")
         self.account, self.recipients, self.size = account, recipients, size
         self.budget, self.rng, self.per_session = budget, rng, per_session
+        provider = target.sender
+        self.endpoint = endpoint or provider.submission or provider.submissions
+        self.address = account.address if account is not None else INJECTOR_SENDER
 
     def _connect(self) -> BlockingSMTP:
-        provider = self.target.sender
         context = self.target.client_ssl_context()
-        endpoint: Endpoint | None = provider.submission or provider.submissions
+        endpoint = self.endpoint
         if endpoint is None:
-            raise BlockingClientError("the target has no submission endpoint")
+            raise BlockingClientError("the target has no endpoint to send to")
         smtp = BlockingSMTP.connect(endpoint.host, endpoint.port, implicit_tls=endpoint.implicit_tls,
                                     ssl_context=context, server_hostname=endpoint.host,
                                     local_hostname="load.mailharness.invalid")
         smtp.ehlo()
         if not smtp.is_tls and smtp.supports("STARTTLS") and not self.target.allow_plaintext:
             smtp.starttls(context, endpoint.host)
-        reply = smtp.auth_plain(self.account.user, self.account.password)
-        if reply.code != 235:
-            smtp.close()
-            raise BlockingClientError(f"AUTH answered {reply.code}")
+        if self.account is not None:
+            reply = smtp.auth_plain(self.account.user, self.account.password)
+            if reply.code != 235:
+                smtp.close()
+                raise BlockingClientError(f"AUTH answered {reply.code}")
         return smtp
 
     def session(self) -> None:
@@ -104,9 +116,9 @@ class Sender(_User):
                     return
                 token = uuid.uuid4().hex[:24]
                 recipient = self.rng.choice(self.recipients)
-                message = make_message(token, self.account.address, recipient, self.size, self.rng)
+                message = make_message(token, self.address, recipient, self.size, self.rng)
                 started = time.monotonic()
-                sent = smtp.send(self.account.address, [recipient], message)
+                sent = smtp.send(self.address, [recipient], message)
                 if sent.accepted:
                     self.ledger.accepted(token, recipient, time.monotonic() - started)
                 else:

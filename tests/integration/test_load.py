@@ -32,6 +32,15 @@ def test_a_short_run_delivers_every_accepted_message_once() -> None:
     assert "load: no invariant violated" in result.summary()
 
 
+def test_mx_injectors_alone_deliver_unauthenticated_mail_once() -> None:
+    with embedded_target(prefix="mailharness-load-test-") as target:
+        result = run_load(target, LoadOptions(duration=10, max_messages=30, senders=0,
+                                              injectors=2), out=io.StringIO())
+    counts = result.ledger.counts()
+    assert result.ok, result.summary()
+    assert counts["accepted"] == 30 and counts["delivered"] == 30 and counts["errors"] == 0
+
+
 def test_mail_lost_after_the_250_is_named_and_fails_the_run(tmp_path: Path) -> None:
     results = tmp_path / "load.json"
     done = subprocess.run([*MAILHARNESS, "load", "--quirk", "mta_lose_after_accept",
@@ -47,7 +56,8 @@ def test_mail_lost_after_the_250_is_named_and_fails_the_run(tmp_path: Path) -> N
 
 
 def test_bad_options_are_one_line(tmp_path: Path) -> None:
-    for args, problem in ((["--senders", "0"], "must be positive"),
+    for args, problem in ((["--duration", "0"], "must be positive"),
+                          (["--senders", "0"], "at least one sender or injector"),
                           (["--target", str(tmp_path / "none.toml")], "none.toml"),
                           (["--quirk", "no_such_quirk"], "no_such_quirk")):
         done = subprocess.run([*MAILHARNESS, "load", *args], capture_output=True, text=True,
