@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.served import ServeProcess  # noqa: E402
 from harness.targets import Endpoint, Target  # noqa: E402
+from reference_agents.queue import MailQueue  # noqa: E402
 
 MARK = re.compile(rb"^X-Crash-Mark: (\S+)\r?$", re.MULTILINE)
 #: The IMAP client's own mailbox (bob's; the mail the senders send goes to his INBOX).
@@ -193,8 +194,9 @@ def _run_round(served: ServeProcess, ledger: Ledger, number: int, senders: int,
 
 
 def _queues_empty(served: ServeProcess) -> bool:
-    # Every queue entry has its data file (the metadata file only once rescheduled).
-    return not any(served.data_dir.glob("*/queue/*.msg"))
+    # Read as the delivery process reads them (the queue knows its own layout).
+    return all(len(MailQueue(queue, recover=False)) == 0
+               for queue in served.data_dir.glob("*/queue"))
 
 
 def _read_all(target: Target, context: ssl.SSLContext) -> tuple[dict[str, list[bytes]], dict[str, int]]:

@@ -19,20 +19,22 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import resource
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.compare import submission  # noqa: E402
-from benchmarks.served import ServeProcess  # noqa: E402
+from benchmarks.served import ServeProcess, serve_process  # noqa: E402
+from harness.targets import Target  # noqa: E402
 
 WARM_UP_MESSAGES = 200
 
@@ -145,13 +147,9 @@ def main() -> None:
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
         parser.error("py-spy is not installed (pip install py-spy)")
-    work = Path(tempfile.mkdtemp(prefix="mailharness-profile-"))
-    raw = args.raw or work / "profile.txt"
-    served = ServeProcess(work, "".join(line + "\n" for line in args.config_line))
-    try:
-        target = served.start()
+    with _warmed_serve(args) as (served, target):
         assert served.process is not None
-        submission(target, WARM_UP_MESSAGES, args.sessions)
+        raw = args.raw or served.work / "profile.txt"
         spy = subprocess.Popen(
             [py_spy, "record", "--pid", str(served.process.pid), "--subprocesses", "--nonblocking",
              "--format", "raw", "--rate", str(args.rate), "-o", str(raw)],
@@ -164,27 +162,26 @@ def main() -> None:
             raise SystemExit(f"py-spy wrote no profile: {error.decode(errors='replace').strip()}")
         print(f"{args.messages / figures['accepted_seconds']:.1f} msg/s accepted while sampled")
         print(top_frames(raw, args.top))
-    finally:
-        served.stop()
-        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _warmed_serve(args: argparse.Namespace) -> Iterator[tuple[ServeProcess, Target]]:
+    """`mailharness serve` with the --config-line lines, after WARM_UP_MESSAGES of workload (a)."""
+    config = "".join(line + "\n" for line in args.config_line)
+    with serve_process(config, prefix="mailharness-profile-") as (served, target):
+        submission(target, WARM_UP_MESSAGES, args.sessions)
+        yield served, target
 
 
 def cpu_only(args: argparse.Namespace) -> None:
-    work = Path(tempfile.mkdtemp(prefix="mailharness-profile-"))
-    served = ServeProcess(work, "".join(line + "\n" for line in args.config_line))
-    try:
-        target = served.start()
+    with _warmed_serve(args) as (served, target):
         assert served.process is not None
-        submission(target, WARM_UP_MESSAGES, args.sessions)
         time.sleep(2.0)  # the warm-up's deliveries end
         before, (user, system) = cpu_by_kind(served.process.pid), _driver_cpu()
         figures = submission(target, args.messages, args.sessions)
         after, (user2, system2) = cpu_by_kind(served.process.pid), _driver_cpu()
         driver = (user2 - user, system2 - system)
         print(cpu_report(before, after, driver, args.messages, figures))
-    finally:
-        served.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -85,12 +85,21 @@ class ServeProcess:
 
 
 @contextlib.contextmanager
-def served_topology() -> Iterator[Target]:
-    """Start `mailharness serve` on free ports; yield its target; stop it (by its pid)."""
-    work = Path(tempfile.mkdtemp(prefix="mailharness-bench-"))
-    served = ServeProcess(work)
+def serve_process(extra_config: str = "", prefix: str = "mailharness-bench-"
+                  ) -> Iterator[tuple[ServeProcess, Target]]:
+    """Start `mailharness serve` on free ports in a fresh work directory (with *extra_config*
+    lines in its TOML); yield it and its target; stop it (by its pid) and remove the directory."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    served = ServeProcess(work, extra_config)
     try:
-        yield served.start()
+        yield served, served.start()
     finally:
         served.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def served_topology() -> Iterator[Target]:
+    """Start `mailharness serve` on free ports; yield its target; stop it (by its pid)."""
+    with serve_process() as (_, target):
+        yield target

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from reference_agents.durable import GroupFsync, fsync_dir, remove_stale_files, write_new_file
+from reference_agents.durable import GroupFsync, remove_stale_files, write_new_file
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +70,13 @@ def _header_length(content: bytes) -> int:
 
 def _read_header(path: Path) -> bytes | None:
     """The envelope line of data file *path* (without magic and line feed), or None for a file
-    of the first layout. ValueError for a truncated or oversized line."""
+    of the first layout; only that line is read. ValueError for a truncated or oversized line."""
     with path.open("rb") as f:
         head = f.read(len(_HEADER_MAGIC))
         if head != _HEADER_MAGIC:
             return None
-        line = f.readline(_MAX_HEADER)
-    if not line.endswith(b"\n"):
-        raise ValueError("envelope line without an end")
-    return line[:-1]
+        head += f.readline(_MAX_HEADER)
+    return head[len(_HEADER_MAGIC):_header_length(head) - 1]
 
 
 def _entry_from_json(content: bytes) -> QueueEntry:
@@ -132,7 +130,8 @@ class MailQueue:
         self._entries: dict[str, QueueEntry] = {}
         self._listeners: list[Callable[[], None]] = []
         self._keep = keep_entries
-        #: The directory fsync after an enqueue's rename, shared by concurrent enqueues.
+        #: Every fsync of the directory (after an enqueue's rename, a settle, a reschedule),
+        #: shared by the threads that need one at the same time.
         self._dir_sync = GroupFsync(self.directory)
         #: Committed entries `refresh` could not read (logged once; recovery quarantines them).
         self._unreadable: set[str] = set()
@@ -170,7 +169,7 @@ class MailQueue:
             if not self._data_path(meta.name[: -len(_META_SUFFIX)]).exists():
                 # A crash between a removal's two unlinks: the entry is gone already.
                 meta.unlink()
-        fsync_dir(self.directory)
+        self._dir_sync.sync()
 
     def _load(self, entry_id: str) -> QueueEntry | None:
         """The committed entry *entry_id*, from its metadata file if there is one, else from its
@@ -357,7 +356,7 @@ class MailQueue:
             write_new_file(tmp_meta, _entry_to_json(entry))
             os.replace(tmp_meta, self._meta_path(entry.id))
             if sync_dir:
-                fsync_dir(self.directory)
+                self._dir_sync.sync()
         except BaseException:
             tmp_meta.unlink(missing_ok=True)
             raise
@@ -409,7 +408,7 @@ class MailQueue:
                 self.remove(id)
             changed = True
         if changed:
-            fsync_dir(self.directory)
+            self._dir_sync.sync()
 
     def remove(self, id: str) -> None:
         """Forget a message (delivered, or bounced). Removing an unknown id does nothing.

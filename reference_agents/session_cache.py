@@ -112,16 +112,12 @@ class SessionCache:
         """Keep *client* (after a transaction the server has answered) for the next message to
         *key*, or close it."""
         opened = self._opened.pop(id(client), time.monotonic())
-        sessions = self._idle.setdefault(key, [])
-        if (not self.enabled or client.closed or len(sessions) >= self.per_destination
+        if (not self.enabled or client.closed or self.idle_count(key) >= self.per_destination
                 or time.monotonic() - opened >= self.reuse_seconds):
-            if not sessions:
-                del self._idle[key]
             self._close_later(client)
             return
-        loop = asyncio.get_running_loop()
-        idle = _Idle(client, opened, loop.call_later(self.idle_seconds, self._expire, key, client))
-        sessions.append(idle)
+        expiry = asyncio.get_running_loop().call_later(self.idle_seconds, self._expire, key, client)
+        self._idle.setdefault(key, []).append(_Idle(client, opened, expiry))
 
     def forget(self, client: SMTPClient) -> None:
         """*client* is being closed by its user: drop its age record."""

@@ -121,7 +121,7 @@ def test_settles_of_several_entries_share_one_directory_fsync(
     first = queue.enqueue("a@example.org", ["b@example.net"], b"1\r\n")
     second = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"2\r\n")
     synced: list[Path] = []
-    monkeypatch.setattr("reference_agents.queue.fsync_dir", lambda path: synced.append(path))
+    monkeypatch.setattr("reference_agents.durable.fsync_dir", lambda path: synced.append(path))
     queue.settle_many([(first, ["b@example.net"]), (second, ["c@example.net"]),
                        ("0" * 32, ["x@example.net"])])
     assert synced == [tmp_path / "q"]
@@ -190,7 +190,7 @@ def test_the_last_recipients_entry_goes_at_once_and_its_fsync_follows(
     done = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"1\r\n")
     partial = queue.enqueue("a@example.org", ["b@example.net", "c@example.net"], b"2\r\n")
     synced: list[Path] = []
-    monkeypatch.setattr("reference_agents.queue.fsync_dir", lambda path: synced.append(path))
+    monkeypatch.setattr("reference_agents.durable.fsync_dir", lambda path: synced.append(path))
     assert queue.remove_settled(done, ["c@example.net", "b@example.net"])
     assert not queue.remove_settled(partial, ["b@example.net"])
     assert not queue.remove_settled("0" * 32, ["b@example.net"])
