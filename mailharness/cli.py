@@ -209,20 +209,26 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    from harness.load.profile import ProfileError, load_profile
     from harness.load.runner import LoadError, LoadOptions, run_load, write_json
     from harness.targets import TargetError, load_target
     from mailharness.embedded import check_names, embedded_target
 
-    options = LoadOptions(duration=args.duration, max_messages=args.max_messages,
-                          senders=args.senders, injectors=args.injectors,
-                          readers_per_mailbox=args.readers, size=args.size,
-                          seed=args.seed, allow_remote=args.allow_remote,
-                          delivery_timeout=args.delivery_timeout)
     try:
+        # The built-in defaults, then the profile's values, then the options given here.
+        fields = load_profile(Path(args.profile)) if args.profile else {}
+        given = {"duration": args.duration, "max_messages": args.max_messages,
+                 "senders": args.senders, "injectors": args.injectors,
+                 "readers_per_mailbox": args.readers, "managers_per_mailbox": args.managers,
+                 "size": args.size, "seed": args.seed, "delivery_timeout": args.delivery_timeout}
+        fields.update({k: v for k, v in given.items() if v is not None})
+        if args.size is not None:
+            fields.pop("sizes", None)  # --size: every message that size
+        options = LoadOptions(allow_remote=args.allow_remote, **fields)
         options.check()
         target = load_target(Path(args.target)) if args.target else None
         check_names(args.quirk, [])
-    except (LoadError, TargetError, ValueError) as exc:
+    except (LoadError, TargetError, ProfileError, ValueError) as exc:
         print(f"mailharness load: {exc}", file=sys.stderr)
         return 2
     with contextlib.ExitStack() as stack:
@@ -238,6 +244,10 @@ def _load(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, Path(args.json))
         print(f"mailharness load: results in {args.json}")
+    from reports.load_html import write_load_report
+
+    write_load_report(Path(args.report), result.to_json())
+    print(f"mailharness load: report in {args.report}")
     return 0 if result.ok else 1
 
 
@@ -291,18 +301,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "violated, 1 a violation, 2 bad options or target.")
     load.add_argument("--target", help="target file (TOML); loopback addresses only unless "
                                        "--allow-remote")
-    load.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
-    load.add_argument("--max-messages", type=int, default=100_000,
-                      help="stop sending after this many messages")
-    load.add_argument("--senders", type=int, default=4, help="submission sessions at once")
-    load.add_argument("--injectors", type=int, default=0,
-                      help="MX injectors: unauthenticated mail to the receiver's MX")
-    load.add_argument("--readers", type=int, default=1, help="IMAP readers per mailbox")
-    load.add_argument("--size", type=int, default=1500, help="octets per message (about)")
-    load.add_argument("--seed", type=int, default=1)
+    load.add_argument("--profile", help="the mix in a TOML file ([load]: duration, senders, "
+                                        "sizes, ...; docs/load.md); options given here win")
+    load.add_argument("--duration", type=float, help="seconds of load (default 30)")
+    load.add_argument("--max-messages", type=int,
+                      help="stop sending after this many messages (default 100000)")
+    load.add_argument("--senders", type=int, help="submission sessions at once (default 4)")
+    load.add_argument("--injectors", type=int,
+                      help="MX injectors: unauthenticated mail to the receiver's MX (default 0)")
+    load.add_argument("--readers", type=int, help="IMAP readers per mailbox (default 1)")
+    load.add_argument("--managers", type=int, help="IMAP managers per mailbox: STORE, COPY, "
+                                                   "MOVE, APPEND, EXPUNGE (default 2)")
+    load.add_argument("--size", type=int, help="octets per message, about (default 1500)")
+    load.add_argument("--seed", type=int, help="seed of the random choices (default 1)")
     load.add_argument("--delivery-timeout", type=float,
                       help="seconds for the last messages to arrive (default: the target's)")
     load.add_argument("--json", help="write the results here")
+    load.add_argument("--report", default="mailharness-load.html",
+                      help="HTML report with charts (default mailharness-load.html)")
     load.add_argument("--allow-remote", action="store_true",
                       help="allow a target with non-loopback addresses")
     load.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")

@@ -7,19 +7,26 @@ served by both kinds of client: a reply or response is parsed by the same `Reply
 `ResponseParser`, with the same limits. h11's split of protocol and I/O is the model.
 
 The clients do what a load run needs (connect, TLS, authenticate, send mail with PIPELINING
-where offered, IMAP commands with literals) and keep no transcript: a load run keeps its own
-bounded record. Connections go to IP addresses only, as everywhere in the harness."""
+where offered, IMAP commands with literals). Instead of a transcript they keep, when given one, a
+`Ring`: the last lines each way, so that a load run can show what a session said around a
+violation with memory that stays flat. Connections go to IP addresses only, as everywhere in the
+harness."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import select
 import socket
 import ssl
-from collections.abc import Sequence
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from harness.clients.stream import check_ip
 from harness.protocol import sasl
+from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.imap.formatting import astring
 from harness.protocol.imap.response_values import Capability, Continuation, Response, Tagged
 from harness.protocol.imap.responses import ResponseParser
@@ -31,6 +38,47 @@ READ_CHUNK = 65536
 
 class BlockingClientError(Exception):
     """The connection failed, closed or timed out, or the peer broke the protocol."""
+
+
+class BlockingProtocolError(BlockingClientError):
+    """The server sent what its protocol's syntax does not allow (the parser's error)."""
+
+
+#: Lines of a chunk a ring keeps (a FETCH of a body is mostly body: its first lines tell).
+_RING_LINES_PER_CHUNK = 6
+_RING_LINE_CHARS = 160
+
+
+class Ring:
+    """The last *size* lines a session sent and received, each with its time since the ring
+    began: what a load run shows of a session around a violation. Bounded, however long the
+    session; a chunk of many lines (a message body) keeps its first few and a count."""
+
+    def __init__(self, name: str, size: int = 80) -> None:
+        self.name = name
+        self.started = time.monotonic()
+        self.lines: deque[str] = deque(maxlen=size)
+
+    def record(self, direction: str, data: bytes) -> None:
+        at = time.monotonic() - self.started
+        lines = data.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()
+        for line in lines[:_RING_LINES_PER_CHUNK]:
+            text = line.rstrip(b"\r").decode("utf-8", "replace")
+            words = text.split()
+            if direction == "C:" and len(words) > 2 and (
+                    words[0].upper() == "AUTH" or words[1].upper() == "LOGIN"):
+                text = " ".join(words[:3 if words[0].upper() == "AUTH" else 2]) + " (credentials not kept)"
+            if len(text) > _RING_LINE_CHARS:
+                text = text[:_RING_LINE_CHARS] + f"... ({len(text)} chars)"
+            self.lines.append(f"{at:8.3f} {direction} {text}")
+        if len(lines) > _RING_LINES_PER_CHUNK:
+            self.lines.append(f"{at:8.3f} {direction} ... {len(lines) - _RING_LINES_PER_CHUNK} "
+                              f"more lines ({len(data)} octets in this chunk)")
+
+    def snapshot(self) -> tuple[str, ...]:
+        return tuple(self.lines)
 
 
 def _connect(host: str, port: int, timeout: float, what: str) -> socket.socket:
@@ -52,11 +100,14 @@ def _wrap(sock: socket.socket, context: ssl.SSLContext, server_hostname: str | N
 class _Connection:
     """A socket, and the reading and writing both clients need."""
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, ring: Ring | None = None) -> None:
         self.sock: socket.socket = sock
         self.closed = False
+        self.ring = ring
 
     def send(self, data: bytes) -> None:
+        if self.ring is not None:
+            self.ring.record("C:", data)
         try:
             self.sock.sendall(data)
         except OSError as exc:
@@ -74,12 +125,24 @@ class _Connection:
         if not chunk:
             self.close()
             raise BlockingClientError("connection closed by the server")
+        if self.ring is not None:
+            self.ring.record("S:", chunk)
         return chunk
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
             self.sock.close()
+
+    @contextlib.contextmanager
+    def parsing(self, what: str) -> Iterator[None]:
+        """What the parser raises about the server's bytes ends the connection, as a
+        `BlockingProtocolError`."""
+        try:
+            yield
+        except RemoteProtocolError as exc:
+            self.close()
+            raise BlockingProtocolError(f"bad {what}: {exc}") from exc
 
 
 class _Client:
@@ -136,12 +199,12 @@ class BlockingSMTP(_Client):
     def connect(cls, host: str, port: int, *, timeout: float = 30.0,
                 local_hostname: str = "client.mailharness.invalid", implicit_tls: bool = False,
                 ssl_context: ssl.SSLContext | None = None,
-                server_hostname: str | None = None) -> BlockingSMTP:
+                server_hostname: str | None = None, ring: Ring | None = None) -> BlockingSMTP:
         sock = _connect(host, port, timeout, "BlockingSMTP")
         if implicit_tls:
             sock = _wrap(sock, ssl_context or ssl.create_default_context(), server_hostname or host)
         try:
-            return cls(_Connection(sock), local_hostname=local_hostname, is_tls=implicit_tls)
+            return cls(_Connection(sock, ring), local_hostname=local_hostname, is_tls=implicit_tls)
         except BaseException:
             sock.close()
             raise
@@ -150,8 +213,9 @@ class BlockingSMTP(_Client):
         return keyword.upper() in self.extensions
 
     def read_reply(self) -> Reply:
-        while (reply := self._parser.next_reply()) is None:
-            self._parser.feed(self._conn.receive())
+        with self._conn.parsing("reply"):
+            while (reply := self._parser.next_reply()) is None:
+                self._parser.feed(self._conn.receive())
         return reply
 
     def command(self, line: str) -> Reply:
@@ -248,20 +312,21 @@ class BlockingIMAP(_Client):
     @classmethod
     def connect(cls, host: str, port: int, *, timeout: float = 30.0,
                 ssl_context: ssl.SSLContext | None = None,
-                server_hostname: str | None = None) -> BlockingIMAP:
+                server_hostname: str | None = None, ring: Ring | None = None) -> BlockingIMAP:
         """Over implicit TLS when *ssl_context* is given, in the clear otherwise."""
         sock = _connect(host, port, timeout, "BlockingIMAP")
         if ssl_context is not None:
             sock = _wrap(sock, ssl_context, server_hostname or host)
         try:
-            return cls(_Connection(sock))
+            return cls(_Connection(sock, ring))
         except BaseException:
             sock.close()
             raise
 
     def read_response(self) -> Response:
-        while (response := self._parser.next_response()) is None:
-            self._parser.feed(self._conn.receive())
+        with self._conn.parsing("response"):
+            while (response := self._parser.next_response()) is None:
+                self._parser.feed(self._conn.receive())
         return response
 
     def command(self, text: str, *literals: bytes) -> Completed:
@@ -285,6 +350,42 @@ class BlockingIMAP(_Client):
                     untagged.append(response)
             line = literal + rest.encode()
         self._conn.send(line + b"\r\n")
+        while True:
+            response = self.read_response()
+            if isinstance(response, Tagged) and response.tag == tag:
+                return Completed(response, tuple(untagged))
+            if not isinstance(response, Continuation):
+                untagged.append(response)
+
+    def _poll(self, deadline: float) -> Response | None:
+        """The next response if one is complete or arrives before *deadline*, else None."""
+        with self._conn.parsing("response"):
+            while (response := self._parser.next_response()) is None:
+                sock = self._conn.sock
+                pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+                if not pending:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
+                        return None
+                self._parser.feed(self._conn.receive())
+        return response
+
+    def idle(self, seconds: float) -> Completed:
+        """IDLE (RFC 2177) until the server sends an untagged response or *seconds* pass, then
+        DONE: the responses that came, and the tagged completion."""
+        tag = next(self._tags)
+        self._conn.send(f"{tag} IDLE\r\n".encode())
+        untagged: list[Response] = []
+        while not isinstance(response := self.read_response(), Continuation):
+            if isinstance(response, Tagged) and response.tag == tag:
+                return Completed(response, tuple(untagged))  # IDLE refused
+            untagged.append(response)
+        deadline = time.monotonic() + seconds
+        while not untagged and (polled := self._poll(deadline)) is not None:
+            if isinstance(polled, Tagged) and polled.tag == tag:
+                return Completed(polled, tuple(untagged))
+            untagged.append(polled)
+        self._conn.send(b"DONE\r\n")
         while True:
             response = self.read_response()
             if isinstance(response, Tagged) and response.tag == tag:

@@ -5,11 +5,12 @@ Invariants checked here, each a violation with the requirement it breaks:
 
 - HANDOFF-RESPONSIBILITY (RFC 5321 §6.1): a message accepted with 250 that has not arrived
   when the delivery timeout is over is lost;
-- IMAP-FETCH-BODY (RFC 9051 §6.4.5): a message whose body no longer matches its own digest.
+- DELIVER-ONCE (RFC 5321 §6.1): a message that arrives twice (one token under two UIDs of a
+  mailbox), in a mailbox it was not sent to, or although it was refused;
+- DELIVER-INTACT (RFC 5321 §4.5.2): a message whose body no longer matches its own digest.
 
-Duplicates (one token under two UIDs of one mailbox) and messages that arrive although they
-were refused are counted and reported; they break no MUST of their own (RFC 5321 §6.1 asks
-only to keep the window for duplicates short)."""
+The IMAP sessions' own invariants are checked by harness/load/imapview.py and reported here
+with the same `violate`."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+
+from harness.clients.blocking import Ring
 
 
 class Histogram:
@@ -60,12 +63,87 @@ class Histogram:
                 "p99": self.percentile(0.99), "max": self.maximum,
                 "mean": self.total / self.count if self.count else 0.0}
 
+    def to_json(self) -> dict[str, object]:
+        """The buckets themselves (for a histogram chart, or to merge runs): bucket *i* holds
+        latencies up to ``base * growth ** (i + 1)`` seconds."""
+        last = max((i for i, n in enumerate(self.counts) if n), default=-1)
+        return {"base": self._BASE, "growth": self._GROWTH, "counts": self.counts[:last + 1],
+                **self.summary()}
+
+    def merge(self, other: Histogram) -> None:
+        for index, n in enumerate(other.counts):
+            self.counts[index] += n
+        self.count += other.count
+        self.total += other.total
+        self.maximum = max(self.maximum, other.maximum)
+
+
+#: The event counts of a timeline point, beside its latencies.
+TIMELINE_COUNTS = ("accepted", "delivered", "imap", "errors", "violations")
+
+
+class Timeline:
+    """Counts and latency percentiles per interval of the run, for the charts. Only the current
+    interval has histograms; a closed one keeps its summaries, so memory grows with the number
+    of intervals (the runner picks the interval so that a run has a few hundred), not with the
+    events."""
+
+    def __init__(self, started: float, interval: float = 1.0) -> None:
+        self.started, self.interval = started, interval
+        self.points: list[dict[str, object]] = []
+        self._index = 0
+        self._counts: dict[str, int] = dict.fromkeys(TIMELINE_COUNTS, 0)
+        self._latency: dict[str, Histogram] = {}
+
+    def _roll(self, now: float) -> None:
+        index = int(max(now - self.started, 0.0) // self.interval)
+        while index > self._index:
+            self._close()
+            self._index += 1
+
+    def _close(self) -> None:
+        point: dict[str, object] = {"t": round(self._index * self.interval, 3), **self._counts}
+        point["latency"] = {k: h.summary() for k, h in self._latency.items()}
+        self.points.append(point)
+        self._counts = dict.fromkeys(TIMELINE_COUNTS, 0)
+        self._latency = {}
+
+    def count(self, now: float, kind: str) -> None:
+        self._roll(now)
+        self._counts[kind] += 1
+
+    def latency(self, now: float, kind: str, seconds: float) -> None:
+        self._roll(now)
+        self._latency.setdefault(kind, Histogram()).add(seconds)
+
+    def to_json(self, now: float) -> dict[str, object]:
+        """The points up to *now*, the interval in progress last."""
+        self._roll(now)
+        current = {"t": round(self._index * self.interval, 3), **self._counts,
+                   "latency": {k: h.summary() for k, h in self._latency.items()}}
+        return {"interval": self.interval, "points": [*self.points, current]}
+
 
 @dataclass(frozen=True, slots=True)
 class Violation:
+    """One invariant broken: the requirement, the message (token) or mailbox it is about, what
+    was seen, and the sessions involved with their last lines (harness/clients/blocking.Ring)."""
+
     requirement: str
     token: str
     detail: str
+    sessions: tuple[str, ...] = ()
+    transcripts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    at: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {"requirement": self.requirement, "token": self.token, "detail": self.detail,
+                "at": round(self.at, 3), "sessions": list(self.sessions),
+                "transcripts": {name: list(lines) for name, lines in self.transcripts}}
+
+
+#: Violations kept in full (with transcripts); past it only counted by requirement.
+MAX_KEPT_VIOLATIONS = 200
 
 
 @dataclass
@@ -73,18 +151,24 @@ class _Sent:
     mailbox: str
     at: float
     seen_at: float | None = None
-    uids: set[int] = field(default_factory=set)
+    #: (mailbox, UID) where it was found.
+    uids: set[tuple[str, int]] = field(default_factory=set)
 
 
 class Ledger:
     """Thread-safe: senders record what was accepted or refused, readers what they found."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *,
+                 interval: float = 1.0) -> None:
         self._clock = clock
+        self.timeline = Timeline(clock(), interval)
         self._lock = threading.Lock()
         self._sent: dict[str, _Sent] = {}
         self._refused: set[str] = set()
+        self._corrupt: set[tuple[str, str, int]] = set()
         self.violations: list[Violation] = []
+        #: Every violation by requirement, those past MAX_KEPT_VIOLATIONS included.
+        self.violation_counts: Counter[str] = Counter()
         self.errors: Counter[str] = Counter()
         self.duplicates = 0
         self.refused_but_arrived = 0
@@ -93,8 +177,11 @@ class Ledger:
 
     def accepted(self, token: str, mailbox: str, took: float) -> None:
         with self._lock:
-            self._sent[token] = _Sent(mailbox, self._clock())
+            now = self._clock()
+            self._sent[token] = _Sent(mailbox, now)
             self.latency["submit"].add(took)
+            self.timeline.count(now, "accepted")
+            self.timeline.latency(now, "submit", took)
 
     def refused(self, token: str) -> None:
         with self._lock:
@@ -103,31 +190,66 @@ class Ledger:
     def error(self, kind: str) -> None:
         with self._lock:
             self.errors[kind] += 1
+            self.timeline.count(self._clock(), "errors")
 
     def imap_command(self, took: float) -> None:
         with self._lock:
             self.latency["imap"].add(took)
+            now = self._clock()
+            self.timeline.count(now, "imap")
+            self.timeline.latency(now, "imap", took)
 
-    def found(self, token: str, mailbox: str, uid: int, intact: bool) -> None:
+    def violate(self, requirement: str, token: str, detail: str,
+                rings: Iterable[Ring | None] = ()) -> None:
+        """Record a violation of *requirement*, with the transcripts of the sessions in
+        *rings* as they are now."""
+        with self._lock:
+            self._violate(requirement, token, detail, rings)
+
+    def _violate(self, requirement: str, token: str, detail: str,
+                 rings: Iterable[Ring | None] = ()) -> None:
+        now = self._clock()
+        self.violation_counts[requirement] += 1
+        self.timeline.count(now, "violations")
+        if len(self.violations) >= MAX_KEPT_VIOLATIONS:
+            return
+        kept = [r for r in rings if r is not None]
+        self.violations.append(Violation(
+            requirement, token, detail, tuple(r.name for r in kept),
+            tuple((r.name, r.snapshot()) for r in kept), now - self.timeline.started))
+
+    def found(self, token: str, mailbox: str, uid: int, intact: bool,
+              ring: Ring | None = None) -> None:
         """A reader fetched the message *token* as *uid* of *mailbox*."""
         with self._lock:
-            if not intact:
-                self.violations.append(Violation(
-                    "IMAP-FETCH-BODY", token, f"{mailbox} UID {uid}: the body does not match "
-                                              "its digest"))
+            if not intact and (token, mailbox, uid) not in self._corrupt:
+                self._corrupt.add((token, mailbox, uid))  # one report, however many read it
+                self._violate("DELIVER-INTACT", token, f"{mailbox} UID {uid}: the body does not "
+                              "match its digest", [ring])
             sent = self._sent.get(token)
             if sent is None:
                 if token in self._refused:
                     self.refused_but_arrived += 1
+                    self._violate("DELIVER-ONCE", token, f"{mailbox} UID {uid}: the message was "
+                                  "refused, and arrived", [ring])
                 return  # another run's message, or one whose 250 we never read
-            if uid in sent.uids:
+            if (mailbox, uid) in sent.uids:
                 return  # read again
-            sent.uids.add(uid)
-            if len(sent.uids) > 1:
+            sent.uids.add((mailbox, uid))
+            if sent.mailbox != mailbox:
+                self._violate("DELIVER-ONCE", token, f"sent to {sent.mailbox}, arrived in "
+                              f"{mailbox} as UID {uid}", [ring])
+                return
+            if sent.seen_at is not None:
                 self.duplicates += 1
+                uids = sorted(u for m, u in sent.uids if m == mailbox)
+                self._violate("DELIVER-ONCE", token, f"{mailbox} has it twice, as UIDs {uids}",
+                              [ring])
                 return
             sent.seen_at = self._clock()
             self.latency["delivery"].add(sent.seen_at - sent.at)
+            self.timeline.count(sent.seen_at, "delivered")
+            self.timeline.latency(sent.seen_at, "delivery", sent.seen_at - sent.at)
 
     def outstanding(self) -> int:
         with self._lock:
@@ -138,13 +260,13 @@ class Ledger:
         with self._lock:
             for token, sent in self._sent.items():
                 if sent.seen_at is None:
-                    self.violations.append(Violation(
-                        "HANDOFF-RESPONSIBILITY", token,
-                        f"accepted for {sent.mailbox} and never arrived"))
+                    self._violate("HANDOFF-RESPONSIBILITY", token,
+                                  f"accepted for {sent.mailbox} and never arrived")
 
     def counts(self) -> dict[str, int]:
         with self._lock:
             return {"accepted": len(self._sent), "refused": len(self._refused),
                     "delivered": sum(1 for s in self._sent.values() if s.seen_at is not None),
                     "duplicates": self.duplicates, "refused_but_arrived": self.refused_but_arrived,
-                    "errors": sum(self.errors.values()), "violations": len(self.violations)}
+                    "errors": sum(self.errors.values()),
+                    "violations": sum(self.violation_counts.values())}

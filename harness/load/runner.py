@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from harness.load.imapview import MailboxFacts
 from harness.load.ledger import Ledger
-from harness.load.users import Budget, Reader, Sender
+from harness.load.users import Budget, Manager, Reader, Sender, User
 from harness.targets import Account as TargetAccount
 from harness.targets import Endpoint, Target
 
@@ -37,7 +38,13 @@ class LoadOptions:
     #: MX injectors: unauthenticated inbound mail to the receiver's MX.
     injectors: int = 0
     readers_per_mailbox: int = 1
+    #: IMAP managers per mailbox: sessions that STORE, COPY, MOVE, APPEND and EXPUNGE there
+    #: together, checked against each other (harness/load/imapview.py).
+    managers_per_mailbox: int = 2
     size: int = 1500
+    #: (octets, weight) pairs: message sizes drawn by weight (a profile's ``sizes``); empty,
+    #: every message is about *size*.
+    sizes: tuple[tuple[int, float], ...] = ()
     seed: int = 1
     allow_remote: bool = False
     #: Seconds after the load for the last messages to arrive (None: the target's).
@@ -49,8 +56,12 @@ class LoadOptions:
                             "--injectors not negative")
         if self.senders + self.injectors < 1:
             raise LoadError("at least one sender or injector is needed")
-        if self.readers_per_mailbox < 1 or self.size < 100:
-            raise LoadError("--readers must be at least 1 and --size at least 100 octets")
+        if self.readers_per_mailbox < 0 or self.managers_per_mailbox < 0 or self.size < 100:
+            raise LoadError("--readers and --managers must not be negative, --size at least "
+                            "100 octets")
+        if self.readers_per_mailbox + self.managers_per_mailbox < 1:
+            raise LoadError("at least one reader or manager per mailbox is needed to find the "
+                            "mail")
 
 
 def _endpoints(target: Target) -> list[Endpoint]:
@@ -72,7 +83,7 @@ def check_addresses(target: Target, allow_remote: bool) -> None:
                         "pass --allow-remote to load them")
 
 
-def _mailboxes(target: Target) -> list[tuple[TargetAccount, Endpoint]]:
+def mailboxes(target: Target) -> list[tuple[TargetAccount, Endpoint]]:
     """The recipients and where to read them: the receiver's first account, and a second
     account of the sender's provider (local delivery) when it has one."""
     chosen: list[tuple[TargetAccount, Endpoint]] = []
@@ -90,10 +101,12 @@ class LoadResult:
     seconds: float
     ledger: Ledger
     interrupted: bool
+    #: Seconds from the start to the end of the delivery phase.
+    ended: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return not self.ledger.violations
+        return not self.ledger.violation_counts
 
     def to_json(self) -> dict[str, Any]:
         counts = self.ledger.counts()
@@ -103,9 +116,12 @@ class LoadResult:
             "counts": counts,
             "rates": {"accepted_per_second": counts["accepted"] / self.seconds if self.seconds else 0.0},
             "latency": {k: v.summary() for k, v in self.ledger.latency.items()},
+            "histograms": {k: v.to_json() for k, v in self.ledger.latency.items()},
+            "timeline": self.ledger.timeline.to_json(self.ledger.timeline.started + self.ended),
+            "load_seconds": round(self.seconds, 3),
             "errors": dict(self.ledger.errors),
-            "violations": [{"requirement": v.requirement, "token": v.token, "detail": v.detail}
-                           for v in self.ledger.violations],
+            "violation_counts": dict(self.ledger.violation_counts),
+            "violations": [v.to_json() for v in self.ledger.violations],
         }
 
     def summary(self) -> str:
@@ -124,40 +140,52 @@ class LoadResult:
                          f"({int(s['count'])})")
         for kind, n in sorted(self.ledger.errors.items()):
             lines.append(f"  error {kind}: {n}")
-        by_requirement: dict[str, int] = {}
-        for v in self.ledger.violations:
-            by_requirement[v.requirement] = by_requirement.get(v.requirement, 0) + 1
-        for requirement, n in sorted(by_requirement.items()):
+        for requirement, n in sorted(self.ledger.violation_counts.items()):
             first = next(v for v in self.ledger.violations if v.requirement == requirement)
-            lines.append(f"  VIOLATION {requirement}: {n} (first: {first.token}: {first.detail})")
+            sessions = f" [{', '.join(first.sessions)}]" if first.sessions else ""
+            lines.append(f"  VIOLATION {requirement}: {n} (first: {first.token}: "
+                         f"{first.detail}{sessions})")
         lines.append("load: no invariant violated" if self.ok else
-                     f"load: {len(self.ledger.violations)} invariant violations")
+                     f"load: {c['violations']} invariant violations")
         return "\n".join(lines)
+
+
+def timeline_interval(duration: float) -> float:
+    """1 s for runs up to 5 minutes; longer runs get wider intervals, about 300 of them."""
+    return float(max(1, round(duration / 300)))
 
 
 def run_load(target: Target, options: LoadOptions, *, out: TextIO = sys.stderr,
              interrupted: Callable[[], bool] = lambda: False) -> LoadResult:
     options.check()
     check_addresses(target, options.allow_remote)
-    mailboxes = _mailboxes(target)
+    chosen = mailboxes(target)
     if options.senders and not target.sender.accounts:
         raise LoadError("the target's sender has no account to submit with")
-    ledger = Ledger()
+    # A few hundred points for the charts, however long the run.
+    ledger = Ledger(interval=timeline_interval(options.duration))
     stop_senders, stop_readers = threading.Event(), threading.Event()
     budget = Budget.of(options.max_messages)
     rng = random.Random(options.seed)
     senders = [Sender(target, ledger, stop_senders, account=target.sender.accounts[0],
-                      recipients=[a.address for a, _ in mailboxes], size=options.size,
-                      budget=budget, rng=random.Random(rng.random())) for _ in range(options.senders)]
+                      recipients=[a.address for a, _ in chosen], size=options.size,
+                      sizes=options.sizes, budget=budget, rng=random.Random(rng.random()))
+               for _ in range(options.senders)]
     if options.injectors:
         if target.receiver.mx is None:
             raise LoadError("--injectors needs the receiver's MX in the target")
-        receiver_box = [a.address for a, _ in mailboxes[:1]]
+        receiver_box = [a.address for a, _ in chosen[:1]]
         senders += [Sender(target, ledger, stop_senders, account=None, recipients=receiver_box,
-                           size=options.size, budget=budget, rng=random.Random(rng.random()),
+                           size=options.size, sizes=options.sizes, budget=budget,
+                           rng=random.Random(rng.random()),
                            endpoint=target.receiver.mx) for _ in range(options.injectors)]
-    readers = [Reader(target, ledger, stop_readers, account=a, imaps=e)
-               for a, e in mailboxes for _ in range(options.readers_per_mailbox)]
+    facts = {a.address: MailboxFacts(f"{a.address} INBOX") for a, _ in chosen}
+    readers: list[User] = [Reader(target, ledger, stop_readers, account=a, imaps=e,
+                                   facts=facts[a.address])
+                            for a, e in chosen for _ in range(options.readers_per_mailbox)]
+    readers += [Manager(target, ledger, stop_readers, account=a, imaps=e, facts=facts[a.address],
+                        index=i, of=options.managers_per_mailbox, rng=random.Random(rng.random()))
+                for a, e in chosen for i in range(options.managers_per_mailbox)]
     threads = [threading.Thread(target=u.run, name=f"load {u.name} {i}", daemon=True)
                for i, u in enumerate([*senders, *readers])]
     started = time.monotonic()
@@ -215,7 +243,7 @@ def run_load(target: Target, options: LoadOptions, *, out: TextIO = sys.stderr,
         out.write("\n")
     if waited_out:  # a delivery phase cut short proves no loss
         ledger.finish()
-    return LoadResult(load_seconds, ledger, was_interrupted)
+    return LoadResult(load_seconds, ledger, was_interrupted, time.monotonic() - started)
 
 
 def write_json(result: LoadResult, path: Path) -> None:

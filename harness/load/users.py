@@ -12,16 +12,26 @@ to 2 s, so a target that slows down or refuses is measured, not run into."""
 
 from __future__ import annotations
 
+import itertools
 import random
+import re
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from harness.clients.blocking import BlockingClientError, BlockingIMAP, BlockingSMTP
+from harness.clients.blocking import (
+    BlockingClientError,
+    BlockingIMAP,
+    BlockingProtocolError,
+    BlockingSMTP,
+    Completed,
+    Ring,
+)
+from harness.load.imapview import STORE_MODSEQ, MailboxFacts, SessionView, ViewBroken
 from harness.load.ledger import Ledger
 from harness.load.messages import inspect, make_message
-from harness.protocol.imap.response_values import Fetch
 from harness.targets import Account as TargetAccount
 from harness.targets import Endpoint, Target
 
@@ -47,7 +57,7 @@ class Budget:
             return True
 
 
-class _User:
+class User:
     def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, name: str) -> None:
         self.target, self.ledger, self.stop, self.name = target, ledger, stop, name
         self._backoff = 0.1
@@ -60,7 +70,7 @@ class _User:
                 self.session()
                 self._backoff = 0.1
             except (BlockingClientError, OSError) as exc:
-                self.ledger.error(f"{self.name}: {type(exc).__name__}")
+                self.ledger.error(f"{self.name}: {error_kind(exc)}")
                 self.stop.wait(self._backoff)
                 self._backoff = min(self._backoff * 2, MAX_BACKOFF)
 
@@ -68,20 +78,31 @@ class _User:
         raise NotImplementedError
 
 
+def error_kind(exc: BaseException) -> str:
+    """A failure's kind for the counts: its message with the numbers taken out (the port,
+    a tag), so that the kinds stay few."""
+    text = re.sub(r"\d+", "N", str(exc) or type(exc).__name__)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 #: The envelope sender of an MX injector's mail: a domain of the topology's outside world.
 INJECTOR_SENDER = "load@example.com"
 
 
-class Sender(_User):
+class Sender(User):
     """Submits as *account* to the sender's submission endpoint; with *account* None, injects
     without AUTH into *endpoint* (an MX) as INJECTOR_SENDER."""
 
     def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, *,
                  account: TargetAccount | None, recipients: list[str], size: int, budget: Budget,
                  rng: random.Random, per_session: int = 100,
-                 endpoint: Endpoint | None = None) -> None:
+                 endpoint: Endpoint | None = None,
+                 sizes: Sequence[tuple[int, float]] = ()) -> None:
         super().__init__(target, ledger, stop, "sender" if account is not None else "injector")
         self.account, self.recipients, self.size = account, recipients, size
+        #: Sizes drawn by weight for each message (a profile's ``sizes``); else *size*.
+        self.sizes = [n for n, _ in sizes]
+        self.weights = [w for _, w in sizes]
         self.budget, self.rng, self.per_session = budget, rng, per_session
         provider = target.sender
         self.endpoint = endpoint or provider.submission or provider.submissions
@@ -116,7 +137,8 @@ class Sender(_User):
                     return
                 token = uuid.uuid4().hex[:24]
                 recipient = self.rng.choice(self.recipients)
-                message = make_message(token, self.address, recipient, self.size, self.rng)
+                size = self.rng.choices(self.sizes, self.weights)[0] if self.sizes else self.size
+                message = make_message(token, self.address, recipient, size, self.rng)
                 started = time.monotonic()
                 sent = smtp.send(self.address, [recipient], message)
                 if sent.accepted:
@@ -128,41 +150,326 @@ class Sender(_User):
             smtp.quit()
 
 
-class Reader(_User):
-    """Polls *account*'s INBOX every *poll* seconds for messages above the highest UID seen."""
+class _ImapUser(User):
+    """An IMAP session on one mailbox of *account*, with its view checked (imapview): the
+    connection, LOGIN, SELECT, and every command timed and absorbed into the view."""
 
-    def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, *,
-                 account: TargetAccount, imaps: Endpoint, poll: float = 0.2) -> None:
-        super().__init__(target, ledger, stop, "reader")
-        self.account, self.endpoint, self.poll = account, imaps, poll
+    def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, name: str, *,
+                 account: TargetAccount, imaps: Endpoint, facts: MailboxFacts | None,
+                 mailbox: str = "INBOX") -> None:
+        super().__init__(target, ledger, stop, name)
+        self.account, self.endpoint, self.mailbox = account, imaps, mailbox
+        self.facts = facts or MailboxFacts(f"{account.address} {mailbox}")
+        self.ring: Ring | None = None
+        self.view: SessionView | None = None
+        self.condstore = False
+        #: The UID above the highest this user has read (kept over its sessions).
         self.next_uid = 1
+        #: The tokens of the messages read, by UID (a manager's, pruned as they go).
+        self.tokens: dict[int, str] = {}
+        self._fetched: dict[int, dict[str, object]] = {}
 
-    def _timed(self, imap: BlockingIMAP, command: str) -> list[Fetch]:
-        started = time.monotonic()
-        result = imap.command(command)
-        self.ledger.imap_command(time.monotonic() - started)
-        if not result.ok:
-            raise BlockingClientError(f"{command.split()[0]} answered {result.tagged.status}")
-        return [r for r in result.untagged if isinstance(r, Fetch)]
+    #: Whether the tokens of messages read are kept (a manager acts on them; a reader does not).
+    keeps_tokens = False
 
-    def session(self) -> None:
+    def _report(self, requirement: str, about: str, detail: str,
+                rings: Iterable[Ring | None]) -> None:
+        self.ledger.violate(requirement, about, f"{self.name}: {detail}", rings)
+
+    def _open(self) -> BlockingIMAP:
         context = self.target.client_ssl_context() if self.endpoint.implicit_tls else None
+        self.ring = Ring(f"{self.name} {next(_SESSIONS)}")
         imap = BlockingIMAP.connect(self.endpoint.host, self.endpoint.port, ssl_context=context,
-                                    server_hostname=self.endpoint.host)
+                                    server_hostname=self.endpoint.host, ring=self.ring)
         try:
             if not imap.login(self.account.user, self.account.password).ok:
                 raise BlockingClientError("LOGIN refused")
-            self._timed(imap, "SELECT INBOX")
+            self.condstore = "CONDSTORE" in imap.capabilities
+            self.view = SessionView(self.facts, self._report, self.ring)
+            before = self.facts.highest()
+            selected = self._command(imap, f"SELECT {self.mailbox}"
+                                     + (" (CONDSTORE)" if self.condstore else ""), absorb=False)
+            self.view.selected(selected, before)
+            if self.view.seq:
+                self._command(imap, "FETCH 1:* (UID FLAGS" + (" MODSEQ)" if self.condstore else ")"))
+        except BaseException:
+            imap.close()
+            raise
+        return imap
+
+    def _command(self, imap: BlockingIMAP, command: str, *literals: bytes,
+                 absorb: bool = True, ok: bool = True) -> Completed:
+        """Send *command*, time it, apply its responses to the view; with *ok*, anything but
+        OK ends the session (counted as an error)."""
+        started = time.monotonic()
+        result = imap.command(command, *literals)
+        self.ledger.imap_command(time.monotonic() - started)
+        if absorb and self.view is not None:
+            self._fetched = self.view.absorb(_command_name(command), result)
+        code = result.tagged.code
+        if ok and not result.ok and not (code is not None and code.name == "EXPUNGEISSUED"):
+            # RFC 9051 §7.1: NO [EXPUNGEISSUED] is the answer for messages another session
+            # expunged; the rest of the answer stands.
+            raise BlockingClientError(f"{_command_name(command)} answered {result.tagged.status}")
+        return result
+
+    def _new_messages(self, imap: BlockingIMAP, found_to_ledger: bool) -> list[int]:
+        """Fetch the messages above the highest UID the session has read; check each one's
+        token and digest; the UIDs read."""
+        assert self.view is not None
+        start = self.next_uid
+        self._command(imap, f"UID FETCH {start}:* (UID FLAGS BODY.PEEK[])")
+        read = []
+        for uid, items in sorted(self._fetched.items()):
+            body = items.get("BODY[]")
+            if uid < start or not isinstance(body, bytes):
+                continue  # n:* also names the last message when n is past it
+            self.next_uid = max(self.next_uid, uid + 1)
+            found = inspect(body)
+            if found is None:
+                continue
+            self.view.token_seen(uid, found.token)
+            if self.keeps_tokens:
+                self.tokens[uid] = found.token
+            read.append(uid)
+            if found_to_ledger and self.mailbox == "INBOX":
+                self.ledger.found(found.token, self.account.address, uid, found.intact, self.ring)
+        return read
+
+    def run(self) -> None:
+        while not self.stop.is_set() and not self.done:
+            try:
+                self.session()
+                self._backoff = 0.1
+            except ViewBroken:
+                self.ledger.error(f"{self.name}: session ended after a violation")
+            except BlockingProtocolError as exc:
+                self.ledger.violate("IMAP-RESPONSE-SYNTAX", self.facts.name,
+                                    f"{self.name}: {exc}", [self.ring])
+            except (BlockingClientError, OSError) as exc:
+                self.ledger.error(f"{self.name}: {error_kind(exc)}")
+                self.stop.wait(self._backoff)
+                self._backoff = min(self._backoff * 2, MAX_BACKOFF)
+
+
+_SESSIONS = itertools.count(1)
+
+
+def _command_name(command: str) -> str:
+    words = command.split()
+    if words and words[0].upper() == "UID" and len(words) > 1:
+        return f"UID {words[1].upper()}"
+    return words[0].upper() if words else ""
+
+
+class Reader(_ImapUser):
+    """Reads *account*'s INBOX as mail arrives: IDLE (RFC 2177) where offered, for up to *poll*
+    seconds at a time, else NOOP every *poll* seconds; then every message above the highest UID
+    read, each checked against its digest and reported to the ledger."""
+
+    def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, *,
+                 account: TargetAccount, imaps: Endpoint, poll: float = 0.2,
+                 facts: MailboxFacts | None = None, idle: bool = True) -> None:
+        super().__init__(target, ledger, stop, "reader", account=account, imaps=imaps,
+                         facts=facts)
+        self.poll, self.use_idle = poll, idle
+
+    def session(self) -> None:
+        imap = self._open()
+        assert self.view is not None
+        try:
+            idle = self.use_idle and "IDLE" in imap.capabilities
             while not self.stop.is_set():
-                for fetch in self._timed(imap, f"UID FETCH {self.next_uid}:* (UID BODY.PEEK[])"):
-                    uid = fetch.items.get("UID")
-                    body = fetch.items.get("BODY[]")
-                    if not isinstance(uid, int) or uid < self.next_uid:
-                        continue  # n:* also names the last message when n is past it
-                    self.next_uid = uid + 1
-                    found = inspect(body) if isinstance(body, bytes) else None
-                    if found is not None:
-                        self.ledger.found(found.token, self.account.address, uid, found.intact)
-                self.stop.wait(self.poll)
+                self._new_messages(imap, found_to_ledger=True)
+                if idle:
+                    started = time.monotonic()
+                    result = imap.idle(self.poll)
+                    self.ledger.imap_command(time.monotonic() - started)
+                    self.view.absorb("IDLE", result)
+                    if not result.ok:
+                        raise BlockingClientError(f"IDLE answered {result.tagged.status}")
+                else:
+                    self.stop.wait(self.poll)
+                    self._command(imap, "NOOP")
         finally:
             imap.logout()
+
+
+#: The mailbox managers copy and move messages into.
+ARCHIVE = "Load-Archive"
+
+
+class Manager(_ImapUser):
+    """One of *of* sessions that manage a mailbox together: each reads what arrives (as a
+    reader does), then runs operations picked at random — STORE of its own keyword
+    ``$Load<index>`` (on messages whose UID modulo *of* is *index*, so the expected state of
+    every keyword is known exactly), NOOP with the check that the other managers' keyword
+    changes were reported, FETCH 1:* and SEARCH (sequence-number forms, where an EXPUNGE is
+    forbidden), COPY and MOVE to ARCHIVE, APPEND, and EXPUNGE of its oldest messages when the
+    mailbox holds more than *keep*."""
+
+    keeps_tokens = True
+    OPERATIONS = (("store", 4), ("noop", 3), ("scan", 2), ("search", 1), ("copy", 1),
+                  ("move", 1), ("append", 1), ("churn", 2))
+
+    def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, *,
+                 account: TargetAccount, imaps: Endpoint, facts: MailboxFacts, index: int,
+                 of: int, rng: random.Random, keep: int = 40, pause: float = 0.05,
+                 per_session: int = 200) -> None:
+        super().__init__(target, ledger, stop, f"manager {index}", account=account, imaps=imaps,
+                         facts=facts)
+        self.index, self.of, self.rng, self.keep = index, of, rng, keep
+        self.pause, self.per_session = pause, per_session
+        self.keyword = f"$Load{index}"
+        self.keywords = [f"$Load{i}" for i in range(of)]
+        self.operations = [name for name, weight in self.OPERATIONS for _ in range(weight)]
+
+    def session(self) -> None:
+        imap = self._open()
+        try:
+            created = self._command(imap, f"CREATE {ARCHIVE}", ok=False)
+            del created  # NO when it exists already
+            for turn in range(self.per_session):
+                if self.stop.is_set():
+                    return
+                if turn % 20 == 19 and self.view is not None:
+                    present = set(self.view.known())  # another manager's EXPUNGE took some
+                    self.tokens = {u: t for u, t in self.tokens.items() if u in present}
+                # The operation comes first after the pause: what other sessions changed in the
+                # meantime is still to be announced, so a FETCH, STORE or SEARCH here meets
+                # the expunges it must not announce.
+                getattr(self, f"_{self.rng.choice(self.operations)}")(imap)
+                if self.view is not None and len(self.view.seq) > self.keep:
+                    self._expunge(imap)
+                self._new_messages(imap, found_to_ledger=True)
+                self.stop.wait(self.pause)
+        finally:
+            imap.logout()
+
+    def _mine(self) -> list[int]:
+        """Messages of this manager's share that it has read (so the ledger has them)."""
+        assert self.view is not None
+        return [u for u in self.view.known() if u % self.of == self.index and u in self.tokens]
+
+    def _store(self, imap: BlockingIMAP) -> None:
+        assert self.view is not None
+        mine = self._mine()
+        if not mine:
+            return
+        chosen = self.rng.sample(mine, min(len(mine), self.rng.randint(1, 3)))
+        adding = [u for u in chosen if self.keyword not in self.view.flags.get(u, frozenset())]
+        for uids, sign in ((adding, "+"), ([u for u in chosen if u not in adding], "-")):
+            if not uids:
+                continue
+            by_uid = self.rng.random() < 0.5
+            numbers = [u if by_uid else self.view.seq_of(u) for u in uids]
+            if None in numbers:
+                continue
+            before = {u: self.view.modseq.get(u) for u in uids}
+            store = self.facts.store_begins(uids, self.keyword)
+            state: bool | None = None
+            try:
+                result = self._command(imap, ("UID STORE " if by_uid else "STORE ")
+                                       + ",".join(str(n) for n in numbers)
+                                       + f" {sign}FLAGS ({self.keyword})", ok=False)
+                if result.ok:
+                    state = sign == "+"
+                    if self.condstore:
+                        self._store_modseqs(store, uids, before)
+            except ViewBroken:
+                if not by_uid:
+                    self.facts.taint(self.keyword)
+                raise
+            finally:
+                self.facts.store_ends(uids, self.keyword, state, self.ring)
+
+    def _store_modseqs(self, store: int, uids: list[int], before: dict[int, int | None]) -> None:
+        """The mod-sequences a STORE that changed *uids* reported: each above the one the
+        session knew (RFC 7162 §3.1.3), and none another STORE got (§3.1)."""
+        for uid in uids:
+            modseq = _modseq(self._fetched.get(uid, {}))
+            if modseq is None:
+                continue
+            known = before.get(uid)
+            if known is not None and modseq <= known:
+                self._report(STORE_MODSEQ, self.facts.name, f"STORE changed the flags of UID "
+                             f"{uid}, and its MODSEQ stayed {modseq} (was {known})", [self.ring])
+                raise ViewBroken
+            self.facts.modseq(store, modseq, self._report, self.ring)
+
+    def _noop(self, imap: BlockingIMAP) -> None:
+        assert self.view is not None
+        since = time.monotonic()
+        self._command(imap, "NOOP")
+        self.view.check_keywords([k for k in self.keywords if k != self.keyword], since)
+
+    def _scan(self, imap: BlockingIMAP) -> None:
+        assert self.view is not None
+        if self.view.seq:
+            self._command(imap, "FETCH 1:* (UID FLAGS" + (" MODSEQ)" if self.condstore else ")"))
+
+    def _search(self, imap: BlockingIMAP) -> None:
+        self._command(imap, f"SEARCH KEYWORD {self.keyword}")
+
+    def _copy(self, imap: BlockingIMAP) -> None:
+        mine = self._mine()
+        if mine:
+            self._command(imap, f"UID COPY {self.rng.choice(mine)} {ARCHIVE}", ok=False)
+
+    def _move(self, imap: BlockingIMAP) -> None:
+        mine = self._mine()
+        if not mine or "MOVE" not in imap.capabilities:
+            return
+        uid = self.rng.choice(mine)
+        self.facts.forget([uid])
+        self._command(imap, f"UID MOVE {uid} {ARCHIVE}", ok=False)
+
+    def _append(self, imap: BlockingIMAP) -> int | None:
+        """APPEND a message of this manager's own (the ledger does not know its token); its
+        UID from APPENDUID (RFC 4315), checked as a UID seen."""
+        token = f"m{uuid.uuid4().hex[:23]}"
+        message = make_message(token, self.account.address, self.account.address, 600, self.rng)
+        result = self._command(imap, f"APPEND {self.mailbox} {{}}", message, ok=False)
+        code = result.tagged.code
+        if result.ok and code is not None and code.name == "APPENDUID" and self.view is not None:
+            validity, uid = code.value if isinstance(code.value, tuple) else (None, None)
+            if isinstance(uid, int) and validity == self.view.uidvalidity:
+                self.view.token_seen(uid, token)
+                return uid
+        return None
+
+    def _churn(self, imap: BlockingIMAP) -> None:
+        """APPEND, delete and expunge that message, APPEND again: the second UID must be new
+        (RFC 9051 §2.3.1.1), even when the first was the highest."""
+        if "UIDPLUS" not in imap.capabilities:
+            return
+        uid = self._append(imap)
+        if uid is None:
+            return
+        self._command(imap, f"UID STORE {uid} +FLAGS.SILENT (\\Deleted)", ok=False)
+        self.facts.forget([uid])
+        self._command(imap, f"UID EXPUNGE {uid}", ok=False)
+        self._append(imap)
+
+    def _expunge(self, imap: BlockingIMAP) -> None:
+        """Delete and expunge the oldest messages of this manager's share."""
+        mine = self._mine()[: max(len(self._mine()) - self.keep // (2 * self.of), 0)]
+        if not mine:
+            return
+        uids = ",".join(str(u) for u in mine)
+        self.facts.forget(mine)
+        self._command(imap, f"UID STORE {uids} +FLAGS.SILENT (\\Deleted)", ok=False)
+        if "UIDPLUS" in imap.capabilities and self.rng.random() < 0.5:
+            self._command(imap, f"UID EXPUNGE {uids}", ok=False)
+        else:
+            self._command(imap, "EXPUNGE", ok=False)
+        assert self.view is not None
+        for uid in mine:
+            self.tokens.pop(uid, None)
+
+
+def _modseq(items: dict[str, object]) -> int | None:
+    value = items.get("MODSEQ")
+    if isinstance(value, tuple) and value and isinstance(value[0], int):
+        return value[0]
+    return value if isinstance(value, int) else None

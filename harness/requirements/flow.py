@@ -74,6 +74,11 @@ FLOW: tuple[Requirement, ...] = (
                 "The message arrives byte-identical apart from prepended trace fields: "
                 "lines starting with '.' are dot-stuffed in transfer (transparency), "
                 "8-bit text and long lines are kept.", 7),
+    Requirement("DELIVER-ONCE", 5321, "6.1", S,
+                "Under load, a message accepted for a recipient arrives in that recipient's "
+                "mailbox once: not twice, not in another mailbox, and not at all when DATA was "
+                "refused (the 250 is where the server accepts responsibility for delivering "
+                "it; checked by mailharness load).", 7),
     Requirement("FILTER-SPAM-VERDICT", 5598, "4.3.2", Y,
                 "The MDA's spam filter files the GTUBE test message into Junk with "
                 "X-Spam-Status: Yes, and a clean message into INBOX.", 7),

@@ -172,6 +172,10 @@ IMAP: tuple[Requirement, ...] = (
     Requirement("IMAP-CONDSTORE-STORE-MODSEQ", 7162, "3.1.3", M,
                 "A STORE that changes a message's flags raises its mod-sequence: FETCH MODSEQ "
                 "reports a larger value afterwards, in this session and in another.", 9),
+    Requirement("IMAP-CONDSTORE-MODSEQ-UNIQUE", 7162, "3.1", M,
+                "Each STORE gets a mod-sequence of its own, \"including simultaneous stores to "
+                "different metadata items from different connections\" (checked by "
+                "mailharness load).", 9),
     Requirement("IMAP-CONDSTORE-UNCHANGEDSINCE", 7162, "3.1.3", M,
                 "STORE (UNCHANGEDSINCE n) leaves a message whose mod-sequence is above n "
                 "unchanged and names it in [MODIFIED]; the others are stored, each with an "

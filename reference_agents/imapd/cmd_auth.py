@@ -137,6 +137,7 @@ async def _select(s: HandlerContext, cmd: Command, read_only: bool) -> Result:
     sel = SelectedMailbox(info.name, read_only, info.uidvalidity, messages, version,
                           recent_above=recent_above,
                           freeze_modseq=s.config.has_quirk("imap_modseq_frozen"))
+    sel.others_expunges_silent = s.config.has_quirk("imap_expunge_unannounced")
     if cmd.args.condstore or cmd.args.qresync is not None:
         # RFC 7162 §3.1.8: SELECT/EXAMINE (CONDSTORE) enables it; QRESYNC implies CONDSTORE.
         s.condstore = True

@@ -69,7 +69,9 @@ async def _expunge_deleted(s: HandlerContext, uids: list[int] | None) -> list[in
     doomed = [m.uid for m in infos if _DELETED in m.flags and (uids is None or m.uid in uids)]
     if not doomed:
         return []
-    return await asyncio.to_thread(s.store.expunge, user, sel.name, doomed)
+    removed = await asyncio.to_thread(s.store.expunge, user, sel.name, doomed)
+    sel.own_expunges.update(removed)
+    return removed
 
 
 async def close(s: HandlerContext, cmd: Command) -> Result:
@@ -348,8 +350,10 @@ async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result | Non
             response = response[:-3] + b"\r\n"  # quirk: msg-att = "(" ... ")" left open
         s.write(response)
         if expunge_during:
-            # quirk: pending EXPUNGEs go out between FETCH responses (RFC 9051 §7.5.1 forbids)
-            s.sync_selected(allow_expunge=True)
+            # quirk: pending EXPUNGEs go out between FETCH responses (RFC 9051 §7.5.1 forbids);
+            # flag changes wait, so that the FETCH responses still to come, made from the
+            # command's snapshot, do not report flags or MODSEQ older than those just sent
+            s.sync_selected(allow_expunge=True, report_flags=False)
         await s.flush()
     if missing:
         return Result("NO", "some messages no longer exist", "EXPUNGEISSUED")
@@ -411,7 +415,11 @@ async def _store(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
         if new != info.flags:
             try:
                 # Off the event loop: the store fsyncs, and other sessions must not wait.
-                modseq = await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
+                # quirk imap_modseq_race: the mod-sequence from the mailbox's version when this
+                # session last looked, which another session's STORE may have taken since
+                stale = sel.seen_version if s.config.has_quirk("imap_modseq_race") else None
+                modseq = await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new,
+                                                 stale_version=stale)
             except NoSuchMessage:
                 missing = True
                 continue
@@ -507,7 +515,7 @@ async def _copy(s: HandlerContext, cmd: Command, uid_cmd: bool, move: bool) -> R
     if source and not s.config.has_quirk("imap_move_no_expunge"):  # quirk: source kept
         # RFC 6851 §3.3: "the original message is removed from the source mailbox"; the
         # dispatcher's sync then sends the untagged EXPUNGE responses.
-        await asyncio.to_thread(s.store.expunge, user, sel.name, source)
+        sel.own_expunges.update(await asyncio.to_thread(s.store.expunge, user, sel.name, source))
     return Result("OK", f"{cmd.name} completed")
 
 

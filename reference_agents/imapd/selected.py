@@ -46,6 +46,8 @@ class SelectedMailbox:
         self.name = name
         self.read_only = read_only
         self.uidvalidity = uidvalidity
+        #: The mailbox version of the last sync (quirk imap_modseq_race takes it as current).
+        self.seen_version = version
         self.uids: list[int] = [m.uid for m in messages]
         self.flags: dict[int, frozenset[str]] = {m.uid: m.flags for m in messages}
         self.version = version
@@ -70,6 +72,10 @@ class SelectedMailbox:
         #: RFC 5267 §4.3: the updating searches (cmd_search.UpdateContext) by their tag; they
         #: end with the selection.
         self.search_contexts: dict[str, UpdateContext] = {}
+        #: Quirk imap_expunge_unannounced: a message another session expunged leaves the view
+        #: without an EXPUNGE; *own_expunges* are this session's, announced as they should be.
+        self.others_expunges_silent = False
+        self.own_expunges: set[int] = set()
 
     def flags_response(self) -> bytes:
         """``* FLAGS`` with the system flags and every keyword of the mailbox announced."""
@@ -182,7 +188,9 @@ class SelectedMailbox:
             for i in range(len(self.uids) - 1, -1, -1):
                 gone = self.uids[i]
                 if gone not in present:
-                    if not vanished:
+                    silent = self.others_expunges_silent and gone not in self.own_expunges
+                    self.own_expunges.discard(gone)
+                    if not vanished and not silent:
                         out.append(b"* %d EXPUNGE\r\n" % (i + 1))
                     gone_uids.append(gone)
                     del self.uids[i]
@@ -224,7 +232,9 @@ class SelectedMailbox:
                 self.uids.append(m.uid)
                 self.flags[m.uid] = m.flags
             out.append(b"* %d EXISTS\r\n" % len(self.uids))
-        # Leave the version stale while expunges or new messages wait, so that the next allowed
-        # moment reports them.
-        self.version = -1 if pending_expunge or withheld else version
+        # Leave the version stale while expunges, new messages or flag changes wait, so that the
+        # next allowed moment reports them.
+        self.version = -1 if pending_expunge or withheld or (changed and not report_flags) \
+            else version
+        self.seen_version = version
         return out

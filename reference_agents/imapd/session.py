@@ -298,9 +298,10 @@ class Session:
     # -- selected mailbox ----------------------------------------------------------------------
 
     def sync_selected(self, *, allow_expunge: bool, force: bool = False,
-                      announce_upto: int | None = None) -> None:
+                      announce_upto: int | None = None, report_flags: bool = True) -> None:
         """Tell the client what changed in its selected mailbox (EXISTS, EXPUNGE, FLAGS); with
-        *announce_upto*, new messages above that UID wait for a later sync."""
+        *announce_upto*, new messages above that UID wait for a later sync; without
+        *report_flags*, flag changes wait too."""
         sel = self.selected
         if sel is None or self.user is None:
             return
@@ -316,7 +317,7 @@ class Session:
             self.advance(Transition.LOGOUT)
             return
         # quirk imap_flags_not_shared: flag changes made elsewhere are never reported
-        share = not self.config.has_quirk("imap_flags_not_shared")
+        share = report_flags and not self.config.has_quirk("imap_flags_not_shared")
         known = sel.uids[-1] if sel.uids else 0
         before = list(sel.uids)
         # RFC 7162 §3.2.10.2: after ENABLE QRESYNC, VANISHED "instead of the EXPUNGE response"

@@ -110,8 +110,11 @@ class MailStore(Protocol):
         UID it got then, so a delivery retried after a crash never makes a second copy."""
         ...
 
-    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
-        """Give the message *flags*; its mod-sequence afterwards (raised if they changed)."""
+    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str], *,
+                  stale_version: int | None = None) -> int:
+        """Give the message *flags*; its mod-sequence afterwards (raised if they changed).
+        *stale_version* is quirk imap_modseq_race: the new mod-sequence is taken from it (and
+        the message's own), not from the mailbox's version under the lock."""
         ...
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]: ...

@@ -351,7 +351,8 @@ class MaildirStore(StoreBase):
         self._notify(user, [row.name])
         return int(uid)
 
-    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
+    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str], *,
+                  stale_version: int | None = None) -> int:
         new = normalize_flags(flags)
         with self._writing(user) as index:
             row = self._row(index, normalize_mailbox_name(name))
@@ -376,6 +377,11 @@ class MaildirStore(StoreBase):
                 except OSError as exc:
                     raise StorageError(f"cannot update flags of {uid}: {exc}") from exc
             modseq = row.version + 1  # the version this change moves the mailbox to
+            if stale_version is not None:  # quirk imap_modseq_race
+                (own,) = index.conn.execute(
+                    "SELECT modseq FROM messages WHERE mailbox = ? AND uid = ?", (row.name, uid)
+                ).fetchone()
+                modseq = max(stale_version + 1, int(own) + 1)
             with transaction(index.conn):
                 index.conn.execute(
                     "UPDATE messages SET flags = ?, location = ?, modseq = ?"

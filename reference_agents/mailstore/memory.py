@@ -172,7 +172,8 @@ class MemoryStore(StoreBase):
         self._notify(user, [normalize_mailbox_name(name)])
         return uid
 
-    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str]) -> int:
+    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str], *,
+                  stale_version: int | None = None) -> int:
         new = normalize_flags(flags)
         with self._lock:
             box = self._mailbox(user, name)
@@ -183,9 +184,13 @@ class MemoryStore(StoreBase):
                 return message.modseq
             message.flags = new
             box.version += 1
-            message.modseq = box.version
+            if stale_version is not None:  # quirk imap_modseq_race
+                message.modseq = max(stale_version + 1, message.modseq + 1)
+            else:
+                message.modseq = box.version
+            modseq = message.modseq
         self._notify(user, [normalize_mailbox_name(name)])
-        return box.version
+        return modseq
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]:
         wanted = set(uids)

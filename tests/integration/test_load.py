@@ -45,9 +45,10 @@ def test_mail_lost_after_the_250_is_named_and_fails_the_run(tmp_path: Path) -> N
     results = tmp_path / "load.json"
     done = subprocess.run([*MAILHARNESS, "load", "--quirk", "mta_lose_after_accept",
                            "--duration", "5", "--max-messages", "10", "--delivery-timeout", "2",
-                           "--json", str(results)],
+                           "--json", str(results), "--report", str(tmp_path / "load.html")],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1, done.stdout + done.stderr
+    assert "HANDOFF-RESPONSIBILITY" in (tmp_path / "load.html").read_text()
     data = json.loads(results.read_text())
     assert data["counts"]["accepted"] == 10 and data["counts"]["delivered"] == 0
     assert {v["requirement"] for v in data["violations"]} == {"HANDOFF-RESPONSIBILITY"}
@@ -65,3 +66,23 @@ def test_bad_options_are_one_line(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stderr)
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and problem in lines[0], (args, done.stderr)
+
+
+def test_a_profile_sets_the_mix_and_options_given_win(tmp_path: Path) -> None:
+    profile = tmp_path / "profile.toml"
+    profile.write_text("[load]\nduration = 20\nmax_messages = 500\nsenders = 2\nmanagers = 1\n"
+                       "sizes = [[300, 1], [40000, 1]]\n", encoding="utf-8")
+    results = tmp_path / "load.json"
+    done = subprocess.run([*MAILHARNESS, "load", "--profile", str(profile), "--max-messages",
+                           "16", "--json", str(results), "--report", str(tmp_path / "l.html")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(results.read_text())
+    assert data["counts"]["accepted"] == 16 == data["counts"]["delivered"]  # --max-messages won
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[load]\nsenders = \"many\"\n", encoding="utf-8")
+    done = subprocess.run([*MAILHARNESS, "load", "--profile", str(bad)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"mailharness load: {bad}: load.senders: must be an integer"]

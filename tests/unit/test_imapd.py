@@ -714,11 +714,13 @@ def test_quirk_changes_behaviour(base_config: tuple[ProviderConfig, TLSMaterial]
 
 def test_every_flow_imap_quirk_is_covered() -> None:
     """The flow's IMAP quirks are checked here; those of IMAP in depth (quirks/imap.py) by
-    tests/quirks through the suites."""
+    tests/quirks through the suites, and those only load finds (quirks/load.py) by
+    tests/integration/test_load_quirks.py."""
     from reference_agents.quirks import QUIRKS
     from reference_agents.quirks.imap import IMAP_QUIRKS
+    from reference_agents.quirks.load import LOAD_QUIRKS
 
-    depth = {q.name for q in IMAP_QUIRKS}
+    depth = {q.name for q in (*IMAP_QUIRKS, *LOAD_QUIRKS)}
     flow = {q.name for q in QUIRKS.values() if q.agent == "imap" and q.name not in depth}
     assert flow == set(QUIRK_CHECKS)
 

@@ -50,15 +50,43 @@ def test_the_ledger_finds_lost_corrupt_and_duplicated_mail() -> None:
     ledger.found("b", "bob@example.net", 2, intact=False)
     ledger.found("r", "bob@example.net", 3, intact=True)
     ledger.found("elsewhere", "bob@example.net", 4, intact=True)
+    ledger.accepted("d", "bob@example.net", 0.01)
+    ledger.found("d", "carol@example.org", 5, intact=True)  # the wrong mailbox
+    ledger.found("d", "bob@example.net", 6, intact=True)  # and the right one: once there
     assert ledger.outstanding() == 1
     ledger.finish()
     counts = ledger.counts()
     assert (counts["accepted"], counts["delivered"], counts["duplicates"],
-            counts["refused_but_arrived"]) == (3, 2, 1, 1)
+            counts["refused_but_arrived"]) == (4, 3, 1, 1)
     assert sorted((v.requirement, v.token) for v in ledger.violations) == [
-        ("HANDOFF-RESPONSIBILITY", "c"), ("IMAP-FETCH-BODY", "b")]
-    assert ledger.latency["delivery"].count == 2
+        ("DELIVER-INTACT", "b"), ("DELIVER-ONCE", "a"), ("DELIVER-ONCE", "d"),
+        ("DELIVER-ONCE", "r"), ("HANDOFF-RESPONSIBILITY", "c")]
+    assert counts["violations"] == 5 and ledger.violation_counts["DELIVER-ONCE"] == 3
+    assert ledger.latency["delivery"].count == 3
     assert ledger.latency["delivery"].maximum == pytest.approx(0.5)
+
+
+def test_the_timeline_has_a_point_per_interval_with_its_latencies() -> None:
+    now = [100.0]
+    ledger = Ledger(clock=lambda: now[0], interval=2.0)
+    ledger.accepted("a", "bob@example.net", 0.010)
+    ledger.accepted("b", "bob@example.net", 0.030)
+    now[0] = 103.0  # the second interval
+    ledger.found("a", "bob@example.net", 1, intact=True)
+    ledger.error("sender: refused")
+    now[0] = 107.5  # the fourth; the third had nothing
+    ledger.imap_command(0.002)
+    timeline = ledger.timeline.to_json(now[0])
+    assert timeline["interval"] == 2.0
+    points = timeline["points"]
+    assert [p["t"] for p in points] == [0.0, 2.0, 4.0, 6.0]
+    assert [(p["accepted"], p["delivered"], p["errors"], p["imap"]) for p in points] == [
+        (2, 0, 0, 0), (0, 1, 1, 0), (0, 0, 0, 0), (0, 0, 0, 1)]
+    assert points[0]["latency"]["submit"]["max"] == pytest.approx(0.030)
+    assert points[1]["latency"]["delivery"]["p50"] == pytest.approx(3.0, rel=0.1)
+    assert points[2]["latency"] == {}
+    histogram = ledger.latency["submit"].to_json()
+    assert sum(histogram["counts"]) == 2 and histogram["growth"] == 1.1
 
 
 def test_load_goes_to_loopback_unless_remote_is_allowed() -> None:
