@@ -220,7 +220,8 @@ def _load(args: argparse.Namespace) -> int:
         given = {"duration": args.duration, "max_messages": args.max_messages,
                  "senders": args.senders, "injectors": args.injectors,
                  "readers_per_mailbox": args.readers, "managers_per_mailbox": args.managers,
-                 "size": args.size, "seed": args.seed, "delivery_timeout": args.delivery_timeout}
+                 "size": args.size, "seed": args.seed, "delivery_timeout": args.delivery_timeout,
+                 "rate": args.rate}
         fields.update({k: v for k, v in given.items() if v is not None})
         if args.size is not None:
             fields.pop("sizes", None)  # --size: every message that size
@@ -231,15 +232,22 @@ def _load(args: argparse.Namespace) -> int:
     except (LoadError, TargetError, ProfileError, ValueError) as exc:
         print(f"mailharness load: {exc}", file=sys.stderr)
         return 2
-    with contextlib.ExitStack() as stack:
-        if target is None:
-            target = stack.enter_context(embedded_target(quirks=args.quirk,
-                                                         prefix="mailharness-load-"))
-        try:
-            result = run_load(target, options)
-        except LoadError as exc:
-            print(f"mailharness load: {exc}", file=sys.stderr)
-            return 2
+    result = None
+    try:
+        with contextlib.ExitStack() as stack:
+            if target is None:
+                target = stack.enter_context(embedded_target(quirks=args.quirk,
+                                                             prefix="mailharness-load-"))
+            try:
+                # Ctrl-C during the run ends its load phase; the verdict and the report follow.
+                result = run_load(target, options)
+            except LoadError as exc:
+                print(f"mailharness load: {exc}", file=sys.stderr)
+                return 2
+    except KeyboardInterrupt:
+        if result is None:  # while the embedded agents started: nothing to report
+            print("mailharness load: interrupted before the load began", file=sys.stderr)
+            return 130
     print(result.summary())
     if args.json:
         write_json(result, Path(args.json))
@@ -314,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "MOVE, APPEND, EXPUNGE (default 2)")
     load.add_argument("--size", type=int, help="octets per message, about (default 1500)")
     load.add_argument("--seed", type=int, help="seed of the random choices (default 1)")
+    load.add_argument("--rate", type=float, help="messages per second over all senders, an "
+                                                 "open loop (default: as fast as taken)")
     load.add_argument("--delivery-timeout", type=float,
                       help="seconds for the last messages to arrive (default: the target's)")
     load.add_argument("--json", help="write the results here")

@@ -17,9 +17,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.clients.blocking import Ring
 
@@ -146,26 +146,38 @@ class Violation:
 MAX_KEPT_VIOLATIONS = 200
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sent:
     mailbox: str
     at: float
-    seen_at: float | None = None
-    #: (mailbox, UID) where it was found.
-    uids: set[tuple[str, int]] = field(default_factory=set)
+
+
+#: Seconds a delivered message is remembered, to see a second copy of it (DELIVER-ONCE): past
+#: that, memory stays flat however long the run, and a copy that comes later is not seen.
+DUPLICATE_WINDOW = 300.0
 
 
 class Ledger:
-    """Thread-safe: senders record what was accepted or refused, readers what they found."""
+    """Thread-safe: senders record what was accepted or refused, readers what they found.
+
+    Memory: a message is held from its 250 until it is found (the outstanding ones), then for
+    DUPLICATE_WINDOW seconds more; counts are counters, histograms of constant size."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, *,
-                 interval: float = 1.0) -> None:
+                 interval: float = 1.0, duplicate_window: float = DUPLICATE_WINDOW) -> None:
         self._clock = clock
         self.timeline = Timeline(clock(), interval)
         self._lock = threading.Lock()
-        self._sent: dict[str, _Sent] = {}
+        self._outstanding: dict[str, _Sent] = {}
+        #: token -> (mailbox, UID, when found), oldest first.
+        self._delivered: OrderedDict[str, tuple[str, int, float]] = OrderedDict()
+        self._duplicate_window = duplicate_window
         self._refused: set[str] = set()
+        #: (token, mailbox, UID) already reported (a body, a copy, a wrong mailbox), so that
+        #: each is reported once however many sessions read it.
+        self._reported: set[tuple[str, str, int]] = set()
         self._corrupt: set[tuple[str, str, int]] = set()
+        self._accepted = 0
         self.violations: list[Violation] = []
         #: Every violation by requirement, those past MAX_KEPT_VIOLATIONS included.
         self.violation_counts: Counter[str] = Counter()
@@ -178,7 +190,8 @@ class Ledger:
     def accepted(self, token: str, mailbox: str, took: float) -> None:
         with self._lock:
             now = self._clock()
-            self._sent[token] = _Sent(mailbox, now)
+            self._outstanding[token] = _Sent(mailbox, now)
+            self._accepted += 1
             self.latency["submit"].add(took)
             self.timeline.count(now, "accepted")
             self.timeline.latency(now, "submit", took)
@@ -222,51 +235,74 @@ class Ledger:
               ring: Ring | None = None) -> None:
         """A reader fetched the message *token* as *uid* of *mailbox*."""
         with self._lock:
-            if not intact and (token, mailbox, uid) not in self._corrupt:
-                self._corrupt.add((token, mailbox, uid))  # one report, however many read it
+            now = self._clock()
+            key = (token, mailbox, uid)
+            if not intact and key not in self._corrupt:
+                self._corrupt.add(key)
                 self._violate("DELIVER-INTACT", token, f"{mailbox} UID {uid}: the body does not "
                               "match its digest", [ring])
-            sent = self._sent.get(token)
-            if sent is None:
-                if token in self._refused:
+            sent = self._outstanding.get(token)
+            if sent is not None:
+                if sent.mailbox != mailbox:
+                    self._once(key, "DELIVER-ONCE", f"sent to {sent.mailbox}, arrived in "
+                               f"{mailbox} as UID {uid}", ring)
+                    return  # still outstanding: it has not arrived where it was sent
+                del self._outstanding[token]
+                self._delivered[token] = (mailbox, uid, now)
+                self.latency["delivery"].add(now - sent.at)
+                self.timeline.count(now, "delivered")
+                self.timeline.latency(now, "delivery", now - sent.at)
+                self._forget_delivered(now)
+                return
+            first = self._delivered.get(token)
+            if first is not None:
+                if first[:2] == (mailbox, uid):
+                    return  # read again
+                if first[0] == mailbox:
+                    if self._once(key, "DELIVER-ONCE", f"{mailbox} has it twice, as UIDs "
+                                  f"{first[1]} and {uid}", ring):
+                        self.duplicates += 1
+                else:
+                    self._once(key, "DELIVER-ONCE", f"sent to {first[0]}, arrived in {mailbox} "
+                               f"as UID {uid} too", ring)
+                return
+            if token in self._refused:
+                if self._once(key, "DELIVER-ONCE", f"{mailbox} UID {uid}: the message was "
+                              "refused, and arrived", ring):
                     self.refused_but_arrived += 1
-                    self._violate("DELIVER-ONCE", token, f"{mailbox} UID {uid}: the message was "
-                                  "refused, and arrived", [ring])
-                return  # another run's message, or one whose 250 we never read
-            if (mailbox, uid) in sent.uids:
-                return  # read again
-            sent.uids.add((mailbox, uid))
-            if sent.mailbox != mailbox:
-                self._violate("DELIVER-ONCE", token, f"sent to {sent.mailbox}, arrived in "
-                              f"{mailbox} as UID {uid}", [ring])
+            # else another run's message, or one whose 250 we never read
+
+    def _once(self, key: tuple[str, str, int], requirement: str, detail: str,
+              ring: Ring | None) -> bool:
+        """Report *requirement* for *key* unless it was reported already; whether it was new."""
+        if key in self._reported:
+            return False
+        self._reported.add(key)
+        self._violate(requirement, key[0], detail, [ring])
+        return True
+
+    def _forget_delivered(self, now: float) -> None:
+        while self._delivered:
+            token, (_, _, seen) = next(iter(self._delivered.items()))
+            if now - seen <= self._duplicate_window:
                 return
-            if sent.seen_at is not None:
-                self.duplicates += 1
-                uids = sorted(u for m, u in sent.uids if m == mailbox)
-                self._violate("DELIVER-ONCE", token, f"{mailbox} has it twice, as UIDs {uids}",
-                              [ring])
-                return
-            sent.seen_at = self._clock()
-            self.latency["delivery"].add(sent.seen_at - sent.at)
-            self.timeline.count(sent.seen_at, "delivered")
-            self.timeline.latency(sent.seen_at, "delivery", sent.seen_at - sent.at)
+            del self._delivered[token]
 
     def outstanding(self) -> int:
         with self._lock:
-            return sum(1 for s in self._sent.values() if s.seen_at is None)
+            return len(self._outstanding)
 
     def finish(self) -> None:
         """The delivery timeout is over: every accepted message not found is lost."""
         with self._lock:
-            for token, sent in self._sent.items():
-                if sent.seen_at is None:
-                    self._violate("HANDOFF-RESPONSIBILITY", token,
-                                  f"accepted for {sent.mailbox} and never arrived")
+            for token, sent in self._outstanding.items():
+                self._violate("HANDOFF-RESPONSIBILITY", token,
+                              f"accepted for {sent.mailbox} and never arrived")
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            return {"accepted": len(self._sent), "refused": len(self._refused),
-                    "delivered": sum(1 for s in self._sent.values() if s.seen_at is not None),
+            return {"accepted": self._accepted, "refused": len(self._refused),
+                    "delivered": self._accepted - len(self._outstanding),
                     "duplicates": self.duplicates, "refused_but_arrived": self.refused_but_arrived,
                     "errors": sum(self.errors.values()),
                     "violations": sum(self.violation_counts.values())}

@@ -10,6 +10,7 @@ injectors = 1          # unauthenticated MX sessions
 readers = 1            # IMAP readers per mailbox (IDLE, FETCH)
 managers = 2           # IMAP managers per mailbox (STORE, COPY, MOVE, APPEND, EXPUNGE)
 seed = 7
+rate = 50              # messages per second over all senders (default: as fast as taken)
 delivery_timeout = 30
 
 # Message sizes in octets, with their weights: most small, a few large.
@@ -37,6 +38,7 @@ KEYS: dict[str, tuple[str, type]] = {
     "managers": ("managers_per_mailbox", int),
     "size": ("size", int),
     "seed": ("seed", int),
+    "rate": ("rate", float),
     "delivery_timeout": ("delivery_timeout", float),
 }
 

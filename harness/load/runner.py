@@ -46,6 +46,8 @@ class LoadOptions:
     #: every message is about *size*.
     sizes: tuple[tuple[int, float], ...] = ()
     seed: int = 1
+    #: Messages per second over all senders and injectors (None: as fast as they can).
+    rate: float | None = None
     allow_remote: bool = False
     #: Seconds after the load for the last messages to arrive (None: the target's).
     delivery_timeout: float | None = None
@@ -54,6 +56,8 @@ class LoadOptions:
         if self.duration <= 0 or self.max_messages < 1 or self.senders < 0 or self.injectors < 0:
             raise LoadError("--duration and --max-messages must be positive, --senders and "
                             "--injectors not negative")
+        if self.rate is not None and self.rate <= 0:
+            raise LoadError("--rate must be positive")
         if self.senders + self.injectors < 1:
             raise LoadError("at least one sender or injector is needed")
         if self.readers_per_mailbox < 0 or self.managers_per_mailbox < 0 or self.size < 100:
@@ -165,7 +169,7 @@ def run_load(target: Target, options: LoadOptions, *, out: TextIO = sys.stderr,
     # A few hundred points for the charts, however long the run.
     ledger = Ledger(interval=timeline_interval(options.duration))
     stop_senders, stop_readers = threading.Event(), threading.Event()
-    budget = Budget.of(options.max_messages)
+    budget = Budget.of(options.max_messages, options.rate)
     rng = random.Random(options.seed)
     senders = [Sender(target, ledger, stop_senders, account=target.sender.accounts[0],
                       recipients=[a.address for a, _ in chosen], size=options.size,

@@ -19,7 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.clients.blocking import (
     BlockingClientError,
@@ -40,14 +40,19 @@ MAX_BACKOFF = 2.0
 
 @dataclass(frozen=True)
 class Budget:
-    """Messages the senders may still send, shared by all of them (``--max-messages``)."""
+    """Messages the senders may still send, shared by all of them (``--max-messages``), and
+    the pace they may send them at (``--rate``, messages per second over all senders; None:
+    as fast as the target takes them)."""
 
     lock: threading.Lock
     left: list[int]
+    rate: float | None = None
+    #: When the next message may start (time.monotonic), with a rate.
+    next_at: list[float] = field(default_factory=lambda: [0.0])
 
     @classmethod
-    def of(cls, count: int) -> Budget:
-        return cls(threading.Lock(), [count])
+    def of(cls, count: int, rate: float | None = None) -> Budget:
+        return cls(threading.Lock(), [count], rate)
 
     def take(self) -> bool:
         with self.lock:
@@ -55,6 +60,18 @@ class Budget:
                 return False
             self.left[0] -= 1
             return True
+
+    def wait_turn(self, stop: threading.Event) -> None:
+        """With a rate, wait for this message's slot: the senders share one schedule, so the
+        rate holds however many there are (an open loop: a slow target does not slow it)."""
+        if self.rate is None:
+            return
+        with self.lock:
+            now = time.monotonic()
+            slot = max(self.next_at[0], now)
+            self.next_at[0] = slot + 1 / self.rate
+        if slot > now:
+            stop.wait(slot - now)
 
 
 class User:
@@ -135,6 +152,9 @@ class Sender(User):
                 if not self.budget.take():
                     self.done = True
                     return
+                self.budget.wait_turn(self.stop)
+                if self.stop.is_set():
+                    return
                 token = uuid.uuid4().hex[:24]
                 recipient = self.rng.choice(self.recipients)
                 size = self.rng.choices(self.sizes, self.weights)[0] if self.sizes else self.size
@@ -210,7 +230,8 @@ class _ImapUser(User):
         if ok and not result.ok and not (code is not None and code.name == "EXPUNGEISSUED"):
             # RFC 9051 §7.1: NO [EXPUNGEISSUED] is the answer for messages another session
             # expunged; the rest of the answer stands.
-            raise BlockingClientError(f"{_command_name(command)} answered {result.tagged.status}")
+            raise BlockingClientError(f"{_command_name(command)} answered {result.tagged.status}"
+                                      + (f" [{code.name}]" if code is not None else ""))
         return result
 
     def _new_messages(self, imap: BlockingIMAP, found_to_ledger: bool) -> list[int]:
@@ -306,7 +327,13 @@ class Manager(_ImapUser):
     every keyword is known exactly), NOOP with the check that the other managers' keyword
     changes were reported, FETCH 1:* and SEARCH (sequence-number forms, where an EXPUNGE is
     forbidden), COPY and MOVE to ARCHIVE, APPEND, and EXPUNGE of its oldest messages when the
-    mailbox holds more than *keep*."""
+    mailbox holds more than *keep*.
+
+    Where managers in other processes work on the same mailbox (Locust workers), each process
+    gives its managers a *keyword_prefix* of their own (the keywords ``<prefix><index>``, those
+    of the *of* managers sharing *facts*, which alone know what was stored) and a *share*
+    ``(slot, slots)``: the messages whose UID modulo *slots* is *slot* (default ``(index,
+    of)``), so that no two managers anywhere act on one message."""
 
     keeps_tokens = True
     OPERATIONS = (("store", 4), ("noop", 3), ("scan", 2), ("search", 1), ("copy", 1),
@@ -315,13 +342,15 @@ class Manager(_ImapUser):
     def __init__(self, target: Target, ledger: Ledger, stop: threading.Event, *,
                  account: TargetAccount, imaps: Endpoint, facts: MailboxFacts, index: int,
                  of: int, rng: random.Random, keep: int = 40, pause: float = 0.05,
-                 per_session: int = 200) -> None:
+                 per_session: int = 200, keyword_prefix: str = "$Load",
+                 share: tuple[int, int] | None = None) -> None:
         super().__init__(target, ledger, stop, f"manager {index}", account=account, imaps=imaps,
                          facts=facts)
         self.index, self.of, self.rng, self.keep = index, of, rng, keep
         self.pause, self.per_session = pause, per_session
-        self.keyword = f"$Load{index}"
-        self.keywords = [f"$Load{i}" for i in range(of)]
+        self.keyword = f"{keyword_prefix}{index}"
+        self.keywords = [f"{keyword_prefix}{i}" for i in range(of)]
+        self.slot, self.slots = share if share is not None else (index, of)
         self.operations = [name for name, weight in self.OPERATIONS for _ in range(weight)]
 
     def session(self) -> None:
@@ -349,7 +378,7 @@ class Manager(_ImapUser):
     def _mine(self) -> list[int]:
         """Messages of this manager's share that it has read (so the ledger has them)."""
         assert self.view is not None
-        return [u for u in self.view.known() if u % self.of == self.index and u in self.tokens]
+        return [u for u in self.view.known() if u % self.slots == self.slot and u in self.tokens]
 
     def _store(self, imap: BlockingIMAP) -> None:
         assert self.view is not None
@@ -453,7 +482,7 @@ class Manager(_ImapUser):
 
     def _expunge(self, imap: BlockingIMAP) -> None:
         """Delete and expunge the oldest messages of this manager's share."""
-        mine = self._mine()[: max(len(self._mine()) - self.keep // (2 * self.of), 0)]
+        mine = self._mine()[: max(len(self._mine()) - self.keep // (2 * self.slots), 0)]
         if not mine:
             return
         uids = ",".join(str(u) for u in mine)

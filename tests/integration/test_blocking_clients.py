@@ -143,3 +143,46 @@ def test_errors_are_clear() -> None:
         port = free.getsockname()[1]
     with pytest.raises(BlockingClientError, match="cannot connect"):
         BlockingIMAP.connect("127.0.0.1", port, timeout=2)
+
+
+def test_idle_returns_when_another_session_adds_a_message(target: Target) -> None:
+    watcher, writer = _imap(target), _imap(target)
+    try:
+        assert watcher.command("SELECT INBOX").ok
+        quiet = watcher.idle(0.3)  # nothing happens: DONE after the time is up
+        assert quiet.ok and not any(type(r).__name__ == "Exists" for r in quiet.untagged)
+        body = b"Subject: idle\r\n\r\nhello\r\n"
+        done = threading.Timer(0.3, lambda: writer.command("APPEND INBOX {}", body))
+        done.start()
+        started = time.monotonic()
+        woke = watcher.idle(10.0)
+        done.join()
+        assert woke.ok and time.monotonic() - started < 8.0
+        assert any(type(r).__name__ == "Exists" for r in woke.untagged), woke.untagged
+    finally:
+        watcher.logout()
+        writer.logout()
+
+
+def test_the_ring_keeps_the_last_lines_without_credentials(target: Target) -> None:
+    from harness.clients.blocking import Ring
+
+    ring = Ring("s1", size=12)
+    endpoint = target.receiver.imaps
+    assert endpoint is not None
+    client = BlockingIMAP.connect(endpoint.host, endpoint.port, timeout=TIMEOUT,
+                                  ssl_context=target.client_ssl_context(),
+                                  server_hostname="mail.example.net", ring=ring)
+    bob = target.receiver.accounts[0]
+    assert client.login(bob.user, bob.password).ok
+    for _ in range(10):
+        assert client.command("NOOP").ok
+    client.logout()
+    lines = ring.snapshot()
+    assert len(lines) == 12 and lines[-1].split()[1] == "S:"  # the goodbye, last
+    assert all(bob.password not in line for line in ring.snapshot())
+    late = Ring("s2")
+    late.record("C:", b"A1 LOGIN bob secret\r\n")
+    late.record("S:", b"".join(b"* %d EXISTS\r\n" % n for n in range(20)))
+    assert "secret" not in late.lines[0] and "credentials not kept" in late.lines[0]
+    assert len(late.lines) == 1 + 6 + 1 and "14 more lines" in late.lines[-1]

@@ -86,3 +86,69 @@ def test_a_profile_sets_the_mix_and_options_given_win(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"mailharness load: {bad}: load.senders: must be an integer"]
+
+
+def test_ctrl_c_ends_the_load_and_still_writes_the_results(tmp_path: Path) -> None:
+    import signal
+    import threading
+
+    results, report = tmp_path / "load.json", tmp_path / "load.html"
+    process = subprocess.Popen([*MAILHARNESS, "load", "--duration", "120", "--json", str(results),
+                                "--report", str(report)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    started = threading.Event()
+
+    def watch() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith("load "):  # the first progress line: the load is running
+                started.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        assert started.wait(60), "no progress line"
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=90)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, out
+    data = json.loads(results.read_text())
+    assert data["interrupted"] is True and data["seconds"] < 60
+    assert data["counts"]["violations"] == 0
+    assert "(interrupted)" in out and report.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_target_that_refuses_connections_is_measured_not_run_into(tmp_path: Path) -> None:
+    import dataclasses
+    import socket
+
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        closed = free.getsockname()[1]
+    with embedded_target(prefix="mailharness-load-test-") as live:
+        submission = live.sender.submission
+        assert submission is not None
+        sender = dataclasses.replace(live.sender, submission=dataclasses.replace(
+            submission, port=closed))
+        target = dataclasses.replace(live, sender=sender)
+        result = run_load(target, LoadOptions(duration=3, max_messages=50, senders=2,
+                                              managers_per_mailbox=0, delivery_timeout=1),
+                          out=io.StringIO())
+    counts = result.ledger.counts()
+    assert counts["accepted"] == 0 and result.ok
+    refused = sum(n for kind, n in result.ledger.errors.items() if kind.startswith("sender:"))
+    # Back-off: two senders doubling their wait from 0.1 s reach at most a few tries in 3 s.
+    assert 2 <= refused <= 30, dict(result.ledger.errors)
+    assert result.seconds < 10
+
+
+def test_a_rate_paces_the_senders_over_one_schedule() -> None:
+    with embedded_target(prefix="mailharness-load-test-") as target:
+        result = run_load(target, LoadOptions(duration=3, senders=4, rate=10,
+                                              managers_per_mailbox=0), out=io.StringIO())
+    accepted = result.ledger.counts()["accepted"]
+    # One slot every 0.1 s whatever the number of senders: at most 31 in 3 s (and some).
+    assert 5 <= accepted <= 31, accepted
+    assert result.ok, result.summary()

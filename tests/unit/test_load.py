@@ -103,3 +103,20 @@ def test_load_goes_to_loopback_unless_remote_is_allowed() -> None:
     with pytest.raises(LoadError, match="--allow-remote"):
         check_addresses(target("192.0.2.1"), allow_remote=False)
     check_addresses(target("192.0.2.1"), allow_remote=True)
+
+
+def test_a_delivered_message_is_remembered_for_the_duplicate_window_only() -> None:
+    now = [0.0]
+    ledger = Ledger(clock=lambda: now[0], duplicate_window=60.0)
+    ledger.accepted("a", "bob@example.net", 0.01)
+    ledger.found("a", "bob@example.net", 1, intact=True)
+    now[0] = 30.0
+    ledger.found("a", "bob@example.net", 2, intact=True)  # within the window: a copy
+    ledger.found("a", "bob@example.net", 2, intact=True)  # the same copy, read again
+    assert ledger.duplicates == 1 and ledger.violation_counts["DELIVER-ONCE"] == 1
+    now[0] = 100.0
+    ledger.accepted("b", "bob@example.net", 0.01)
+    ledger.found("b", "bob@example.net", 3, intact=True)  # delivering b forgets a
+    ledger.found("a", "bob@example.net", 4, intact=True)  # too late to be seen
+    assert ledger.duplicates == 1 and len(ledger._delivered) == 1
+    assert ledger.counts()["delivered"] == 2 and ledger.outstanding() == 0
