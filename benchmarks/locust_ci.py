@@ -2,8 +2,11 @@
 file, a Locust master and --workers Locust workers (harness/load/locustfile.py), each a process
 of its own; the merged figures at the end.
 
-    python benchmarks/locust_ci.py [--workers 2] [--users 6] [--run-time 8] [--quirk NAME]
-                                   [--delivery-timeout S] [--json PATH]
+    python benchmarks/locust_ci.py [--workers 2] [--users 8] [--run-time 8] [--quirk NAME]
+                                   [--managers N] [--delivery-timeout S] [--json PATH]
+
+Every worker runs one ManagerUser, with --managers IMAP managers per mailbox (default 2; 0:
+none), counted in --users.
 
 The master binds 127.0.0.1 on a free port; the workers connect to it by address. Every process
 is bounded by a timeout and, if still running then, ended (by its own pid). Exit status: 0 when
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from harness.targets import Target, dump_target  # noqa: E402
 
 LOCUSTFILE = ROOT / "harness" / "load" / "locustfile.py"
+#: Every user class of harness/load/locust_users.py.
 #: Seconds the workers have to connect, and the processes to end after the master.
 CONNECT_TIMEOUT = 30.0
 END_TIMEOUT = 20.0
@@ -79,10 +83,12 @@ def _end(process: subprocess.Popen[bytes], timeout: float) -> int | None:
         return None
 
 
-def run_locust(target_file: Path, work_dir: Path, *, workers: int = 2, users: int = 6,
-               run_time: float = 8.0, delivery_timeout: float | None = None) -> LocustRun:
-    """A Locust master and *workers* workers against the target in *target_file*; the merged
-    results are written to ``work_dir / "locust.json"``."""
+def run_locust(target_file: Path, work_dir: Path, *, workers: int = 2, users: int = 8,
+               run_time: float = 8.0, delivery_timeout: float | None = None,
+               managers: int | None = None) -> LocustRun:
+    """A Locust master and *workers* workers against the target in *target_file*, with
+    *managers* IMAP managers per mailbox on each worker (None: the default, 2) in one of the
+    *users*; the merged results are written to ``work_dir / "locust.json"``."""
     results = work_dir / "locust.json"
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -95,6 +101,8 @@ def run_locust(target_file: Path, work_dir: Path, *, workers: int = 2, users: in
               "--mailharness-target", str(target_file), "--mailharness-results", str(results)]
     if delivery_timeout is not None:
         master += ["--mailharness-delivery-timeout", str(delivery_timeout)]
+    if managers is not None:
+        master += ["--mailharness-managers", str(managers)]
     worker = [*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)]
     commands = {"master": master, **{f"worker {i + 1}": worker for i in range(workers)}}
     processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -134,9 +142,15 @@ def figures(results: dict[str, Any]) -> str:
         s = results["latency"][kind]
         lines.append(f"  {kind:9} p50 {1000 * s['p50']:8.1f} ms  p99 {1000 * s['p99']:8.1f} ms  "
                      f"({int(s['count'])})")
+    for role, r in d.get("roles", {}).items():
+        found = ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
+        lines.append(f"  {role}s: {r['sessions']} sessions, {r['imap_commands']} IMAP commands"
+                     f", {'violations ' + found if found else 'no violation'}")
     for name, w in results["workers"].items():
+        by_role = ", ".join(f"{n} {k}" for k, n in sorted(w.get("imap_by_role", {}).items()))
         lines.append(f"  worker {w['index']} {name}: {w['accepted']} accepted, {w['found']} "
-                     f"found, {w['errors']} errors, {w['imap_commands']} IMAP commands")
+                     f"found, {w['errors']} errors, {w['imap_commands']} IMAP commands"
+                     f"{' (' + by_role + ')' if by_role else ''}")
     for requirement, n in sorted(results["violation_counts"].items()):
         lines.append(f"  VIOLATION {requirement}: {n}")
     return "\n".join(lines)
@@ -162,7 +176,10 @@ def verdict(results: dict[str, Any] | None, workers: int, expect: set[str]) -> l
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--users", type=int, default=6, help="Locust users in all (-u)")
+    parser.add_argument("--users", type=int, default=8, help="Locust users in all (-u), "
+                        "the workers' ManagerUsers included")
+    parser.add_argument("--managers", type=int, help="IMAP managers per mailbox on each "
+                        "worker (default 2; 0: none)")
     parser.add_argument("--run-time", type=float, default=8.0, help="seconds of load")
     parser.add_argument("--delivery-timeout", type=float)
     parser.add_argument("--quirk", action="append", default=[],
@@ -180,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         write_target_file(target, work / "target.toml")
         run = run_locust(work / "target.toml", work, workers=args.workers, users=args.users,
-                         run_time=args.run_time, delivery_timeout=args.delivery_timeout)
+                         run_time=args.run_time, delivery_timeout=args.delivery_timeout,
+                         managers=args.managers)
     if run.results is not None:
         print(figures(run.results))
         if args.json:

@@ -30,8 +30,9 @@ from harness.protocol.errors import RemoteProtocolError
 from harness.protocol.imap.formatting import astring
 from harness.protocol.imap.response_values import Capability, Continuation, Response, Tagged
 from harness.protocol.imap.responses import ResponseParser
-from harness.protocol.smtp.commands import data_payload, format_path, parse_ehlo_keywords
+from harness.protocol.smtp.commands import parse_ehlo_keywords
 from harness.protocol.smtp.replies import Reply, ReplyParser
+from harness.protocol.smtp.transaction import Step, TransactionPlan
 
 READ_CHUNK = 65536
 
@@ -173,7 +174,8 @@ class _Client:
 
 @dataclass(frozen=True, slots=True)
 class Transaction:
-    """The replies of one mail transaction (DATA's is None when no recipient was taken)."""
+    """The replies of one mail transaction: *data* is the reply after the message, or DATA's
+    refusal; None when DATA was not sent or met no recipient."""
 
     mail: Reply
     rcpts: tuple[Reply, ...]
@@ -246,40 +248,34 @@ class BlockingSMTP(_Client):
         return self.command(f"AUTH PLAIN {sasl.plain_initial_response(user, password)}")
 
     def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> Transaction:
-        """One transaction. With PIPELINING (RFC 2920) MAIL, the RCPTs and DATA go in one
-        write and their replies are read together; without it, one command at a time. A
-        transaction with no recipient taken is reset."""
-        mail_line = f"MAIL FROM:{format_path(mail_from)}"
-        rcpt_lines = [f"RCPT TO:{format_path(r)}" for r in recipients]
-        if self.supports("PIPELINING"):
-            self._conn.send("".join(f"{line}\r\n" for line in (mail_line, *rcpt_lines, "DATA"))
-                            .encode("utf-8"))
-            mail = self.read_reply()
-            rcpts = tuple(self.read_reply() for _ in rcpt_lines)
-            go_ahead = self.read_reply()
-        else:
-            mail = self.command(mail_line)
-            if not mail.is_positive:
-                return Transaction(mail, (), None)
-            rcpts = tuple(self.command(line) for line in rcpt_lines)
-            if not any(r.is_positive for r in rcpts):
-                self.command("RSET")
-                return Transaction(mail, rcpts, None)
-            go_ahead = self.command("DATA")
-        if go_ahead.code != 354:
-            if go_ahead.is_positive:
-                raise BlockingClientError(f"DATA answered {go_ahead.code}, not 354")
-            if mail.is_positive:
-                self.command("RSET")
-            return Transaction(mail, rcpts, None)
-        if not mail.is_positive or not any(r.is_positive for r in rcpts):
-            # RFC 2920 §3.1: a server that took DATA with no valid recipient gets an empty
-            # message, and the transaction fails there.
-            self._conn.send(b".\r\n")
-            self.read_reply()
-            return Transaction(mail, rcpts, None)
-        self._conn.send(data_payload(message))
-        return Transaction(mail, rcpts, self.read_reply())
+        """One transaction, as harness/protocol/smtp/transaction.py plans it: with PIPELINING
+        (RFC 2920) MAIL, the RCPTs and DATA go in one write and their replies are read
+        together; without it, one command at a time. A failed transaction is reset."""
+        plan = TransactionPlan(mail_from, recipients, message,
+                               pipelining=self.supports("PIPELINING"), reset_on_refusal=True)
+        self._send_steps(plan.start())
+        while plan.outcome is None:
+            try:
+                reply = self.read_reply()
+            except BlockingClientError:
+                if plan.awaiting != "RSET":
+                    raise
+                plan.abandon()  # the transaction had failed; the server has gone since
+                break
+            try:
+                steps = plan.feed(reply)
+            except RemoteProtocolError as exc:
+                self._conn.close()
+                raise BlockingProtocolError(str(exc)) from exc
+            self._send_steps(steps)
+        outcome = plan.outcome
+        assert outcome is not None
+        return Transaction(outcome.mail, outcome.rcpts, outcome.data)
+
+    def _send_steps(self, steps: Sequence[Step]) -> None:
+        if steps:
+            self._conn.send(b"".join(step.payload if step.payload is not None
+                                     else step.line.encode("utf-8") + b"\r\n" for step in steps))
 
     def quit(self) -> None:
         """QUIT, then close, whatever the server does."""

@@ -41,6 +41,7 @@ from harness.protocol.smtp import (
     parse_ehlo_keywords,
     transition,
 )
+from harness.protocol.smtp.transaction import TransactionPlan
 
 #: How long the client listens for stray reply lines after an EHLO reply (see _catch_stray_lines).
 STRAY_WAIT = 0.01
@@ -428,18 +429,27 @@ class SMTPClient:
     async def send_message(
         self, mail_from: str, recipients: Sequence[str], message: bytes
     ) -> SendResult:
-        """One transaction: MAIL, RCPT for each recipient, DATA if any was accepted. When no
-        recipient was accepted the transaction is reset so the session can go on."""
-        mail = await self.mail(mail_from)
-        if not mail.is_positive:
-            return SendResult(mail, (), None)
-        rcpts: list[tuple[str, Reply]] = []
-        for rcpt in recipients:
-            rcpts.append((rcpt, await self.rcpt(rcpt)))
-        if not any(reply.is_positive for _, reply in rcpts):
-            try:
-                await self.rset()
-            except SMTPClientError:
-                pass
-            return SendResult(mail, tuple(rcpts), None)
-        return SendResult(mail, tuple(rcpts), await self.data(message))
+        """One transaction, as harness/protocol/smtp/transaction.py plans it, one command at a
+        time: MAIL, RCPT for each recipient, DATA if any was accepted. When no recipient was
+        accepted the transaction is reset so the session can go on."""
+        plan = TransactionPlan(mail_from, recipients, message)
+        steps = plan.start()
+        while plan.outcome is None:
+            (step,) = steps  # one command at a time: each reply decides the next
+            if step.payload is not None:
+                await self.send_raw(step.payload)
+                reply = await self.read_reply()
+                self._advance(END_DATA, reply)
+            elif plan.awaiting == "RSET":
+                try:
+                    reply = await self.command(step.line)
+                except SMTPClientError:
+                    plan.abandon()  # the transaction had failed; the session may go on or not
+                    break
+            else:
+                reply = await self.command(step.line)
+            steps = plan.feed(reply)
+        outcome = plan.outcome
+        assert outcome is not None
+        return SendResult(outcome.mail, tuple(zip(recipients, outcome.rcpts, strict=False)),
+                          outcome.data)

@@ -8,6 +8,8 @@ harness/load/messages.py), but it may be read on another worker than the one tha
 only the master can tell whether an accepted message arrived. The master's `MergedLedger` feeds
 the events of every worker, in the order of their times, into one `Ledger`, whose invariants are
 the same as a single-process run's: HANDOFF-RESPONSIBILITY, DELIVER-ONCE, DELIVER-INTACT.
+The IMAP sessions' invariants (harness/load/imapview.py) are checked on the worker, among its
+own sessions, and come as the violations its users report.
 
 A batch is a dict of lists, strings and numbers only (Locust sends it with msgpack):
 
@@ -16,9 +18,13 @@ A batch is a dict of lists, strings and numbers only (Locust sends it with msgpa
   that worker is later than it;
 - ``events``: ``["a", t, token, mailbox, took]`` accepted, ``["r", t, token]`` refused,
   ``["f", t, token, mailbox, uid, intact, transcript]`` found, ``["e", t, kind]`` an error,
-  ``["v", t, requirement, token, detail, transcripts]`` a violation a user found itself (the IMAP
-  sessions' invariants, say); a transcript is ``[session, [line, ...]]``;
+  ``["v", t, requirement, token, detail, transcripts, role]`` a violation a user found itself
+  (the IMAP sessions' invariants, say; *role* the kind of user, ``"manager"`` or ``"reader"``,
+  "" when not known); a transcript is ``[session, [line, ...]]``;
 - ``imap``: the IMAP command latencies since the last batch, as histogram buckets;
+  ``imap_roles``: those commands by the role of the user that sent them;
+- ``sessions``: the users of each role the worker runs now (IMAP sessions: a reader or manager
+  each);
 - ``drained``: the worker's senders have stopped (no ``a`` event follows); ``final``: its last.
 
 Times are the workers' wall clocks: delivery latency across machines is only as good as their
@@ -32,8 +38,9 @@ import itertools
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.clients.blocking import Ring
@@ -43,6 +50,10 @@ from harness.load.runner import LoadResult
 #: What a worker tells Locust's statistics: (kind, seconds, problem). Kind is "accepted",
 #: "imap" or "error"; problem is the error's kind, or None.
 RequestHook = Callable[[str, float, str | None], None]
+
+#: The first letter of the tokens of the messages managers APPEND themselves (users.Manager),
+#: which no sender's token (hex digits) has: mail that is no sender's, not sent to the master.
+APPENDED_PREFIX = "m"
 
 
 def histogram_delta(histogram: Histogram) -> dict[str, Any]:
@@ -84,17 +95,25 @@ class WorkerLedger(Ledger):
 
     Violations the ledger finds itself (from ``found``) are not sent: the master finds them
     again from the events, with every worker's events at hand; those a user reports with
-    ``violate`` are."""
+    ``violate`` are. *role* tells the role of the user calling (``"reader"``, ``"manager"``),
+    for the IMAP commands and violations by role; ``sessions`` is set by the worker.
+
+    A message a manager APPENDed (APPENDED_PREFIX) is not sent as found, unless damaged: it is
+    no sender's mail, and the master would only count it as mail from elsewhere."""
 
     def __init__(self, worker: str, *, index: int = 0, on_request: RequestHook | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 role: Callable[[], str] | None = None) -> None:
         super().__init__(clock)
-        self.worker, self.index, self.on_request = worker, index, on_request
+        self.worker, self.index, self.on_request, self.role = worker, index, on_request, role
+        #: Users by role that the worker runs now (sent with every batch).
+        self.sessions: dict[str, int] = {}
         self._wall = wall
         self._outbox_lock = threading.Lock()
         self._events: list[list[Any]] = []
         self._imap = Histogram()
+        self._imap_roles: Counter[str] = Counter()
         self._seq = 0
         #: ``.inside``: this thread (greenlet) is in one of the Ledger's own methods, whose
         #: violations are not sent.
@@ -126,10 +145,16 @@ class WorkerLedger(Ledger):
         self._keep(["e", self._wall(), kind])
         self._tell("error", 0.0, kind)
 
-    def imap_command(self, took: float) -> None:
-        super().imap_command(took)
+    def _role(self) -> str:
+        return self.role() if self.role is not None else ""
+
+    def imap_command(self, took: float, command: str = "") -> None:
+        super().imap_command(took, command)
+        role = self._role()
         with self._outbox_lock:
             self._imap.add(took)
+            if role:
+                self._imap_roles[role] += 1
         self._tell("imap", took)
 
     def found(self, token: str, mailbox: str, uid: int, intact: bool,
@@ -139,6 +164,8 @@ class WorkerLedger(Ledger):
             super().found(token, mailbox, uid, intact, ring)
         finally:
             self._local.inside = False
+        if intact and token.startswith(APPENDED_PREFIX):
+            return
         # The transcript only where this worker already knows it is needed (a damaged body):
         # a ring per message found would be most of the traffic.
         transcript = _transcripts([ring]) if ring is not None and not intact else []
@@ -149,16 +176,19 @@ class WorkerLedger(Ledger):
         rings = list(rings)
         super().violate(requirement, token, detail, rings)
         if not getattr(self._local, "inside", False):
-            self._keep(["v", self._wall(), requirement, token, detail, _transcripts(rings)])
+            self._keep(["v", self._wall(), requirement, token, detail, _transcripts(rings),
+                        self._role()])
 
     def take_batch(self, *, drained: bool = False, final: bool = False) -> dict[str, Any]:
         """The events since the last batch, to send to the master."""
         with self._outbox_lock:
             events, self._events = self._events, []
             imap, self._imap = self._imap, Histogram()
+            roles, self._imap_roles = self._imap_roles, Counter()
             self._seq += 1
             return {"worker": self.worker, "index": self.index, "seq": self._seq,
                     "until": self._wall(), "events": events, "imap": histogram_delta(imap),
+                    "imap_roles": dict(roles), "sessions": dict(self.sessions),
                     "drained": drained, "final": final}
 
 
@@ -174,6 +204,13 @@ class WorkerFigures:
     errors: int = 0
     violations: int = 0
     imap_commands: int = 0
+    #: IMAP commands by the role of the user that sent them (``manager``, ``reader``).
+    imap_by_role: dict[str, int] = field(default_factory=dict)
+    #: Users by role it runs, as of its latest batch.
+    sessions: dict[str, int] = field(default_factory=dict)
+    #: The violations its users reported, by requirement; and by role, then requirement.
+    violation_counts: dict[str, int] = field(default_factory=dict)
+    violations_by_role: dict[str, dict[str, int]] = field(default_factory=dict)
     drained: bool = False
     final: bool = False
     #: The ``until`` of its latest batch (its wall clock).
@@ -183,6 +220,10 @@ class WorkerFigures:
         data = asdict(self)
         del data["until"]
         return data
+
+
+def _bump(counts: dict[str, int], key: str, n: int = 1) -> None:
+    counts[key] = counts.get(key, 0) + n
 
 
 _COUNTED = {"a": "accepted", "r": "refused", "f": "found", "e": "errors", "v": "violations"}
@@ -237,8 +278,16 @@ class MergedLedger:
                 setattr(figures, _COUNTED[kind], getattr(figures, _COUNTED[kind]) + 1)
             if kind == "a":
                 self._pending_accepted += 1
+            elif kind == "v":
+                requirement, role = str(event[2]), str(event[6]) if len(event) > 6 else ""
+                _bump(figures.violation_counts, requirement)
+                _bump(figures.violations_by_role.setdefault(role or "user", {}), requirement)
             heapq.heappush(self._pending, (float(event[1]), next(self._serial), worker, event))
         imap = histogram_of(batch.get("imap", {}))
+        for role, n in dict(batch.get("imap_roles") or {}).items():
+            _bump(figures.imap_by_role, str(role), int(n))
+        if "sessions" in batch:
+            figures.sessions = {str(k): int(v) for k, v in dict(batch["sessions"]).items()}
         if imap.count:
             figures.imap_commands += imap.count
             self.ledger.latency["imap"].merge(imap)
@@ -327,6 +376,26 @@ class MergedLedger:
         self.judged = True
         return LoadResult(load_seconds, self.ledger, interrupted, max(now - self.started, 0.0))
 
+    def roles(self) -> dict[str, dict[str, Any]]:
+        """By role of user (``manager``, ``reader``; ``user`` for a violation whose role was
+        not sent): the users running on every worker as of its latest batch, their IMAP
+        commands, and the violations they reported by requirement."""
+        roles: dict[str, dict[str, Any]] = {}
+
+        def role(name: str) -> dict[str, Any]:
+            return roles.setdefault(name, {"sessions": 0, "imap_commands": 0,
+                                           "violation_counts": {}})
+
+        for f in self.workers.values():
+            for name, n in f.sessions.items():
+                role(name)["sessions"] += n
+            for name, n in f.imap_by_role.items():
+                role(name)["imap_commands"] += n
+            for name, counts in f.violations_by_role.items():
+                for requirement, n in counts.items():
+                    _bump(role(name)["violation_counts"], requirement, n)
+        return dict(sorted(roles.items()))
+
     def to_json(self, result: LoadResult) -> dict[str, Any]:
         """`LoadResult.to_json`, and what was merged from where."""
         return {
@@ -334,19 +403,28 @@ class MergedLedger:
             "distributed": {"workers": len(self.workers), "crossed": self.crossed,
                             "unknown_found": self.unknown_found,
                             "late_events": self.late_events,
-                            "batches": sum(f.batches for f in self.workers.values())},
+                            "batches": sum(f.batches for f in self.workers.values()),
+                            "roles": self.roles()},
             "workers": {name: f.to_json() for name, f in sorted(self.workers.items())},
         }
 
     def summary(self, result: LoadResult) -> str:
-        """`LoadResult.summary`, with a line per worker before the verdict."""
+        """`LoadResult.summary`, with a line per role of IMAP user (its sessions, commands
+        and violations by requirement) and a line per worker before the verdict."""
         lines = result.summary().splitlines()
         verdict = lines.pop()
         lines.append(f"  {len(self.workers)} workers; {self.crossed} messages found on "
                      "another worker than the one that sent them")
+        for name, r in self.roles().items():
+            found = ", ".join(f"{k} {n}" for k, n in sorted(r["violation_counts"].items()))
+            lines.append(f"  {name}s: {r['sessions']} sessions, {r['imap_commands']} IMAP "
+                         f"commands, {f'violations {found}' if found else 'no violation'}")
         for name, f in sorted(self.workers.items(), key=lambda item: item[1].index):
+            by_role = ", ".join(f"{n} {k}" for k, n in sorted(f.imap_by_role.items()))
+            violations = "".join(f", {k} {n}" for k, n in sorted(f.violation_counts.items()))
             lines.append(f"  worker {f.index} {name}: {f.accepted} accepted, {f.found} found, "
                          f"{f.refused} refused, {f.errors} errors, {f.imap_commands} IMAP "
-                         f"commands, {f.batches} batches")
+                         f"commands{f' ({by_role})' if by_role else ''}, {f.batches} batches"
+                         f"{violations}")
         lines.append(verdict)
         return "\n".join(lines)

@@ -64,9 +64,13 @@ AGREE = "IMAP-SESSIONS-AGREE"
 NO_EXPUNGE_COMMANDS = frozenset({"FETCH", "STORE", "SEARCH"})
 
 #: The mod-sequences of STOREs remembered for the uniqueness check (oldest forgotten first).
-MODSEQS_KEPT = 20_000
-#: Tokens by UID remembered per mailbox (oldest forgotten first): memory stays flat.
-UIDS_KEPT = 50_000
+MODSEQS_KEPT = 5_000
+#: Tokens by UID, and expunged UIDs, remembered per mailbox (oldest forgotten first): memory
+#: stays flat, and a reused UID is one of the recent ones.
+UIDS_KEPT = 5_000
+#: The transcript rings of the last sessions, kept for the other side of a cross-session
+#: violation (the long-lived tables name sessions; they do not hold their rings).
+RINGS_KEPT = 64
 
 #: Report a violation: requirement, what it is about, detail, the rings of the sessions.
 Report = Callable[[str, str, str, Iterable[Ring | None]], None]
@@ -84,7 +88,7 @@ class _KeywordChange:
     state: bool
     done_at: float
     in_flight: int = 0
-    ring: Ring | None = None
+    owner: str | None = None
 
 
 @dataclass
@@ -97,8 +101,8 @@ class MailboxFacts:
     #: A UIDVALIDITY seen before a change (a message seen again under it with the same UID
     #: means the UIDs persisted).
     previous_validity: set[int] = field(default_factory=set)
-    #: UID → (UIDVALIDITY, token, the ring of the session that saw it).
-    tokens: OrderedDict[int, tuple[int, str, Ring | None]] = field(default_factory=OrderedDict)
+    #: UID → (UIDVALIDITY, token, the session that saw it).
+    tokens: OrderedDict[int, tuple[int, str, str | None]] = field(default_factory=OrderedDict)
     max_uid: int = 0
     #: (message UID, keyword) → the last change by the keyword's owner.
     keywords: dict[tuple[int, str], _KeywordChange] = field(default_factory=dict)
@@ -107,9 +111,24 @@ class MailboxFacts:
     #: Keywords whose STORE by sequence number met a view out of step with the server's: the
     #: server may have changed another message, so their state is no longer known.
     tainted: set[str] = field(default_factory=set)
-    #: mod-sequence → (store id, ring) of the STORE that got it.
-    modseqs: OrderedDict[int, tuple[int, Ring | None]] = field(default_factory=OrderedDict)
+    #: mod-sequence → (store id, session) of the STORE that got it.
+    modseqs: OrderedDict[int, tuple[int, str | None]] = field(default_factory=OrderedDict)
+    #: The rings of the last RINGS_KEPT sessions, by name.
+    rings: OrderedDict[str, Ring] = field(default_factory=OrderedDict)
     _store_ids: int = 0
+
+    def register(self, ring: Ring | None) -> None:
+        """A session begins: its ring can be shown beside another session's violation."""
+        if ring is None:
+            return
+        with self.lock:
+            self.rings[ring.name] = ring
+            while len(self.rings) > RINGS_KEPT:
+                self.rings.popitem(last=False)
+
+    def ring(self, name: str | None) -> Ring | None:
+        """The ring of session *name*, if it is one of the last (call with the lock held)."""
+        return self.rings.get(name) if name is not None else None
 
     def validity(self, value: int, report: Report, ring: Ring | None) -> None:
         """A SELECT reported UIDVALIDITY *value*."""
@@ -153,11 +172,12 @@ class MailboxFacts:
             self.max_uid = max(self.max_uid, uid) if validity == self.uidvalidity else self.max_uid
             known = self.tokens.get(uid)
             if known is None:
-                self.tokens[uid] = (validity, token, ring)
+                self.tokens[uid] = (validity, token, ring.name if ring is not None else None)
                 while len(self.tokens) > UIDS_KEPT:
                     self.tokens.popitem(last=False)
                 return
-            old_validity, old_token, old_ring = known
+            old_validity, old_token, old_name = known
+            old_ring = self.ring(old_name)
             if old_validity == validity and old_token == token:
                 return
             if old_validity == validity:
@@ -169,7 +189,7 @@ class MailboxFacts:
                        f"{validity}, but UID {uid} still names message {token}: the UIDs "
                        "persisted", [ring, old_ring])
                 raise ViewBroken
-            self.tokens[uid] = (validity, token, ring)
+            self.tokens[uid] = (validity, token, ring.name if ring is not None else None)
 
     # -- the managers' keywords and mod-sequences ------------------------------------------------
 
@@ -191,7 +211,8 @@ class MailboxFacts:
                 change = self.keywords[(uid, keyword)]
                 change.in_flight -= 1
                 if state is not None:
-                    change.state, change.done_at, change.ring = state, now, ring
+                    change.state, change.done_at = state, now
+                    change.owner = ring.name if ring is not None else None
                 else:
                     change.done_at = float("inf")  # unknown until the owner stores it again
 
@@ -206,7 +227,7 @@ class MailboxFacts:
                 return False, None  # never set by its owner
             if change.in_flight or change.done_at >= since:
                 return None
-            return change.state, change.ring
+            return change.state, self.ring(change.owner)
 
     def taint(self, keyword: str) -> None:
         """A STORE of *keyword* by sequence number went to a view the server no longer
@@ -230,14 +251,14 @@ class MailboxFacts:
         with self.lock:
             other = self.modseqs.get(value)
             if other is None:
-                self.modseqs[value] = (store, ring)
+                self.modseqs[value] = (store, ring.name if ring is not None else None)
                 while len(self.modseqs) > MODSEQS_KEPT:
                     self.modseqs.popitem(last=False)
                 return
             if other[0] == store:
                 return  # one STORE, several messages
             report(MODSEQ_UNIQUE, self.name, f"two STOREs got mod-sequence {value}",
-                   [ring, other[1]])
+                   [ring, self.ring(other[1])])
         raise ViewBroken
 
 
@@ -260,6 +281,9 @@ class SessionView:
     max_uid: int = 0
     #: UIDs the session was told were expunged (by EXPUNGE).
     expunged: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.facts.register(self.ring)
 
     def _fail(self, requirement: str, detail: str) -> ViewBroken:
         self.report(requirement, self.facts.name, detail, [self.ring])

@@ -152,6 +152,9 @@ class _Sent:
     at: float
 
 
+#: Command names the per-command IMAP latencies keep (a server's odd answers cannot grow it).
+MAX_COMMAND_NAMES = 32
+
 #: Seconds a delivered message is remembered, to see a second copy of it (DELIVER-ONCE): past
 #: that, memory stays flat however long the run, and a copy that comes later is not seen.
 DUPLICATE_WINDOW = 300.0
@@ -186,6 +189,10 @@ class Ledger:
         self.refused_but_arrived = 0
         self.latency: dict[str, Histogram] = {"submit": Histogram(), "delivery": Histogram(),
                                               "imap": Histogram()}
+        #: IMAP latency by command name, submission latency by step (at most
+        #: MAX_COMMAND_NAMES names each).
+        self.imap_commands: dict[str, Histogram] = {}
+        self.smtp_commands: dict[str, Histogram] = {}
 
     def accepted(self, token: str, mailbox: str, took: float) -> None:
         with self._lock:
@@ -205,9 +212,27 @@ class Ledger:
             self.errors[kind] += 1
             self.timeline.count(self._clock(), "errors")
 
-    def imap_command(self, took: float) -> None:
+    def smtp_command(self, took: float, step: str) -> None:
+        """A step of a submission session (connect, EHLO, STARTTLS, AUTH, transaction) took
+        *took* seconds."""
+        with self._lock:
+            self._by_name(self.smtp_commands, step, took)
+
+    @staticmethod
+    def _by_name(table: dict[str, Histogram], name: str, took: float) -> None:
+        histogram = table.get(name)
+        if histogram is None and len(table) < MAX_COMMAND_NAMES:
+            histogram = table[name] = Histogram()
+        if histogram is not None:
+            histogram.add(took)
+
+    def imap_command(self, took: float, command: str = "") -> None:
+        """An IMAP command took *took* seconds; *command* is its name (``UID FETCH``), for the
+        latencies per command."""
         with self._lock:
             self.latency["imap"].add(took)
+            if command:
+                self._by_name(self.imap_commands, command, took)
             now = self._clock()
             self.timeline.count(now, "imap")
             self.timeline.latency(now, "imap", took)

@@ -6,7 +6,14 @@ locustfile to point Locust at is harness/load/locustfile.py.
   its first account), one session of up to 100 messages per task;
 - `InjectorUser`: the same without AUTH, into the receiver's MX (an MX injector);
 - `ReaderUser`: a `users.Reader` on every recipient's INBOX, each in a greenlet of its own, for
-  as long as the user runs: every message is read wherever a reader user runs.
+  as long as the user runs: every message is read wherever a reader user runs;
+- `ManagerUser`: one per worker (the master sets its ``fixed_count`` to the number of workers
+  when the test starts), running ``--mailharness-managers`` `users.Manager` sessions per
+  recipient's INBOX (default 2; 0: none), each in a greenlet of its own. The managers of one
+  worker share its `MailboxFacts` of the mailbox, as the readers do; managers of different
+  workers never share a keyword nor a message: worker *w*'s keywords are ``$LoadW<w>M<i>``
+  (Locust's worker index), and its managers act only on the messages whose UID modulo
+  (workers × managers) falls in the worker's share (`_Worker.start_managers`).
 
 Each worker keeps its own `distributed.WorkerLedger` and sends it to the master every second as
 a batch of events (Locust's custom messages); the master merges them (`MergedLedger`). When the
@@ -14,7 +21,8 @@ test stops, the master first tells the workers to stop sending (``mailharness_dr
 for every worker's senders to stop and then for the last messages to arrive (the delivery
 timeout), gives the verdict, writes the merged results and a summary, and only then lets Locust
 stop the users. Submissions, IMAP commands and failed sessions also go to Locust's own
-statistics (request types SMTP and IMAP), so its UI and CSV show them.
+statistics (request types SMTP and IMAP, names ``reader`` and ``manager``), so its UI and CSV
+show them.
 
 Importing this module needs Locust, which patches the standard library for gevent: import it
 only in a Locust process, never in one that runs the reference agents."""
@@ -49,7 +57,7 @@ from harness.clients.blocking import BlockingClientError
 from harness.load.distributed import MergedLedger, WorkerLedger
 from harness.load.imapview import MailboxFacts
 from harness.load.runner import LoadError, check_addresses, mailboxes, timeline_interval
-from harness.load.users import Budget, Reader, Sender, error_kind
+from harness.load.users import Budget, Manager, Reader, Sender, error_kind
 from harness.targets import Target, TargetError, load_target
 
 logger = logging.getLogger("mailharness.locust")
@@ -64,6 +72,9 @@ DRAIN_FLUSH_INTERVAL = 0.25
 #: How long the master waits for every worker's senders to stop.
 DRAIN_TIMEOUT = 30.0
 MAX_BACKOFF = 2.0
+#: Master to workers, in the options it sends with the spawn: Locust worker id -> the
+#: worker's position among the workers at the start of the test (the managers' shares).
+PLAN = "mailharness_manager_plan"
 
 
 def _listen(hook: object, handler: Callable[..., None]) -> None:
@@ -91,6 +102,9 @@ def _arguments(parser: argparse.ArgumentParser, **_: object) -> None:
                        help="octets per message, about (default 1500)")
     group.add_argument("--mailharness-max-messages", metavar="N", type=int, default=100_000,
                        help="messages each worker's senders may send at most (default 100000)")
+    group.add_argument("--mailharness-managers", metavar="N", type=int, default=2,
+                       help="IMAP managers per mailbox on each worker, in its one ManagerUser "
+                            "(default 2; 0: none)")
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ class Options:
     allow_remote: bool = False
     size: int = 1500
     max_messages: int = 100_000
+    managers: int = 2
 
     @classmethod
     def of(cls, environment: Environment) -> Options:
@@ -113,7 +128,8 @@ class Options:
         return cls(target=get("target", None), results=get("results", None),
                    delivery_timeout=None if timeout is None else float(timeout),
                    allow_remote=bool(get("allow_remote", False)), size=int(get("size", 1500)),
-                   max_messages=int(get("max_messages", 100_000)))
+                   max_messages=int(get("max_messages", 100_000)),
+                   managers=int(get("managers", 2)))
 
     def load(self) -> Target:
         """The target, checked as `mailharness load` checks it; TargetError or LoadError."""
@@ -124,6 +140,8 @@ class Options:
                             "--mailharness-max-messages positive")
         if self.delivery_timeout is not None and self.delivery_timeout < 0:
             raise LoadError("--mailharness-delivery-timeout must not be negative")
+        if self.managers < 0:
+            raise LoadError("--mailharness-managers must not be negative")
         target = load_target(Path(self.target))
         check_addresses(target, self.allow_remote)
         return target
@@ -147,17 +165,73 @@ class _Worker:
         self.environment, self.target, self.options = environment, target, options
         self.id = str(getattr(runner, "client_id", "local"))
         self.ledger = WorkerLedger(self.id, index=int(getattr(runner, "worker_index", 0)),
-                                   on_request=self._request)
+                                   on_request=self._request, role=lambda: _ROLE.get()[1])
         self.mailboxes = mailboxes(target)
-        #: What this worker's sessions learn of each mailbox, shared by its readers as in
-        #: `mailharness load` (imapview: the IMAP invariants across sessions of one process).
+        #: What this worker's sessions learn of each mailbox, shared by its readers and
+        #: managers as in `mailharness load` (imapview: the IMAP invariants across sessions of
+        #: one process).
         self.facts = {a.address: MailboxFacts(f"{a.address} INBOX") for a, _ in self.mailboxes}
+        plan = getattr(environment.parsed_options, PLAN, None)
+        #: Locust worker id -> position, from the master (none: this worker alone).
+        self.plan: dict[str, int] = {str(k): int(v) for k, v in dict(plan or {}).items()}
+        self.managing = False
         self.budget = Budget.of(options.max_messages)
         self.drain = threading.Event()
         #: Sender sessions under way (DRAIN waits for none).
         self.sessions = 0
         self.interval = FLUSH_INTERVAL
         self._flusher = gevent.spawn(self._flush)
+
+    def share(self) -> tuple[int, int]:
+        """This worker's position among the workers of the plan, and their number. A worker
+        the plan does not name (one that joined after the start) shares a position with
+        another: their managers then act on the same messages, each with its own keywords,
+        which the checks still allow (each worker judges only its own keywords)."""
+        if not self.plan:
+            return 0, 1
+        if self.id in self.plan:
+            return self.plan[self.id], len(self.plan)
+        logger.warning("mailharness: worker %s joined after the test started: its managers "
+                       "share the messages of another worker's", self.id)
+        return self.ledger.index % len(self.plan), len(self.plan)
+
+    def start_managers(self, stop: threading.Event) -> list[Manager]:
+        """The managers of this worker, for its first ManagerUser (none for another, or with
+        ``--mailharness-managers 0``): *n* per mailbox, manager *i* toggling the keyword
+        ``$LoadW<w>M<i>`` (w: Locust's worker index, unique to the worker) and acting on the
+        messages whose UID modulo ``workers × n`` is ``position × n + i``, so that no two
+        managers anywhere change one message; the checks across sessions (IMAP-SESSIONS-AGREE,
+        IMAP-CONDSTORE-MODSEQ-UNIQUE) are among the sessions of this worker, which are the
+        ones its MailboxFacts know."""
+        n = self.options.managers
+        if self.managing or n <= 0:
+            return []
+        self.managing = True
+        position, workers = self.share()
+        w = self.ledger.index
+        managers = []
+        for account, endpoint in self.mailboxes:
+            for i in range(n):
+                manager = Manager(self.target, self.ledger, stop, account=account,
+                                  imaps=endpoint, facts=self.facts[account.address], index=i,
+                                  of=n, rng=random.Random(), keyword_prefix=f"$LoadW{w}M",
+                                  share=(position * n + i, workers * n))
+                manager.name = f"manager {w}.{i}"
+                managers.append(manager)
+        self.count_sessions("manager", len(managers))
+        logger.info("mailharness: worker %s: %d managers per mailbox, keywords $LoadW%dM<i>, "
+                    "UIDs modulo %d in %d..%d", self.id, n, w, workers * n, position * n,
+                    position * n + n - 1)
+        return managers
+
+    def stop_managers(self, managers: list[Manager]) -> None:
+        if managers:
+            self.managing = False
+            self.count_sessions("manager", -len(managers))
+
+    def count_sessions(self, role: str, n: int) -> None:
+        sessions = self.ledger.sessions
+        sessions[role] = max(sessions.get(role, 0) + n, 0)
 
     def _request(self, kind: str, seconds: float, problem: str | None) -> None:
         request_type, name, octets = _ROLE.get()
@@ -298,6 +372,8 @@ class ReaderUser(User):
         readers = [Reader(worker.target, worker.ledger, self.stop_reading, account=account,
                           imaps=endpoint, facts=worker.facts[account.address])
                    for account, endpoint in worker.mailboxes]
+        self.worker, self.readers = worker, len(readers)
+        worker.count_sessions("reader", len(readers))
         self.greenlets = [gevent.spawn(self._read, reader) for reader in readers]
 
     @staticmethod
@@ -313,6 +389,46 @@ class ReaderUser(User):
         self.stop_reading.set()
         gevent.joinall(self.greenlets, timeout=1.0)
         gevent.killall(self.greenlets, block=True, timeout=2.0)
+        if self.greenlets:
+            self.worker.count_sessions("reader", -self.readers)
+
+
+class ManagerUser(User):
+    """The worker's IMAP managers (`users.Manager`, `_Worker.start_managers`), each in a
+    greenlet of its own, for as long as the user runs: STORE of their own keywords on their
+    own share of the messages, NOOP checks of each other's, FETCH 1:*, SEARCH, COPY, MOVE,
+    APPEND and EXPUNGE, every response checked (imapview). One per worker: the master sets
+    ``fixed_count`` to the number of workers when the test starts (Locust hands the fixed
+    users out round-robin, before the weighted ones), and a second one on a worker would add
+    no manager."""
+
+    fixed_count = 1
+    wait_time = constant(1)
+
+    def on_start(self) -> None:
+        self.stop_managing = threading.Event()
+        self.managers: list[Manager] = []
+        self.greenlets: list[gevent.Greenlet] = []
+        self.worker: _Worker | None = None
+        self.worker = _worker(self.environment)
+        self.managers = self.worker.start_managers(self.stop_managing)
+        self.greenlets = [gevent.spawn(self._manage, manager) for manager in self.managers]
+
+    @staticmethod
+    def _manage(manager: Manager) -> None:
+        _ROLE.set(("IMAP", "manager", 0))
+        manager.run()
+
+    @task
+    def watch(self) -> None:
+        """Nothing: the managers run in their greenlets."""
+
+    def on_stop(self) -> None:
+        self.stop_managing.set()
+        gevent.joinall(self.greenlets, timeout=1.0)
+        gevent.killall(self.greenlets, block=True, timeout=2.0)
+        if self.worker is not None:
+            self.worker.stop_managers(self.managers)
 
 
 # --- the master ---------------------------------------------------------------------------
@@ -412,10 +528,27 @@ def _on_drain(environment: Environment, msg: Message, **_: object) -> None:
         _PROCESS.worker.on_drain()
 
 
+def _plan_managers(environment: Environment, options: Options) -> None:
+    """Before the users are handed out (Locust fires test_start first): one ManagerUser per
+    worker, or none with ``--mailharness-managers 0``, and each worker's position among the
+    workers, sent to them with the options (PLAN)."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        nodes = [*runner.clients.ready, *runner.clients.running, *runner.clients.spawning]
+        ids = sorted((str(n.id) for n in nodes), key=runner.get_worker_index)
+    else:
+        ids = [str(getattr(runner, "client_id", "local"))]
+    ManagerUser.fixed_count = len(ids) if options.managers > 0 else 0
+    ManagerUser.weight = 1 if options.managers > 0 else 0  # weight 0, fixed 0: never spawned
+    if environment.parsed_options is not None:
+        setattr(environment.parsed_options, PLAN, {id_: n for n, id_ in enumerate(ids)})
+
+
 def _on_test_start(environment: Environment, **_: object) -> None:
     runner, options = environment.runner, Options.of(environment)
     if _is_master(runner) and _PROCESS.master_target is not None:
         _PROCESS.master = _Master(environment, _PROCESS.master_target, options)
+        _plan_managers(environment, options)
     if _is_worker(runner):
         # The master's options are here now (Locust sends them with the first spawn).
         try:

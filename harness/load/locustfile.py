@@ -7,8 +7,9 @@
 
 Without --master or --worker, one process is both. Name classes after the file to run only
 those (``SubmissionUser ReaderUser``); a run needs at least one reader user somewhere, or
-nothing is found."""
+nothing is found. ``ManagerUser`` is one per worker (its managers, ``--mailharness-managers``
+per mailbox, work on the mailboxes together)."""
 
-from harness.load.locust_users import InjectorUser, ReaderUser, SubmissionUser
+from harness.load.locust_users import InjectorUser, ManagerUser, ReaderUser, SubmissionUser
 
-__all__ = ["InjectorUser", "ReaderUser", "SubmissionUser"]
+__all__ = ["InjectorUser", "ManagerUser", "ReaderUser", "SubmissionUser"]

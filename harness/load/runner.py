@@ -121,6 +121,8 @@ class LoadResult:
             "rates": {"accepted_per_second": counts["accepted"] / self.seconds if self.seconds else 0.0},
             "latency": {k: v.summary() for k, v in self.ledger.latency.items()},
             "histograms": {k: v.to_json() for k, v in self.ledger.latency.items()},
+            "imap_commands": {k: v.summary() for k, v in sorted(self.ledger.imap_commands.items())},
+            "smtp_commands": {k: v.summary() for k, v in sorted(self.ledger.smtp_commands.items())},
             "timeline": self.ledger.timeline.to_json(self.ledger.timeline.started + self.ended),
             "load_seconds": round(self.seconds, 3),
             "errors": dict(self.ledger.errors),
@@ -142,6 +144,13 @@ class LoadResult:
             lines.append(f"  {kind:9} p50 {1000 * s['p50']:8.1f} ms  p90 {1000 * s['p90']:8.1f} ms  "
                          f"p99 {1000 * s['p99']:8.1f} ms  max {1000 * s['max']:8.1f} ms  "
                          f"({int(s['count'])})")
+        for what, table in (("submission by step", self.ledger.smtp_commands),
+                            ("imap by command", self.ledger.imap_commands)):
+            by_name = sorted(table.items(), key=lambda kv: -kv[1].count)
+            if by_name:
+                lines.append(f"  {what}, p50/p99 ms: " + ", ".join(
+                    f"{name} {1000 * h.percentile(0.5):.1f}/{1000 * h.percentile(0.99):.1f} "
+                    f"({h.count})" for name, h in by_name[:8]))
         for kind, n in sorted(self.ledger.errors.items()):
             lines.append(f"  error {kind}: {n}")
         for requirement, n in sorted(self.ledger.violation_counts.items()):

@@ -125,22 +125,36 @@ class Sender(User):
         self.endpoint = endpoint or provider.submission or provider.submissions
         self.address = account.address if account is not None else INJECTOR_SENDER
 
+    def _step(self, name: str, started: float) -> float:
+        """Record how long step *name* of the session took; the time now."""
+        now = time.monotonic()
+        self.ledger.smtp_command(now - started, name)
+        return now
+
     def _connect(self) -> BlockingSMTP:
         context = self.target.client_ssl_context()
         endpoint = self.endpoint
         if endpoint is None:
             raise BlockingClientError("the target has no endpoint to send to")
+        started = time.monotonic()
         smtp = BlockingSMTP.connect(endpoint.host, endpoint.port, implicit_tls=endpoint.implicit_tls,
                                     ssl_context=context, server_hostname=endpoint.host,
                                     local_hostname="load.mailharness.invalid")
-        smtp.ehlo()
-        if not smtp.is_tls and smtp.supports("STARTTLS") and not self.target.allow_plaintext:
-            smtp.starttls(context, endpoint.host)
-        if self.account is not None:
-            reply = smtp.auth_plain(self.account.user, self.account.password)
-            if reply.code != 235:
-                smtp.close()
-                raise BlockingClientError(f"AUTH answered {reply.code}")
+        try:
+            started = self._step("connect", started)  # TCP, TLS if implicit, the greeting
+            smtp.ehlo()
+            started = self._step("EHLO", started)
+            if not smtp.is_tls and smtp.supports("STARTTLS") and not self.target.allow_plaintext:
+                smtp.starttls(context, endpoint.host)
+                started = self._step("STARTTLS", started)  # the handshake and EHLO again
+            if self.account is not None:
+                reply = smtp.auth_plain(self.account.user, self.account.password)
+                self._step("AUTH", started)
+                if reply.code != 235:
+                    raise BlockingClientError(f"AUTH answered {reply.code}")
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
     def session(self) -> None:
@@ -161,6 +175,7 @@ class Sender(User):
                 message = make_message(token, self.address, recipient, size, self.rng)
                 started = time.monotonic()
                 sent = smtp.send(self.address, [recipient], message)
+                self._step("transaction", started)  # MAIL to the reply after the data
                 if sent.accepted:
                     self.ledger.accepted(token, recipient, time.monotonic() - started)
                 else:
@@ -223,7 +238,7 @@ class _ImapUser(User):
         OK ends the session (counted as an error)."""
         started = time.monotonic()
         result = imap.command(command, *literals)
-        self.ledger.imap_command(time.monotonic() - started)
+        self.ledger.imap_command(time.monotonic() - started, _command_name(command))
         if absorb and self.view is not None:
             self._fetched = self.view.absorb(_command_name(command), result)
         code = result.tagged.code
@@ -239,7 +254,10 @@ class _ImapUser(User):
         token and digest; the UIDs read."""
         assert self.view is not None
         start = self.next_uid
-        self._command(imap, f"UID FETCH {start}:* (UID FLAGS BODY.PEEK[])")
+        # A reader reads as a mail client does, BODY[] setting \Seen (RFC 9051 §6.4.5); a
+        # manager peeks.
+        section = "BODY.PEEK[]" if self.keeps_tokens else "BODY[]"
+        self._command(imap, f"UID FETCH {start}:* (UID FLAGS {section})")
         read = []
         for uid, items in sorted(self._fetched.items()):
             body = items.get("BODY[]")
@@ -305,7 +323,7 @@ class Reader(_ImapUser):
                 if idle:
                     started = time.monotonic()
                     result = imap.idle(self.poll)
-                    self.ledger.imap_command(time.monotonic() - started)
+                    self.ledger.imap_command(time.monotonic() - started, "IDLE")
                     self.view.absorb("IDLE", result)
                     if not result.ok:
                         raise BlockingClientError(f"IDLE answered {result.tagged.status}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
+from collections.abc import Callable
 
 from harness.protocol.imap.commands import (
     Command,
@@ -305,10 +306,10 @@ async def _fetch(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result | Non
             # RFC 9051 §6.4.5: BODY[<section>] — "The \Seen flag is implicitly set; if this
             # causes the flags to change, they SHOULD be included as part of the FETCH
             # responses."
-            new = info.flags | {_SEEN}
             try:
                 # Off the event loop: the store fsyncs, and other sessions must not wait.
-                modseq = await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new)
+                new, modseq = await _change_flags(s, user, sel.name, uid, info.flags,
+                                                  lambda f: f | {_SEEN})
             except NoSuchMessage:
                 missing = True
                 continue
@@ -405,21 +406,22 @@ async def _store(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
             # goes into the MODIFIED response code.
             modified.append(uid if uid_cmd else seq)
             continue
-        if mode == "+":
-            new = info.flags | change
-        elif mode == "-":
-            new = info.flags - change
-        else:
-            new = change
-        modseq = info.modseq
+        def apply(flags: frozenset[str], mode: str = mode) -> frozenset[str]:
+            if mode == "+":
+                return flags | change
+            if mode == "-":
+                return flags - change
+            return change
+
+        new, modseq = apply(info.flags), info.modseq
         if new != info.flags:
             try:
                 # Off the event loop: the store fsyncs, and other sessions must not wait.
                 # quirk imap_modseq_race: the mod-sequence from the mailbox's version when this
                 # session last looked, which another session's STORE may have taken since
                 stale = sel.seen_version if s.config.has_quirk("imap_modseq_race") else None
-                modseq = await asyncio.to_thread(s.store.set_flags, user, sel.name, uid, new,
-                                                 stale_version=stale)
+                new, modseq = await _change_flags(s, user, sel.name, uid, info.flags, apply,
+                                                  stale_version=stale)
             except NoSuchMessage:
                 missing = True
                 continue
@@ -451,6 +453,23 @@ async def _store(s: HandlerContext, cmd: Command, uid_cmd: bool) -> Result:
     if missing:
         return Result("NO", "some messages no longer exist", "EXPUNGEISSUED")
     return Result("OK", f"{cmd.name} completed")
+
+
+async def _change_flags(s: HandlerContext, user: str, mailbox: str, uid: int,
+                        snapshot: frozenset[str],
+                        change: Callable[[frozenset[str]], frozenset[str]], *,
+                        stale_version: int | None = None) -> tuple[frozenset[str], int]:
+    """Apply *change* to the message's flags as they are in the store now, atomically (RFC 9051
+    §6.4.6: +FLAGS adds to the flags, -FLAGS removes; a change another session made meanwhile
+    stays); the new flags and mod-sequence. Quirk imap_flags_lost_update: the flags are
+    computed from the command's *snapshot* and written over whatever is there."""
+    if s.config.has_quirk("imap_flags_lost_update"):
+        new = change(snapshot)
+        modseq = await asyncio.to_thread(s.store.set_flags, user, mailbox, uid, new,
+                                         stale_version=stale_version)
+        return new, modseq
+    return await asyncio.to_thread(s.store.change_flags, user, mailbox, uid, change,
+                                   stale_version=stale_version)
 
 
 async def store(s: HandlerContext, cmd: Command) -> Result:

@@ -117,6 +117,13 @@ class MailStore(Protocol):
         the message's own), not from the mailbox's version under the lock."""
         ...
 
+    def change_flags(self, user: str, name: str, uid: int,
+                     change: Callable[[frozenset[str]], frozenset[str]], *,
+                     stale_version: int | None = None) -> tuple[frozenset[str], int]:
+        """Give the message ``change(flags)``, *flags* read under the store's lock, so that a
+        change another session made meanwhile is kept; the new flags and the mod-sequence."""
+        ...
+
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]: ...
 
     def vanished(self, user: str, name: str, since: int) -> list[int]:

@@ -11,7 +11,7 @@ import secrets
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -261,21 +261,36 @@ class MaildirStore(StoreBase):
             index = self._user(user)
             row = self._row(index, normalize_mailbox_name(name))
             base, location, _ = self._message(index, row.name, uid)
-            for attempt in range(3):
-                path = self._locate(index.directory / row.dirname, base, location)
-                try:
-                    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-                except FileNotFoundError as exc:
-                    # Renamed (a flag change in another process) between the look and the
-                    # open: look again.
-                    if attempt == 2:
-                        raise StorageError(f"cannot read message {uid}: {exc}") from exc
-                    continue
-                except OSError as exc:
-                    raise StorageError(f"cannot read message {uid}: {exc}") from exc
-                with open(fd, "rb") as f:
-                    return f.read()
-            raise AssertionError("unreachable")
+            data = self._read_file(index.directory / row.dirname, base, location)
+            if data is not None:
+                return data
+            # The file is gone. An expunge in another process removes the files first and then
+            # the rows, under the user's write lock: once that lock is ours the index tells
+            # whether the message was expunged (NoSuchMessage, RFC 5530 EXPUNGEISSUED) or its
+            # file is lost (a storage failure).
+            with self._writing(user) as index:
+                row = self._row(index, normalize_mailbox_name(name))
+                base, location, _ = self._message(index, row.name, uid)
+                data = self._read_file(index.directory / row.dirname, base, location)
+                if data is None:
+                    raise StorageError(f"cannot read message {uid}: its file {base} is missing")
+                return data
+
+    def _read_file(self, mailbox_dir: Path, base: str, location: str) -> bytes | None:
+        """The message file's content; None when it is not there."""
+        for _ in range(3):
+            path = self._find(mailbox_dir, base, location)
+            if path is None:
+                return None
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            except FileNotFoundError:
+                continue  # renamed (a flag change in another process) since the look: again
+            except OSError as exc:
+                raise StorageError(f"cannot read message file {base}: {exc}") from exc
+            with open(fd, "rb") as f:
+                return f.read()
+        return None
 
     def append(
         self,
@@ -353,15 +368,23 @@ class MaildirStore(StoreBase):
 
     def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str], *,
                   stale_version: int | None = None) -> int:
-        new = normalize_flags(flags)
+        return self.change_flags(user, name, uid, lambda _: flags,
+                                 stale_version=stale_version)[1]
+
+    def change_flags(self, user: str, name: str, uid: int,
+                     change: Callable[[frozenset[str]], frozenset[str]], *,
+                     stale_version: int | None = None) -> tuple[frozenset[str], int]:
         with self._writing(user) as index:
             row = self._row(index, normalize_mailbox_name(name))
             base, location, old = self._message(index, row.name, uid)
+            # Under the writer's lock, from the flags as they are now: a change another session
+            # made a moment ago is kept (a STORE +FLAGS adds to it, never writes over it).
+            new = normalize_flags(change(old))
             if old == new:
                 (modseq,) = index.conn.execute(
                     "SELECT modseq FROM messages WHERE mailbox = ? AND uid = ?", (row.name, uid)
                 ).fetchone()
-                return int(modseq)
+                return old, int(modseq)
             mailbox_dir = index.directory / row.dirname
             new_location = file_location(base, new, in_new=False)
             if new_location != location:
@@ -392,7 +415,7 @@ class MaildirStore(StoreBase):
                     "UPDATE mailboxes SET version = version + 1 WHERE name = ?", (row.name,)
                 )
         self._notify(user, [row.name])
-        return modseq
+        return new, modseq
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]:
         wanted = set(uids)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -174,14 +174,20 @@ class MemoryStore(StoreBase):
 
     def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str], *,
                   stale_version: int | None = None) -> int:
-        new = normalize_flags(flags)
+        return self.change_flags(user, name, uid, lambda _: flags,
+                                 stale_version=stale_version)[1]
+
+    def change_flags(self, user: str, name: str, uid: int,
+                     change: Callable[[frozenset[str]], frozenset[str]], *,
+                     stale_version: int | None = None) -> tuple[frozenset[str], int]:
         with self._lock:
             box = self._mailbox(user, name)
             message = box.messages.get(uid)
             if message is None:
                 raise NoSuchMessage(uid)
+            new = normalize_flags(change(message.flags))
             if message.flags == new:
-                return message.modseq
+                return new, message.modseq
             message.flags = new
             box.version += 1
             if stale_version is not None:  # quirk imap_modseq_race
@@ -190,7 +196,7 @@ class MemoryStore(StoreBase):
                 message.modseq = box.version
             modseq = message.modseq
         self._notify(user, [normalize_mailbox_name(name)])
-        return modseq
+        return new, modseq
 
     def expunge(self, user: str, name: str, uids: Iterable[int]) -> list[int]:
         wanted = set(uids)

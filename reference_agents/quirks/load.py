@@ -19,6 +19,9 @@ LOAD_QUIRKS: tuple[Quirk, ...] = (
     Quirk("imap_expunge_unannounced", "imap", ("IMAP-SEQ-UID-STABLE",),
           "a message another session expunged leaves this session's view without an "
           "untagged EXPUNGE, and the numbers shift under it"),
+    Quirk("imap_flags_lost_update", "imap", ("IMAP-SESSIONS-AGREE",),
+          "STORE and FETCH's implicit \\Seen write the flags computed from the command's "
+          "snapshot over what is there, so another session's change made meanwhile is lost"),
     Quirk("imap_modseq_race", "imap", ("IMAP-CONDSTORE-MODSEQ-UNIQUE",),
           "STORE takes its mod-sequence from the mailbox's version when the session last "
           "looked, so STOREs from two sessions get the same one"),

@@ -21,6 +21,7 @@ CATCHES_LOAD: dict[str, str] = {
     "mda_racing_delivery_torn": "DELIVER-INTACT",
     "imap_expunge_unannounced": "IMAP-SEQ-UID-STABLE",
     "imap_modseq_race": "IMAP-CONDSTORE-MODSEQ-UNIQUE",
+    "imap_flags_lost_update": "IMAP-SESSIONS-AGREE",
 }
 
 #: Quirks whose home test is elsewhere (the stateful model, suites/flow) that load catches too.

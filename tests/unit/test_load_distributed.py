@@ -5,8 +5,11 @@ sent or read a message and in whatever order the batches come."""
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
+import threading
+from typing import Any, cast
 
 from harness.clients.blocking import Ring
 from harness.load.distributed import (
@@ -15,7 +18,10 @@ from harness.load.distributed import (
     histogram_delta,
     histogram_of,
 )
+from harness.load.imapview import MailboxFacts, SessionView
 from harness.load.ledger import Histogram, Ledger
+from harness.load.users import Manager
+from harness.targets import Account
 
 BOB, CAROL = "bob@example.net", "carol@example.org"
 
@@ -171,6 +177,7 @@ def test_a_users_own_violation_is_sent_with_its_transcript_and_the_ledgers_are_n
     w1.found("t1", BOB, 2, False, ring)  # the ledger's own: a duplicate and a damaged body
     batch = w1.take_batch()
     assert [e[0] for e in batch["events"]] == ["v", "a", "f", "f"]
+    assert batch["events"][0][6] == ""  # no role told
     assert batch["events"][3][6] == [["manager 1", list(ring.snapshot())]]
     assert json.loads(json.dumps(batch)) == batch  # lists, strings and numbers only
     master.add(batch)
@@ -198,10 +205,100 @@ def test_the_results_have_the_shape_of_a_single_runs_and_name_the_workers() -> N
     assert data["workers"]["host-a_1"]["accepted"] == 1
     assert data["workers"]["host-b_2"] == {
         "index": 1, "batches": 1, "accepted": 0, "refused": 0, "found": 1, "errors": 0,
-        "violations": 0, "imap_commands": 0, "drained": False, "final": False}
+        "violations": 0, "imap_commands": 0, "imap_by_role": {}, "sessions": {},
+        "violation_counts": {}, "violations_by_role": {}, "drained": False, "final": False}
+    assert data["distributed"]["roles"] == {}
     lines = master.summary(result).splitlines()
     assert lines[-1] == "load: no invariant violated"
     assert any(line.startswith("  worker 1 host-b_2: 0 accepted, 1 found") for line in lines)
+
+
+def test_manager_activity_and_violations_by_role_reach_the_master() -> None:
+    """IMAP commands and the violations users report, by the role of the user (a reader or a
+    manager), per worker and over all; the sessions each worker runs, as of its last batch."""
+    clock = Clock()
+    master = MergedLedger(clock.now)
+    roles = {"w1": "manager", "w2": "manager"}
+    w1 = WorkerLedger("w1", index=0, clock=clock, wall=clock, role=lambda: roles["w1"])
+    w2 = WorkerLedger("w2", index=1, clock=clock, wall=clock, role=lambda: roles["w2"])
+    w1.sessions.update(manager=4, reader=2)
+    w2.sessions.update(manager=4)
+    for _ in range(3):
+        w1.imap_command(0.01, "UID STORE")
+    w2.imap_command(0.01, "NOOP")
+    roles["w1"] = "reader"
+    w1.imap_command(0.01, "IDLE")
+    ring = Ring("manager 1.0 7")
+    w2.violate("IMAP-SESSIONS-AGREE", "bob INBOX", "manager 1.0: UID 3 ...", [ring])
+    w2.violate("IMAP-SESSIONS-AGREE", "bob INBOX", "manager 1.1: UID 5 ...", [])
+    roles["w1"] = "manager"
+    w1.violate("IMAP-NO-EXPUNGE-DURING-FETCH", "bob INBOX", "manager 0.0: ...", [])
+    batch = w2.take_batch()
+    assert batch["imap_roles"] == {"manager": 1} and batch["sessions"] == {"manager": 4}
+    assert batch["events"][0][6] == "manager"
+    master.add(batch)
+    master.add(w1.take_batch())
+    result = master.judge(now=clock.now + 1, load_seconds=1, waited_out=True)
+    assert dict(result.ledger.violation_counts) == {"IMAP-SESSIONS-AGREE": 2,
+                                                    "IMAP-NO-EXPUNGE-DURING-FETCH": 1}
+    data = json.loads(json.dumps(master.to_json(result)))
+    assert data["distributed"]["roles"] == {
+        "manager": {"sessions": 8, "imap_commands": 4, "violation_counts": {
+            "IMAP-SESSIONS-AGREE": 2, "IMAP-NO-EXPUNGE-DURING-FETCH": 1}},
+        "reader": {"sessions": 2, "imap_commands": 1, "violation_counts": {}}}
+    assert data["workers"]["w1"]["imap_by_role"] == {"manager": 3, "reader": 1}
+    assert data["workers"]["w2"]["violation_counts"] == {"IMAP-SESSIONS-AGREE": 2}
+    assert data["workers"]["w2"]["violations_by_role"] == {
+        "manager": {"IMAP-SESSIONS-AGREE": 2}}
+    summary = master.summary(result).splitlines()
+    assert ("  managers: 8 sessions, 4 IMAP commands, violations IMAP-NO-EXPUNGE-DURING-FETCH 1, "
+            "IMAP-SESSIONS-AGREE 2") in summary
+    assert "  readers: 2 sessions, 1 IMAP commands, no violation" in summary
+    assert any(line.startswith("  worker 0 w1: ") and "4 IMAP commands (3 manager, 1 reader)"
+               in line and line.endswith("IMAP-NO-EXPUNGE-DURING-FETCH 1") for line in summary)
+
+
+def test_a_managers_own_appended_message_is_not_sent_unless_damaged() -> None:
+    clock = Clock()
+    w1 = worker("w1", clock)
+    w1.found("m" + "0" * 23, BOB, 1, True)  # users.Manager's APPEND: no sender's mail
+    w1.found("m" + "1" * 23, BOB, 2, False)  # damaged all the same: the master must know
+    w1.found("a" * 24, BOB, 3, True)  # a sender's token (hex digits)
+    events = w1.take_batch()["events"]
+    assert [(e[2], e[5]) for e in events] == [("m" + "1" * 23, False), ("a" * 24, True)]
+    master = MergedLedger(clock.now)
+    master.add({"worker": "w1", "index": 0, "seq": 1, "until": clock.now, "events": events,
+                "imap": {}, "final": True})
+    result = master.judge(now=clock.now, load_seconds=1, waited_out=True)
+    assert dict(result.ledger.violation_counts) == {"DELIVER-INTACT": 1}
+
+
+def _manager(index: int, of: int, **kwargs: Any) -> Manager:
+    facts = MailboxFacts("bob INBOX")
+    manager = Manager(cast(Any, None), Ledger(), threading.Event(),
+                      account=Account("bob", "pw", BOB), imaps=cast(Any, None), facts=facts,
+                      index=index, of=of, rng=random.Random(1), **kwargs)
+    manager.view = SessionView(facts, lambda *_: None, None)
+    manager.view.seq = list(range(1, 17))
+    manager.tokens = {uid: f"t{uid}" for uid in range(1, 17)}
+    return manager
+
+
+def test_managers_on_two_workers_share_no_keyword_and_no_message() -> None:
+    """As locust_users gives them out: worker w's managers have the keywords $LoadW<w>M<i>
+    and the UIDs modulo workers x managers in the worker's part; one process alone keeps the
+    original $Load<i> and UID modulo its managers."""
+    alone = _manager(1, 2)
+    assert (alone.keyword, alone.keywords) == ("$Load1", ["$Load0", "$Load1"])
+    assert alone._mine() == [u for u in range(1, 17) if u % 2 == 1]
+    workers = [[_manager(i, 2, keyword_prefix=f"$LoadW{w}M", share=(w * 2 + i, 4))
+                for i in range(2)] for w in range(2)]
+    keywords = [m.keyword for managers in workers for m in managers]
+    assert keywords == ["$LoadW0M0", "$LoadW0M1", "$LoadW1M0", "$LoadW1M1"]
+    assert workers[1][0].keywords == ["$LoadW1M0", "$LoadW1M1"]  # its own worker's peers
+    shares = [m._mine() for managers in workers for m in managers]
+    assert sorted(u for share in shares for u in share) == list(range(1, 17))
+    assert shares[3] == [3, 7, 11, 15]
 
 
 def test_requests_are_told_for_locusts_statistics() -> None:

@@ -144,8 +144,10 @@ def test_a_keyword_change_is_expected_in_every_session_once_it_is_done() -> None
 def test_a_keyword_change_not_reported_after_noop_is_a_disagreement() -> None:
     facts = MailboxFacts("bob INBOX")
     view, reports = _view(facts)
+    owner = Ring("owner")
+    facts.register(owner)  # a session of the last few: its ring is shown beside the other's
     facts.store_begins([2], "$Load1")
-    facts.store_ends([2], "$Load1", True, Ring("owner"))
+    facts.store_ends([2], "$Load1", True, owner)
     with pytest.raises(ViewBroken):
         view.check_keywords(["$Load1"], since=1e18)
     assert reports.requirements == ["IMAP-SESSIONS-AGREE"]
@@ -167,3 +169,21 @@ def test_changes_announced_within_the_select_response_are_applied() -> None:
                              "* 5 EXISTS"), view.facts.highest())
     assert len(view.seq) == 5 and view.floor == [0, 0, 0, 0, 0]
     assert reports.seen == []
+
+
+def test_the_tables_name_sessions_and_keep_only_the_last_rings() -> None:
+    """Long-lived tables hold session names, not rings: a session long gone is named in a
+    report without its transcript, and memory does not grow with the sessions."""
+    from harness.load.imapview import RINGS_KEPT
+
+    facts = MailboxFacts("bob INBOX")
+    first, reports = _view(facts, "s0")
+    first.token_seen(3, "token-a")
+    for n in range(RINGS_KEPT):
+        facts.register(Ring(f"later {n}"))
+    assert len(facts.rings) == RINGS_KEPT and "s0" not in facts.rings
+    second, _ = _view(facts, "s2")
+    second.report = reports
+    with pytest.raises(ViewBroken):
+        second.token_seen(3, "token-b")
+    assert reports.seen[0][2] == ["s2"]  # s0's ring is gone; its detail still names the UID

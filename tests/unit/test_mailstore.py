@@ -697,3 +697,33 @@ def test_odd_mailbox_names_stay_inside_user_dir(maildir: MaildirStore, name: str
 def test_encoded_names_are_distinct() -> None:
     names = ["a/b", "a%2Fb", "a.b", "a%2Eb", "A", "a", "x" * 300, "x" * 299 + "y"]
     assert len({encode_path_component(n) for n in names}) == len(names)
+
+
+def test_a_flag_change_is_applied_to_the_flags_as_they_are_now(store: MailStore) -> None:
+    """change_flags reads the flags under the store's lock: two changes made from the same
+    earlier snapshot both stay (a STORE +FLAGS in one session, FETCH's implicit \\Seen in
+    another), where writing each snapshot's result would lose one."""
+    uid = store.append(USER, "INBOX", b"Subject: x\r\n\r\nbody\r\n")
+    flags, first = store.change_flags(USER, "INBOX", uid, lambda f: f | {"$Load0"})
+    assert flags == {"$Load0"}
+    flags, second = store.change_flags(USER, "INBOX", uid, lambda f: f | {"\\Seen"})
+    assert flags == {"$Load0", "\\Seen"} and second > first
+    same, third = store.change_flags(USER, "INBOX", uid, lambda f: f | {"\\Seen"})
+    assert same == flags and third == second  # nothing changed: the mod-sequence stays
+    assert store.messages(USER, "INBOX")[0].flags == {"$Load0", "\\Seen"}
+
+
+def test_reading_a_message_whose_file_went_tells_expunged_from_lost(maildir: MaildirStore) -> None:
+    """An expunge in another process unlinks the files before it deletes the rows: a read
+    that finds the row but no file waits for the write lock and looks again, so that a message
+    expunged meanwhile is NoSuchMessage (NO [EXPUNGEISSUED]), and only a file lost with its row
+    still there is a storage failure (NO [UNAVAILABLE])."""
+    uid = maildir.append(USER, "INBOX", b"Subject: x\r\n\r\nbody\r\n")
+    inbox = maildir.mailbox_path(USER, "INBOX")
+    (path,) = [p for sub in ("new", "cur") for p in (inbox / sub).iterdir()]
+    path.unlink()
+    with pytest.raises(StorageError, match="missing"):
+        maildir.read(USER, "INBOX", uid)
+    maildir.expunge(USER, "INBOX", [uid])
+    with pytest.raises(NoSuchMessage):
+        maildir.read(USER, "INBOX", uid)
