@@ -9,7 +9,11 @@ Postfix resolves MX records through libc and the system resolver must never be a
     servers/run_independent.py start DIR             # render, start, print the target file
     servers/run_independent.py stop DIR              # stop what `start DIR` started
     servers/run_independent.py run DIR -- ARGS...    # start, pytest ARGS --target ..., stop
+    servers/run_independent.py load DIR -- ARGS...   # start, mailharness load --target ... ARGS, stop
     servers/run_independent.py summary RESULTS.json  # pass/fail/skip per suite folder
+    servers/run_independent.py load-verdict LOAD.json --load-exit N
+                                                     # a load run's figures; 0 when it is clean
+                                                     # or each violation is a finding
 
 See docs/independent-servers.md.
 """
@@ -359,6 +363,11 @@ def start(layout: Layout, *, postconf: Sequence[str] = ()) -> dict[str, int]:
     make_tls(layout)
     render(layout, mail_uid=uid, mail_gid=gid, versions=versions(), postconf=postconf)
     layout.root.chmod(0o755)  # postfix and the mail user must reach the sockets and files below
+    for parent in layout.root.parents:
+        if parent.stat().st_mode & 0o001 == 0:
+            raise SetupError(f"{parent} is not searchable by others (mode "
+                             f"{parent.stat().st_mode & 0o777:o}): postfix and the mail user could "
+                             f"not reach {layout.root}")
     layout.mail.mkdir(exist_ok=True)
     os.chown(layout.mail, uid, gid)
     import pwd
@@ -519,23 +528,131 @@ def run_suites(layout: Layout, pytest_args: Sequence[str], *, postconf: Sequence
         return subprocess.run(command, cwd=REPO, stdin=subprocess.DEVNULL).returncode
 
 
+def run_load(layout: Layout, load_args: Sequence[str], *, postconf: Sequence[str] = ()) -> int:
+    """Start everything, run ``mailharness load --target ... LOAD_ARGS`` against the same target
+    file as the suites, stop; the load's exit code (0 clean, 1 a violation, 2 bad options or
+    target), or SETUP_FAILED when the servers cannot be started or stopped."""
+    with running(layout, postconf=postconf):
+        command = [sys.executable, "-m", "mailharness.cli", "load",
+                   "--target", str(layout.target_file), *load_args]
+        _log("running " + " ".join(command))
+        code = subprocess.run(command, cwd=REPO, stdin=subprocess.DEVNULL).returncode
+    return code if code >= 0 else 128 - code  # killed by a signal: the shell's 128+N
+
+
+#: The page whose load section explains the violations a load run may show (load-verdict).
+FINDINGS = REPO / "docs" / "findings.md"
+#: The load section of FINDINGS: a level-2 heading containing this text, up to the next one.
+LOAD_SECTION = "mailharness load"
+#: A finding in that section: a level-3 heading naming requirement ids and the class. Only
+#: deviations and configurations excuse a violation; a harness fault must be fixed instead.
+_FINDING_HEADING = re.compile(
+    r"^### ((?:[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)(?:, [A-Z][A-Z0-9]*(?:-[A-Z0-9]+)+)*)"
+    r" — (deviation|configuration)\b", re.MULTILINE)
+
+
+def load_findings(findings: Path) -> dict[str, str]:
+    """The requirements the load section of *findings* explains: id → the heading."""
+    text = findings.read_text(encoding="utf-8")
+    section: list[str] = []
+    inside = False
+    for line in text.splitlines():
+        if line.startswith("## "):
+            inside = LOAD_SECTION in line
+        elif inside:
+            section.append(line)
+    explained: dict[str, str] = {}
+    for match in _FINDING_HEADING.finditer("\n".join(section)):
+        for requirement in match.group(1).split(", "):
+            explained[requirement] = match.group(0).removeprefix("### ")
+    return explained
+
+
+def load_verdict(results: Path, load_exit: int, findings: Path = FINDINGS) -> int:
+    """Print the figures of a load run from its JSON and judge it for CI: 0 when no invariant
+    was violated, or when every violated requirement is a finding of the load section of
+    *findings* (deviation or configuration); 1 otherwise, and when the run proves nothing
+    (no JSON, no message accepted, interrupted) or its exit code disagrees with its JSON."""
+    try:
+        data = json.loads(results.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"independent load: no results in {results}: {exc}", file=sys.stderr)
+        return 1
+    counts = data.get("counts", {})
+    seconds = float(data.get("seconds", 0.0))
+    accepted = int(counts.get("accepted", 0))
+    print(f"independent load: {seconds:.1f} s of load, {accepted} accepted "
+          f"({data.get('rates', {}).get('accepted_per_second', 0.0):.1f}/s), "
+          f"{counts.get('delivered', 0)} delivered, {counts.get('refused', 0)} refused, "
+          f"{counts.get('duplicates', 0)} duplicated, {counts.get('errors', 0)} errors")
+    for kind, figures in data.get("latency", {}).items():
+        print(f"    {kind:9} p50 {1000 * figures['p50']:8.1f} ms  p99 {1000 * figures['p99']:8.1f} ms"
+              f"  max {1000 * figures['max']:8.1f} ms  ({int(figures['count'])})")
+    commands = sorted(data.get("imap_commands", {}).items(), key=lambda item: -item[1]["count"])
+    if commands:
+        print("    IMAP commands: " + ", ".join(f"{name} {int(figures['count'])}"
+                                             for name, figures in commands))
+    for kind, n in sorted(data.get("errors", {}).items()):
+        print(f"    error {kind}: {n}")
+    violated: dict[str, int] = data.get("violation_counts", {})
+    failed = False
+    if accepted == 0:
+        print("independent load: no message was accepted, so the run proves nothing",
+              file=sys.stderr)
+        failed = True
+    if data.get("interrupted"):
+        print("independent load: the run was interrupted", file=sys.stderr)
+        failed = True
+    if (load_exit == 1) != bool(violated) or load_exit not in (0, 1):
+        print(f"independent load: exit {load_exit} with {sum(violated.values())} violations "
+              "in the results", file=sys.stderr)
+        failed = True
+    explained = load_findings(findings) if violated else {}
+    for requirement, n in sorted(violated.items()):
+        first: dict[str, object] = next(
+            (v for v in data.get("violations", []) if v.get("requirement") == requirement), {})
+        print(f"    VIOLATION {requirement}: {n} (first: {first.get('detail', '?')})")
+        if requirement in explained:
+            print(f"        a finding: {findings.name}, \"{explained[requirement]}\"")
+        else:
+            print(f"independent load: {requirement} is not explained in the load section of "
+                  f"{findings} (a \"### {requirement} — deviation\" or \"— configuration\" "
+                  f"heading under a \"## ...{LOAD_SECTION}...\" heading)", file=sys.stderr)
+            failed = True
+    if not failed:
+        print("independent load: no invariant violated" if not violated else
+              f"independent load: every violation is a finding of {findings}")
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("render", "start", "stop", "run", "summary"))
+    parser.add_argument("action", choices=("render", "start", "stop", "run", "load", "summary",
+                                           "load-verdict"))
     parser.add_argument("dir", help="working directory of this run (configuration, queues, mail, "
-                        "logs); for summary: the JSON results file")
+                        "logs); for summary and load-verdict: the JSON results file")
     parser.add_argument("--postconf", action="append", default=[], metavar="NAME=VALUE",
                         help="append this setting to both Postfix main.cf files (repeatable)")
-    parser.epilog = "run: arguments after -- go to pytest."
+    parser.add_argument("--load-exit", type=int, default=None, metavar="N",
+                        help="load-verdict: the exit code of the load run")
+    parser.add_argument("--findings", default=str(FINDINGS), metavar="FILE",
+                        help="load-verdict: the page with the load findings (default "
+                        "docs/findings.md)")
+    parser.epilog = ("run: arguments after -- go to pytest. load: arguments after -- go to "
+                     "mailharness load.")
     words = list(sys.argv[1:] if argv is None else argv)
-    pytest_args: list[str] = []
+    passed: list[str] = []  # after --: pytest's arguments (run) or the load's (load)
     if "--" in words:
         cut = words.index("--")
-        words, pytest_args = words[:cut], words[cut + 1:]
+        words, passed = words[:cut], words[cut + 1:]
     args = parser.parse_args(words)
     if args.action == "summary":
         return summary(Path(args.dir))
+    if args.action == "load-verdict":
+        if args.load_exit is None:
+            parser.error("load-verdict needs --load-exit")
+        return load_verdict(Path(args.dir), args.load_exit, Path(args.findings))
     # A SIGTERM (e.g. from timeout(1)) unwinds like an error: pytest is killed and the servers
     # this run started are stopped by the `finally` blocks, not left behind.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -549,8 +666,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"target file: {layout.target_file}")
         elif args.action == "stop":
             return 0 if stop(layout) else 1
+        elif args.action == "load":
+            return run_load(layout, passed, postconf=args.postconf)
         else:
-            return run_suites(layout, pytest_args, postconf=args.postconf)
+            return run_suites(layout, passed, postconf=args.postconf)
     except SetupError as exc:
         print(f"independent: {exc}", file=sys.stderr)
         return SETUP_FAILED
