@@ -49,6 +49,7 @@ from harness.protocol.imap.response_values import (
     Fetch,
     Response,
     UntaggedStatus,
+    Vanished,
 )
 
 SEQ_UID = "IMAP-SEQ-UID-STABLE"
@@ -108,6 +109,8 @@ class MailboxFacts:
     keywords: dict[tuple[int, str], _KeywordChange] = field(default_factory=dict)
     #: UIDs expunged by a session of this process: a session not yet told may still show them.
     gone: OrderedDict[int, None] = field(default_factory=OrderedDict)
+    #: UIDNEXT at the first SELECT of the run: messages from UID this up came during it.
+    first_uidnext: int | None = None
     #: Keywords whose STORE by sequence number met a view out of step with the server's: the
     #: server may have changed another message, so their state is no longer known.
     tainted: set[str] = field(default_factory=set)
@@ -157,6 +160,9 @@ class MailboxFacts:
         """A SELECT reported UIDNEXT *value*; *before* is `highest()` from before the SELECT
         was sent (a message seen by another session since may be above the SELECT's UIDNEXT)."""
         seen_validity, seen = before
+        with self.lock:
+            if self.first_uidnext is None:
+                self.first_uidnext = value
         if validity != seen_validity or value > seen:
             return
         report(UID_MONOTONIC, self.name, f"UIDNEXT {value} at SELECT, but UID {seen} was "
@@ -208,7 +214,9 @@ class MailboxFacts:
         now = time.monotonic()
         with self.lock:
             for uid in uids:
-                change = self.keywords[(uid, keyword)]
+                change = self.keywords.get((uid, keyword))
+                if change is None:
+                    continue  # forgotten meanwhile (expunged)
                 change.in_flight -= 1
                 if state is not None:
                     change.state, change.done_at = state, now
@@ -224,7 +232,11 @@ class MailboxFacts:
                 return None
             change = self.keywords.get((uid, keyword))
             if change is None:
-                return False, None  # never set by its owner
+                # Never stored in this run: clear, for a message that came during it; for one
+                # that was there before (a keyword an earlier run left), not known.
+                if self.first_uidnext is None or uid < self.first_uidnext:
+                    return None
+                return False, None
             if change.in_flight or change.done_at >= since:
                 return None
             return change.state, self.ring(change.owner)
@@ -281,6 +293,14 @@ class SessionView:
     max_uid: int = 0
     #: UIDs the session was told were expunged (by EXPUNGE).
     expunged: list[int] = field(default_factory=list)
+    #: PERMANENTFLAGS of the SELECT (RFC 9051 §7.1: the flags "the client can change
+    #: permanently"; ``\*``: new keywords too).
+    permanent: frozenset[str] = frozenset()
+
+    def keeps(self, keyword: str) -> bool:
+        """Whether a STORE of *keyword* is kept for every session (a flag outside
+        PERMANENTFLAGS may be kept for this session only)."""
+        return keyword in self.permanent or "\\*" in self.permanent
 
     def __post_init__(self) -> None:
         self.facts.register(self.ring)
@@ -294,6 +314,7 @@ class SessionView:
         `highest()` from before it was sent. What follows the first EXISTS (an EXPUNGE or
         EXISTS for a change since, a flag update) is applied as any command's would be."""
         validity, uidnext = None, None
+        self.permanent = frozenset()
         self.seq, self.floor = [], []
         self.flags.clear()
         self.modseq.clear()
@@ -309,7 +330,10 @@ class SessionView:
                     validity = response.code.value
                 elif response.code.name == "UIDNEXT" and isinstance(response.code.value, int):
                     uidnext = response.code.value
-            elif isinstance(response, Exists | Expunge | Fetch):
+                elif response.code.name == "PERMANENTFLAGS" and isinstance(
+                        response.code.value, tuple):
+                    self.permanent = frozenset(str(f) for f in response.code.value)
+            elif isinstance(response, Exists | Expunge | Fetch | Vanished):
                 self.apply("SELECT", response, fetched)
         self.uidvalidity = validity
         if validity is not None:
@@ -350,6 +374,10 @@ class SessionView:
                 del self.expunged[:-1000]
         elif isinstance(response, Fetch):
             self._fetch(response, fetched)
+        elif isinstance(response, Vanished):
+            # RFC 7162 §3.2.10: only after ENABLE QRESYNC, which a load session never sends;
+            # the view would drift from the server's without it.
+            raise self._fail(SEQ_UID, "VANISHED, but QRESYNC was not enabled")
 
     def _fetch(self, response: Fetch, fetched: dict[int, dict[str, object]]) -> None:
         number, items = response.seq, response.items

@@ -155,6 +155,11 @@ class _Sent:
 #: Command names the per-command IMAP latencies keep (a server's odd answers cannot grow it).
 MAX_COMMAND_NAMES = 32
 
+#: Seconds, and how many, a message found before its sender recorded its 250 (or refusal) is
+#: held for it; past that it is another run's mail.
+EARLY_WINDOW = 60.0
+MAX_EARLY = 10_000
+
 #: Seconds a delivered message is remembered, to see a second copy of it (DELIVER-ONCE): past
 #: that, memory stays flat however long the run, and a copy that comes later is not seen.
 DUPLICATE_WINDOW = 300.0
@@ -180,6 +185,9 @@ class Ledger:
         #: each is reported once however many sessions read it.
         self._reported: set[tuple[str, str, int]] = set()
         self._corrupt: set[tuple[str, str, int]] = set()
+        #: Messages found before their sender recorded the reply: token -> (mailbox, UID,
+        #: ring, when), for EARLY_WINDOW seconds.
+        self._early: OrderedDict[str, tuple[str, int, Ring | None, float]] = OrderedDict()
         self._accepted = 0
         self.violations: list[Violation] = []
         #: Every violation by requirement, those past MAX_KEPT_VIOLATIONS included.
@@ -202,10 +210,17 @@ class Ledger:
             self.latency["submit"].add(took)
             self.timeline.count(now, "accepted")
             self.timeline.latency(now, "submit", took)
+            early = self._early.pop(token, None)
+            if early is not None:  # found before its 250 was recorded
+                self._outstanding[token] = _Sent(mailbox, early[3])
+                self._found(token, early[0], early[1], early[2], early[3])
 
     def refused(self, token: str) -> None:
         with self._lock:
             self._refused.add(token)
+            early = self._early.pop(token, None)
+            if early is not None:
+                self._found(token, early[0], early[1], early[2], early[3])
 
     def error(self, kind: str) -> None:
         with self._lock:
@@ -266,36 +281,49 @@ class Ledger:
                 self._corrupt.add(key)
                 self._violate("DELIVER-INTACT", token, f"{mailbox} UID {uid}: the body does not "
                               "match its digest", [ring])
-            sent = self._outstanding.get(token)
-            if sent is not None:
-                if sent.mailbox != mailbox:
-                    self._once(key, "DELIVER-ONCE", f"sent to {sent.mailbox}, arrived in "
-                               f"{mailbox} as UID {uid}", ring)
-                    return  # still outstanding: it has not arrived where it was sent
-                del self._outstanding[token]
-                self._delivered[token] = (mailbox, uid, now)
-                self.latency["delivery"].add(now - sent.at)
-                self.timeline.count(now, "delivered")
-                self.timeline.latency(now, "delivery", now - sent.at)
-                self._forget_delivered(now)
-                return
-            first = self._delivered.get(token)
-            if first is not None:
-                if first[:2] == (mailbox, uid):
-                    return  # read again
-                if first[0] == mailbox:
-                    if self._once(key, "DELIVER-ONCE", f"{mailbox} has it twice, as UIDs "
-                                  f"{first[1]} and {uid}", ring):
-                        self.duplicates += 1
-                else:
-                    self._once(key, "DELIVER-ONCE", f"sent to {first[0]}, arrived in {mailbox} "
-                               f"as UID {uid} too", ring)
-                return
-            if token in self._refused:
-                if self._once(key, "DELIVER-ONCE", f"{mailbox} UID {uid}: the message was "
-                              "refused, and arrived", ring):
-                    self.refused_but_arrived += 1
-            # else another run's message, or one whose 250 we never read
+            self._found(token, mailbox, uid, ring, now)
+
+    def _found(self, token: str, mailbox: str, uid: int, ring: Ring | None, now: float) -> None:
+        key = (token, mailbox, uid)
+        sent = self._outstanding.get(token)
+        if sent is not None:
+            if sent.mailbox != mailbox:
+                self._once(key, "DELIVER-ONCE", f"sent to {sent.mailbox}, arrived in "
+                           f"{mailbox} as UID {uid}", ring)
+                return  # still outstanding: it has not arrived where it was sent
+            del self._outstanding[token]
+            self._delivered[token] = (mailbox, uid, now)
+            self.latency["delivery"].add(now - sent.at)
+            self.timeline.count(now, "delivered")
+            self.timeline.latency(now, "delivery", now - sent.at)
+            self._forget_delivered(now)
+            return
+        first = self._delivered.get(token)
+        if first is not None:
+            if first[:2] == (mailbox, uid):
+                return  # read again
+            if first[0] == mailbox:
+                if self._once(key, "DELIVER-ONCE", f"{mailbox} has it twice, as UIDs "
+                              f"{first[1]} and {uid}", ring):
+                    self.duplicates += 1
+            else:
+                self._once(key, "DELIVER-ONCE", f"sent to {first[0]}, arrived in {mailbox} "
+                           f"as UID {uid} too", ring)
+            return
+        if token in self._refused:
+            if self._once(key, "DELIVER-ONCE", f"{mailbox} UID {uid}: the message was "
+                          "refused, and arrived", ring):
+                self.refused_but_arrived += 1
+            return
+        # Another run's message, one whose 250 we never read, or one found before its
+        # sender recorded the 250 (a server may store it before it replies, RFC 5321
+        # §4.2.5): kept a while for accepted() or refused().
+        self._early[token] = (mailbox, uid, ring, now)
+        while self._early:
+            oldest, (_, _, _, at) = next(iter(self._early.items()))
+            if now - at <= EARLY_WINDOW and len(self._early) <= MAX_EARLY:
+                break
+            del self._early[oldest]
 
     def _once(self, key: tuple[str, str, int], requirement: str, detail: str,
               ring: Ring | None) -> bool:

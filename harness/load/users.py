@@ -271,7 +271,8 @@ class _ImapUser(User):
             if self.keeps_tokens:
                 self.tokens[uid] = found.token
             read.append(uid)
-            if found_to_ledger and self.mailbox == "INBOX":
+            if found_to_ledger and self.mailbox == "INBOX" and not found.token.startswith("m"):
+                # (a token beginning "m" is a manager's own APPEND: no sender's)
                 self.ledger.found(found.token, self.account.address, uid, found.intact, self.ring)
         return read
 
@@ -412,17 +413,19 @@ class Manager(_ImapUser):
             numbers = [u if by_uid else self.view.seq_of(u) for u in uids]
             if None in numbers:
                 continue
-            before = {u: self.view.modseq.get(u) for u in uids}
+            before = {u: (self.view.modseq.get(u), self.view.flags.get(u)) for u in uids}
             store = self.facts.store_begins(uids, self.keyword)
             state: bool | None = None
             try:
                 result = self._command(imap, ("UID STORE " if by_uid else "STORE ")
                                        + ",".join(str(n) for n in numbers)
                                        + f" {sign}FLAGS ({self.keyword})", ok=False)
-                if result.ok:
+                # A keyword outside PERMANENTFLAGS may be kept for this session only: the
+                # others' view of it is not known (RFC 9051 §7.1).
+                if result.ok and self.view.keeps(self.keyword):
                     state = sign == "+"
-                    if self.condstore:
-                        self._store_modseqs(store, uids, before)
+                if result.ok and self.condstore:
+                    self._store_modseqs(store, uids, before, sign)
             except ViewBroken:
                 if not by_uid:
                     self.facts.taint(self.keyword)
@@ -430,19 +433,30 @@ class Manager(_ImapUser):
             finally:
                 self.facts.store_ends(uids, self.keyword, state, self.ring)
 
-    def _store_modseqs(self, store: int, uids: list[int], before: dict[int, int | None]) -> None:
+    def _store_modseqs(self, store: int, uids: list[int],
+                       before: dict[int, tuple[int | None, frozenset[str] | None]],
+                       sign: str) -> None:
         """The mod-sequences a STORE that changed *uids* reported: each above the one the
-        session knew (RFC 7162 §3.1.3), and none another STORE got (§3.1)."""
+        session knew (RFC 7162 §3.1.3), and none another STORE got (§3.1). The MODSEQ of a
+        STORE's FETCH is the message's as it is when the response is made, a later change's
+        if another session (a reader's implicit \\Seen) changed the message since: it is the
+        STORE's own only when the FLAGS are what the session knew with this keyword changed."""
         for uid in uids:
-            modseq = _modseq(self._fetched.get(uid, {}))
+            items = self._fetched.get(uid, {})
+            modseq = _modseq(items)
             if modseq is None:
                 continue
-            known = before.get(uid)
+            known, flags = before.get(uid, (None, None))
             if known is not None and modseq <= known:
                 self._report(STORE_MODSEQ, self.facts.name, f"STORE changed the flags of UID "
                              f"{uid}, and its MODSEQ stayed {modseq} (was {known})", [self.ring])
                 raise ViewBroken
-            self.facts.modseq(store, modseq, self._report, self.ring)
+            shown = items.get("FLAGS")
+            if flags is None or not isinstance(shown, tuple):
+                continue
+            mine = flags | {self.keyword} if sign == "+" else flags - {self.keyword}
+            if frozenset(str(f) for f in shown) - {"\\Recent"} == mine - {"\\Recent"}:
+                self.facts.modseq(store, modseq, self._report, self.ring)
 
     def _noop(self, imap: BlockingIMAP) -> None:
         assert self.view is not None
@@ -474,7 +488,7 @@ class Manager(_ImapUser):
     def _append(self, imap: BlockingIMAP) -> int | None:
         """APPEND a message of this manager's own (the ledger does not know its token); its
         UID from APPENDUID (RFC 4315), checked as a UID seen."""
-        token = f"m{uuid.uuid4().hex[:23]}"
+        token = f"m{uuid.uuid4().hex[:23]}"  # "m": not a sender's (their tokens are hex)
         message = make_message(token, self.account.address, self.account.address, 600, self.rng)
         result = self._command(imap, f"APPEND {self.mailbox} {{}}", message, ok=False)
         code = result.tagged.code

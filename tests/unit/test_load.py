@@ -120,3 +120,22 @@ def test_a_delivered_message_is_remembered_for_the_duplicate_window_only() -> No
     ledger.found("a", "bob@example.net", 4, intact=True)  # too late to be seen
     assert ledger.duplicates == 1 and len(ledger._delivered) == 1
     assert ledger.counts()["delivered"] == 2 and ledger.outstanding() == 0
+
+
+def test_a_message_found_before_its_250_was_recorded_counts_when_it_is() -> None:
+    """A server may store the message before it replies (RFC 5321 §4.2.5), and a reader in
+    another thread may read it before the sender has recorded the 250: the find is held."""
+    now = [0.0]
+    ledger = Ledger(clock=lambda: now[0])
+    ledger.found("early", "bob@example.net", 1, intact=True)
+    ledger.found("refused-early", "bob@example.net", 2, intact=True)
+    assert ledger.counts()["delivered"] == 0
+    now[0] = 0.1
+    ledger.accepted("early", "bob@example.net", 0.05)
+    ledger.refused("refused-early")
+    assert ledger.outstanding() == 0 and ledger.counts()["delivered"] == 1
+    assert ledger.violation_counts == {"DELIVER-ONCE": 1}  # the refused one arrived
+    ledger.found("elsewhere", "bob@example.net", 3, intact=True)
+    now[0] = 1000.0  # another run's message is forgotten after EARLY_WINDOW
+    ledger.found("later", "bob@example.net", 4, intact=True)
+    assert list(ledger._early) == ["later"]

@@ -187,3 +187,29 @@ def test_the_tables_name_sessions_and_keep_only_the_last_rings() -> None:
     with pytest.raises(ViewBroken):
         second.token_seen(3, "token-b")
     assert reports.seen[0][2] == ["s2"]  # s0's ring is gone; its detail still names the UID
+
+
+def test_keywords_an_earlier_run_left_are_not_expected_clear() -> None:
+    """A message there before the run's first SELECT may carry a keyword an earlier run set:
+    until its owner stores it, its state is not known. One that came during the run is clear."""
+    facts = MailboxFacts("bob INBOX")
+    view, reports = _view(facts)  # UIDNEXT 4 at the first SELECT
+    view.absorb("NOOP", _completed("* 2 FETCH (UID 2 FLAGS ($Load1))", "* 4 EXISTS",
+                                   "* 4 FETCH (UID 7 FLAGS ($Load1))"))
+    assert facts.expected(2, "$Load1", since=1e18) is None
+    assert facts.expected(7, "$Load1", since=1e18) == (False, None)
+    with pytest.raises(ViewBroken):
+        view.check_keywords(["$Load1"], since=1e18)
+    assert reports.requirements == ["IMAP-SESSIONS-AGREE"] and "UID 7" in reports.seen[0][1]
+
+
+def test_permanentflags_say_whether_a_keyword_is_kept_and_vanished_needs_qresync() -> None:
+    reports = Reports()
+    view = SessionView(MailboxFacts("bob INBOX"), reports, Ring("s1"))
+    view.selected(_completed("* 1 EXISTS", "* OK [PERMANENTFLAGS (\\Seen \\Deleted)] p"),
+                  view.facts.highest())
+    assert not view.keeps("$Load0") and view.keeps("\\Seen")
+    view.selected(_completed("* 1 EXISTS", "* OK [PERMANENTFLAGS (\\Seen \\*)] p"),
+                  view.facts.highest())
+    assert view.keeps("$Load0")
+    assert _fails(view, reports, "NOOP", "* VANISHED 1") == "IMAP-SEQ-UID-STABLE"

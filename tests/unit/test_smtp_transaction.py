@@ -80,6 +80,19 @@ def test_pipelined_data_taken_with_no_recipient_gets_an_empty_message() -> None:
     assert plan.outcome is not None and plan.outcome.data is None and not plan.outcome.accepted
 
 
+def test_a_refused_message_is_reset_before_the_next_transaction() -> None:
+    """RFC 5321 §4.1.4: MAIL again only after a successful DATA or an abort such as RSET."""
+    plan = TransactionPlan("a@example.org", ["b@example.net"], b"x\r\n", reset_on_refusal=True)
+    plan.start()
+    plan.feed(r(250))
+    plan.feed(r(250))
+    plan.feed(r(354))
+    assert lines(plan.feed(r(552))) == ["RSET"]
+    plan.feed(r(250))
+    assert plan.outcome is not None and plan.outcome.data is not None
+    assert plan.outcome.data.code == 552 and not plan.outcome.accepted
+
+
 def test_data_answered_250_is_a_protocol_error_and_a_lost_rset_is_abandoned() -> None:
     plan = TransactionPlan("a@example.org", ["b@example.net"], b"x\r\n")
     plan.start()
@@ -87,6 +100,12 @@ def test_data_answered_250_is_a_protocol_error_and_a_lost_rset_is_abandoned() ->
     plan.feed(r(250))
     with pytest.raises(RemoteProtocolError, match="not 354"):
         plan.feed(r(250))
+    odd = TransactionPlan("a@example.org", ["b@example.net"], b"x\r\n")
+    odd.start()
+    odd.feed(r(250))
+    odd.feed(r(250))
+    with pytest.raises(RemoteProtocolError, match="DATA answered 334"):
+        odd.feed(r(334))
     plan = TransactionPlan("a@example.org", ["b@example.net"], b"x\r\n")
     plan.start()
     with pytest.raises(ValueError, match="closing RSET"):

@@ -7,11 +7,15 @@ drive the same plan, so a transaction means the same thing to both.
 - Without PIPELINING: MAIL; if it is taken, each RCPT in turn; if no recipient is taken, RSET;
   else DATA, and after 354 the message.
 - With PIPELINING (RFC 2920 §3.1): MAIL, every RCPT and DATA in one group, then the replies in
-  order. After a 354 with no recipient taken, the message is an empty one (".": RFC 2920 §3.1,
-  "the client ... must send the data ... a message with no text"), and the transaction fails.
-- DATA refused: with *reset_on_refusal* an RSET follows (when MAIL was taken), so the session
-  is clean whatever the server kept; without it the session stays as the server left it (the
-  suites look at what a server does next)."""
+  order. After a 354 with no recipient taken the client sends a lone dot (RFC 2920 §3.1: "if
+  the DATA command was accepted the client SMTP should send a single dot"), and the transaction
+  fails.
+- A failed transaction (DATA refused, the message refused, or the lone dot): with
+  *reset_on_refusal* an RSET follows (when MAIL was taken), so the session is clean whatever
+  the server kept (RFC 5321 §4.1.4: a new MAIL only after a successful DATA or an abort such as
+  RSET); without it the session stays as the server left it (the suites look at what a server
+  does next).
+- DATA answered with anything but 354, 4yz or 5yz is a protocol error."""
 
 from __future__ import annotations
 
@@ -98,9 +102,12 @@ class TransactionPlan:
         if what == "DATA":
             return self._after_data(reply)
         if what == "END":
-            return self._done(reply, accepted=reply.is_positive)
+            if reply.is_positive:
+                return self._done(reply, accepted=True)
+            self._data = reply
+            return self._reset_or_done()
         if what == "EMPTY":
-            return self._done(None)
+            return self._reset_or_done()
         return self._done(self._data)  # RSET: its reply does not change the outcome
 
     def abandon(self) -> Outcome:
@@ -138,14 +145,18 @@ class TransactionPlan:
                 return [Step(payload=b".\r\n")]
             self._awaiting.append("END")
             return [Step(payload=data_payload(self._message, stuff=self._stuff))]
-        if reply.is_positive:
+        if reply.klass not in (4, 5):
             raise RemoteProtocolError(f"DATA answered {reply.code}, not 354")
         self._data = reply
+        return self._reset_or_done()
+
+    def _reset_or_done(self) -> list[Step]:
+        """The transaction failed: RSET first (with *reset_on_refusal*, once MAIL was taken)."""
         mail_taken = self._mail_reply is not None and self._mail_reply.is_positive
         if self.reset_on_refusal and mail_taken:
             self._awaiting.append("RSET")
             return [Step("RSET")]
-        return self._done(reply)
+        return self._done(self._data)
 
     def _done(self, data: Reply | None, *, accepted: bool = False) -> list[Step]:
         assert self._mail_reply is not None
