@@ -47,7 +47,8 @@ _POINT_NOT_RATES = frozenset({"t", "latency", "errors", "violations"})
 LATENCY_ORDER = ("submit", "delivery", "imap")
 PERCENTILES = ("p50", "p90", "p99", "max", "mean")
 _KNOWN_KEYS = frozenset({"seconds", "load_seconds", "interrupted", "counts", "rates", "latency",
-                         "histograms", "timeline", "errors", "violation_counts", "violations"})
+                         "histograms", "timeline", "errors", "violation_counts", "violations",
+                         "smtp_commands", "imap_commands"})
 #: Violations whose transcripts are shown unfolded; past it they are folded (<details>).
 OPEN_VIOLATIONS = 10
 
@@ -271,7 +272,9 @@ def _line_chart(chart_id: str, kind: str, title: str, description: str, series: 
                   f"<title>the load phase ends at {load_end:.1f} s; readers only after it</title>",
                   f'<line x1="{_f(x)}" y1="{y1}" x2="{_f(x)}" y2="{y0}" stroke="{MARKER}" '
                   f'stroke-width="1.5" stroke-dasharray="6 4"/>',
-                  f'<text x="{_f(x + 4)}" y="{y1 + 14}">load ends</text>', "</g>"]
+                  (f'<text x="{_f(x + 4)}" y="{y1 + 14}">load ends</text>' if x + 70 < x1
+                   else f'<text x="{_f(x - 4)}" y="{y1 + 14}" text-anchor="end">load ends</text>'),
+                  "</g>"]
     for at, what in marks:
         x = xs(at)
         parts += ['<g class="mark">', f"<title>{_e(what)}</title>",
@@ -497,6 +500,16 @@ def latency_table(data: Mapping[str, Any]) -> str:
     return _table(["kind", "count", *(f"{p} (ms)" for p in PERCENTILES)], rows)
 
 
+def by_name_table(table: Mapping[str, Any], what: str) -> str:
+    """Latency percentiles per submission step or IMAP command, the most frequent first."""
+    if not table:
+        return _empty(f"No {what} measured.")
+    names = sorted(table, key=lambda n: (-_num(_map(table[n]).get("count")), n))
+    rows = [[_e(name), _count(_map(table[name]).get("count")),
+             *(_ms(_num(_map(table[name]).get(p))) for p in PERCENTILES)] for name in names]
+    return _table([what, "count", *(f"{p} (ms)" for p in PERCENTILES)], rows)
+
+
 def _counter_table(counter: Mapping[str, Any], what: str, empty: str) -> str:
     if not counter:
         return _empty(empty)
@@ -685,6 +698,11 @@ def render_load_report(data: dict[str, Any], *, title: str = DEFAULT_TITLE) -> s
         f"<div><h3>Violations by requirement</h3>"
         f"{_counter_table(_map(data.get('violation_counts')), 'requirement', 'No violations.')}"
         "</div></div>",
+        '<div class="tables">',
+        f"<div><h3>Submission by step</h3>"
+        f"{by_name_table(_map(data.get('smtp_commands')), 'step')}</div>",
+        f"<div><h3>IMAP by command</h3>"
+        f"{by_name_table(_map(data.get('imap_commands')), 'command')}</div></div>",
         other_section(data),
         '<h2 id="violations">Violations</h2>',
         violations_section(data),

@@ -304,3 +304,22 @@ def test_axis_ticks() -> None:
     assert nice_ticks(0.7) == [0, 0.2, 0.4, 0.6, 0.8]
     assert log_ticks(0.003, 0.4) == [0.001, 0.01, 0.1, 1.0]
     assert log_ticks(0.0015, 0.004) == pytest.approx([0.001, 0.002, 0.005, 0.01])
+
+
+def test_latencies_per_step_and_per_command_are_tables_of_their_own() -> None:
+    data = results()
+    summary = {"count": 7, "p50": 0.002, "p90": 0.003, "p99": 0.004, "max": 0.005, "mean": 0.002}
+    data["smtp_commands"] = {"AUTH": {**summary, "count": 2}, "transaction": summary}
+    data["imap_commands"] = {"UID FETCH": summary, "NOOP": {**summary, "count": 1}}
+    page = render_load_report(data)
+    assert_balanced(page)
+    step = page.index("Submission by step")
+    command = page.index("IMAP by command")
+    other = page.find('id="other"')
+    assert step < command and (other < 0 or command < other)
+    # the most frequent first, in milliseconds; not in "Other figures" as raw JSON
+    assert page.index(">transaction<", step) < page.index(">AUTH<", step)
+    assert page.index(">UID FETCH<", command) < page.index(">NOOP<", command)
+    assert "imap_commands" not in page and '{"count"' not in page
+    assert "No IMAP command measured." not in page
+    assert "No command measured." in render_load_report(results())
