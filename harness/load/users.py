@@ -203,6 +203,8 @@ class _ImapUser(User):
         #: The tokens of the messages read, by UID (a manager's, pruned as they go).
         self.tokens: dict[int, str] = {}
         self._fetched: dict[int, dict[str, object]] = {}
+        #: The UIDVALIDITY the UIDs above (next_uid, tokens) belong to.
+        self._validity: int | None = None
 
     #: Whether the tokens of messages read are kept (a manager acts on them; a reader does not).
     keeps_tokens = False
@@ -225,6 +227,12 @@ class _ImapUser(User):
             selected = self._command(imap, f"SELECT {self.mailbox}"
                                      + (" (CONDSTORE)" if self.condstore else ""), absorb=False)
             self.view.selected(selected, before)
+            if self.view.uidvalidity != self._validity:
+                # A new UIDVALIDITY (or the first): the UIDs read before name nothing now
+                # (RFC 9051 §2.3.1.1), so read the mailbox again from its first UID.
+                if self._validity is not None:
+                    self.next_uid, self.tokens = 1, {}
+                self._validity = self.view.uidvalidity
             if self.view.seq:
                 self._command(imap, "FETCH 1:* (UID FLAGS" + (" MODSEQ)" if self.condstore else ")"))
         except BaseException:
