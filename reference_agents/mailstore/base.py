@@ -243,6 +243,17 @@ class StoreBase:
         with self._lock:
             self._publishers.append(callback)
 
+    def change_flags(self, user: str, name: str, uid: int,
+                     change: Callable[[frozenset[str]], frozenset[str]], *,
+                     stale_version: int | None = None) -> tuple[frozenset[str], int]:
+        raise NotImplementedError  # each backend's, under its own lock
+
+    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str], *,
+                  stale_version: int | None = None) -> int:
+        """Replace the flags: the change that ignores the flags there were."""
+        return self.change_flags(user, name, uid, lambda _: flags,
+                                 stale_version=stale_version)[1]
+
     def changed_elsewhere(self, user: str, name: str) -> None:
         """Another process sharing the store changed *user*'s mailbox *name*: tell the
         listeners, as for a change of our own (not the publishers: it is not ours to tell)."""

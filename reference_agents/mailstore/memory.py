@@ -172,11 +172,6 @@ class MemoryStore(StoreBase):
         self._notify(user, [normalize_mailbox_name(name)])
         return uid
 
-    def set_flags(self, user: str, name: str, uid: int, flags: frozenset[str], *,
-                  stale_version: int | None = None) -> int:
-        return self.change_flags(user, name, uid, lambda _: flags,
-                                 stale_version=stale_version)[1]
-
     def change_flags(self, user: str, name: str, uid: int,
                      change: Callable[[frozenset[str]], frozenset[str]], *,
                      stale_version: int | None = None) -> tuple[frozenset[str], int]:
