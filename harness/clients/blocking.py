@@ -14,14 +14,13 @@ harness."""
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import select
 import socket
 import ssl
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.clients.stream import check_ip
@@ -62,10 +61,16 @@ class Ring:
 
     def record(self, direction: str, data: bytes) -> None:
         at = time.monotonic() - self.started
-        lines = data.split(b"\n")
-        if lines and not lines[-1]:
+        # Only the first lines are kept: the rest of a chunk (a FETCH of many messages, a body)
+        # is counted, not split.
+        lines = data.split(b"\n", _RING_LINES_PER_CHUNK)
+        more = 0
+        if len(lines) > _RING_LINES_PER_CHUNK:
+            rest = lines.pop()
+            more = rest.count(b"\n") + (1 if rest and not rest.endswith(b"\n") else 0)
+        elif lines and not lines[-1]:
             lines.pop()
-        for line in lines[:_RING_LINES_PER_CHUNK]:
+        for line in lines:
             text = line.rstrip(b"\r").decode("utf-8", "replace")
             words = text.split()
             if direction == "C:" and len(words) > 2 and (
@@ -74,8 +79,8 @@ class Ring:
             if len(text) > _RING_LINE_CHARS:
                 text = text[:_RING_LINE_CHARS] + f"... ({len(text)} chars)"
             self.lines.append(f"{at:8.3f} {direction} {text}")
-        if len(lines) > _RING_LINES_PER_CHUNK:
-            self.lines.append(f"{at:8.3f} {direction} ... {len(lines) - _RING_LINES_PER_CHUNK} "
+        if more:
+            self.lines.append(f"{at:8.3f} {direction} ... {more} "
                               f"more lines ({len(data)} octets in this chunk)")
 
     def snapshot(self) -> tuple[str, ...]:
@@ -135,15 +140,12 @@ class _Connection:
             self.closed = True
             self.sock.close()
 
-    @contextlib.contextmanager
-    def parsing(self, what: str) -> Iterator[None]:
-        """What the parser raises about the server's bytes ends the connection, as a
-        `BlockingProtocolError`."""
-        try:
-            yield
-        except RemoteProtocolError as exc:
-            self.close()
-            raise BlockingProtocolError(f"bad {what}: {exc}") from exc
+    def protocol_error(self, what: str, exc: RemoteProtocolError) -> BlockingProtocolError:
+        """What the parser raised about the server's bytes ends the connection: the error to
+        raise from it. (The readers catch it inline, where a context manager would cost a
+        generator for every reply and response.)"""
+        self.close()
+        return BlockingProtocolError(f"bad {what}: {exc}")
 
 
 class _Client:
@@ -215,9 +217,11 @@ class BlockingSMTP(_Client):
         return keyword.upper() in self.extensions
 
     def read_reply(self) -> Reply:
-        with self._conn.parsing("reply"):
+        try:
             while (reply := self._parser.next_reply()) is None:
                 self._parser.feed(self._conn.receive())
+        except RemoteProtocolError as exc:
+            raise self._conn.protocol_error("reply", exc) from exc
         return reply
 
     def command(self, line: str) -> Reply:
@@ -320,9 +324,11 @@ class BlockingIMAP(_Client):
             raise
 
     def read_response(self) -> Response:
-        with self._conn.parsing("response"):
+        try:
             while (response := self._parser.next_response()) is None:
                 self._parser.feed(self._conn.receive())
+        except RemoteProtocolError as exc:
+            raise self._conn.protocol_error("response", exc) from exc
         return response
 
     def command(self, text: str, *literals: bytes) -> Completed:
@@ -355,7 +361,7 @@ class BlockingIMAP(_Client):
 
     def _poll(self, deadline: float) -> Response | None:
         """The next response if one is complete or arrives before *deadline*, else None."""
-        with self._conn.parsing("response"):
+        try:
             while (response := self._parser.next_response()) is None:
                 sock = self._conn.sock
                 pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
@@ -364,6 +370,8 @@ class BlockingIMAP(_Client):
                     if remaining <= 0 or not select.select([sock], [], [], remaining)[0]:
                         return None
                 self._parser.feed(self._conn.receive())
+        except RemoteProtocolError as exc:
+            raise self._conn.protocol_error("response", exc) from exc
         return response
 
     def idle(self, seconds: float) -> Completed:

@@ -46,8 +46,10 @@ _LITERAL = re.compile(rb"(~?)\{([0-9]+)(\+?)\}\r\n")
 # Anything of an unknown extension that is not a string or a list.
 _GENERIC_TOKEN = run_of(CHAR - CTL - {SP} - frozenset(b'()"{'))
 _UID_SET = re.compile(rb"[0-9:,]+")
-# Codes with their own syntax in RFC 9051 §9 resp-text-code (and RFC 4315, RFC 7162).
-_STRICT_CODES = frozenset(
+#: Codes with their own syntax in RFC 9051 §9 resp-text-code (and RFC 4315, RFC 7162): every
+#: name `TokenCursor.resp_text_code` reads by a rule of its own (the response parser's fast path
+#: leaves them to it).
+STRICT_CODES = frozenset(
     {
         "UIDNEXT",
         "UIDVALIDITY",
@@ -281,7 +283,7 @@ class TokenCursor(Cursor):
             start = self.pos
             code = self.resp_text_code()
             if code is not None and not self.at_end() and self.peek() != 0x20:
-                if code.name in _STRICT_CODES:
+                if code.name in STRICT_CODES:
                     self.sp()  # resp-text = ["[" resp-text-code "]" SP] [text]
                 code = None
             if code is None:

@@ -7,8 +7,9 @@ import re
 from typing import NoReturn
 
 from harness.protocol.errors import IMAPSyntaxError, RemoteProtocolError
-from harness.protocol.imap.chars import TAG_CHAR, run_of
+from harness.protocol.imap.chars import ATOM_CHAR, TAG_CHAR, TEXT_CHAR, byte_class, run_of
 from harness.protocol.imap.response_data import ResponseCursor
+from harness.protocol.imap.response_tokens import STRICT_CODES
 from harness.protocol.imap.response_values import (
     MAX_NUMBER,
     MAX_NUMBER64,
@@ -94,6 +95,16 @@ _LITERAL_AT_LINE_END = re.compile(rb"~?\{([0-9]{1,19})(\+?)\}\Z")
 
 
 def _parse(raw: bytes) -> Response:
+    """One complete response (ending in CRLF): the fast path's value when it has one, else the
+    grammar's."""
+    response = _parse_fast(raw)
+    if response is not None:
+        return response
+    return _parse_grammar(raw)
+
+
+def _parse_grammar(raw: bytes) -> Response:
+    """The full grammar (RFC 9051 §9): every response, and every error's message."""
     cur = ResponseCursor(raw)
     if cur.accept(b"+"):
         # continue-req = "+" SP (resp-text / base64) CRLF
@@ -116,6 +127,102 @@ def _parse(raw: bytes) -> Response:
     code, text = cur.resp_text()
     cur.finish()
     return Tagged(tag, status, code, text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fast path
+#
+# A load run's sessions spend most of their parsing on a few shapes: "* n FETCH (UID n FLAGS
+# (...))" for every message a reader polls, "* n EXISTS" / "EXPUNGE" / "RECENT", and the tagged
+# "OK text" that ends each command. The grammar reads them through a dozen cursor calls each;
+# these patterns read them in one match and build the very values the grammar builds (==, the
+# FETCH items in the same order). They are stricter than the grammar, never looser: upper-case
+# keywords, no leading zeros, flags and text in ASCII, a response code only when it is a bare
+# atom without a syntax of its own. What they do not match, and a number out of the grammar's
+# range, goes to the grammar, so every other response and every error (its message, its offset)
+# is the grammar's: the fast path never accepts what the grammar refuses, and never raises.
+# tests/unit/test_imap_fast_path.py holds both sides to the same values.
+
+#: A flag of a FETCH response's FLAGS: flag-fetch = flag / "\Recent"; flag = "\" atom (the
+#: system flags and flag-extension) / flag-keyword (atom).
+_FAST_FLAG = rb"\\?" + byte_class(ATOM_CHAR) + rb"+"
+#: nz-number and number, written without leading zeros; the value is checked against
+#: MAX_NUMBER (and MAX_NUMBER64 for a mod-sequence) after the match, as the grammar does.
+_FAST_NZ = rb"[1-9][0-9]{0,9}"
+_FAST_MODSEQ = rb"(?:0|[1-9][0-9]{0,18})"
+#: msg-att items of these three kinds only: "UID" SP uniqueid, "FLAGS" SP "(" [flag-fetch
+#: *(SP flag-fetch)] ")", "MODSEQ" SP "(" permsg-modsequence ")" (RFC 7162 §7).
+_FAST_ITEM = (
+    rb"UID " + _FAST_NZ
+    + rb"|FLAGS \((?:" + _FAST_FLAG + rb"(?: " + _FAST_FLAG + rb")*)?\)"
+    + rb"|MODSEQ \(" + _FAST_MODSEQ + rb"\)"
+)
+#: "*" SP number SP ("EXISTS" / "RECENT" / "EXPUNGE" / "FETCH" SP msg-att) CRLF.
+_FAST_NUMBERED = re.compile(
+    rb"\* (0|" + _FAST_NZ + rb") (?:(EXISTS|RECENT|EXPUNGE)|FETCH \(((?:" + _FAST_ITEM
+    + rb")(?: (?:" + _FAST_ITEM + rb"))*)\))\r\n"
+)
+#: The items of a FETCH the pattern above matched, one group for each kind (its value).
+_FAST_ITEMS = re.compile(rb"UID ([0-9]+)|FLAGS \(([^)]*)\)|MODSEQ \(([0-9]+)\)")
+#: text, in ASCII: TEXT-CHAR = <any CHAR except CR and LF>
+_FAST_TEXT = byte_class(TEXT_CHAR)
+#: tag SP ("OK" / "NO" / "BAD") SP resp-text CRLF, where resp-text is a text that does not
+#: begin with "[", or a code that is a bare atom, alone or followed by SP text.
+_FAST_TAGGED = re.compile(
+    rb"(" + byte_class(TAG_CHAR) + rb"+) (OK|NO|BAD) (?:\[([A-Z][A-Z0-9-]*)\](?: (" + _FAST_TEXT
+    + rb"*))?|(?!\[)(" + _FAST_TEXT + rb"*))\r\n"
+)
+_FAST_NUMBERED_KINDS: dict[bytes, type[Exists | Recent | Expunge]] = {
+    b"EXISTS": Exists, b"RECENT": Recent, b"EXPUNGE": Expunge}
+_FAST_STATUSES = {b"OK": STATUS_OK, b"NO": STATUS_NO, b"BAD": STATUS_BAD}
+
+
+def _parse_fast(raw: bytes) -> Response | None:
+    """The value of *raw* when it is one of the common responses the patterns above read;
+    None when it is not (or a number is out of range), for the grammar to parse or refuse."""
+    if raw.startswith(b"* "):
+        m = _FAST_NUMBERED.fullmatch(raw)
+        if m is None:
+            return None
+        number = int(m[1])
+        if number > MAX_NUMBER:
+            return None
+        word = m[2]
+        if word is not None:
+            if number == 0 and word == b"EXPUNGE":
+                return None
+            return _FAST_NUMBERED_KINDS[word](number)
+        if number == 0:
+            return None
+        items: dict[str, object] = {}
+        for item in _FAST_ITEMS.finditer(m[3]):
+            which = item.lastindex or 0
+            value = item[which]
+            if which == 2:
+                items["FLAGS"] = tuple(value.decode("ascii").split(" ")) if value else ()
+            elif which == 1:
+                uid = int(value)
+                if uid > MAX_NUMBER:
+                    return None
+                items["UID"] = uid
+            else:
+                modseq = int(value)
+                if modseq > MAX_NUMBER64:
+                    return None
+                items["MODSEQ"] = modseq
+        return Fetch(number, items)
+    m = _FAST_TAGGED.fullmatch(raw)
+    if m is None:
+        return None
+    name = m[3]
+    if name is None:
+        return Tagged(m[1].decode("ascii"), _FAST_STATUSES[m[2]], None, m[5].decode("ascii"))
+    code = name.decode("ascii")
+    if code in STRICT_CODES:
+        return None  # a code with a syntax of its own: the grammar reads (or refuses) it
+    text = m[4]
+    return Tagged(m[1].decode("ascii"), _FAST_STATUSES[m[2]], ResponseCode(code),
+                  "" if text is None else text.decode("ascii"))
 
 
 _NUMBERED_RESPONSES = frozenset({"EXISTS", "RECENT", "EXPUNGE", "FETCH"})
@@ -393,9 +500,14 @@ class ResponseParser:
             self._line_total += line_length
             if line_length > self.max_line or self._line_total > self.max_line:
                 self._error(f"response longer than {self.max_line} octets", bytes(buf[:200]))
-            line = bytes(buf[self._line_start : lf - 1])
-            if self._may_have_literals(bytes(buf[: min(lf, 32)])):
-                m = _LITERAL_AT_LINE_END.search(line)
+            # A literal's announcement ends the line ("{n}" before CRLF): a line that does not
+            # end in "}" has none, and is neither copied nor searched for one.
+            if (
+                lf - 2 >= self._line_start
+                and buf[lf - 2] == 0x7D
+                and self._may_have_literals(bytes(buf[: min(lf, 32)]))
+            ):
+                m = _LITERAL_AT_LINE_END.search(buf, self._line_start, lf - 1)
                 if m is not None:
                     size = int(m.group(1))
                     self._literal_total += size
