@@ -29,7 +29,13 @@ from harness.clients.blocking import (
     Completed,
     Ring,
 )
-from harness.load.imapview import STORE_MODSEQ, MailboxFacts, SessionView, ViewBroken
+from harness.load.imapview import (
+    STORE_MODSEQ,
+    UID_MONOTONIC,
+    MailboxFacts,
+    SessionView,
+    ViewBroken,
+)
 from harness.load.ledger import Ledger
 from harness.load.messages import inspect, make_message
 from harness.targets import Account as TargetAccount
@@ -379,6 +385,13 @@ class Manager(_ImapUser):
         self.keywords = [f"{keyword_prefix}{i}" for i in range(of)]
         self.slot, self.slots = share if share is not None else (index, of)
         self.operations = [name for name, weight in self.OPERATIONS for _ in range(weight)]
+        #: This manager's drafts mailbox (see _churn): the UIDVALIDITY and the highest UID its
+        #: APPENDs got there, and the draft(s) still there.
+        self.drafts = f"Load-Drafts-{keyword_prefix.strip('$')}{index}"
+        self.drafts_imap: BlockingIMAP | None = None
+        self.drafts_validity: int | None = None
+        self.drafts_high = 0
+        self.drafts_held: list[int] = []
 
     def session(self) -> None:
         imap = self._open()
@@ -400,6 +413,9 @@ class Manager(_ImapUser):
                 self._new_messages(imap, found_to_ledger=True)
                 self.stop.wait(self.pause)
         finally:
+            if self.drafts_imap is not None:
+                drafts, self.drafts_imap = self.drafts_imap, None
+                drafts.logout()
             imap.logout()
 
     def _mine(self) -> list[int]:
@@ -508,17 +524,57 @@ class Manager(_ImapUser):
         return None
 
     def _churn(self, imap: BlockingIMAP) -> None:
-        """APPEND, delete and expunge that message, APPEND again: the second UID must be new
-        (RFC 9051 §2.3.1.1), even when the first was the highest."""
+        """What a client does to save a draft again: delete and expunge the old version in this
+        manager's own drafts mailbox, then APPEND the new one. Every UID APPENDUID gives there
+        must be above every UID given before (RFC 9051 §2.3.1.1: "Unique identifiers are
+        assigned in a strictly ascending fashion in the mailbox"), also when the one expunged
+        was the highest. The mailbox is this manager's alone, so no delivery interleaves."""
         if "UIDPLUS" not in imap.capabilities:
             return
-        uid = self._append(imap)
-        if uid is None:
+        drafts = self._drafts_session()
+        if self.drafts_held:
+            uids = ",".join(str(u) for u in self.drafts_held)
+            self._command(drafts, f"UID STORE {uids} +FLAGS.SILENT (\\Deleted)", absorb=False)
+            self._command(drafts, f"UID EXPUNGE {uids}", absorb=False)
+            self.drafts_held = []
+        token = f"m{uuid.uuid4().hex[:23]}"
+        message = make_message(token, self.account.address, self.account.address, 400, self.rng)
+        result = self._command(drafts, f"APPEND {self.drafts} {{}}", message, absorb=False,
+                               ok=False)
+        code = result.tagged.code
+        if not (result.ok and code is not None and code.name == "APPENDUID"
+                and isinstance(code.value, tuple)):
             return
-        self._command(imap, f"UID STORE {uid} +FLAGS.SILENT (\\Deleted)", ok=False)
-        self.facts.forget([uid])
-        self._command(imap, f"UID EXPUNGE {uid}", ok=False)
-        self._append(imap)
+        validity, uid = code.value
+        if not isinstance(uid, int):
+            return
+        if validity != self.drafts_validity:
+            self.drafts_validity, self.drafts_high = validity, 0
+        if uid <= self.drafts_high:
+            self._report(UID_MONOTONIC, self.drafts, f"APPEND to {self.drafts} got UID {uid} "
+                         f"(APPENDUID {validity} {uid}), but UID {self.drafts_high} was given "
+                         "there before: UIDs must ascend", [self.ring])
+        self.drafts_high = max(self.drafts_high, uid)
+        self.drafts_held = [uid]
+
+    def _drafts_session(self) -> BlockingIMAP:
+        """A second session of this manager's, with its drafts mailbox selected (so that its
+        main session's view of the shared mailbox is not disturbed); the same transcript ring."""
+        if self.drafts_imap is None:
+            context = self.target.client_ssl_context() if self.endpoint.implicit_tls else None
+            imap = BlockingIMAP.connect(self.endpoint.host, self.endpoint.port,
+                                        ssl_context=context, server_hostname=self.endpoint.host,
+                                        ring=self.ring)
+            try:
+                if not imap.login(self.account.user, self.account.password).ok:
+                    raise BlockingClientError("LOGIN refused")
+                self._command(imap, f"CREATE {self.drafts}", absorb=False, ok=False)  # NO: exists
+                self._command(imap, f"SELECT {self.drafts}", absorb=False)
+            except BaseException:
+                imap.close()
+                raise
+            self.drafts_imap = imap
+        return self.drafts_imap
 
     def _expunge(self, imap: BlockingIMAP) -> None:
         """Delete and expunge the oldest messages of this manager's share."""
