@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -328,6 +329,15 @@ class ResultsCollector:
         if html_path:
             reporter.write_line(f"mailharness report: {html_path}")
         reporter.write_line(f"mailharness results: {written}")
+
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # After junitxml wrote its file (in its pytest_sessionfinish).
+        xml_path = getattr(config.option, "xmlpath", None)
+        if xml_path and self.results:
+            from harness.junit import rewrite
+
+            rewrite(Path(xml_path), self.results, getattr(config.option, "junitprefix", None))
 
 
 def _outcome(report: pytest.TestReport, outcome: str) -> str:

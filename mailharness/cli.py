@@ -1,5 +1,6 @@
-"""The `mailharness` command: serve the reference agents, run the suites, merge reports, list
-quirks, replay dialogues, run a DNS zone server. Part of the composition root: it may import every
+"""The `mailharness` command: serve the reference agents (and print their CA), check a target with
+the suites, merge reports, replay dialogues, load a target, write target files and the per-step
+pages, list quirks, run a DNS zone server. Part of the composition root: it may import every
 layer."""
 
 from __future__ import annotations
@@ -10,89 +11,14 @@ import contextlib
 import signal
 import sys
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mailharness import check as check_cli
+from mailharness import serve as serve_cli
+
 if TYPE_CHECKING:
     from harness.dns import ZoneServer
-    from reference_agents.topology import Topology
-
-
-def _serve(args: argparse.Namespace) -> int:
-    from reference_agents.allowances import check_allowances
-    from reference_agents.quirks import check_quirks
-    from reference_agents.topology import (
-        ConfigError,
-        Topology,
-        load_settings,
-        settings_from_dict,
-    )
-
-    try:
-        if args.config:
-            settings = load_settings(Path(args.config), data_dir=Path(args.data_dir) if args.data_dir else None)
-        else:
-            settings = settings_from_dict({}, source="defaults", base=Path.cwd(),
-                                          data_dir=Path(args.data_dir or "mailharness-data"))
-        if args.quirk:
-            settings = replace(settings, quirks=settings.quirks | check_quirks(args.quirk))
-        if args.allowance:
-            settings = replace(settings, allowances=settings.allowances | check_allowances(args.allowance))
-    except (ConfigError, ValueError) as exc:
-        print(f"mailharness serve: {exc}", file=sys.stderr)
-        return 2
-    return asyncio.run(_serve_forever(Topology(settings), Path(args.target_file or settings.data_dir / "target.toml")))
-
-
-async def _serve_forever(topology: Topology, target_file: Path) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await topology.start()  # stops what it started before raising
-    except OSError as exc:
-        print(f"mailharness serve: cannot start: {exc}", file=sys.stderr)
-        return 1
-    try:
-        topology.write_target_file(target_file)
-        target = topology.target()
-        print(f"mailharness reference agents are up (data in {topology.settings.data_dir})")
-        assert topology.dns is not None
-        print(f"  DNS zone server        {topology.settings.dns_address}:{topology.dns.port}")
-        for provider in (target.sender, target.receiver):
-            for kind in ("submission", "submissions", "mx", "imap", "imaps"):
-                endpoint = getattr(provider, kind)
-                print(f"  {provider.domain:<12} {kind:<11} {endpoint.url}")
-            for acct in provider.accounts:
-                print(f"  {provider.domain:<12} account     {acct.user} / {acct.password}")
-        print(f"  example.com  sink MX     {topology.settings.sink_address}:{topology.outbound_port}")
-        print(f"  CA certificate         {target.ca_file}")
-        print(f"target file: {target_file}   (pytest --pyargs suites --target {target_file})")
-        print("Ctrl-C stops.", flush=True)
-        await stop.wait()
-        print("stopping ...", flush=True)
-    finally:
-        await topology.stop()
-    return 0
-
-
-def _run(args: argparse.Namespace, extra: list[str]) -> int:
-    import pytest
-
-    # This process imported `harness` before pytest could mark it for assertion rewriting;
-    # only the suites' own asserts need rewriting, and they are not imported yet.
-    argv = ["--pyargs", "suites", "-p", "no:cacheprovider", "--report", args.report,
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    if args.target:
-        argv += ["--target", args.target]
-    for quirk in args.quirk:
-        argv += ["--quirk", quirk]
-    for allowance in args.allowance:
-        argv += ["--allowance", allowance]
-    argv += ["--fail-on", args.fail_on]
-    return int(pytest.main(argv + extra))
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -265,22 +191,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Email protocol conformance harness: reference agents, SMTP/IMAP suites, reports.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the reference agents in the foreground (Ctrl-C stops)")
-    serve.add_argument("--config", help="TOML configuration (see docs/serve.md)")
-    serve.add_argument("--data-dir", help="where mail, queues and certificates live (default ./mailharness-data)")
-    serve.add_argument("--target-file", help="where to write the target file (default DATA_DIR/target.toml)")
-    serve.add_argument("--quirk", action="append", default=[], help="start with this named fault (repeatable)")
-    serve.add_argument("--allowance", action="append", default=[],
-                       help="start with this RFC-permitted variant (repeatable)")
-    run = sub.add_parser("run", help="run the suites (default: against the embedded reference agents)",
-                         description="Extra arguments after -- go to pytest.")
-    run.add_argument("--report", default="mailharness-report.html", help="HTML report path")
-    run.add_argument("--target", help="target file describing the servers to test")
-    run.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
-    run.add_argument("--allowance", action="append", default=[],
-                     help="embedded agents with this RFC-permitted variant")
-    run.add_argument("--fail-on", choices=("must", "should"), default="must",
-                     help="exit non-zero for failed MUSTs only (default), or for failed SHOULDs too")
+    serve = sub.add_parser("serve", help="run the reference agents in the foreground (Ctrl-C stops)",
+                           description="The CA, the certificates and (with base_port) the ports "
+                                       "are kept in the data directory: client configurations "
+                                       "keep working after a restart. Exit status: 0 stopped, "
+                                       "1 could not start, 2 a bad config or data directory.")
+    serve_cli.add_arguments(serve)
+    serve.add_argument("--print-target", action="store_true",
+                       help="print the target file of the serve using this config and data "
+                            "directory (running, or the last), and exit")
+    ca = sub.add_parser("ca", help="print the path of the CA certificate that serve's "
+                                   "certificates are signed by (made if there is none yet)")
+    serve_cli.add_arguments(ca, agents=False)
+    for name in ("check", "run"):
+        check = sub.add_parser(
+            name, help=("run the suites and show a verdict per flow step (default: against the "
+                        "embedded reference agents)") if name == "check" else "the same as check",
+            description="Progress per flow step while the suites run, then one screen: each "
+                        "step's requirements passed, failed and not applicable, the failures "
+                        "with their requirement ids and RFC sections, and the report. Exit "
+                        "status: 0 nothing counts against the target under --fail-on, 1 a "
+                        "requirement at that level failed or a harness error, 2 interrupted or "
+                        "bad options, 5 no test ran. Extra arguments after -- go to pytest.")
+        check_cli.add_arguments(check)
     report = sub.add_parser("report", help="merge JSON results of several targets into one HTML report")
     report.add_argument("results", nargs="+", help="JSON results files written by a run")
     report.add_argument("-o", "--output", default="mailharness-report.html")
@@ -332,6 +265,25 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--allow-remote", action="store_true",
                       help="allow a target with non-loopback addresses")
     load.add_argument("--quirk", action="append", default=[], help="embedded agents with this fault")
+    targets = sub.add_parser("targets", help="target files: `targets init` writes one to start from")
+    targets_sub = targets.add_subparsers(dest="targets_command", required=True)
+    init = targets_sub.add_parser(
+        "init", help="write a commented target file (a template, or serve's with --from-serve)",
+        description="Writes a target file with every key explained; it loads as it is. Exit "
+                    "status: 0 written, 2 a problem (one line).")
+    init.add_argument("-o", "--output", default="target.toml", help="where (default target.toml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.add_argument("--from-serve", action="store_true",
+                      help="the target of `mailharness serve` (running, or the last) with this "
+                           "config and data directory")
+    serve_cli.add_arguments(init, agents=False)
+    init.add_argument("--target-file", help="with --from-serve: serve's --target-file, if it "
+                                            "was given one")
+    docs = sub.add_parser("docs", help="write the per-step pages of what is checked "
+                                       "(docs/steps/) from the requirement registry")
+    docs.add_argument("--out", default="docs/steps", help="directory (default docs/steps)")
+    docs.add_argument("--check", action="store_true",
+                      help="exit 1 when the pages there differ from what would be written")
     sub.add_parser("quirks", help="list the named faults and the allowances of the reference agents")
     dns = sub.add_parser("dns", help="run a standalone DNS zone server (for an external MTA to resolve through)")
     dns.add_argument("--address", default="127.0.0.1", help="loopback address to listen on")
@@ -350,11 +302,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     with contextlib.suppress(KeyboardInterrupt):
         if args.command == "serve":
-            return _serve(args)
-        if args.command == "run":
-            return _run(args, extra)
+            return serve_cli.serve(args)
+        if args.command == "ca":
+            return serve_cli.ca(args)
+        if args.command in ("check", "run"):
+            return check_cli.check(args, extra)
         if args.command == "report":
             return _report(args)
+        if args.command == "targets":
+            from mailharness.targets_init import init as targets_init
+
+            return targets_init(args)
+        if args.command == "docs":
+            from mailharness.steps_doc import main as docs_main
+
+            return docs_main(args)
         if args.command == "quirks":
             return _quirks(args)
         if args.command == "dns":

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from reference_agents.accounts import Account, AccountStore
 from reference_agents.mailstore import INBOX, JUNK, MailboxExists, MailStore, NoSuchMailbox
+from reference_agents.serverlog import MDA_LOG
 from reference_agents.spam import SpamVerdict, score_message
 
 _log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ class MDA:
         if account is None and "mx_catch_all" in self._quirks:
             account = self._catch_all(recipient)
         if account is None:
+            MDA_LOG.info("%s <%s>: no such mailbox", self._domain(recipient), recipient)
             return DeliveryResult("unknown_user", None, None, None, f"no mailbox for {recipient}")
         reverse_path = envelope_from.strip()
         if reverse_path.startswith("<") and reverse_path.endswith(">"):
@@ -117,9 +119,17 @@ class MDA:
             return DeliveryResult(
                 "failed", None, None, verdict, f"storage error: {type(exc).__name__}: {exc}"
             )
+        MDA_LOG.info("%s <%s> -> %s/%s uid %s: spam %s, score %.1f%s", self._domain(recipient),
+                 recipient, account.username, mailbox, uid if uid is not None else "?",
+                 "yes" if verdict.is_spam else "no", verdict.score,
+                 f" ({', '.join(verdict.rules)})" if verdict.rules else "")
         return DeliveryResult(
             "delivered", mailbox, uid, verdict, f"delivered to {account.username}/{mailbox}"
         )
+
+    @staticmethod
+    def _domain(address: str) -> str:
+        return address.rpartition("@")[2].lower()
 
     def _catch_all(self, recipient: str) -> Account | None:
         """Allowance mx_catch_all: the first account of *recipient*'s domain, when that domain

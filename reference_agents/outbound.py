@@ -8,7 +8,7 @@ import functools
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -28,9 +28,14 @@ from harness.protocol.smtp import C421_SERVICE_UNAVAILABLE, Reply
 from reference_agents.config import ProviderConfig
 from reference_agents.dsn import build_dsn
 from reference_agents.queue import MailQueue, QueueEntry
+from reference_agents.serverlog import QUEUE_LOG
 from reference_agents.session_cache import SessionCache
 
 log = logging.getLogger(__name__)
+
+
+def _addresses(addresses: Iterable[str]) -> str:
+    return ", ".join(f"<{a}>" for a in addresses)
 
 DELIVERED = "delivered"
 TEMPORARY = "temporary"
@@ -310,32 +315,34 @@ class OutboundWorker:
             self.queue.remove_settled(entry.id, recipients)
             await self._settler.submit((entry.id, tuple(recipients)))
 
+        QUEUE_LOG.info("%s %s attempt %d for %s", self.config.domain, entry.id, entry.attempts + 1,
+                   _addresses(entry.recipients))
         outcomes = await self._deliver_all(entry, data, settle)
 
         delivered = [r for r in entry.recipients if outcomes[r].status == DELIVERED]
         permanent = [r for r in entry.recipients if outcomes[r].status == PERMANENT]
         temporary = [r for r in entry.recipients if outcomes[r].status == TEMPORARY]
-        if delivered:
-            log.info("%s: queue %s delivered to %s", self.config.domain, entry.id,
-                     ", ".join(delivered))
+        for r in delivered:
+            QUEUE_LOG.info("%s %s delivered <%s>: %s", self.config.domain, entry.id, r,
+                       outcomes[r].detail)
 
         bounce: list[tuple[str, DeliveryOutcome]] = []
         if permanent:
             if self.config.has_quirk("mta_no_bounce"):
                 # Quirk: a 5yz is dropped silently instead of being reported to the sender.
-                log.info("queue %s: dropping %s without a bounce (quirk)", entry.id, permanent)
+                QUEUE_LOG.info("%s %s dropped %s without a bounce (quirk mta_no_bounce)",
+                           self.config.domain, entry.id, _addresses(permanent))
             else:
                 bounce.extend((r, outcomes[r]) for r in permanent)
 
         retry: list[str] = []
         if temporary:
-            log.info("%s: queue %s deferred for %s: %s", self.config.domain, entry.id,
-                     ", ".join(temporary), "; ".join(outcomes[r].detail for r in temporary))
             expired = time.time() - entry.created >= self.config.max_queue_lifetime
             if self.config.has_quirk("mta_no_retry"):
                 # Quirk: RFC 5321 §4.5.4.1 says "mail that cannot be transmitted immediately
                 # MUST be queued and periodically retried by the sender"; this drops it.
-                log.info("queue %s: dropping %s after a 4yz (quirk)", entry.id, temporary)
+                QUEUE_LOG.info("%s %s dropped %s after a 4yz (quirk mta_no_retry)",
+                           self.config.domain, entry.id, _addresses(temporary))
             elif expired:
                 # RFC 5321 §4.5.4.1: "Retries continue until the message is transmitted or the
                 # sender gives up"; giving up is a failure that must be reported (§6.1).
@@ -351,6 +358,9 @@ class OutboundWorker:
             await settle([r for r, _ in bounce])
         if retry:
             detail = "; ".join(f"{r}: {outcomes[r].detail}" for r in retry)
+            QUEUE_LOG.info("%s %s deferred %s: %s; next attempt in %.0f s", self.config.domain,
+                       entry.id, _addresses(retry), "; ".join(outcomes[r].detail for r in retry),
+                       self._retry_delay(entry.attempts))
             # RFC 5321 §4.5.4.1: "The sender MUST delay retrying a particular destination after
             # one attempt has failed."
             await self._queue_io(
@@ -412,7 +422,8 @@ class OutboundWorker:
         if not entry.mail_from:
             # RFC 5321 §6.1: "if this address is null ("<>"), the receiver-SMTP MUST NOT send a
             # notification."
-            log.info("queue %s: not bouncing a message with a null reverse-path", entry.id)
+            QUEUE_LOG.info("%s %s failed %s; no bounce: the reverse-path is null", self.config.domain,
+                       entry.id, _addresses(r for r, _ in failed))
             return
         daemon = f"MAILER-DAEMON@{self.config.domain}"
         if entry.mail_from.lower() == daemon.lower():
@@ -432,7 +443,11 @@ class OutboundWorker:
         if self.config.has_quirk("mta_bounce_with_sender"):
             sender = daemon  # quirk: a non-null reverse-path on a bounce
         # Enqueue the bounce before the original goes: a crash in between duplicates, never loses.
-        await self._queue_io(self.queue.enqueue, sender, [entry.mail_from], dsn)
+        bounce_id = await self._queue_io(self.queue.enqueue, sender, [entry.mail_from], dsn)
+        for recipient, outcome in failed:
+            QUEUE_LOG.info("%s %s bounced <%s> (%s): %s; report %s to <%s>", self.config.domain,
+                       entry.id, recipient, outcome.code, outcome.detail, bounce_id,
+                       entry.mail_from)
 
     # -- SMTP transfer ------------------------------------------------------------------------
 
@@ -469,6 +484,7 @@ class OutboundWorker:
                     return await self._transfer(host, address, mail_from, recipients, data, settle)
                 except _HostFailure as exc:
                     failures.append(f"{host.name}[{address}]: {exc}")
+                    QUEUE_LOG.info("%s %s[%s]: %s", self.config.domain, host.name, address, exc)
         detail = "; ".join(failures) or f"no address for {domain}"
         return everyone(DeliveryOutcome(TEMPORARY, detail, "4.4.1"))
 
@@ -503,7 +519,8 @@ class OutboundWorker:
         except SMTPTLSError:
             # Opportunistic TLS (RFC 3207 §4.1 leaves the policy to the client): the handshake
             # failed, so deliver in the clear on a fresh connection.
-            log.info("STARTTLS with %s[%s] failed; retrying in clear", host.name, address)
+            QUEUE_LOG.info("%s STARTTLS with %s[%s] failed; retrying in clear", self.config.domain,
+                       host.name, address)
         except (SMTPClientError, RemoteProtocolError, OSError) as exc:
             raise _HostFailure(f"{exc.__class__.__name__}: {exc}") from exc
         try:
@@ -533,6 +550,9 @@ class OutboundWorker:
                 config.outbound_port,
                 timeout=config.smtp_timeout,
                 local_hostname=config.hostname,
+                # From the provider's own address: the next hop's Received field and any SPF
+                # check see the IP that mail.<domain> resolves to, not the kernel's choice.
+                local_address=config.address,
             )
             self.sessions.opened(client)
         reusable = False

@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
+from reference_agents import serverlog
 from reference_agents.config import ProviderConfig
 
 _log = logging.getLogger(__name__)
@@ -178,6 +179,7 @@ def child_main(run: Callable[[Any, list[str], int], Coroutine[Any, Any, None]]) 
         return
     ready_fd = int(sys.argv[1])
     spec = pickle.loads(sys.stdin.buffer.read())
+    serverlog.configure_from_environment()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(spec, sys.argv[2:], ready_fd))
 

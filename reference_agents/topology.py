@@ -29,6 +29,9 @@ from reference_agents.quirks import check_quirks
 from reference_agents.tls import TLSMaterial
 
 STANDARD_PORTS = ProviderPorts(submission=587, submissions=465, smtp=25, imap=143, imaps=993)
+#: With ``base_port = N`` each service listens on N + its offset: the standard port numbers.
+BASE_OFFSETS = {"smtp": 25, "dns": 53, "imap": 143, "submissions": 465, "submission": 587,
+                "imaps": 993}
 FREE_PORTS = ProviderPorts(submission=0, submissions=0, smtp=0, imap=0, imaps=0)
 
 
@@ -65,6 +68,9 @@ class TopologySettings:
 
     data_dir: Path
     standard_ports: bool = False
+    #: Fixed ports: N+25 (every MX host), N+587, N+465, N+143, N+993 and the DNS server on
+    #: N+53 (unless dns_port is given); a port that cannot be bound stops the start. 0: none.
+    base_port: int = 0
     dns_address: str = "127.0.0.1"
     dns_port: int = 0
     sender_address: str = "127.0.0.2"
@@ -103,7 +109,7 @@ class TopologySettings:
 
 
 _SETTING_KEYS = {
-    "data_dir", "standard_ports", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
+    "data_dir", "standard_ports", "base_port", "dns_port", "quirks", "allowances", "tls", "retry_schedule", "max_queue_lifetime",
     "delivery_timeout", "max_message_size", "accounts", "limits", "quota_storage",
     "quota_messages", "imap_workers", "delivery_process", "outbound_session_cache",
     "delivery_nice",
@@ -190,10 +196,17 @@ def settings_from_dict(
     if "accounts" in raw:
         accounts = tuple(_account(a, source, i, quota)
                          for i, a in enumerate(typed("accounts", list, [])))
+    base_port = typed("base_port", int, 0)
+    if base_port and not 1024 <= base_port <= 65535 - max(BASE_OFFSETS.values()):
+        raise ConfigError(f"{source}: base_port: expected 0 (none) or a number from 1024 to "
+                          f"{65535 - max(BASE_OFFSETS.values())}, got {base_port!r}")
+    if base_port and raw.get("standard_ports") is True:
+        raise ConfigError(f"{source}: base_port and standard_ports = true exclude each other")
     settings = TopologySettings(
         data_dir=chosen_dir,
-        standard_ports=typed("standard_ports", bool, True),
-        dns_port=typed("dns_port", int, 5300),
+        standard_ports=typed("standard_ports", bool, True) and not base_port,
+        base_port=base_port,
+        dns_port=typed("dns_port", int, base_port + BASE_OFFSETS["dns"] if base_port else 5300),
         quirks=quirks,
         allowances=allowances,
         tls=typed("tls", bool, True),
@@ -238,8 +251,8 @@ def _account(raw: Any, source: str, index: int, quota: Quota) -> AccountSpec:
     return AccountSpec(raw["user"], raw["password"], address, own)
 
 
-def _bindable(address: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def _bindable(address: str, port: int, kind: int = socket.SOCK_STREAM) -> bool:
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
@@ -261,7 +274,11 @@ def common_free_port(addresses: Sequence[str], preferred: int | None = None) -> 
     raise OSError(errno.EADDRINUSE, "no port is free on all of " + ", ".join(addresses))
 
 
-def _ports(address: str, standard: bool, smtp_port: int) -> ProviderPorts:
+def _ports(address: str, standard: bool, smtp_port: int, base: int = 0) -> ProviderPorts:
+    if base:
+        return ProviderPorts(smtp=smtp_port, **{
+            name: base + BASE_OFFSETS[name]
+            for name in ("submission", "submissions", "imap", "imaps")})
     if not standard:
         return replace(FREE_PORTS, smtp=smtp_port)
     chosen = {
@@ -269,6 +286,23 @@ def _ports(address: str, standard: bool, smtp_port: int) -> ProviderPorts:
         for name, port in (("submission", 587), ("submissions", 465), ("imap", 143), ("imaps", 993))
     }
     return ProviderPorts(smtp=smtp_port, **chosen)
+
+
+def _check_fixed_ports(s: TopologySettings) -> None:
+    """With base_port, name the first fixed port that another process holds (asyncio's bind
+    error does not say which)."""
+    services = [(a, "smtp") for a in (s.sender_address, s.receiver_address, s.sink_address,
+                                      *s.sink_addresses)]
+    services += [(a, name) for a in (s.sender_address, s.receiver_address)
+                 for name in ("submission", "imap", *(("submissions", "imaps") if s.tls else ()))]
+    if s.dns_port == s.base_port + BASE_OFFSETS["dns"]:
+        services.append((s.dns_address, "dns"))
+    for address, name in services:
+        port = s.base_port + BASE_OFFSETS[name]
+        kinds = (socket.SOCK_STREAM, socket.SOCK_DGRAM) if name == "dns" else (socket.SOCK_STREAM,)
+        if not all(_bindable(address, port, kind) for kind in kinds):
+            raise OSError(errno.EADDRINUSE, f"{address}:{port} ({name}, base_port + "
+                                            f"{BASE_OFFSETS[name]}) is in use")
 
 
 _START_ATTEMPTS = 3
@@ -301,17 +335,23 @@ class Topology:
             except BaseException as exc:
                 with contextlib.suppress(Exception):
                     await self.stop()
-                if not (_in_use(exc) and attempt + 1 < _START_ATTEMPTS):
+                # Fixed ports: choosing again would choose the same.
+                if not (_in_use(exc) and attempt + 1 < _START_ATTEMPTS) or self.settings.base_port:
                     raise
 
     async def _start_once(self) -> None:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        self.tls = await asyncio.to_thread(TLSMaterial.create, s.data_dir / "tls")
+        if s.base_port:
+            _check_fixed_ports(s)
+        self.tls = await asyncio.to_thread(TLSMaterial.load_or_create, s.data_dir / "tls")
         self.dns = ZoneServer(s.dns_address, s.dns_port)
         await self.dns.start()
         mx_addresses = [s.sender_address, s.receiver_address, s.sink_address, *s.sink_addresses]
-        self.outbound_port = common_free_port(mx_addresses, 25 if s.standard_ports else None)
+        if s.base_port:
+            self.outbound_port = s.base_port + BASE_OFFSETS["smtp"]
+        else:
+            self.outbound_port = common_free_port(mx_addresses, 25 if s.standard_ports else None)
         hashed = await asyncio.to_thread(
             lambda: [Account(a.user, a.address, hash_password(a.password)) for a in s.accounts]
         )
@@ -321,10 +361,12 @@ class Topology:
             self.dns.add_record(f"{domain}.", "MX", f"10 {hostname}.")
             self.dns.add_record(f"{hostname}.", "A", address)
             accounts = AccountStore([a for a in hashed if a.domain == domain], [domain])
-            # IMAP workers load the certificate from a file: a context does not cross processes.
-            tls_file = s.data_dir / "tls" / f"{hostname}.pem" if s.imap_workers > 0 else None
-            server_tls = (self.tls.server_files([hostname, address], tls_file) if tls_file
-                          else self.tls.server_context([hostname, address]))
+            # Kept in the data directory and reused while valid, so that a client that pins
+            # it keeps working after a restart; IMAP workers load it from the file too (a
+            # context does not cross processes).
+            tls_file = s.data_dir / "tls" / f"{hostname}.pem"
+            server_tls = await asyncio.to_thread(self.tls.server_files, [hostname, address],
+                                                 tls_file)
             config = ProviderConfig(
                 domain=domain,
                 address=address,
@@ -338,7 +380,7 @@ class Topology:
                 client_tls=self.tls.client_context(),
                 ca_file=self.tls.ca_file,
                 dns_server=(s.dns_address, self.dns.port),
-                ports=_ports(address, s.standard_ports, self.outbound_port),
+                ports=_ports(address, s.standard_ports, self.outbound_port, s.base_port),
                 outbound_port=self.outbound_port,
                 quirks=s.quirks | s.allowances,
                 tls=s.tls,

@@ -146,14 +146,19 @@ class SMTPClient:
         transcript: Transcript | None = None,
         local_hostname: str = "client.mailharness.invalid",
         max_line_length: int = MAX_REPLY_LINE,
+        local_address: str | None = None,
     ) -> SMTPClient:
-        """Connect to *host* (an IP address literal) and read the greeting."""
+        """Connect to *host* (an IP address literal), from *local_address* (an IP address
+        literal) when given, and read the greeting."""
         check_ip(host, "SMTPClient")
+        if local_address is not None:
+            check_ip(local_address, "SMTPClient")
         if transcript is None:
             transcript = Transcript(f"smtp {host}:{port}")
         reader, writer = await open_stream(
             host, port, implicit_tls=implicit_tls, ssl_context=ssl_context,
             server_hostname=server_hostname, timeout=timeout, transcript=transcript, errors=_ERRORS,
+            local_address=local_address,
         )
         client = cls(
             reader,

@@ -37,18 +37,22 @@ def check_ip(host: str, client: str) -> None:
 async def open_stream(
     host: str, port: int, *, implicit_tls: bool, ssl_context: ssl.SSLContext | None,
     server_hostname: str | None, timeout: float, transcript: Transcript, errors: ErrorKinds,
+    local_address: str | None = None,
 ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Connect (TLS from the first byte when *implicit_tls*, with *ssl_context* or the system
-    defaults), noting everything in *transcript*."""
+    defaults; from *local_address* when given, else the one the kernel picks), noting
+    everything in *transcript*."""
     tls: ssl.SSLContext | None = None
     if implicit_tls:
         tls = ssl_context if ssl_context is not None else ssl.create_default_context()
-    transcript.note(f"connecting to {host}:{port}{' (implicit TLS)' if tls else ''}")
+    source = f" from {local_address}" if local_address else ""
+    transcript.note(f"connecting to {host}:{port}{source}{' (implicit TLS)' if tls else ''}")
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(
                 host, port, ssl=tls, server_hostname=server_hostname if tls is not None else None,
                 limit=READ_CHUNK,
+                local_addr=(local_address, 0) if local_address else None,
             )
     except TimeoutError:
         transcript.note(f"timeout after {timeout}s while connecting")

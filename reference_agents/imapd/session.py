@@ -16,6 +16,8 @@ from harness.protocol.imap.commands import (
     Event,
     InvalidCommand,
     LiteralTooLarge,
+    Login,
+    MailboxArg,
     NeedContinuation,
     parse_command,
 )
@@ -44,6 +46,7 @@ from reference_agents.imapd.connection import Connection
 from reference_agents.imapd.selected import SelectedMailbox
 from reference_agents.imapd.state import Handler, Result
 from reference_agents.mailstore import MailStore, MailStoreError, StorageError
+from reference_agents.serverlog import IMAP_LOG, describe, peer_text, tls_text
 
 _log = logging.getLogger(__name__)
 
@@ -136,6 +139,9 @@ class Session:
         #: Quirk imap_searchres_kept_over_select: the "$" of the mailbox selected before.
         self.kept_search_result: frozenset[int] = frozenset()
         self._handlers = _handlers()
+        #: "example.net imap 127.0.0.1:40000": how the server log names this session.
+        self.log_name = config.domain
+        self.logged_out = False
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -400,6 +406,15 @@ class Session:
     # -- the loop ------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        transport = self.conn.transport
+        kind = "imaps" if self.conn.tls else "imap"
+        self.log_name = (f"{self.config.domain} {kind} "
+                         f"{peer_text(transport.get_extra_info('peername') if transport else None)}")
+        if IMAP_LOG.isEnabledFor(logging.INFO):
+            tls = (f" ({tls_text(transport.get_extra_info('ssl_object'))})"
+                   if self.conn.tls and transport else "")
+            IMAP_LOG.info("%s connect%s", self.log_name, tls)
+        ended = "closed by the client"
         try:
             caps = " ".join(self.capabilities())
             self.untagged("OK", f"{self.config.hostname} IMAP4rev1 IMAP4rev2 ready",
@@ -416,11 +431,15 @@ class Session:
                     continue
                 await self.handle(event)
                 await self.flush()
+            if self.state is State.LOGOUT:
+                ended = "LOGOUT" if self.logged_out else "BYE"
         except TimeoutError:
+            ended = "autologout: idle for too long"
             self.untagged("BYE", "autologout: idle for too long")
-        except (ConnectionError, ssl.SSLError, OSError):
-            pass
+        except (ConnectionError, ssl.SSLError, OSError) as exc:
+            ended = f"lost: {describe(exc)}"
         finally:
+            IMAP_LOG.info("%s disconnect (%s)", self.log_name, ended)
             if self.config.has_quirk("imap_append_partial"):
                 self._store_partial_append()
             self.state = State.LOGOUT
@@ -502,8 +521,29 @@ class Session:
         else:
             self.write(format_tagged(tag, "BAD", reason))
 
+    def _log_command(self, cmd: Command, result: Result) -> None:
+        """Logins and selections at info; at debug every command (never a password)."""
+        code = result.code if result.code and not result.code.startswith("CAPABILITY") else ""
+        said = f"{result.status}{f' [{code}]' if code else ''}"
+        name, args = cmd.name, cmd.args
+        if name in ("LOGIN", "AUTHENTICATE"):
+            user = args.user if isinstance(args, Login) else (self.user or "")
+            how = "LOGIN" if isinstance(args, Login) else f"AUTHENTICATE {getattr(args, 'mechanism', '')}"
+            IMAP_LOG.info("%s %s %s: %s", self.log_name, how, user, said)
+        elif name in ("SELECT", "EXAMINE") and isinstance(args, MailboxArg):
+            IMAP_LOG.info("%s %s %s %s: %s", self.log_name, self.user, name, args.mailbox, said)
+        elif name == "STARTTLS":
+            transport = self.conn.transport
+            IMAP_LOG.info("%s STARTTLS: %s", self.log_name,
+                          said if result.status != "OK" or transport is None else
+                          f"OK, {tls_text(transport.get_extra_info('ssl_object'))}")
+        elif IMAP_LOG.isEnabledFor(logging.DEBUG):
+            IMAP_LOG.debug("%s %s: %s", self.log_name, name, said)
+
     async def dispatch(self, cmd: Command) -> None:
         """The one place that rejects commands not valid in the current state."""
+        if cmd.name == "LOGOUT":
+            self.logged_out = True
         handler = self._handlers[self.state].get(cmd.name)
         if handler is None:
             if cmd.name in COMMAND_NAMES:
@@ -543,4 +583,6 @@ class Session:
             return
         if result.status == "BAD":
             self.bad_responses += 1
+        if IMAP_LOG.isEnabledFor(logging.INFO):
+            self._log_command(cmd, result)
         self.write(format_tagged(cmd.tag, result.status, result.text, result.code))

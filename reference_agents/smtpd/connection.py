@@ -29,6 +29,10 @@ class Connection(asyncio.Protocol):
         self._paused = False
         #: The client closed its side, or the connection is gone.
         self.ended = False
+        #: Why the TLS handshake of STARTTLS failed (for the server log).
+        self.tls_error: BaseException | None = None
+        #: What ended the connection, when the transport said (a reset, a TLS alert).
+        self.lost_error: BaseException | None = None
 
     # --- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -52,6 +56,8 @@ class Connection(asyncio.Protocol):
         return False  # close the transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if exc is not None and self.lost_error is None:
+            self.lost_error = exc
         self.ended = True
         self._input.set()
         self._writable.set()
@@ -113,10 +119,12 @@ class Connection(asyncio.Protocol):
             transport = await loop.start_tls(self.transport, self, context, server_side=True,
                                              ssl_handshake_timeout=TLS_HANDSHAKE_SECONDS,
                                              ssl_shutdown_timeout=TLS_SHUTDOWN_SECONDS)
-        except (OSError, ssl.SSLError, ConnectionError, TimeoutError):
+        except (OSError, ssl.SSLError, ConnectionError, TimeoutError) as exc:
+            self.tls_error = exc
             self.close()
             return False
         if transport is None:
+            self.tls_error = ConnectionResetError("the client closed the connection")
             return False
         self.transport = transport
         return True

@@ -43,6 +43,7 @@ from harness.protocol.smtp.replies import Reply
 from harness.protocol.smtp.server import MAX_TEXT_LINE
 from reference_agents.accounts import Account
 from reference_agents.config import ProviderConfig
+from reference_agents.serverlog import QUEUE_LOG
 
 if TYPE_CHECKING:
     from reference_agents.smtpd.session import Session
@@ -240,10 +241,13 @@ class Handler:
             return with_text(R250_QUEUED, f"Ok: queued as {uuid.uuid4().hex[:16].upper()}")
         sender = "" if server.mail_from in (None, "<>") else str(server.mail_from)
         try:
-            queue_id = await self._enqueue(sender, self._distinct_recipients(server), message)
+            recipients = self._distinct_recipients(server)
+            queue_id = await self._enqueue(sender, recipients, message)
         except Exception:
             log.exception("%s: could not queue a message from %r", self.config.domain, sender)
             return R451_LOCAL_ERROR
+        QUEUE_LOG.info("%s %s queued <%s> -> %s, %d octets", self.config.domain, queue_id, sender,
+                   ", ".join(f"<{r}>" for r in recipients), len(message))
         # RFC 5321 §6.1: "When the receiver-SMTP accepts a piece of mail (by sending a "250 OK"
         # message in response to DATA), it is accepting responsibility for delivering or
         # relaying the message."  enqueue() has fsynced it by now.

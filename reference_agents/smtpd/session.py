@@ -24,6 +24,7 @@ from harness.protocol.smtp.server import (
 from reference_agents.accounts import Account
 from reference_agents.config import ProviderConfig
 from reference_agents.memory import connection_closed
+from reference_agents.serverlog import SMTP_LOG, describe, peer_text, tls_text
 from reference_agents.smtpd.connection import Connection
 from reference_agents.smtpd.handlers import AuthLineTooLong, Handler
 from reference_agents.smtpd.verbs import VERBS
@@ -100,6 +101,11 @@ class Session:
         self.host_name: str | None = None
         self.extended = False
         self.account: Account | None = None
+        #: The last reply sent, and why the session ended (both for the server log).
+        self.last_reply: Reply | None = None
+        self.end_reason = ""
+        #: "example.org submission 127.0.0.1:40000": how the server log names this session.
+        self.log_name = f"{config.domain} {listener.name}"
         self.reset_transaction()
 
     def reset_transaction(self) -> None:
@@ -154,6 +160,11 @@ class Session:
     # --- connection bookkeeping -------------------------------------------------------------
 
     def _started(self, connection: Connection) -> None:
+        self.log_name = f"{self.config.domain} {self.listener.name} {peer_text(connection.peer)}"
+        if SMTP_LOG.isEnabledFor(20):
+            tls = (f" ({tls_text(connection.transport.get_extra_info('ssl_object'))})"
+                   if self.listener.implicit_tls is not None and connection.transport else "")
+            SMTP_LOG.info("%s connect%s", self.log_name, tls)
         self._tracker.sessions.add(self)
         self._task = asyncio.get_running_loop().create_task(self._run())
         self._task.add_done_callback(self._finished)
@@ -164,15 +175,23 @@ class Session:
         self._tracker.sessions.discard(self)
         self.connection.close()
         connection_closed()
-        if not task.cancelled() and (error := task.exception()) is not None:
-            if isinstance(error, Exception) and not isinstance(error, ConnectionError):
-                self.handler.handle_exception(error)
+        error = None if task.cancelled() else task.exception()
+        if error is not None and isinstance(error, Exception) and not isinstance(
+                error, ConnectionError | ssl.SSLError | TimeoutError):
+            self.handler.handle_exception(error)
+            return
+        if SMTP_LOG.isEnabledFor(20):
+            lost = error or self.connection.lost_error
+            reason = self.end_reason or (f"lost: {describe(lost)}" if lost is not None
+                                         else "closed by the client")
+            SMTP_LOG.info("%s disconnect (%s)", self.log_name, reason)
 
     def shutdown(self) -> None:
         """Say 421 and close (RFC 5321 §3.8: a server being shut down "SHOULD attempt to send a
         line containing a 421 response code to the SMTP client before exiting")."""
         transport = self.connection.transport
         if transport is not None and not transport.is_closing():
+            self.end_reason = "server shutting down"
             reply = R.with_text(R.R421_SHUTTING_DOWN, f"{self.config.hostname} Service shutting down")
             transport.write(reply.raw)
             transport.close()
@@ -209,6 +228,7 @@ class Session:
         if self._one_too_many():
             # RFC 5321 §3.1: "If the SMTP server is unable to accept the connection, it may
             # respond with a 421 reply" — as the greeting, then the close.
+            self.end_reason = "refused: too many connections (421)"
             await self.connection.write(
                 R.with_text(R.R421_TOO_MANY_CONNECTIONS, f"{hostname} Too many connections, "
                             "try again later").raw)
@@ -240,6 +260,8 @@ class Session:
             if found is not None:
                 return found
             if not await self.connection.wait_for_input(SERVER_TIMEOUT):
+                if not self.connection.ended:
+                    self.end_reason = f"idle for {SERVER_TIMEOUT:.0f} s"
                 self.connection.close()
                 return None
 
@@ -274,12 +296,40 @@ class Session:
             # respond to any intervening commands with "503 bad sequence of commands"."
             await self.reply(R.R503_REFUSED)
             return
+        envelope = (self.mail_from, tuple(self.rcpt_tos)) if command.verb == "DATA" else None
+        self.last_reply = None
         try:
             await verb(self, command.argument)
         except (ConnectionError, asyncio.CancelledError):
             raise
         except Exception as error:
             await self.reply(self.handler.handle_exception(error))
+        if SMTP_LOG.isEnabledFor(20):
+            self._log_command(command, envelope)
+
+    def _log_command(self, command: Command, envelope: tuple[str | None, tuple[str, ...]] | None
+                     ) -> None:
+        """One line per command at debug; at info the events a person looks for: AUTH, a
+        refused MAIL or RCPT, each DATA's outcome. AUTH's argument (credentials) is left out."""
+        reply, verb = self.last_reply, command.verb
+        said = (f"{reply.code} {reply.lines[-1]}".rstrip() if reply is not None and reply.lines
+                else str(reply.code) if reply is not None else "no reply")
+        argument = "" if verb == "AUTH" or not command.argument else " " + command.argument
+        if verb == "AUTH":
+            mechanism = (command.argument or "").split(" ", 1)[0].upper()
+            who = f" as {self.account.username}" if self.account is not None else ""
+            SMTP_LOG.info("%s AUTH %s%s: %s", self.log_name, mechanism, who, said)
+        elif verb == "DATA" and envelope is not None and reply is not None and reply.code != 354:
+            sender, recipients = envelope
+            SMTP_LOG.info("%s message <%s> -> %s: %s", self.log_name, sender or "",
+                      ", ".join(f"<{r}>" for r in recipients), said)
+        elif verb in ("MAIL", "RCPT") and reply is not None and reply.code >= 400:
+            SMTP_LOG.info("%s %s%s refused: %s", self.log_name, verb, argument, said)
+        elif verb in ("EHLO", "HELO"):
+            SMTP_LOG.info("%s %s%s%s", self.log_name, verb, argument,
+                          f": {said}" if reply is not None else "")
+        else:
+            SMTP_LOG.debug("%s %s%s: %s", self.log_name, verb, argument, said)
 
     # --- replies ----------------------------------------------------------------------------
 
@@ -293,6 +343,7 @@ class Session:
             # (500 Line too long) — this server just hangs up.
             self.connection.close()
             return
+        self.last_reply = reply
         raw = reply.raw
         if (not hello and reply.klass == 5 and reply.enhanced is not None
                 and reply.enhanced.klass == 5 and self.quirk("mta_enhanced_class_mismatch")):
@@ -319,6 +370,7 @@ class Session:
             # RFC 5321 §3.8: a server closes on its own only "after detecting the need to shut
             # down the SMTP service and returning a 421 response code".
             await self.connection.write(R.R421_TOO_MANY_ERRORS.raw)
+        self.end_reason = f"closed after {self.errors} errors"
         self.connection.close()
 
     async def challenge(self, text: str) -> bytes | None:

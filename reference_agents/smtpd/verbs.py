@@ -19,6 +19,7 @@ from harness.protocol.smtp.server import (
     parse_path_argument,
     unclosed_path,
 )
+from reference_agents.serverlog import SMTP_LOG, describe, tls_text
 from reference_agents.smtpd.handlers import AUTH_MECHANISMS, fold_long_lines
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ async def quit_(s: Session, arg: str | None) -> None:
         await s.reply(R.R501_QUIT_ARGUMENT)
         return
     s.close_after_reply()
+    s.end_reason = "QUIT"
     await s.reply(R.R221_BYE)
 
 
@@ -161,7 +163,13 @@ async def starttls(s: Session, arg: str | None) -> None:
     pending = s.parser.discard()
     host_name, extended = s.host_name, s.extended
     if not await s.connection.start_tls(context):
+        error = s.connection.tls_error
+        s.end_reason = "TLS handshake failed" + (f": {describe(error)}" if error else "")
         return
+    if SMTP_LOG.isEnabledFor(20):
+        transport = s.connection.transport
+        SMTP_LOG.info("%s STARTTLS: %s", s.log_name,
+                  tls_text(transport.get_extra_info("ssl_object") if transport else None))
     s.starttls_done = True
     s.reset_transaction()
     s.host_name, s.extended, s.account = None, False, None
