@@ -175,14 +175,19 @@ def survey(image: Image) -> Survey:
 
 
 def marker_pixels(image: Image, box: Box, x: int) -> int:
-    """Pixels of the load-end marker's grey in the columns around *x* inside *box*."""
+    """Pixels of the load-end marker in the columns around *x*, in *box*'s rows: its grey, or
+    that grey blended with the plot's light tint where the 1.5-unit line falls across two pixel
+    columns (at the plot's right edge it always does): a grey (channels within GREY_SPREAD of
+    one another) darker than the tint and the grid. The columns may pass the box's right edge by
+    a few pixels, where a load that ends with the last interval puts the marker."""
     r, g, b = _rgb(MARKER)
     found = 0
     for y in range(box.top, box.bottom + 1):
         row = image.row(y)
-        for column in range(max(x - 3, box.left), min(x + 3, box.right) + 1):
-            pr, pg, pb = row[3 * column:3 * column + 3]
-            found += abs(pr - r) <= 30 and abs(pg - g) <= 30 and abs(pb - b) <= 30
+        for column in range(max(x - 3, box.left), min(x + 3, image.width - 1) + 1):
+            pixel = row[3 * column:3 * column + 3]
+            grey = max(pixel) - min(pixel) < GREY_SPREAD
+            found += grey and all(c - 10 <= p <= 160 for p, c in zip(pixel, (r, g, b), strict=True))
     return found
 
 
