@@ -37,6 +37,10 @@ class _Collector:
             for marker in item.iter_markers("requirement"):
                 for rid in marker.args:
                     nodeid = item.nodeid.split("[", 1)[0]
+                    # The same name wherever the suites were imported from (the repository,
+                    # or an installed package, whose node ids climb out of the rootdir).
+                    where = nodeid.rfind("suites/")
+                    nodeid = nodeid[where:] if where >= 0 else nodeid
                     if nodeid not in self.tests[str(rid)]:
                         self.tests[str(rid)].append(nodeid)
 
@@ -58,6 +62,8 @@ def _requirement_section(req: Requirement, quote: str | None, tests: list[str],
     lines = [f"### {req.id}", "", f"**{req.level.value}**, [{req.citation}]({url}). {req.text}", ""]
     if quote:
         lines += [f"> {quote}", f"> — {req.citation}", ""]
+    else:
+        lines += [f"(The sentence of {req.citation} is not quoted here yet: follow the link.)", ""]
     if not req.testable:
         lines += [f"Not checked from outside: {req.untestable_reason}", ""]
     if tests:
@@ -70,7 +76,7 @@ def _requirement_section(req: Requirement, quote: str | None, tests: list[str],
     if allowances:
         lines.append("Must stay green with the allowance" + ("s " if len(allowances) > 1 else " ")
                      + ", ".join(f"`{a}`" for a in allowances) + ".")
-    return [*lines, ""]
+    return lines if lines[-1] == "" else [*lines, ""]
 
 
 def pages(tests: dict[str, list[str]]) -> dict[str, str]:
